@@ -49,7 +49,10 @@ impl fmt::Display for Error {
                 what,
                 expected,
                 got,
-            } => write!(f, "shape mismatch in {what}: expected {expected}, got {got}"),
+            } => write!(
+                f,
+                "shape mismatch in {what}: expected {expected}, got {got}"
+            ),
             Error::InvalidParameter { what } => write!(f, "invalid parameter: {what}"),
             Error::Unsupported { what } => write!(f, "unsupported: {what}"),
             Error::BufferTooSmall { what, needed, got } => {

@@ -1,6 +1,17 @@
-//! picocnn (skeleton)
-#![no_std]
+#![doc = include_str!("../README.md")]
+#![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
 pub mod error;
+pub mod num;
+pub mod ops;
+pub mod quant;
 pub mod tensor;
+
+mod arch;
+
 pub use error::{Error, Result};
+pub use num::Real;
+pub use quant::{Activation, Clamp, QParams, Requant};
 pub use tensor::Shape;

@@ -1,0 +1,54 @@
+//! Element types of float tensors.
+
+use half::f16;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for half::f16 {}
+}
+
+/// A float storage type: `f32`, or `f16` kept in memory and computed in `f32`.
+///
+/// Float kernels load each element as `f32`, compute in `f32` in one fixed
+/// order on every target, and round once when they store, so the host and a
+/// board give bit-identical results.
+pub trait Real: Copy + Default + PartialOrd + sealed::Sealed + 'static {
+    /// The value as `f32` (exact).
+    fn to_f32(self) -> f32;
+    /// The nearest storable value (round to nearest even).
+    fn from_f32(v: f32) -> Self;
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        v
+    }
+}
+
+impl Real for f16 {
+    #[inline(always)]
+    fn to_f32(self) -> f32 {
+        f16::to_f32(self)
+    }
+    #[inline(always)]
+    fn from_f32(v: f32) -> Self {
+        f16::from_f32(v)
+    }
+}
+
+/// Clamps `v` into `lo..=hi`; NaN passes through unchanged.
+#[inline(always)]
+pub(crate) fn clamp_f32(v: f32, lo: f32, hi: f32) -> f32 {
+    let v = if v < lo { lo } else { v };
+    if v > hi {
+        hi
+    } else {
+        v
+    }
+}

@@ -1,0 +1,142 @@
+//! Residual add of two tensors of the same shape.
+//!
+//! The int8 kernel rescales each input to a common, finer scale (a left shift
+//! of 20 bits and a per-input multiplier), adds, and requantizes to the output,
+//! exactly as TensorFlow Lite's `ADD`; the inputs may have different scales
+//! and zero points.
+//!
+//! ```
+//! use picocnn::ops::add::{AddI8, AddQuant};
+//! use picocnn::quant::{Clamp, QParams};
+//!
+//! let a = QParams::new(0.1, 0)?;
+//! let b = QParams::new(0.05, 10)?;
+//! let out = QParams::new(0.1, -5)?;
+//! let add = AddI8::new(AddQuant::new(a, b, out)?, Clamp::NONE)?;
+//! let mut y = [0i8; 2];
+//! add.run(&[10, -10], &[30, 10], &mut y)?; // 1.0 + 1.0, -1.0 + 0.0
+//! assert_eq!(y, [15, -15]);
+//! # Ok::<(), picocnn::Error>(())
+//! ```
+
+use crate::error::{check_len, invalid, Result};
+use crate::num::{clamp_f32, Real};
+use crate::ops::check_zero_point;
+use crate::quant::{quantize_multiplier, Activation, Clamp, QParams, Requant};
+
+/// Left shift applied to both inputs before rescaling (TensorFlow Lite's
+/// value for int8).
+pub const ADD_LEFT_SHIFT: i32 = 20;
+
+/// Fixed-point parameters of an int8 add.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct AddQuant {
+    /// Zero point of the first input.
+    pub input1_zero_point: i32,
+    /// Multiplier of the first input (below one).
+    pub input1: Requant,
+    /// Zero point of the second input.
+    pub input2_zero_point: i32,
+    /// Multiplier of the second input (below one).
+    pub input2: Requant,
+    /// Multiplier from the common scale to the output's.
+    pub output: Requant,
+    /// Zero point of the output.
+    pub output_zero_point: i32,
+}
+
+impl AddQuant {
+    /// Derives the multipliers from the scales, as TensorFlow Lite's
+    /// `PrepareGeneralSubOp` for int8.
+    pub fn new(input1: QParams, input2: QParams, output: QParams) -> Result<Self> {
+        let twice_max = 2.0 * f64::from(input1.scale.max(input2.scale));
+        let r1 = f64::from(input1.scale) / twice_max;
+        let r2 = f64::from(input2.scale) / twice_max;
+        let ro = twice_max / (f64::from(1u32 << ADD_LEFT_SHIFT) * f64::from(output.scale));
+        Ok(AddQuant {
+            input1_zero_point: input1.zero_point,
+            input1: quantize_multiplier(r1)?,
+            input2_zero_point: input2.zero_point,
+            input2: quantize_multiplier(r2)?,
+            output: quantize_multiplier(ro)?,
+            output_zero_point: output.zero_point,
+        })
+    }
+}
+
+/// A ready-to-run int8 add.
+#[derive(Debug, Clone, Copy)]
+pub struct AddI8 {
+    q: AddQuant,
+    clamp: Clamp,
+}
+
+impl AddI8 {
+    /// Checks the parameters.
+    pub fn new(q: AddQuant, clamp: Clamp) -> Result<Self> {
+        check_zero_point(q.input1_zero_point)?;
+        check_zero_point(q.input2_zero_point)?;
+        check_zero_point(q.output_zero_point)?;
+        if !(q.input1.is_valid() && q.input2.is_valid() && q.output.is_valid()) {
+            return Err(invalid("shift outside -31..=30"));
+        }
+        Clamp::new(clamp.min, clamp.max)?;
+        Ok(AddI8 { q, clamp })
+    }
+
+    /// Adds `a` and `b` into `output`; all three have the same length.
+    pub fn run(&self, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
+        check_len("add second input", a.len(), b.len())?;
+        check_len("add output", a.len(), output.len())?;
+        for ((o, &x), &y) in output.iter_mut().zip(a).zip(b) {
+            *o = self.element(x, y);
+        }
+        Ok(())
+    }
+
+    /// Adds `b` into `a` in place (a residual add into a dying input).
+    pub fn run_in_place(&self, a: &mut [i8], b: &[i8]) -> Result<()> {
+        check_len("add second input", a.len(), b.len())?;
+        for (x, &y) in a.iter_mut().zip(b) {
+            *x = self.element(*x, y);
+        }
+        Ok(())
+    }
+
+    #[inline(always)]
+    fn element(&self, x: i8, y: i8) -> i8 {
+        let q = &self.q;
+        let x = (x as i32 - q.input1_zero_point) << ADD_LEFT_SHIFT;
+        let y = (y as i32 - q.input2_zero_point) << ADD_LEFT_SHIFT;
+        let sum = q.input1.apply(x).wrapping_add(q.input2.apply(y));
+        self.clamp
+            .apply(q.output.apply(sum).wrapping_add(q.output_zero_point))
+    }
+}
+
+/// Float add of `a` and `b` into `output`, with a fused activation.
+pub fn add_float<T: Real>(
+    a: &[T],
+    b: &[T],
+    output: &mut [T],
+    activation: Activation,
+) -> Result<()> {
+    check_len("add second input", a.len(), b.len())?;
+    check_len("add output", a.len(), output.len())?;
+    let (lo, hi) = activation.range_f32();
+    for ((o, x), y) in output.iter_mut().zip(a).zip(b) {
+        *o = T::from_f32(clamp_f32(x.to_f32() + y.to_f32(), lo, hi));
+    }
+    Ok(())
+}
+
+/// Float add of `b` into `a` in place.
+pub fn add_float_in_place<T: Real>(a: &mut [T], b: &[T], activation: Activation) -> Result<()> {
+    check_len("add second input", a.len(), b.len())?;
+    let (lo, hi) = activation.range_f32();
+    for (x, y) in a.iter_mut().zip(b) {
+        *x = T::from_f32(clamp_f32(x.to_f32() + y.to_f32(), lo, hi));
+    }
+    Ok(())
+}

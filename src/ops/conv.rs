@@ -1,0 +1,582 @@
+//! 2-D convolution: general (any kernel, stride, padding, dilation, groups),
+//! with a 1x1 pointwise fast path and a depthwise path chosen automatically.
+//!
+//! Tensors are NHWC with a batch of one. Filters are OHWI: `out_channels`
+//! rows of `kernel_h * kernel_w * (in_channels / groups)` values. A depthwise
+//! convolution is `groups == in_channels`; output channel `o` then reads input
+//! channel `o / multiplier`.
+//!
+//! ```
+//! use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat};
+//! use picocnn::ops::Padding;
+//! use picocnn::{Activation, Shape};
+//!
+//! // 4x4x1 input, one 3x3 filter of ones, `same` padding.
+//! let conv = Conv2d::new(Conv2dConfig::new(Shape::new(4, 4, 1), 1, 3, 3).padding(Padding::Same))?;
+//! let filter = [1.0f32; 9];
+//! let layer = Conv2dFloat::new(conv, &filter, &[0.0], Activation::None)?;
+//! let input = [1.0f32; 16];
+//! let mut output = [0.0f32; 16];
+//! layer.run(&input, &mut output)?;
+//! assert_eq!(output[0], 4.0); // a corner sees 2x2 ones
+//! assert_eq!(output[5], 9.0); // an inner cell sees all nine
+//! # Ok::<(), picocnn::Error>(())
+//! ```
+
+use crate::arch;
+use crate::error::{check_len, check_min_len, invalid, Error, Result};
+use crate::num::{clamp_f32, Real};
+use crate::ops::{axis, check_zero_point, taps, Padding};
+use crate::quant::{check_requant, Activation, Clamp};
+use crate::tensor::Shape;
+
+/// What a convolution should be; [`Conv2d::new`] checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Conv2dConfig {
+    /// Input shape.
+    pub input: Shape,
+    /// Output channels (filters).
+    pub out_channels: usize,
+    /// Kernel `[height, width]`.
+    pub kernel: [usize; 2],
+    /// Stride `[vertical, horizontal]`.
+    pub stride: [usize; 2],
+    /// Dilation `[vertical, horizontal]`.
+    pub dilation: [usize; 2],
+    /// Border handling.
+    pub padding: Padding,
+    /// Groups: 1 for a plain convolution, 2 for AlexNet's two paths,
+    /// `input.c` for depthwise.
+    pub groups: usize,
+}
+
+impl Conv2dConfig {
+    /// A `kernel_h` x `kernel_w` convolution to `out_channels`, stride 1, no
+    /// dilation, `valid` padding, one group.
+    pub const fn new(input: Shape, out_channels: usize, kernel_h: usize, kernel_w: usize) -> Self {
+        Conv2dConfig {
+            input,
+            out_channels,
+            kernel: [kernel_h, kernel_w],
+            stride: [1, 1],
+            dilation: [1, 1],
+            padding: Padding::Valid,
+            groups: 1,
+        }
+    }
+
+    /// A depthwise convolution: each input channel gets `multiplier` filters.
+    pub const fn depthwise(
+        input: Shape,
+        multiplier: usize,
+        kernel_h: usize,
+        kernel_w: usize,
+    ) -> Self {
+        let mut c = Conv2dConfig::new(
+            input,
+            input.c.saturating_mul(multiplier),
+            kernel_h,
+            kernel_w,
+        );
+        c.groups = input.c;
+        c
+    }
+
+    /// Sets the stride.
+    pub const fn stride(mut self, vertical: usize, horizontal: usize) -> Self {
+        self.stride = [vertical, horizontal];
+        self
+    }
+
+    /// Sets the dilation.
+    pub const fn dilation(mut self, vertical: usize, horizontal: usize) -> Self {
+        self.dilation = [vertical, horizontal];
+        self
+    }
+
+    /// Sets the padding.
+    pub const fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+
+    /// Sets the number of groups.
+    pub const fn groups(mut self, groups: usize) -> Self {
+        self.groups = groups;
+        self
+    }
+}
+
+/// Which loop nest runs a convolution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum ConvKind {
+    /// 1x1, no padding, one group: a GEMM over channels.
+    Pointwise,
+    /// One input channel per group.
+    Depthwise,
+    /// Everything else (im2col per output pixel).
+    General,
+}
+
+/// A checked convolution geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Conv2d {
+    input: Shape,
+    output: Shape,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    dilation: [usize; 2],
+    pad: [usize; 2],
+    groups: usize,
+    kind: ConvKind,
+}
+
+impl Conv2d {
+    /// Checks `config` and computes the output shape.
+    pub fn new(config: Conv2dConfig) -> Result<Self> {
+        let Conv2dConfig {
+            input,
+            out_channels,
+            kernel,
+            stride,
+            dilation,
+            padding,
+            groups,
+        } = config;
+        input.validate("input shape must not be empty")?;
+        if out_channels == 0 {
+            return Err(invalid("out_channels must be at least 1"));
+        }
+        if groups == 0 || input.c % groups != 0 {
+            return Err(invalid("groups must divide the input channels"));
+        }
+        if out_channels % groups != 0 {
+            return Err(invalid("groups must divide the output channels"));
+        }
+        let (oh, pad_top) = axis(input.h, kernel[0], stride[0], dilation[0], padding, true)?;
+        let (ow, pad_left) = axis(input.w, kernel[1], stride[1], dilation[1], padding, false)?;
+        let output = Shape::new(oh, ow, out_channels);
+        output.validate("output shape")?;
+        // Every size the kernels index with must fit in usize and isize.
+        let filter = kernel[0]
+            .checked_mul(kernel[1])
+            .and_then(|k| k.checked_mul(input.c / groups))
+            .and_then(|k| k.checked_mul(out_channels))
+            .ok_or(Error::Overflow)?;
+        if filter > isize::MAX as usize / 4 || input.len() > isize::MAX as usize / 4 {
+            return Err(Error::Overflow);
+        }
+        let kind = if kernel == [1, 1] && pad_top == 0 && pad_left == 0 && groups == 1 {
+            ConvKind::Pointwise
+        } else if groups == input.c {
+            ConvKind::Depthwise
+        } else {
+            ConvKind::General
+        };
+        Ok(Conv2d {
+            input,
+            output,
+            kernel,
+            stride,
+            dilation,
+            pad: [pad_top, pad_left],
+            groups,
+            kind,
+        })
+    }
+
+    /// Input shape.
+    pub const fn input_shape(&self) -> Shape {
+        self.input
+    }
+
+    /// Output shape.
+    pub const fn output_shape(&self) -> Shape {
+        self.output
+    }
+
+    /// The loop nest this convolution runs.
+    pub const fn kind(&self) -> ConvKind {
+        self.kind
+    }
+
+    /// Kernel `[height, width]`.
+    pub const fn kernel(&self) -> [usize; 2] {
+        self.kernel
+    }
+
+    /// Stride `[vertical, horizontal]`.
+    pub const fn stride(&self) -> [usize; 2] {
+        self.stride
+    }
+
+    /// Dilation `[vertical, horizontal]`.
+    pub const fn dilation(&self) -> [usize; 2] {
+        self.dilation
+    }
+
+    /// Leading padding `[top, left]`.
+    pub const fn padding(&self) -> [usize; 2] {
+        self.pad
+    }
+
+    /// Groups.
+    pub const fn groups(&self) -> usize {
+        self.groups
+    }
+
+    /// Values per filter: `kernel_h * kernel_w * in_channels / groups`.
+    pub const fn filter_depth(&self) -> usize {
+        self.kernel[0] * self.kernel[1] * (self.input.c / self.groups)
+    }
+
+    /// Number of filter values (`out_channels * filter_depth`).
+    pub const fn filter_len(&self) -> usize {
+        self.output.c * self.filter_depth()
+    }
+
+    /// Multiply-accumulates of one run, counting padded taps.
+    pub const fn macs(&self) -> usize {
+        self.output.len() * self.filter_depth()
+    }
+
+    /// Scratch bytes the int8 kernel needs: an int16 im2col buffer for two
+    /// output pixels (zero for depthwise).
+    pub const fn scratch_len_i8(&self) -> usize {
+        match self.kind {
+            ConvKind::Depthwise => 0,
+            ConvKind::Pointwise => arch::im2col_bytes(self.input.c),
+            ConvKind::General => arch::im2col_bytes(self.filter_depth()),
+        }
+    }
+
+    /// Scratch bytes the float kernels need (none).
+    pub const fn scratch_len_float(&self) -> usize {
+        0
+    }
+}
+
+/// Int8 parameters of a convolution: filters, bias and per-channel
+/// requantization, as TensorFlow Lite stores them.
+#[derive(Debug, Clone, Copy)]
+pub struct ConvWeightsI8<'a> {
+    /// OHWI filters, symmetric (zero point 0) per output channel.
+    pub filter: &'a [i8],
+    /// One int32 bias per output channel, scale `s_in * s_w[o]`.
+    pub bias: &'a [i32],
+    /// Q31 multiplier of `s_in * s_w[o] / s_out`, per output channel.
+    pub multiplier: &'a [i32],
+    /// Shift of that multiplier, per output channel.
+    pub shift: &'a [i32],
+}
+
+/// A ready-to-run int8 convolution (TensorFlow Lite `CONV_2D` and
+/// `DEPTHWISE_CONV_2D` with per-channel quantization, bit-exact).
+#[derive(Debug, Clone, Copy)]
+pub struct Conv2dI8<'a> {
+    geom: Conv2d,
+    weights: ConvWeightsI8<'a>,
+    input_offset: i32,
+    output_zero_point: i32,
+    clamp: Clamp,
+}
+
+impl<'a> Conv2dI8<'a> {
+    /// Checks the weights against the geometry.
+    pub fn new(
+        geom: Conv2d,
+        weights: ConvWeightsI8<'a>,
+        input_zero_point: i32,
+        output_zero_point: i32,
+        clamp: Clamp,
+    ) -> Result<Self> {
+        check_len("conv filter", geom.filter_len(), weights.filter.len())?;
+        check_len("conv bias", geom.output.c, weights.bias.len())?;
+        check_requant(
+            "conv requantization",
+            geom.output.c,
+            weights.multiplier,
+            weights.shift,
+        )?;
+        check_zero_point(input_zero_point)?;
+        check_zero_point(output_zero_point)?;
+        Clamp::new(clamp.min, clamp.max)?;
+        Ok(Conv2dI8 {
+            geom,
+            weights,
+            input_offset: -input_zero_point,
+            output_zero_point,
+            clamp,
+        })
+    }
+
+    /// The geometry.
+    pub const fn geometry(&self) -> &Conv2d {
+        &self.geom
+    }
+
+    /// Runs the convolution. `scratch` must hold
+    /// [`Conv2d::scratch_len_i8`] bytes.
+    pub fn run(&self, input: &[i8], output: &mut [i8], scratch: &mut [u8]) -> Result<()> {
+        let g = &self.geom;
+        check_len("conv input", g.input.len(), input.len())?;
+        check_len("conv output", g.output.len(), output.len())?;
+        check_min_len("conv scratch", g.scratch_len_i8(), scratch.len())?;
+        let col = arch::scratch_i16(scratch);
+        let k = self.kernel_args();
+        match g.kind {
+            ConvKind::Pointwise => arch::conv_pointwise_i8(&k, input, output, col),
+            ConvKind::Depthwise => depthwise_i8(&k, input, output),
+            ConvKind::General => arch::conv_general_i8(&k, input, output, col),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn kernel_args(&self) -> ConvArgs<'a> {
+        ConvArgs {
+            geom: self.geom,
+            filter: self.weights.filter,
+            bias: self.weights.bias,
+            multiplier: self.weights.multiplier,
+            shift: self.weights.shift,
+            input_offset: self.input_offset,
+            output_zero_point: self.output_zero_point,
+            clamp: self.clamp,
+        }
+    }
+}
+
+/// Everything an int8 convolution loop needs, already checked.
+pub(crate) struct ConvArgs<'a> {
+    pub geom: Conv2d,
+    pub filter: &'a [i8],
+    pub bias: &'a [i32],
+    pub multiplier: &'a [i32],
+    pub shift: &'a [i32],
+    pub input_offset: i32,
+    pub output_zero_point: i32,
+    pub clamp: Clamp,
+}
+
+impl ConvArgs<'_> {
+    /// Requantizes one accumulator of output channel `o`.
+    #[inline(always)]
+    pub fn requantize(&self, acc: i32, o: usize) -> i8 {
+        let v =
+            crate::quant::multiply_by_quantized_multiplier(acc, self.multiplier[o], self.shift[o]);
+        self.clamp.apply(v.wrapping_add(self.output_zero_point))
+    }
+}
+
+/// Fills `col` with the window of output pixel `(oy, ox)` for group `g`,
+/// widened to int16 with the input offset added; padding becomes 0.
+#[inline]
+pub(crate) fn im2col_i8(
+    a: &ConvArgs<'_>,
+    input: &[i8],
+    oy: usize,
+    ox: usize,
+    g: usize,
+    col: &mut [i16],
+) {
+    let geom = &a.geom;
+    let [kh, kw] = geom.kernel;
+    let [dh, dw] = geom.dilation;
+    let cin = geom.input.c;
+    let cpg = cin / geom.groups;
+    let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
+    let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
+    let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
+    let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
+    let off = a.input_offset as i16;
+    if ky_lo > 0 || kx_lo > 0 || ky_hi < kh || kx_hi < kw {
+        col[..kh * kw * cpg].fill(0);
+    }
+    for ky in ky_lo..ky_hi {
+        let iy = (y0 + (ky * dh) as isize) as usize;
+        for kx in kx_lo..kx_hi {
+            let ix = (x0 + (kx * dw) as isize) as usize;
+            let src = (iy * geom.input.w + ix) * cin + g * cpg;
+            let dst = (ky * kw + kx) * cpg;
+            for (d, &s) in col[dst..dst + cpg].iter_mut().zip(&input[src..src + cpg]) {
+                *d = s as i16 + off;
+            }
+        }
+    }
+}
+
+/// Portable general convolution: im2col one pixel and group, then one dot
+/// product per output channel of the group.
+pub(crate) fn conv_general_i8_portable(
+    a: &ConvArgs<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+) {
+    let geom = &a.geom;
+    let depth = geom.filter_depth();
+    let opg = geom.output.c / geom.groups;
+    let col = &mut col[..depth];
+    let mut out_idx = 0;
+    for oy in 0..geom.output.h {
+        for ox in 0..geom.output.w {
+            for g in 0..geom.groups {
+                im2col_i8(a, input, oy, ox, g, col);
+                for o in g * opg..(g + 1) * opg {
+                    let w = &a.filter[o * depth..(o + 1) * depth];
+                    let acc = a.bias[o].wrapping_add(arch::dot_i16_i8(col, w));
+                    output[out_idx + o] = a.requantize(acc, o);
+                }
+            }
+            out_idx += geom.output.c;
+        }
+    }
+}
+
+/// Portable 1x1 convolution: widen one pixel's channels, then a dot product
+/// per output channel.
+pub(crate) fn conv_pointwise_i8_portable(
+    a: &ConvArgs<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+) {
+    let geom = &a.geom;
+    let cin = geom.input.c;
+    let col = &mut col[..cin];
+    let off = a.input_offset as i16;
+    let mut out_idx = 0;
+    for oy in 0..geom.output.h {
+        for ox in 0..geom.output.w {
+            let src = (oy * geom.stride[0] * geom.input.w + ox * geom.stride[1]) * cin;
+            for (d, &s) in col.iter_mut().zip(&input[src..src + cin]) {
+                *d = s as i16 + off;
+            }
+            for o in 0..geom.output.c {
+                let w = &a.filter[o * cin..(o + 1) * cin];
+                let acc = a.bias[o].wrapping_add(arch::dot_i16_i8(col, w));
+                output[out_idx + o] = a.requantize(acc, o);
+            }
+            out_idx += geom.output.c;
+        }
+    }
+}
+
+/// Depthwise convolution: per output pixel, per channel, over the taps that
+/// land inside the input.
+fn depthwise_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8]) {
+    let geom = &a.geom;
+    let [kh, kw] = geom.kernel;
+    let [dh, dw] = geom.dilation;
+    let cin = geom.input.c;
+    let mult = geom.output.c / cin;
+    let kk = kh * kw;
+    let mut out_idx = 0;
+    for oy in 0..geom.output.h {
+        let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
+        let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
+        for ox in 0..geom.output.w {
+            let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
+            let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
+            for ic in 0..cin {
+                for m in 0..mult {
+                    let o = ic * mult + m;
+                    let w = &a.filter[o * kk..(o + 1) * kk];
+                    let mut acc = 0i32;
+                    for ky in ky_lo..ky_hi {
+                        let iy = (y0 + (ky * dh) as isize) as usize;
+                        let row = iy * geom.input.w;
+                        for kx in kx_lo..kx_hi {
+                            let ix = (x0 + (kx * dw) as isize) as usize;
+                            let x = input[(row + ix) * cin + ic] as i32 + a.input_offset;
+                            acc = acc.wrapping_add(x * w[ky * kw + kx] as i32);
+                        }
+                    }
+                    output[out_idx + o] = a.requantize(acc.wrapping_add(a.bias[o]), o);
+                }
+            }
+            out_idx += geom.output.c;
+        }
+    }
+}
+
+/// A ready-to-run float convolution over `f32` or `f16` tensors.
+#[derive(Debug, Clone, Copy)]
+pub struct Conv2dFloat<'a, T: Real> {
+    geom: Conv2d,
+    filter: &'a [T],
+    bias: &'a [T],
+    lo: f32,
+    hi: f32,
+}
+
+impl<'a, T: Real> Conv2dFloat<'a, T> {
+    /// Checks the filter (OHWI) and bias against the geometry.
+    pub fn new(
+        geom: Conv2d,
+        filter: &'a [T],
+        bias: &'a [T],
+        activation: Activation,
+    ) -> Result<Self> {
+        check_len("conv filter", geom.filter_len(), filter.len())?;
+        check_len("conv bias", geom.output.c, bias.len())?;
+        let (lo, hi) = activation.range_f32();
+        Ok(Conv2dFloat {
+            geom,
+            filter,
+            bias,
+            lo,
+            hi,
+        })
+    }
+
+    /// The geometry.
+    pub const fn geometry(&self) -> &Conv2d {
+        &self.geom
+    }
+
+    /// Runs the convolution (no scratch needed).
+    pub fn run(&self, input: &[T], output: &mut [T]) -> Result<()> {
+        let g = &self.geom;
+        check_len("conv input", g.input.len(), input.len())?;
+        check_len("conv output", g.output.len(), output.len())?;
+        let [kh, kw] = g.kernel;
+        let [dh, dw] = g.dilation;
+        let cin = g.input.c;
+        let cpg = cin / g.groups;
+        let opg = g.output.c / g.groups;
+        let depth = g.filter_depth();
+        let mut out_idx = 0;
+        for oy in 0..g.output.h {
+            let y0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
+            let (ky_lo, ky_hi) = taps(y0, g.input.h, kh, dh);
+            for ox in 0..g.output.w {
+                let x0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
+                let (kx_lo, kx_hi) = taps(x0, g.input.w, kw, dw);
+                for o in 0..g.output.c {
+                    let c0 = (o / opg) * cpg;
+                    let w = &self.filter[o * depth..(o + 1) * depth];
+                    let mut acc = 0.0f32;
+                    for ky in ky_lo..ky_hi {
+                        let iy = (y0 + (ky * dh) as isize) as usize;
+                        for kx in kx_lo..kx_hi {
+                            let ix = (x0 + (kx * dw) as isize) as usize;
+                            let src = (iy * g.input.w + ix) * cin + c0;
+                            let wk = &w[(ky * kw + kx) * cpg..(ky * kw + kx + 1) * cpg];
+                            for (x, wv) in input[src..src + cpg].iter().zip(wk) {
+                                acc += x.to_f32() * wv.to_f32();
+                            }
+                        }
+                    }
+                    acc += self.bias[o].to_f32();
+                    output[out_idx + o] = T::from_f32(clamp_f32(acc, self.lo, self.hi));
+                }
+                out_idx += g.output.c;
+            }
+        }
+        Ok(())
+    }
+}

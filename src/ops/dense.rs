@@ -1,0 +1,199 @@
+//! Fully connected (dense) layers.
+//!
+//! Weights are `[out_features][in_features]`, as TensorFlow Lite stores them.
+//!
+//! ```
+//! use picocnn::ops::dense::{Dense, DenseFloat};
+//! use picocnn::Activation;
+//!
+//! let dense = Dense::new(3, 2)?;
+//! let weights = [1.0f32, 2.0, 3.0, -1.0, -1.0, -1.0];
+//! let layer = DenseFloat::new(dense, &weights, &[0.5, 0.0], Activation::Relu)?;
+//! let mut out = [0.0f32; 2];
+//! layer.run(&[1.0, 1.0, 1.0], &mut out)?;
+//! assert_eq!(out, [6.5, 0.0]);
+//! # Ok::<(), picocnn::Error>(())
+//! ```
+
+use crate::arch;
+use crate::error::{check_len, check_min_len, invalid, Error, Result};
+use crate::num::{clamp_f32, Real};
+use crate::ops::check_zero_point;
+use crate::quant::{check_requant, multiply_by_quantized_multiplier, Activation, Clamp};
+
+/// A checked dense geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Dense {
+    in_features: usize,
+    out_features: usize,
+}
+
+impl Dense {
+    /// `in_features` inputs to `out_features` outputs.
+    pub fn new(in_features: usize, out_features: usize) -> Result<Self> {
+        if in_features == 0 || out_features == 0 {
+            return Err(invalid("dense features must be at least 1"));
+        }
+        let n = in_features
+            .checked_mul(out_features)
+            .ok_or(Error::Overflow)?;
+        if n > isize::MAX as usize / 4 {
+            return Err(Error::Overflow);
+        }
+        Ok(Dense {
+            in_features,
+            out_features,
+        })
+    }
+
+    /// Inputs.
+    pub const fn in_features(&self) -> usize {
+        self.in_features
+    }
+
+    /// Outputs.
+    pub const fn out_features(&self) -> usize {
+        self.out_features
+    }
+
+    /// Number of weights.
+    pub const fn weights_len(&self) -> usize {
+        self.in_features * self.out_features
+    }
+
+    /// Multiply-accumulates of one run.
+    pub const fn macs(&self) -> usize {
+        self.weights_len()
+    }
+
+    /// Scratch bytes the int8 kernel needs (the input widened to int16).
+    pub const fn scratch_len_i8(&self) -> usize {
+        arch::im2col_bytes(self.in_features)
+    }
+}
+
+/// A ready-to-run int8 dense layer (TensorFlow Lite `FULLY_CONNECTED`,
+/// bit-exact), with per-output-channel requantization.
+#[derive(Debug, Clone, Copy)]
+pub struct DenseI8<'a> {
+    geom: Dense,
+    weights: &'a [i8],
+    bias: &'a [i32],
+    multiplier: &'a [i32],
+    shift: &'a [i32],
+    input_offset: i32,
+    output_zero_point: i32,
+    clamp: Clamp,
+}
+
+impl<'a> DenseI8<'a> {
+    /// Checks the parameters. `multiplier` and `shift` have one entry per
+    /// output (repeat the value for per-tensor quantization).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        geom: Dense,
+        weights: &'a [i8],
+        bias: &'a [i32],
+        multiplier: &'a [i32],
+        shift: &'a [i32],
+        input_zero_point: i32,
+        output_zero_point: i32,
+        clamp: Clamp,
+    ) -> Result<Self> {
+        check_len("dense weights", geom.weights_len(), weights.len())?;
+        check_len("dense bias", geom.out_features, bias.len())?;
+        check_requant("dense requantization", geom.out_features, multiplier, shift)?;
+        check_zero_point(input_zero_point)?;
+        check_zero_point(output_zero_point)?;
+        Clamp::new(clamp.min, clamp.max)?;
+        Ok(DenseI8 {
+            geom,
+            weights,
+            bias,
+            multiplier,
+            shift,
+            input_offset: -input_zero_point,
+            output_zero_point,
+            clamp,
+        })
+    }
+
+    /// The geometry.
+    pub const fn geometry(&self) -> &Dense {
+        &self.geom
+    }
+
+    /// Runs the layer. `scratch` must hold [`Dense::scratch_len_i8`] bytes.
+    pub fn run(&self, input: &[i8], output: &mut [i8], scratch: &mut [u8]) -> Result<()> {
+        let n = self.geom.in_features;
+        check_len("dense input", n, input.len())?;
+        check_len("dense output", self.geom.out_features, output.len())?;
+        check_min_len("dense scratch", self.geom.scratch_len_i8(), scratch.len())?;
+        let col = &mut arch::scratch_i16(scratch)[..n];
+        let off = self.input_offset as i16;
+        for (d, &s) in col.iter_mut().zip(input) {
+            *d = s as i16 + off;
+        }
+        for (o, out) in output.iter_mut().enumerate() {
+            let w = &self.weights[o * n..(o + 1) * n];
+            let acc = self.bias[o].wrapping_add(arch::dot_i16_i8(col, w));
+            let v = multiply_by_quantized_multiplier(acc, self.multiplier[o], self.shift[o]);
+            *out = self.clamp.apply(v.wrapping_add(self.output_zero_point));
+        }
+        Ok(())
+    }
+}
+
+/// A ready-to-run float dense layer over `f32` or `f16`.
+#[derive(Debug, Clone, Copy)]
+pub struct DenseFloat<'a, T: Real> {
+    geom: Dense,
+    weights: &'a [T],
+    bias: &'a [T],
+    lo: f32,
+    hi: f32,
+}
+
+impl<'a, T: Real> DenseFloat<'a, T> {
+    /// Checks the parameters.
+    pub fn new(
+        geom: Dense,
+        weights: &'a [T],
+        bias: &'a [T],
+        activation: Activation,
+    ) -> Result<Self> {
+        check_len("dense weights", geom.weights_len(), weights.len())?;
+        check_len("dense bias", geom.out_features, bias.len())?;
+        let (lo, hi) = activation.range_f32();
+        Ok(DenseFloat {
+            geom,
+            weights,
+            bias,
+            lo,
+            hi,
+        })
+    }
+
+    /// The geometry.
+    pub const fn geometry(&self) -> &Dense {
+        &self.geom
+    }
+
+    /// Runs the layer.
+    pub fn run(&self, input: &[T], output: &mut [T]) -> Result<()> {
+        let n = self.geom.in_features;
+        check_len("dense input", n, input.len())?;
+        check_len("dense output", self.geom.out_features, output.len())?;
+        for (o, out) in output.iter_mut().enumerate() {
+            let w = &self.weights[o * n..(o + 1) * n];
+            let mut acc = 0.0f32;
+            for (x, w) in input.iter().zip(w) {
+                acc += x.to_f32() * w.to_f32();
+            }
+            acc += self.bias[o].to_f32();
+            *out = T::from_f32(clamp_f32(acc, self.lo, self.hi));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,151 @@
+//! The kernels, one file per op family, each with the same parts in the same
+//! order: a checked geometry or parameter type, its scratch need as a
+//! `const fn`, the int8 kernel, the float kernel (generic over [`Real`]).
+//!
+//! [`Real`]: crate::num::Real
+
+pub mod act;
+pub mod add;
+pub mod concat;
+pub mod conv;
+pub mod dense;
+pub mod pool;
+pub mod softmax;
+
+use crate::error::{invalid, Error, Result};
+
+/// How a window is placed over the input's border.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Padding {
+    /// No padding: windows lie wholly inside the input.
+    #[default]
+    Valid,
+    /// TensorFlow's `SAME`: output size `ceil(input / stride)`, the padding
+    /// split evenly with the odd cell at the bottom and right.
+    Same,
+    /// Explicit cells of padding on each side.
+    Explicit {
+        /// Rows above.
+        top: usize,
+        /// Rows below.
+        bottom: usize,
+        /// Columns on the left.
+        left: usize,
+        /// Columns on the right.
+        right: usize,
+    },
+}
+
+/// Output size and leading padding of one axis.
+pub(crate) fn axis(
+    input: usize,
+    kernel: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+    vertical: bool,
+) -> Result<(usize, usize)> {
+    if kernel == 0 {
+        return Err(invalid("kernel size must be at least 1"));
+    }
+    if stride == 0 {
+        return Err(invalid("stride must be at least 1"));
+    }
+    if dilation == 0 {
+        return Err(invalid("dilation must be at least 1"));
+    }
+    let effective = (kernel - 1)
+        .checked_mul(dilation)
+        .and_then(|v| v.checked_add(1))
+        .ok_or(Error::Overflow)?;
+    let (before, after) = match padding {
+        Padding::Valid => (0, 0),
+        Padding::Same => {
+            let out = input.div_ceil(stride);
+            let total = ((out - 1) * stride + effective).saturating_sub(input);
+            (total / 2, total - total / 2)
+        }
+        Padding::Explicit {
+            top,
+            bottom,
+            left,
+            right,
+        } => {
+            if vertical {
+                (top, bottom)
+            } else {
+                (left, right)
+            }
+        }
+    };
+    let padded = input
+        .checked_add(before)
+        .and_then(|v| v.checked_add(after))
+        .ok_or(Error::Overflow)?;
+    if padded < effective {
+        return Err(Error::Unsupported {
+            what: "window larger than the padded input",
+        });
+    }
+    if before >= effective || after >= effective {
+        return Err(Error::Unsupported {
+            what: "padding as large as the window",
+        });
+    }
+    Ok(((padded - effective) / stride + 1, before))
+}
+
+/// The taps `lo..hi` of a window starting at `origin` (in input cells, may be
+/// negative) that land inside `0..size`.
+#[inline(always)]
+pub(crate) fn taps(origin: isize, size: usize, kernel: usize, dilation: usize) -> (usize, usize) {
+    let d = dilation as isize;
+    let lo = if origin >= 0 {
+        0
+    } else {
+        ((-origin + d - 1) / d) as usize
+    };
+    let end = size as isize - origin; // first tap offset past the input
+    let hi = if end <= 0 {
+        0
+    } else {
+        (((end + d - 1) / d) as usize).min(kernel)
+    };
+    (lo.min(hi), hi)
+}
+
+pub(crate) fn check_zero_point(zp: i32) -> Result<()> {
+    if (-128..=127).contains(&zp) {
+        Ok(())
+    } else {
+        Err(invalid("zero point must be in -128..=127"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_padding_matches_tensorflow() {
+        // 28 wide, 5x5 kernel, stride 1: 2 cells each side.
+        assert_eq!(axis(28, 5, 1, 1, Padding::Same, true).unwrap(), (28, 2));
+        // 9 wide, 3x3 stride 2: out 5, total pad 2, 1 before.
+        assert_eq!(axis(9, 3, 2, 1, Padding::Same, true).unwrap(), (5, 1));
+        // 10 wide, 3x3 stride 2: out 5, total pad 1, 0 before.
+        assert_eq!(axis(10, 3, 2, 1, Padding::Same, true).unwrap(), (5, 0));
+        assert_eq!(axis(12, 5, 1, 1, Padding::Valid, true).unwrap(), (8, 0));
+        assert!(axis(3, 5, 1, 1, Padding::Valid, true).is_err());
+        assert!(axis(3, 0, 1, 1, Padding::Valid, true).is_err());
+    }
+
+    #[test]
+    fn taps_clip_to_input() {
+        assert_eq!(taps(-2, 10, 5, 1), (2, 5));
+        assert_eq!(taps(8, 10, 5, 1), (0, 2));
+        assert_eq!(taps(-3, 10, 3, 2), (2, 3));
+        assert_eq!(taps(-1, 10, 3, 2), (1, 3));
+        assert_eq!(taps(11, 10, 3, 1), (0, 0));
+    }
+}

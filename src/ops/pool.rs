@@ -1,0 +1,266 @@
+//! Max, average and global average pooling.
+//!
+//! Padding cells never count: a max pool ignores them and an average pool
+//! divides by the number of cells inside the input, as TensorFlow Lite does.
+//! The int8 kernels keep the input's quantization parameters.
+//!
+//! ```
+//! use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+//! use picocnn::Shape;
+//!
+//! let pool = Pool2d::new(Pool2dConfig::new(Shape::new(2, 2, 1), 2, 2).stride(2, 2))?;
+//! let mut out = [0.0f32; 1];
+//! pool.max_float(&[1.0f32, 4.0, 2.0, 3.0], &mut out, picocnn::Activation::None)?;
+//! assert_eq!(out, [4.0]);
+//! pool.avg_float(&[1.0f32, 4.0, 2.0, 3.0], &mut out, picocnn::Activation::None)?;
+//! assert_eq!(out, [2.5]);
+//! # Ok::<(), picocnn::Error>(())
+//! ```
+
+use crate::error::{check_len, Result};
+use crate::num::{clamp_f32, Real};
+use crate::ops::{axis, taps, Padding};
+use crate::quant::{Activation, Clamp};
+use crate::tensor::Shape;
+
+/// What a pooling layer should be; [`Pool2d::new`] checks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Pool2dConfig {
+    /// Input shape (the output has the same channels).
+    pub input: Shape,
+    /// Window `[height, width]`.
+    pub window: [usize; 2],
+    /// Stride `[vertical, horizontal]`.
+    pub stride: [usize; 2],
+    /// Border handling.
+    pub padding: Padding,
+}
+
+impl Pool2dConfig {
+    /// A `window_h` x `window_w` pool, stride 1, `valid` padding.
+    pub const fn new(input: Shape, window_h: usize, window_w: usize) -> Self {
+        Pool2dConfig {
+            input,
+            window: [window_h, window_w],
+            stride: [1, 1],
+            padding: Padding::Valid,
+        }
+    }
+
+    /// A window over the whole input: global pooling to 1x1xC.
+    pub const fn global(input: Shape) -> Self {
+        Pool2dConfig::new(input, input.h, input.w)
+    }
+
+    /// Sets the stride.
+    pub const fn stride(mut self, vertical: usize, horizontal: usize) -> Self {
+        self.stride = [vertical, horizontal];
+        self
+    }
+
+    /// Sets the padding.
+    pub const fn padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
+        self
+    }
+}
+
+/// A checked pooling geometry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Pool2d {
+    input: Shape,
+    output: Shape,
+    window: [usize; 2],
+    stride: [usize; 2],
+    pad: [usize; 2],
+}
+
+impl Pool2d {
+    /// Checks `config` and computes the output shape.
+    pub fn new(config: Pool2dConfig) -> Result<Self> {
+        let Pool2dConfig {
+            input,
+            window,
+            stride,
+            padding,
+        } = config;
+        input.validate("input shape must not be empty")?;
+        let (oh, pad_top) = axis(input.h, window[0], stride[0], 1, padding, true)?;
+        let (ow, pad_left) = axis(input.w, window[1], stride[1], 1, padding, false)?;
+        Ok(Pool2d {
+            input,
+            output: Shape::new(oh, ow, input.c),
+            window,
+            stride,
+            pad: [pad_top, pad_left],
+        })
+    }
+
+    /// Global average or max pooling over the whole input.
+    pub fn global(input: Shape) -> Result<Self> {
+        Pool2d::new(Pool2dConfig::global(input))
+    }
+
+    /// Input shape.
+    pub const fn input_shape(&self) -> Shape {
+        self.input
+    }
+
+    /// Output shape.
+    pub const fn output_shape(&self) -> Shape {
+        self.output
+    }
+
+    /// Window `[height, width]`.
+    pub const fn window(&self) -> [usize; 2] {
+        self.window
+    }
+
+    /// Stride `[vertical, horizontal]`.
+    pub const fn stride(&self) -> [usize; 2] {
+        self.stride
+    }
+
+    /// Leading padding `[top, left]`.
+    pub const fn padding(&self) -> [usize; 2] {
+        self.pad
+    }
+
+    /// Scratch bytes (none).
+    pub const fn scratch_len(&self) -> usize {
+        0
+    }
+
+    /// Calls `f(out_index_base, taps)` for every output pixel with the
+    /// in-bounds window `(y_lo..y_hi, x_lo..x_hi)` in input coordinates.
+    #[inline(always)]
+    fn for_each_window(&self, mut f: impl FnMut(usize, [usize; 4])) {
+        let [wh, ww] = self.window;
+        let mut out = 0;
+        for oy in 0..self.output.h {
+            let y0 = (oy * self.stride[0]) as isize - self.pad[0] as isize;
+            let (ky_lo, ky_hi) = taps(y0, self.input.h, wh, 1);
+            let (ylo, yhi) = (
+                (y0 + ky_lo as isize) as usize,
+                (y0 + ky_hi as isize) as usize,
+            );
+            for ox in 0..self.output.w {
+                let x0 = (ox * self.stride[1]) as isize - self.pad[1] as isize;
+                let (kx_lo, kx_hi) = taps(x0, self.input.w, ww, 1);
+                let (xlo, xhi) = (
+                    (x0 + kx_lo as isize) as usize,
+                    (x0 + kx_hi as isize) as usize,
+                );
+                f(out, [ylo, yhi, xlo, xhi]);
+                out += self.input.c;
+            }
+        }
+    }
+
+    fn check<T>(&self, input: &[T], output: &[T]) -> Result<()> {
+        check_len("pool input", self.input.len(), input.len())?;
+        check_len("pool output", self.output.len(), output.len())
+    }
+
+    /// Int8 max pooling (TensorFlow Lite `MAX_POOL_2D`).
+    pub fn max_i8(&self, input: &[i8], output: &mut [i8], clamp: Clamp) -> Result<()> {
+        self.check(input, output)?;
+        Clamp::new(clamp.min, clamp.max)?;
+        let (w, c) = (self.input.w, self.input.c);
+        self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
+            for ch in 0..c {
+                let mut m = i8::MIN;
+                for y in ylo..yhi {
+                    for x in xlo..xhi {
+                        m = m.max(input[(y * w + x) * c + ch]);
+                    }
+                }
+                output[out + ch] = clamp.apply(m as i32);
+            }
+        });
+        Ok(())
+    }
+
+    /// Int8 average pooling (TensorFlow Lite `AVERAGE_POOL_2D`): the sum
+    /// divided by the count of in-bounds cells, rounded half away from zero.
+    pub fn avg_i8(&self, input: &[i8], output: &mut [i8], clamp: Clamp) -> Result<()> {
+        self.check(input, output)?;
+        Clamp::new(clamp.min, clamp.max)?;
+        let (w, c) = (self.input.w, self.input.c);
+        self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
+            let count = ((yhi - ylo) * (xhi - xlo)) as i32;
+            for ch in 0..c {
+                let mut acc = 0i32;
+                for y in ylo..yhi {
+                    for x in xlo..xhi {
+                        acc = acc.wrapping_add(input[(y * w + x) * c + ch] as i32);
+                    }
+                }
+                // An empty window cannot occur: padding is smaller than the window.
+                let avg = if count == 0 {
+                    0
+                } else if acc > 0 {
+                    (acc + count / 2) / count
+                } else {
+                    (acc - count / 2) / count
+                };
+                output[out + ch] = clamp.apply(avg);
+            }
+        });
+        Ok(())
+    }
+
+    /// Float max pooling.
+    pub fn max_float<T: Real>(
+        &self,
+        input: &[T],
+        output: &mut [T],
+        activation: Activation,
+    ) -> Result<()> {
+        self.check(input, output)?;
+        let (lo, hi) = activation.range_f32();
+        let (w, c) = (self.input.w, self.input.c);
+        self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
+            for ch in 0..c {
+                let mut m = f32::NEG_INFINITY;
+                for y in ylo..yhi {
+                    for x in xlo..xhi {
+                        let v = input[(y * w + x) * c + ch].to_f32();
+                        if v > m {
+                            m = v;
+                        }
+                    }
+                }
+                output[out + ch] = T::from_f32(clamp_f32(m, lo, hi));
+            }
+        });
+        Ok(())
+    }
+
+    /// Float average pooling.
+    pub fn avg_float<T: Real>(
+        &self,
+        input: &[T],
+        output: &mut [T],
+        activation: Activation,
+    ) -> Result<()> {
+        self.check(input, output)?;
+        let (lo, hi) = activation.range_f32();
+        let (w, c) = (self.input.w, self.input.c);
+        self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
+            let count = ((yhi - ylo) * (xhi - xlo)) as f32;
+            for ch in 0..c {
+                let mut acc = 0.0f32;
+                for y in ylo..yhi {
+                    for x in xlo..xhi {
+                        acc += input[(y * w + x) * c + ch].to_f32();
+                    }
+                }
+                output[out + ch] = T::from_f32(clamp_f32(acc / count, lo, hi));
+            }
+        });
+        Ok(())
+    }
+}

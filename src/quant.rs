@@ -1,0 +1,430 @@
+//! Quantization parameters and the fixed-point arithmetic of TensorFlow Lite's
+//! reference integer kernels, reproduced to the bit.
+//!
+//! A real value `r` is stored as an int8 `q` with `r = scale * (q - zero_point)`.
+//! A real multiplier `M` (for example `s_in * s_w / s_out`) is stored as a
+//! Q31 `multiplier` and a power-of-two `shift`: `M = multiplier * 2^(shift - 31)`.
+//! Positive shifts are left shifts, as in TensorFlow Lite.
+
+use crate::error::{invalid, Result};
+
+/// Scale and zero point of an asymmetric int8 tensor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct QParams {
+    /// Real value of one step.
+    pub scale: f32,
+    /// The int8 value that stands for real zero.
+    pub zero_point: i32,
+}
+
+impl QParams {
+    /// Checked parameters: `scale` finite and positive, `zero_point` in -128..=127.
+    pub fn new(scale: f32, zero_point: i32) -> Result<Self> {
+        if !(scale.is_finite() && scale > 0.0) {
+            return Err(invalid("scale must be finite and positive"));
+        }
+        if !(-128..=127).contains(&zero_point) {
+            return Err(invalid("zero point must be in -128..=127"));
+        }
+        Ok(QParams { scale, zero_point })
+    }
+
+    /// Quantizes one real value (round half away from zero, saturating).
+    pub fn quantize(&self, r: f32) -> i8 {
+        let q = self.zero_point + round_to_i32(r / self.scale);
+        q.clamp(-128, 127) as i8
+    }
+
+    /// The real value of one int8 value.
+    pub fn dequantize(&self, q: i8) -> f32 {
+        self.scale * (q as i32 - self.zero_point) as f32
+    }
+}
+
+/// A real multiplier as a Q31 `multiplier` and a `shift` (positive: left).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Requant {
+    /// Q31 significand, in `[2^30, 2^31)` for a normal positive multiplier.
+    pub multiplier: i32,
+    /// Power of two, in `-31..=30`.
+    pub shift: i32,
+}
+
+impl Requant {
+    /// The identity multiplier (1.0).
+    pub const ONE: Requant = Requant {
+        multiplier: 1 << 30,
+        shift: 1,
+    };
+
+    /// Checks that `shift` is in the range the kernels accept.
+    pub const fn is_valid(&self) -> bool {
+        self.shift >= -31 && self.shift <= 30
+    }
+
+    /// Applies the multiplier to `x` exactly as TensorFlow Lite's
+    /// `MultiplyByQuantizedMultiplier`.
+    #[inline(always)]
+    pub const fn apply(&self, x: i32) -> i32 {
+        multiply_by_quantized_multiplier(x, self.multiplier, self.shift)
+    }
+}
+
+/// Rounds half away from zero and saturates to `i32` (NaN gives 0).
+pub fn round_to_i32(x: f32) -> i32 {
+    // `as` saturates and truncates toward zero.
+    if x >= 0.0 {
+        (x + 0.5) as i32
+    } else {
+        (x - 0.5) as i32
+    }
+}
+
+/// Rounds half away from zero for f64 (as C's `round`).
+fn round_f64(x: f64) -> f64 {
+    // Values of 2^52 and above are integers already.
+    if !(x.abs() < 4_503_599_627_370_496.0) {
+        return x;
+    }
+    let t = x as i64 as f64;
+    let frac = x - t;
+    if frac >= 0.5 {
+        t + 1.0
+    } else if frac <= -0.5 {
+        t - 1.0
+    } else {
+        t
+    }
+}
+
+/// C's `frexp`: `x = m * 2^e` with `|m|` in `[0.5, 1)`. Zero gives `(0, 0)`.
+fn frexp(x: f64) -> (f64, i32) {
+    if x == 0.0 || !x.is_finite() {
+        return (x, 0);
+    }
+    let bits = x.to_bits();
+    let exp_bits = ((bits >> 52) & 0x7ff) as i32;
+    if exp_bits == 0 {
+        // Subnormal: scale into the normal range first.
+        let (m, e) = frexp(x * 18_014_398_509_481_984.0); // 2^54
+        return (m, e - 54);
+    }
+    let m = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
+    (m, exp_bits - 1022)
+}
+
+/// Splits a real multiplier into a Q31 multiplier and a shift, as TensorFlow
+/// Lite's `QuantizeMultiplier`: multipliers below about `2^-31` become zero,
+/// and multipliers of `2^30` and above saturate.
+///
+/// ```
+/// use picocnn::quant::{quantize_multiplier, Requant};
+/// assert_eq!(quantize_multiplier(0.5).unwrap(), Requant { multiplier: 1 << 30, shift: 0 });
+/// assert_eq!(quantize_multiplier(0.0).unwrap(), Requant { multiplier: 0, shift: 0 });
+/// assert!(quantize_multiplier(f64::NAN).is_err());
+/// ```
+pub fn quantize_multiplier(real: f64) -> Result<Requant> {
+    if !real.is_finite() {
+        return Err(invalid("multiplier must be finite"));
+    }
+    if real == 0.0 {
+        return Ok(Requant {
+            multiplier: 0,
+            shift: 0,
+        });
+    }
+    let (q, mut shift) = frexp(real);
+    let mut q_fixed = round_f64(q * 2_147_483_648.0) as i64;
+    if q_fixed == 1 << 31 || q_fixed == -(1 << 31) {
+        q_fixed /= 2;
+        shift += 1;
+    }
+    if shift < -31 {
+        shift = 0;
+        q_fixed = 0;
+    }
+    if shift > 30 {
+        shift = 30;
+        q_fixed = if q_fixed > 0 {
+            i32::MAX as i64
+        } else {
+            i32::MIN as i64 + 1
+        };
+    }
+    Ok(Requant {
+        multiplier: q_fixed as i32,
+        shift,
+    })
+}
+
+/// `(a * b * 2) >> 32` with rounding, saturating the single overflow case
+/// (gemmlowp's `SaturatingRoundingDoublingHighMul`).
+#[inline(always)]
+pub const fn saturating_rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
+    if a == i32::MIN && b == i32::MIN {
+        return i32::MAX;
+    }
+    let ab = a as i64 * b as i64;
+    let nudge = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
+    // Division truncates toward zero, as in C.
+    ((ab + nudge) / (1i64 << 31)) as i32
+}
+
+/// `x / 2^exponent` rounded half away from zero (gemmlowp's
+/// `RoundingDivideByPOT`); `exponent` in `0..=31`.
+#[inline(always)]
+pub const fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
+    let mask = ((1u32 << exponent) - 1) as i32;
+    let remainder = x & mask;
+    let threshold = (mask >> 1) + if x < 0 { 1 } else { 0 };
+    (x >> exponent) + if remainder > threshold { 1 } else { 0 }
+}
+
+/// TensorFlow Lite's `MultiplyByQuantizedMultiplier` (double rounding, the
+/// default build): `shift` in `-31..=30`.
+#[inline(always)]
+pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left = if shift > 0 { shift } else { 0 };
+    let right = if shift > 0 { 0 } else { -shift };
+    rounding_divide_by_pot(
+        saturating_rounding_doubling_high_mul(x.wrapping_shl(left as u32), multiplier),
+        right,
+    )
+}
+
+/// A fused activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Activation {
+    /// No clamp beyond the type's range.
+    #[default]
+    None,
+    /// `max(x, 0)`.
+    Relu,
+    /// `min(max(x, 0), 6)`.
+    Relu6,
+}
+
+impl Activation {
+    /// The clamp range in real numbers.
+    pub fn range_f32(self) -> (f32, f32) {
+        match self {
+            Activation::None => (f32::NEG_INFINITY, f32::INFINITY),
+            Activation::Relu => (0.0, f32::INFINITY),
+            Activation::Relu6 => (0.0, 6.0),
+        }
+    }
+
+    /// The clamp range in the int8 domain of `output`, as TensorFlow Lite's
+    /// `CalculateActivationRangeQuantized`.
+    pub fn range_i8(self, output: QParams) -> Clamp {
+        let quantize = |f: f32| {
+            output
+                .zero_point
+                .saturating_add(round_to_i32(f / output.scale))
+        };
+        let (lo, hi) = match self {
+            Activation::None => (-128, 127),
+            Activation::Relu => (quantize(0.0).max(-128), 127),
+            Activation::Relu6 => (quantize(0.0).max(-128), quantize(6.0).min(127)),
+        };
+        // A zero point of 127 with ReLU still gives a valid (one-value) range.
+        let lo = lo.min(127);
+        let hi = hi.max(lo);
+        Clamp {
+            min: lo as i8,
+            max: hi as i8,
+        }
+    }
+}
+
+/// An int8 output range `min..=max` (fused activation in the quantized domain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Clamp {
+    /// Lowest output value.
+    pub min: i8,
+    /// Highest output value.
+    pub max: i8,
+}
+
+impl Clamp {
+    /// The whole int8 range.
+    pub const NONE: Clamp = Clamp {
+        min: -128,
+        max: 127,
+    };
+
+    /// A checked range (`min <= max`).
+    pub fn new(min: i8, max: i8) -> Result<Clamp> {
+        if min <= max {
+            Ok(Clamp { min, max })
+        } else {
+            Err(invalid("clamp min above max"))
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn apply(&self, v: i32) -> i8 {
+        v.clamp(self.min as i32, self.max as i32) as i8
+    }
+}
+
+/// Checks a per-channel requantization table: equal lengths, shifts in range.
+pub(crate) fn check_requant(
+    what: &'static str,
+    channels: usize,
+    multipliers: &[i32],
+    shifts: &[i32],
+) -> Result<()> {
+    crate::error::check_len(what, channels, multipliers.len())?;
+    crate::error::check_len(what, channels, shifts.len())?;
+    if shifts.iter().any(|s| !(-31..=30).contains(s)) {
+        return Err(invalid("shift outside -31..=30"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frexp_matches_c() {
+        assert_eq!(frexp(1.0), (0.5, 1));
+        assert_eq!(frexp(0.75), (0.75, 0));
+        assert_eq!(frexp(-3.0), (-0.75, 2));
+        assert_eq!(frexp(f64::MIN_POSITIVE / 4.0), (0.5, -1023));
+    }
+
+    #[test]
+    fn quantize_multiplier_edges() {
+        assert_eq!(
+            quantize_multiplier(1.0).unwrap(),
+            Requant {
+                multiplier: 1 << 30,
+                shift: 1
+            }
+        );
+        // Rounds up to 2^31: halved, shift incremented.
+        let r = quantize_multiplier(1.0 - 1e-12).unwrap();
+        assert_eq!(
+            r,
+            Requant {
+                multiplier: 1 << 30,
+                shift: 1
+            }
+        );
+        assert_eq!(
+            quantize_multiplier(1e-12).unwrap(),
+            Requant {
+                multiplier: 0,
+                shift: 0
+            }
+        );
+        assert_eq!(
+            quantize_multiplier(1e12).unwrap(),
+            Requant {
+                multiplier: i32::MAX,
+                shift: 30
+            }
+        );
+        let r = quantize_multiplier(0.1).unwrap();
+        assert_eq!(
+            r,
+            Requant {
+                multiplier: 1_717_986_918,
+                shift: -3
+            }
+        );
+    }
+
+    #[test]
+    fn fixed_point_helpers() {
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(i32::MIN, i32::MIN),
+            i32::MAX
+        );
+        assert_eq!(
+            saturating_rounding_doubling_high_mul(1 << 30, 1 << 30),
+            1 << 29
+        );
+        assert_eq!(rounding_divide_by_pot(5, 1), 3);
+        assert_eq!(rounding_divide_by_pot(-5, 1), -3);
+        assert_eq!(rounding_divide_by_pot(-4, 1), -2);
+        assert_eq!(rounding_divide_by_pot(i32::MIN, 31), -1);
+        assert_eq!(rounding_divide_by_pot(i32::MAX, 31), 1);
+        assert_eq!(multiply_by_quantized_multiplier(100, 1 << 30, 0), 50);
+        assert_eq!(Requant::ONE.apply(-77), -77);
+    }
+
+    #[test]
+    fn activation_ranges() {
+        let q = QParams::new(0.05, -10).unwrap();
+        assert_eq!(Activation::None.range_i8(q), Clamp::NONE);
+        assert_eq!(Activation::Relu.range_i8(q), Clamp { min: -10, max: 127 });
+        assert_eq!(Activation::Relu6.range_i8(q), Clamp { min: -10, max: 110 });
+        let q = QParams::new(0.01, 127).unwrap();
+        assert_eq!(Activation::Relu6.range_i8(q), Clamp { min: 127, max: 127 });
+    }
+}
+
+/// Moves int8 values from one quantization to another, as TensorFlow Lite's
+/// `Requantize`: `zp_out + M * (q - zp_in)` with `M = s_in / s_out`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Rescale {
+    /// Zero point of the input.
+    pub input_zero_point: i32,
+    /// `s_in / s_out` in fixed point.
+    pub requant: Requant,
+    /// Zero point of the output.
+    pub output_zero_point: i32,
+}
+
+impl Rescale {
+    /// No change of quantization.
+    pub const IDENTITY: Rescale = Rescale {
+        input_zero_point: 0,
+        requant: Requant::ONE,
+        output_zero_point: 0,
+    };
+
+    /// The rescale from `input` to `output` parameters.
+    pub fn new(input: QParams, output: QParams) -> Result<Self> {
+        let real = f64::from(input.scale) / f64::from(output.scale);
+        Ok(Rescale {
+            input_zero_point: input.zero_point,
+            requant: quantize_multiplier(real)?,
+            output_zero_point: output.zero_point,
+        })
+    }
+
+    /// Checks zero points and shift.
+    pub fn validate(&self) -> Result<()> {
+        if !(-128..=127).contains(&self.input_zero_point)
+            || !(-128..=127).contains(&self.output_zero_point)
+        {
+            return Err(invalid("zero point must be in -128..=127"));
+        }
+        if !self.requant.is_valid() {
+            return Err(invalid("shift outside -31..=30"));
+        }
+        Ok(())
+    }
+
+    /// True when every value maps to itself.
+    pub fn is_identity(&self) -> bool {
+        self.input_zero_point == self.output_zero_point && self.requant == Requant::ONE
+    }
+
+    /// The rescaled value before clamping.
+    #[inline(always)]
+    pub fn apply(&self, q: i8) -> i32 {
+        self.requant
+            .apply(q as i32 - self.input_zero_point)
+            .wrapping_add(self.output_zero_point)
+    }
+}

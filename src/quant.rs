@@ -85,7 +85,7 @@ pub fn round_to_i32(x: f32) -> i32 {
 /// Rounds half away from zero for f64 (as C's `round`).
 fn round_f64(x: f64) -> f64 {
     // Values of 2^52 and above are integers already.
-    if !(x.abs() < 4_503_599_627_370_496.0) {
+    if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
         return x;
     }
     let t = x as i64 as f64;
@@ -427,4 +427,14 @@ impl Rescale {
             .apply(q as i32 - self.input_zero_point)
             .wrapping_add(self.output_zero_point)
     }
+}
+
+/// The requantization of a convolution or dense output channel:
+/// `s_in * s_w / s_out`, computed in double precision as TensorFlow Lite's
+/// `PopulateConvolutionQuantizationParams`.
+pub fn conv_requant(input_scale: f32, weight_scale: f32, output_scale: f32) -> Result<Requant> {
+    if !(input_scale > 0.0 && weight_scale >= 0.0 && output_scale > 0.0) {
+        return Err(invalid("scales must be positive"));
+    }
+    quantize_multiplier(f64::from(input_scale) * f64::from(weight_scale) / f64::from(output_scale))
 }

@@ -1,0 +1,414 @@
+//! Seeded random cases through every kernel and precision, including shapes
+//! TensorFlow Lite does not produce. The host's result is the reference.
+
+use crate::bump::{bytes, Bump, Pod};
+use half::f16;
+use picocnn::ops::act::{activation_float, ActI8};
+use picocnn::ops::add::{add_float, AddI8, AddQuant};
+use picocnn::ops::concat::{concat_float, concat_i8, ConcatInput, ConcatInputI8};
+use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvWeightsI8};
+use picocnn::ops::dense::{Dense, DenseFloat, DenseI8};
+use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+use picocnn::ops::softmax::{softmax_float, SoftmaxI8};
+use picocnn::ops::Padding;
+use picocnn::quant::{quantize_multiplier, Activation, QParams, Rescale};
+use picocnn::{Error, Real, Shape};
+
+type CaseFn = for<'a> fn(&mut Bump<'a>) -> Result<&'a [u8], Error>;
+
+/// Every generated case, by name.
+pub static CASES: &[(&str, CaseFn)] = &[
+    ("i8_conv_grouped_same_relu", i8_conv_grouped),
+    ("i8_conv_dilated_explicit", i8_conv_dilated),
+    ("i8_conv_11x11_s4_same", i8_conv_11x11),
+    ("i8_conv_pointwise_s2", i8_conv_pointwise),
+    ("i8_depthwise_5x5_mult3_relu6", i8_depthwise),
+    ("i8_dense_96_32", i8_dense),
+    ("i8_maxpool_3x3_s2_explicit", i8_maxpool),
+    ("i8_avgpool_3x3_s2_explicit", i8_avgpool),
+    ("i8_global_avgpool", i8_global_avgpool),
+    ("i8_add_relu", i8_add),
+    ("i8_concat_requant", i8_concat),
+    ("i8_relu6_requant", i8_relu6),
+    ("i8_softmax_rows", i8_softmax),
+    ("f32_conv_grouped_same_relu", float_conv_grouped::<f32>),
+    ("f16_conv_grouped_same_relu", float_conv_grouped::<f16>),
+    ("f32_conv_dilated_explicit", float_conv_dilated::<f32>),
+    ("f16_conv_dilated_explicit", float_conv_dilated::<f16>),
+    ("f32_depthwise_3x3_mult2", float_depthwise::<f32>),
+    ("f16_depthwise_3x3_mult2", float_depthwise::<f16>),
+    ("f32_conv_pointwise", float_pointwise::<f32>),
+    ("f16_conv_pointwise", float_pointwise::<f16>),
+    ("f32_dense_48_24", float_dense::<f32>),
+    ("f16_dense_48_24", float_dense::<f16>),
+    ("f32_pools", float_pools::<f32>),
+    ("f16_pools", float_pools::<f16>),
+    ("f32_add_concat_relu6", float_add_concat::<f32>),
+    ("f16_add_concat_relu6", float_add_concat::<f16>),
+    ("f32_softmax", float_softmax::<f32>),
+    ("f16_softmax", float_softmax::<f16>),
+];
+
+/// SplitMix64: small, seedable, identical on every target.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn i8(&mut self) -> i8 {
+        self.next() as i8
+    }
+    fn i32(&mut self, lo: i32, hi: i32) -> i32 {
+        lo + (self.next() % (hi - lo + 1) as u64) as i32
+    }
+    /// Uniform in [lo, hi), from 24 random bits (exact in f32).
+    fn f32(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * ((self.next() >> 40) as f32 / 16_777_216.0)
+    }
+    fn fill_i8(&mut self, v: &mut [i8]) {
+        v.iter_mut().for_each(|x| *x = self.i8());
+    }
+    fn fill_f<T: Real>(&mut self, v: &mut [T], lo: f32, hi: f32) {
+        v.iter_mut()
+            .for_each(|x| *x = T::from_f32(self.f32(lo, hi)));
+    }
+}
+
+fn out_bytes<T: Pod>(v: &[T]) -> &[u8] {
+    bytes(v)
+}
+
+// ---- int8 ----
+
+fn i8_conv_run<'a>(
+    bump: &mut Bump<'a>,
+    config: Conv2dConfig,
+    seed: u64,
+    act: Activation,
+) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(seed);
+    let conv = Conv2d::new(config)?;
+    let input = bump.take::<i8>(conv.input_shape().len())?;
+    rng.fill_i8(input);
+    let filter = bump.take::<i8>(conv.filter_len())?;
+    rng.fill_i8(filter);
+    let oc = conv.output_shape().c;
+    let bias = bump.take::<i32>(oc)?;
+    let mult = bump.take::<i32>(oc)?;
+    let shift = bump.take::<i32>(oc)?;
+    for o in 0..oc {
+        bias[o] = rng.i32(-30_000, 30_000);
+        let r = quantize_multiplier(f64::from(rng.f32(0.0005, 0.02)))?;
+        mult[o] = r.multiplier;
+        shift[o] = r.shift;
+    }
+    let out_q = QParams::new(0.05, rng.i32(-20, 20))?;
+    let layer = Conv2dI8::new(
+        conv,
+        ConvWeightsI8 {
+            filter,
+            bias,
+            multiplier: mult,
+            shift,
+        },
+        rng.i32(-128, 127),
+        out_q.zero_point,
+        act.range_i8(out_q),
+    )?;
+    let out = bump.take::<i8>(conv.output_shape().len())?;
+    let scratch = bump.take::<u8>(conv.scratch_len_i8())?;
+    layer.run(input, out, scratch)?;
+    Ok(out_bytes(out))
+}
+
+fn i8_conv_grouped<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(7, 7, 4), 6, 3, 3)
+        .groups(2)
+        .padding(Padding::Same);
+    i8_conv_run(b, c, 1, Activation::Relu)
+}
+
+fn dilated_config() -> Conv2dConfig {
+    Conv2dConfig::new(Shape::new(9, 8, 3), 4, 3, 3)
+        .dilation(2, 2)
+        .stride(1, 2)
+        .padding(Padding::Explicit {
+            top: 2,
+            bottom: 1,
+            left: 1,
+            right: 2,
+        })
+}
+
+fn i8_conv_dilated<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    i8_conv_run(b, dilated_config(), 2, Activation::None)
+}
+
+fn i8_conv_11x11<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(15, 15, 3), 4, 11, 11)
+        .stride(4, 4)
+        .padding(Padding::Same);
+    i8_conv_run(b, c, 3, Activation::Relu)
+}
+
+fn i8_conv_pointwise<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(8, 8, 12), 8, 1, 1).stride(2, 2);
+    i8_conv_run(b, c, 4, Activation::None)
+}
+
+fn i8_depthwise<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::depthwise(Shape::new(8, 8, 3), 3, 5, 5).padding(Padding::Same);
+    i8_conv_run(b, c, 5, Activation::Relu6)
+}
+
+fn i8_dense<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(6);
+    let dense = Dense::new(96, 32)?;
+    let input = b.take::<i8>(96)?;
+    rng.fill_i8(input);
+    let w = b.take::<i8>(dense.weights_len())?;
+    rng.fill_i8(w);
+    let bias = b.take::<i32>(32)?;
+    let mult = b.take::<i32>(32)?;
+    let shift = b.take::<i32>(32)?;
+    for o in 0..32 {
+        bias[o] = rng.i32(-20_000, 20_000);
+        let r = quantize_multiplier(f64::from(rng.f32(0.001, 0.01)))?;
+        mult[o] = r.multiplier;
+        shift[o] = r.shift;
+    }
+    let layer = DenseI8::new(dense, w, bias, mult, shift, 3, -7, picocnn::Clamp::NONE)?;
+    let out = b.take::<i8>(32)?;
+    let scratch = b.take::<u8>(dense.scratch_len_i8())?;
+    layer.run(input, out, scratch)?;
+    Ok(out_bytes(out))
+}
+
+fn pool_config() -> Pool2dConfig {
+    Pool2dConfig::new(Shape::new(9, 9, 3), 3, 3)
+        .stride(2, 2)
+        .padding(Padding::Explicit {
+            top: 1,
+            bottom: 1,
+            left: 1,
+            right: 1,
+        })
+}
+
+fn i8_pool<'a>(
+    b: &mut Bump<'a>,
+    config: Pool2dConfig,
+    max: bool,
+    seed: u64,
+) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(seed);
+    let pool = Pool2d::new(config)?;
+    let input = b.take::<i8>(pool.input_shape().len())?;
+    rng.fill_i8(input);
+    let out = b.take::<i8>(pool.output_shape().len())?;
+    let clamp = picocnn::Clamp::new(-100, 100)?;
+    if max {
+        pool.max_i8(input, out, clamp)?;
+    } else {
+        pool.avg_i8(input, out, clamp)?;
+    }
+    Ok(out_bytes(out))
+}
+
+fn i8_maxpool<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    i8_pool(b, pool_config(), true, 7)
+}
+
+fn i8_avgpool<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    i8_pool(b, pool_config(), false, 8)
+}
+
+fn i8_global_avgpool<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    i8_pool(b, Pool2dConfig::global(Shape::new(5, 5, 8)), false, 9)
+}
+
+fn i8_add<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(10);
+    let x = b.take::<i8>(200)?;
+    let y = b.take::<i8>(200)?;
+    rng.fill_i8(x);
+    rng.fill_i8(y);
+    let out_q = QParams::new(0.07, -3)?;
+    let q = AddQuant::new(QParams::new(0.02, 5)?, QParams::new(0.045, -60)?, out_q)?;
+    let out = b.take::<i8>(200)?;
+    AddI8::new(q, Activation::Relu.range_i8(out_q))?.run(x, y, out)?;
+    Ok(out_bytes(out))
+}
+
+fn i8_concat<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(11);
+    let pixels = 16;
+    let out_q = QParams::new(0.03, 4)?;
+    let a = b.take::<i8>(pixels * 2)?;
+    let c = b.take::<i8>(pixels * 3)?;
+    let d = b.take::<i8>(pixels)?;
+    rng.fill_i8(a);
+    rng.fill_i8(c);
+    rng.fill_i8(d);
+    let parts = [
+        ConcatInputI8 {
+            data: a,
+            channels: 2,
+            rescale: Rescale::new(QParams::new(0.01, -10)?, out_q)?,
+        },
+        ConcatInputI8 {
+            data: c,
+            channels: 3,
+            rescale: Rescale::new(out_q, out_q)?,
+        },
+        ConcatInputI8 {
+            data: d,
+            channels: 1,
+            rescale: Rescale::new(QParams::new(0.1, 100)?, out_q)?,
+        },
+    ];
+    let out = b.take::<i8>(pixels * 6)?;
+    concat_i8(&parts, out)?;
+    Ok(out_bytes(out))
+}
+
+fn i8_relu6<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(12);
+    let x = b.take::<i8>(256)?;
+    rng.fill_i8(x);
+    let out = b.take::<i8>(256)?;
+    ActI8::new(
+        QParams::new(0.05, 10)?,
+        QParams::new(0.03, -128)?,
+        Activation::Relu6,
+    )?
+    .run(x, out)?;
+    Ok(out_bytes(out))
+}
+
+fn i8_softmax<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(13);
+    let x = b.take::<i8>(3 * 17)?;
+    rng.fill_i8(x);
+    let out = b.take::<i8>(3 * 17)?;
+    SoftmaxI8::new(0.0625, 1.0)?.run(17, x, out)?;
+    Ok(out_bytes(out))
+}
+
+// ---- f32 and f16 ----
+
+fn float_conv_run<'a, T: Real + Pod>(
+    b: &mut Bump<'a>,
+    config: Conv2dConfig,
+    seed: u64,
+    act: Activation,
+) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(seed);
+    let conv = Conv2d::new(config)?;
+    let input = b.take::<T>(conv.input_shape().len())?;
+    rng.fill_f(input, -1.0, 1.0);
+    let filter = b.take::<T>(conv.filter_len())?;
+    rng.fill_f(filter, -0.5, 0.5);
+    let bias = b.take::<T>(conv.output_shape().c)?;
+    rng.fill_f(bias, -0.2, 0.2);
+    let out = b.take::<T>(conv.output_shape().len())?;
+    Conv2dFloat::new(conv, filter, bias, act)?.run(input, out)?;
+    Ok(out_bytes(out))
+}
+
+fn float_conv_grouped<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(7, 7, 4), 6, 3, 3)
+        .groups(2)
+        .padding(Padding::Same);
+    float_conv_run::<T>(b, c, 21, Activation::Relu)
+}
+
+fn float_conv_dilated<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    float_conv_run::<T>(b, dilated_config(), 22, Activation::None)
+}
+
+fn float_depthwise<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::depthwise(Shape::new(8, 8, 4), 2, 3, 3)
+        .stride(2, 2)
+        .padding(Padding::Same);
+    float_conv_run::<T>(b, c, 23, Activation::Relu6)
+}
+
+fn float_pointwise<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(6, 6, 16), 8, 1, 1);
+    float_conv_run::<T>(b, c, 24, Activation::None)
+}
+
+fn float_dense<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(25);
+    let dense = Dense::new(48, 24)?;
+    let x = b.take::<T>(48)?;
+    rng.fill_f(x, -1.0, 1.0);
+    let w = b.take::<T>(dense.weights_len())?;
+    rng.fill_f(w, -0.3, 0.3);
+    let bias = b.take::<T>(24)?;
+    rng.fill_f(bias, -0.1, 0.1);
+    let out = b.take::<T>(24)?;
+    DenseFloat::new(dense, w, bias, Activation::None)?.run(x, out)?;
+    Ok(out_bytes(out))
+}
+
+fn float_pools<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(26);
+    let pool = Pool2d::new(pool_config())?;
+    let global = Pool2d::global(Shape::new(9, 9, 3))?;
+    let x = b.take::<T>(pool.input_shape().len())?;
+    rng.fill_f(x, -2.0, 2.0);
+    let n = pool.output_shape().len();
+    let out = b.take::<T>(2 * n + 3)?;
+    let (mx, rest) = out.split_at_mut(n);
+    let (av, gl) = rest.split_at_mut(n);
+    pool.max_float(x, mx, Activation::None)?;
+    pool.avg_float(x, av, Activation::Relu)?;
+    global.avg_float(x, gl, Activation::None)?;
+    Ok(out_bytes(out))
+}
+
+fn float_add_concat<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(27);
+    let pixels = 16;
+    let x = b.take::<T>(pixels * 3)?;
+    let y = b.take::<T>(pixels * 3)?;
+    let z = b.take::<T>(pixels * 2)?;
+    rng.fill_f(x, -4.0, 4.0);
+    rng.fill_f(y, -4.0, 4.0);
+    rng.fill_f(z, -8.0, 8.0);
+    let sum = b.take::<T>(pixels * 3)?;
+    add_float(x, y, sum, Activation::None)?;
+    let relu = b.take::<T>(pixels * 2)?;
+    activation_float(z, relu, Activation::Relu6)?;
+    let out = b.take::<T>(pixels * 5)?;
+    concat_float(
+        &[
+            ConcatInput {
+                data: sum,
+                channels: 3,
+            },
+            ConcatInput {
+                data: relu,
+                channels: 2,
+            },
+        ],
+        out,
+    )?;
+    Ok(out_bytes(out))
+}
+
+fn float_softmax<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(28);
+    let x = b.take::<T>(3 * 10)?;
+    rng.fill_f(x, -6.0, 6.0);
+    let out = b.take::<T>(3 * 10)?;
+    softmax_float(10, x, out, 1.0)?;
+    Ok(out_bytes(out))
+}

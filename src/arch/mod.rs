@@ -1,21 +1,30 @@
 //! Inner loops per target, chosen by `cfg(target_feature)`, never by the
 //! caller. The portable loops are the reference; every fast path is tested
-//! bit-exact against them.
+//! bit-exact against them (on the host by property tests of the portable
+//! loops against a naive reference, on the target by the conformance
+//! firmware, whose digests must equal the host's).
 
 use crate::ops::conv::ConvArgs;
 
-/// Scratch bytes for int16 im2col columns of `depth` values for two pixels,
-/// plus one byte of slack to align them.
+#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+mod cortex_m_dsp;
+
+/// Scratch bytes for int16 columns of `depth` values for two pixels, each
+/// column starting on a 4-byte boundary, plus slack to align the buffer.
 pub(crate) const fn im2col_bytes(depth: usize) -> usize {
-    2 * depth * core::mem::size_of::<i16>() + 1
+    2 * (depth + (depth & 1)) * core::mem::size_of::<i16>() + 3
 }
 
-/// The largest aligned `i16` region inside a byte scratch buffer.
+/// The largest 4-byte aligned `i16` region inside a byte scratch buffer.
 pub(crate) fn scratch_i16(scratch: &mut [u8]) -> &mut [i16] {
-    // SAFETY: every bit pattern is a valid i16, and `align_to_mut` returns an
+    // SAFETY: every bit pattern is a valid u32, and `align_to_mut` returns an
     // aligned middle part that lies within `scratch`.
-    let (_, mid, _) = unsafe { scratch.align_to_mut::<i16>() };
-    mid
+    let (_, mid, _) = unsafe { scratch.align_to_mut::<u32>() };
+    let len = mid.len() * 2;
+    // SAFETY: the u32 region is 4-byte aligned, so also 2-byte aligned, and
+    // holds exactly `2 * mid.len()` halfwords; it stays borrowed from
+    // `scratch` for the returned lifetime and every bit pattern is a valid i16.
+    unsafe { core::slice::from_raw_parts_mut(mid.as_mut_ptr() as *mut i16, len) }
 }
 
 /// Dot product of int16 activations and int8 weights, wrapping on overflow
@@ -29,7 +38,10 @@ pub(crate) fn dot_i16_i8(col: &[i16], w: &[i8]) -> i32 {
 
 #[inline(always)]
 pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
-    crate::ops::conv::conv_general_i8_portable(a, input, output, col)
+    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    cortex_m_dsp::conv_general_i8(a, input, output, col);
+    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    crate::ops::conv::conv_general_i8_portable(a, input, output, col);
 }
 
 #[inline(always)]
@@ -39,5 +51,46 @@ pub(crate) fn conv_pointwise_i8(
     output: &mut [i8],
     col: &mut [i16],
 ) {
-    crate::ops::conv::conv_pointwise_i8_portable(a, input, output, col)
+    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    cortex_m_dsp::conv_pointwise_i8(a, input, output, col);
+    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    crate::ops::conv::conv_pointwise_i8_portable(a, input, output, col);
+}
+
+/// Dense accumulators: `emit(o, bias[o] + sum_i w[o][i] * (x[i] + offset))`.
+#[inline(always)]
+pub(crate) fn dense_i8(
+    input: &[i8],
+    weights: &[i8],
+    col: &mut [i16],
+    offset: i32,
+    emit: impl FnMut(usize, i32),
+    bias: &[i32],
+) {
+    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    cortex_m_dsp::dense_i8(input, weights, col, offset, emit, bias);
+    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    dense_i8_portable(input, weights, col, offset, emit, bias);
+}
+
+#[cfg_attr(all(target_arch = "arm", target_feature = "dsp"), allow(dead_code))]
+fn dense_i8_portable(
+    input: &[i8],
+    weights: &[i8],
+    col: &mut [i16],
+    offset: i32,
+    mut emit: impl FnMut(usize, i32),
+    bias: &[i32],
+) {
+    let n = input.len();
+    let col = &mut col[..n];
+    for (d, &s) in col.iter_mut().zip(input) {
+        *d = s as i16 + offset as i16;
+    }
+    for (o, &b) in bias.iter().enumerate() {
+        emit(
+            o,
+            b.wrapping_add(dot_i16_i8(col, &weights[o * n..(o + 1) * n])),
+        );
+    }
 }

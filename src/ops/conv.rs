@@ -410,6 +410,7 @@ pub(crate) fn im2col_i8(
 
 /// Portable general convolution: im2col one pixel and group, then one dot
 /// product per output channel of the group.
+#[cfg_attr(all(target_arch = "arm", target_feature = "dsp"), allow(dead_code))]
 pub(crate) fn conv_general_i8_portable(
     a: &ConvArgs<'_>,
     input: &[i8],
@@ -438,6 +439,7 @@ pub(crate) fn conv_general_i8_portable(
 
 /// Portable 1x1 convolution: widen one pixel's channels, then a dot product
 /// per output channel.
+#[cfg_attr(all(target_arch = "arm", target_feature = "dsp"), allow(dead_code))]
 pub(crate) fn conv_pointwise_i8_portable(
     a: &ConvArgs<'_>,
     input: &[i8],

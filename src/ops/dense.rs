@@ -130,17 +130,24 @@ impl<'a> DenseI8<'a> {
         check_len("dense input", n, input.len())?;
         check_len("dense output", self.geom.out_features, output.len())?;
         check_min_len("dense scratch", self.geom.scratch_len_i8(), scratch.len())?;
-        let col = &mut arch::scratch_i16(scratch)[..n];
-        let off = self.input_offset as i16;
-        for (d, &s) in col.iter_mut().zip(input) {
-            *d = s as i16 + off;
-        }
-        for (o, out) in output.iter_mut().enumerate() {
-            let w = &self.weights[o * n..(o + 1) * n];
-            let acc = self.bias[o].wrapping_add(arch::dot_i16_i8(col, w));
-            let v = multiply_by_quantized_multiplier(acc, self.multiplier[o], self.shift[o]);
-            *out = self.clamp.apply(v.wrapping_add(self.output_zero_point));
-        }
+        let col = arch::scratch_i16(scratch);
+        let (mult, shift, zp, clamp) = (
+            self.multiplier,
+            self.shift,
+            self.output_zero_point,
+            self.clamp,
+        );
+        arch::dense_i8(
+            input,
+            self.weights,
+            col,
+            self.input_offset,
+            |o, acc| {
+                let v = multiply_by_quantized_multiplier(acc, mult[o], shift[o]);
+                output[o] = clamp.apply(v.wrapping_add(zp));
+            },
+            self.bias,
+        );
         Ok(())
     }
 }

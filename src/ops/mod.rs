@@ -63,7 +63,12 @@ pub(crate) fn axis(
         Padding::Valid => (0, 0),
         Padding::Same => {
             let out = input.div_ceil(stride);
-            let total = ((out - 1) * stride + effective).saturating_sub(input);
+            let total = out
+                .saturating_sub(1)
+                .checked_mul(stride)
+                .and_then(|v| v.checked_add(effective))
+                .ok_or(Error::Overflow)?
+                .saturating_sub(input);
             (total / 2, total - total / 2)
         }
         Padding::Explicit {
@@ -83,6 +88,11 @@ pub(crate) fn axis(
         .checked_add(before)
         .and_then(|v| v.checked_add(after))
         .ok_or(Error::Overflow)?;
+    // Window positions are computed in isize; keep every extent well inside it.
+    const LIMIT: usize = isize::MAX as usize / 4;
+    if padded > LIMIT || effective > LIMIT || stride > LIMIT {
+        return Err(Error::Overflow);
+    }
     if padded < effective {
         return Err(Error::Unsupported {
             what: "window larger than the padded input",

@@ -15,7 +15,7 @@ pub fn out_and_pad(input: usize, k: usize, s: usize, d: usize, pad: Pad) -> Opti
             }
         }
         Pad::Same => {
-            let out = (input + s - 1) / s;
+            let out = input.div_ceil(s);
             let needed = (out - 1) * s + eff;
             let total = needed.saturating_sub(input);
             Some((out, total / 2))

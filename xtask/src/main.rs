@@ -1,1 +1,236 @@
-fn main() {}
+//! Project automation: `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
+//!
+//! Commands:
+//! - `qemu [--machine m4|m0|all]`: builds the conformance firmware, runs it under QEMU and
+//!   compares every case's digest with the host's.
+//! - `size [--machine ...] [--bless]`: sizes of the conformance firmware against
+//!   `boards/qemu/expected/size-<machine>.txt`.
+//! - `bench-mcu [--machine ...] [--bin bench] [--shift 7]`: runs a firmware binary under
+//!   `qemu-system-arm -icount shift=N` and prints its output.
+//! - `test`: fmt, clippy, host tests, then `qemu --machine all`.
+//!
+//! Only std and `picocnn-conformance` (run natively for the host's digests).
+
+mod qemu;
+mod toolchain;
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Instant;
+
+use toolchain::RoutePref;
+
+const USAGE: &str = "\
+usage: cargo xtask <command> [options]
+
+commands:
+  qemu       build the conformance firmware, run it under QEMU, compare with the host
+  size       check the firmware's size against boards/qemu/expected/size-<machine>.txt
+  bench-mcu  run a firmware binary under `qemu-system-arm -icount shift=N`, print its output
+  test       cargo fmt --check, clippy -D warnings, cargo test --workspace, then qemu --machine all
+
+options:
+  --machine m4|m0|all   m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0); default all
+  --route auto|rustup|debian
+                        how to get `core` for the thumb targets (default auto, or $PICOCNN_ROUTE)
+  --timeout SECONDS     kill QEMU after this long (default 300)
+  --verbose             qemu: echo the firmware's output
+  --bless               size: rewrite the expected files
+  --bin NAME            bench-mcu: the binary to run (default bench; icount-check checks the counter)
+  --shift N             bench-mcu: QEMU -icount shift (default 7)
+";
+
+/// Options shared by the commands.
+pub struct Opts {
+    pub machines: Vec<&'static qemu::Machine>,
+    pub route: RoutePref,
+    pub timeout_s: u64,
+    pub verbose: bool,
+    pub bless: bool,
+    pub bin: String,
+    pub shift: u32,
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first().cloned() else {
+        eprint!("{USAGE}");
+        return ExitCode::FAILURE;
+    };
+    let opts = match parse_opts(&args[1..]) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("error: {e}\n\n{USAGE}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let ok = match cmd.as_str() {
+        "qemu" => {
+            let totals = qemu::run_conformance(&opts);
+            println!("{} passed, {} failed", totals.passed, totals.failed);
+            totals.ok()
+        }
+        "size" => qemu::size(&opts),
+        "bench-mcu" => qemu::bench(&opts),
+        "test" => test(&opts),
+        "help" | "-h" | "--help" => {
+            print!("{USAGE}");
+            true
+        }
+        other => {
+            eprintln!("error: unknown command `{other}`\n\n{USAGE}");
+            false
+        }
+    };
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn parse_opts(args: &[String]) -> Result<Opts, String> {
+    let mut opts = Opts {
+        machines: qemu::MACHINES.iter().collect(),
+        route: match std::env::var("PICOCNN_ROUTE") {
+            Ok(v) if !v.is_empty() => RoutePref::parse(&v)?,
+            _ => RoutePref::Auto,
+        },
+        timeout_s: 300,
+        verbose: false,
+        bless: false,
+        bin: "bench".to_string(),
+        shift: 7,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (key, inline) = match a.split_once('=') {
+            Some((k, v)) if k.starts_with("--") => (k, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match key {
+            "--machine" => {
+                let v = value("--machine")?;
+                opts.machines = match v.as_str() {
+                    "all" => qemu::MACHINES.iter().collect(),
+                    name => vec![qemu::MACHINES
+                        .iter()
+                        .find(|m| m.name == name)
+                        .ok_or_else(|| format!("unknown machine `{name}` (m4, m0 or all)"))?],
+                };
+            }
+            "--route" => opts.route = RoutePref::parse(&value("--route")?)?,
+            "--timeout" => {
+                opts.timeout_s = value("--timeout")?
+                    .parse()
+                    .map_err(|_| "--timeout needs a number of seconds".to_string())?
+            }
+            "--bin" => opts.bin = value("--bin")?,
+            "--shift" => {
+                opts.shift = value("--shift")?
+                    .parse()
+                    .ok()
+                    .filter(|s| *s <= 10)
+                    .ok_or_else(|| "--shift needs a number from 0 to 10".to_string())?
+            }
+            "--verbose" | "-v" => opts.verbose = true,
+            "--bless" => opts.bless = true,
+            other => return Err(format!("unknown option `{other}`")),
+        }
+    }
+    Ok(opts)
+}
+
+/// The repository root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    manifest
+        .parent()
+        .expect("xtask lives one level below the repository root")
+        .to_path_buf()
+}
+
+/// The cargo that runs this xtask (rustup's, normally).
+pub fn host_cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
+}
+
+/// `cargo xtask test`: the project's one test command. Stops at the first failing step.
+fn test(opts: &Opts) -> bool {
+    let root = root();
+    let cargo = host_cargo();
+    let steps: [(&str, &[&str]); 4] = [
+        (
+            "cargo fmt --all -- --check",
+            &["fmt", "--all", "--", "--check"],
+        ),
+        (
+            "cargo fmt --manifest-path boards/qemu/Cargo.toml -- --check",
+            &[
+                "fmt",
+                "--manifest-path",
+                "boards/qemu/Cargo.toml",
+                "--",
+                "--check",
+            ],
+        ),
+        (
+            "cargo clippy --workspace --all-targets -- -D warnings",
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        ("cargo test --workspace", &["test", "--workspace"]),
+    ];
+    let all = Instant::now();
+    for (label, args) in steps {
+        eprintln!("== {label}");
+        let t = Instant::now();
+        let status = Command::new(&cargo).args(args).current_dir(&root).status();
+        let secs = t.elapsed().as_secs_f64();
+        match status {
+            Ok(s) if s.success() => eprintln!("== {label}: ok ({secs:.1} s)"),
+            Ok(s) => {
+                eprintln!("== {label}: FAILED ({s}, {secs:.1} s)");
+                return false;
+            }
+            Err(e) => {
+                eprintln!("== {label}: could not run {cargo}: {e}");
+                return false;
+            }
+        }
+    }
+    eprintln!("== cargo xtask qemu --machine all");
+    let t = Instant::now();
+    let all_machines = Opts {
+        machines: qemu::MACHINES.iter().collect(),
+        route: opts.route,
+        timeout_s: opts.timeout_s,
+        verbose: opts.verbose,
+        bless: false,
+        bin: String::new(),
+        shift: opts.shift,
+    };
+    let totals = qemu::run_conformance(&all_machines);
+    eprintln!(
+        "== cargo xtask qemu --machine all: {} ({:.1} s; all steps {:.1} s)",
+        if totals.ok() { "ok" } else { "FAILED" },
+        t.elapsed().as_secs_f64(),
+        all.elapsed().as_secs_f64()
+    );
+    println!("{} passed, {} failed", totals.passed, totals.failed);
+    totals.ok()
+}

@@ -23,7 +23,11 @@ pub static CASES: &[(&str, CaseFn)] = &[
     ("i8_conv_11x11_s4_same", i8_conv_11x11),
     ("i8_conv_pointwise_s2", i8_conv_pointwise),
     ("i8_depthwise_5x5_mult3_relu6", i8_depthwise),
+    ("i8_conv_pointwise_odd", i8_conv_pointwise_odd),
+    ("i8_lenet_conv1_5x5_same", i8_lenet_conv1),
+    ("i8_lenet_conv2_5x5_valid", i8_lenet_conv2),
     ("i8_dense_96_32", i8_dense),
+    ("i8_dense_37_7", i8_dense_odd),
     ("i8_maxpool_3x3_s2_explicit", i8_maxpool),
     ("i8_avgpool_3x3_s2_explicit", i8_avgpool),
     ("i8_global_avgpool", i8_global_avgpool),
@@ -161,29 +165,52 @@ fn i8_conv_pointwise<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     i8_conv_run(b, c, 4, Activation::None)
 }
 
+fn i8_conv_pointwise_odd<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(5, 5, 7), 5, 1, 1);
+    i8_conv_run(b, c, 14, Activation::Relu)
+}
+
+fn i8_lenet_conv1<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(28, 28, 1), 6, 5, 5).padding(Padding::Same);
+    i8_conv_run(b, c, 15, Activation::Relu)
+}
+
+fn i8_lenet_conv2<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(14, 14, 6), 16, 5, 5);
+    i8_conv_run(b, c, 16, Activation::Relu)
+}
+
 fn i8_depthwise<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     let c = Conv2dConfig::depthwise(Shape::new(8, 8, 3), 3, 5, 5).padding(Padding::Same);
     i8_conv_run(b, c, 5, Activation::Relu6)
 }
 
 fn i8_dense<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
-    let mut rng = Rng(6);
-    let dense = Dense::new(96, 32)?;
-    let input = b.take::<i8>(96)?;
+    i8_dense_run(b, 96, 32, 6)
+}
+
+fn i8_dense_odd<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    i8_dense_run(b, 37, 7, 17)
+}
+
+fn i8_dense_run<'a>(b: &mut Bump<'a>, n: usize, m: usize, seed: u64) -> Result<&'a [u8], Error> {
+    let mut rng = Rng(seed);
+    let dense = Dense::new(n, m)?;
+    let input = b.take::<i8>(n)?;
     rng.fill_i8(input);
     let w = b.take::<i8>(dense.weights_len())?;
     rng.fill_i8(w);
-    let bias = b.take::<i32>(32)?;
-    let mult = b.take::<i32>(32)?;
-    let shift = b.take::<i32>(32)?;
-    for o in 0..32 {
+    let bias = b.take::<i32>(m)?;
+    let mult = b.take::<i32>(m)?;
+    let shift = b.take::<i32>(m)?;
+    for o in 0..m {
         bias[o] = rng.i32(-20_000, 20_000);
         let r = quantize_multiplier(f64::from(rng.f32(0.001, 0.01)))?;
         mult[o] = r.multiplier;
         shift[o] = r.shift;
     }
     let layer = DenseI8::new(dense, w, bias, mult, shift, 3, -7, picocnn::Clamp::NONE)?;
-    let out = b.take::<i8>(32)?;
+    let out = b.take::<i8>(m)?;
     let scratch = b.take::<u8>(dense.scratch_len_i8())?;
     layer.run(input, out, scratch)?;
     Ok(out_bytes(out))

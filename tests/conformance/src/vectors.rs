@@ -9,7 +9,7 @@ use picocnn::ops::dense::{Dense, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
 use picocnn::ops::softmax::SoftmaxI8;
 use picocnn::ops::Padding;
-use picocnn::quant::{conv_requant, Activation, QParams, Rescale};
+use picocnn::quant::{conv_requant, dense_requant_per_tensor, Activation, QParams, Rescale};
 use picocnn::{Error, Shape};
 
 /// An int8 tensor as TensorFlow Lite stored it.
@@ -138,12 +138,11 @@ fn requant_tables<'a>(
     let mult = bump.take::<i32>(channels)?;
     let shift = bump.take::<i32>(channels)?;
     for o in 0..channels {
-        let s = if scales.len() == 1 {
-            scales[0]
+        let r = if scales.len() == 1 {
+            dense_requant_per_tensor(input.scale, scales[0], output.scale)?
         } else {
-            scales[o]
+            conv_requant(input.scale, scales[o], output.scale)?
         };
-        let r = conv_requant(input.scale, s, output.scale)?;
         mult[o] = r.multiplier;
         shift[o] = r.shift;
     }

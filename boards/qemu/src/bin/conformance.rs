@@ -1,0 +1,32 @@
+//! Runs every conformance case of `picocnn-conformance` on the target and prints one line per
+//! case over semihosting, for `cargo xtask qemu` to compare with the host's digests:
+//!
+//! ```text
+//! case <name> <digest, 8 lowercase hex digits> <ok | mismatch | ran | error:<Debug of the error>>
+//! done <number of cases>
+//! ```
+#![no_std]
+#![no_main]
+
+use cortex_m_rt::entry;
+use picocnn_conformance::Outcome;
+use picocnn_qemu_tests::{println, StaticArena, ARENA_SIZE};
+
+static ARENA: StaticArena<ARENA_SIZE> = StaticArena::new();
+
+#[entry]
+fn main() -> ! {
+    let arena = ARENA.take().unwrap();
+    let mut count: u32 = 0;
+    picocnn_conformance::run_all(arena, &mut |o: &Outcome<'_>| {
+        count += 1;
+        match (&o.error, o.matches_expected) {
+            (Some(e), _) => println!("case {} {:08x} error:{:?}", o.name, o.digest, e),
+            (None, Some(true)) => println!("case {} {:08x} ok", o.name, o.digest),
+            (None, Some(false)) => println!("case {} {:08x} mismatch", o.name, o.digest),
+            (None, None) => println!("case {} {:08x} ran", o.name, o.digest),
+        }
+    });
+    println!("done {}", count);
+    picocnn_qemu_tests::exit_success()
+}

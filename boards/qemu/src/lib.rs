@@ -1,0 +1,201 @@
+//! Support code shared by the QEMU firmware binaries: semihosting output, a panic handler
+//! and a HardFault handler that end QEMU with a failure, a static arena, and an instruction
+//! counter for `-icount` runs ([`icount`]).
+//!
+//! Machines (selected by the build target, see `build.rs`):
+//! - `m4`: QEMU `mps2-an386`, Cortex-M4F, `thumbv7em-none-eabihf`, 4 MiB RAM;
+//! - `m0`: QEMU `microbit` (nRF51822), Cortex-M0, `thumbv6m-none-eabi`, 16 KiB RAM.
+//!
+//! Every binary must use this crate (at least `use picocnn_qemu_tests as _;`): otherwise it is
+//! not linked, and with it go the panic handler ("`#[panic_handler]` function required") and
+//! the SysTick and fault handlers.
+#![no_std]
+
+pub mod icount;
+
+use core::cell::{Cell, UnsafeCell};
+use core::fmt::{self, Write};
+use core::panic::PanicInfo;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use cortex_m::interrupt::{self, Mutex};
+use cortex_m_rt::{exception, ExceptionFrame};
+use cortex_m_semihosting::{debug, hio};
+
+/// The machine this firmware was built for: `"m4"` (mps2-an386) or `"m0"` (microbit).
+#[cfg(machine = "m4")]
+pub const MACHINE: &str = "m4";
+/// The machine this firmware was built for: `"m4"` (mps2-an386) or `"m0"` (microbit).
+#[cfg(machine = "m0")]
+pub const MACHINE: &str = "m0";
+
+/// Bytes of arena the conformance runner hands to the cases: 64 KiB on the M4,
+/// 8 KiB on the M0 (whose 16 KiB of RAM also hold the stack).
+#[cfg(machine = "m4")]
+pub const ARENA_SIZE: usize = 64 * 1024;
+/// Bytes of arena the conformance runner hands to the cases: 64 KiB on the M4,
+/// 8 KiB on the M0 (whose 16 KiB of RAM also hold the stack).
+#[cfg(machine = "m0")]
+pub const ARENA_SIZE: usize = 8 * 1024;
+
+/// A zero-initialised buffer in `.bss` that can be borrowed mutably once, without `static mut`.
+///
+/// ```ignore
+/// static ARENA: StaticArena<ARENA_SIZE> = StaticArena::new();
+/// let arena: &'static mut [u8; ARENA_SIZE] = ARENA.take().unwrap();
+/// ```
+pub struct StaticArena<const N: usize> {
+    buf: UnsafeCell<[u8; N]>,
+    taken: AtomicBool,
+}
+
+// SAFETY: the buffer is only reachable through `take`, which hands it out at most once.
+unsafe impl<const N: usize> Sync for StaticArena<N> {}
+
+impl<const N: usize> StaticArena<N> {
+    /// A new, untaken arena.
+    pub const fn new() -> Self {
+        Self {
+            buf: UnsafeCell::new([0; N]),
+            taken: AtomicBool::new(false),
+        }
+    }
+
+    /// The buffer, the first time; `None` afterwards.
+    // A `&mut` from `&self` is sound here: `taken` makes it the only one, like `singleton!`.
+    #[allow(clippy::mut_from_ref)]
+    pub fn take(&'static self) -> Option<&'static mut [u8; N]> {
+        // thumbv6m has no atomic read-modify-write, so test-and-set inside a critical section.
+        interrupt::free(|_| {
+            if self.taken.load(Ordering::Relaxed) {
+                None
+            } else {
+                self.taken.store(true, Ordering::Relaxed);
+                // SAFETY: `taken` guarantees this is the only reference ever handed out.
+                Some(unsafe { &mut *self.buf.get() })
+            }
+        })
+    }
+}
+
+impl<const N: usize> Default for StaticArena<N> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Semihosting output
+
+static STDOUT: Mutex<Cell<Option<hio::HostStream>>> = Mutex::new(Cell::new(None));
+
+/// Writes raw bytes to the host's stdout (QEMU's stdout) over semihosting.
+pub fn write_bytes(bytes: &[u8]) {
+    interrupt::free(|cs| {
+        let cell = STDOUT.borrow(cs);
+        let mut stream = match cell.get() {
+            Some(s) => s,
+            None => match hio::hstdout() {
+                Ok(s) => {
+                    cell.set(Some(s));
+                    s
+                }
+                Err(()) => return,
+            },
+        };
+        let _ = stream.write_all(bytes);
+    });
+}
+
+/// Formats into a fixed buffer and writes it with as few semihosting calls as possible
+/// (one per 256 bytes), so a line reaches the host in one piece.
+struct LineBuf {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl LineBuf {
+    fn flush(&mut self) {
+        if self.len > 0 {
+            write_bytes(&self.buf[..self.len]);
+            self.len = 0;
+        }
+    }
+}
+
+impl Write for LineBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let mut bytes = s.as_bytes();
+        while !bytes.is_empty() {
+            if self.len == self.buf.len() {
+                self.flush();
+            }
+            let n = bytes.len().min(self.buf.len() - self.len);
+            self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+            self.len += n;
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+}
+
+/// Prints formatted text to the host's stdout. Use [`println!`] and [`print!`].
+pub fn print_fmt(args: fmt::Arguments<'_>) {
+    let mut line = LineBuf {
+        buf: [0; 256],
+        len: 0,
+    };
+    let _ = line.write_fmt(args);
+    line.flush();
+}
+
+/// `print!` over semihosting, to QEMU's stdout.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::print_fmt(format_args!($($arg)*)) };
+}
+
+/// `println!` over semihosting, to QEMU's stdout.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print_fmt(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::print_fmt(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Ends QEMU with exit status 0.
+pub fn exit_success() -> ! {
+    debug::exit(debug::EXIT_SUCCESS);
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}
+
+/// Ends QEMU with exit status 1.
+pub fn exit_failure() -> ! {
+    debug::exit(debug::EXIT_FAILURE);
+    loop {
+        cortex_m::asm::bkpt();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Faults: report and end QEMU with a failure instead of hanging until the runner's timeout.
+
+#[panic_handler]
+fn panic(info: &PanicInfo<'_>) -> ! {
+    cortex_m::interrupt::disable();
+    println!("panic: {}", info);
+    exit_failure()
+}
+
+#[exception]
+unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
+    println!("hardfault: {:?}", frame);
+    exit_failure()
+}
+
+#[exception]
+unsafe fn DefaultHandler(irqn: i16) {
+    println!("unexpected exception or interrupt {}", irqn);
+    exit_failure()
+}

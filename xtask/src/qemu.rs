@@ -1,0 +1,569 @@
+//! Building the firmware in `boards/qemu` and running it under `qemu-system-arm`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::toolchain::{self, Toolchain};
+use crate::Opts;
+
+/// A QEMU machine the firmware runs on.
+pub struct Machine {
+    /// Short name used on the command line and in file names.
+    pub name: &'static str,
+    /// `qemu-system-arm -machine`.
+    pub qemu_machine: &'static str,
+    /// `qemu-system-arm -cpu`, when the machine's default is not the one we build for.
+    pub cpu: Option<&'static str>,
+    /// Rust target triple.
+    pub target: &'static str,
+    /// SysTick clock in Hz under QEMU (see boards/qemu/src/icount.rs).
+    pub systick_hz: u64,
+}
+
+pub static MACHINES: [Machine; 2] = [
+    Machine {
+        name: "m4",
+        qemu_machine: "mps2-an386",
+        cpu: Some("cortex-m4"),
+        target: "thumbv7em-none-eabihf",
+        systick_hz: 25_000_000,
+    },
+    Machine {
+        name: "m0",
+        qemu_machine: "microbit",
+        cpu: None,
+        target: "thumbv6m-none-eabi",
+        systick_hz: 16_000_000,
+    },
+];
+
+/// Arena the host hands to the conformance cases (the M4 firmware's size).
+const HOST_ARENA: usize = 64 * 1024;
+
+/// Counts over all machines.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    pub passed: usize,
+    pub failed: usize,
+}
+
+impl Totals {
+    /// Nothing failed and something passed.
+    pub fn ok(&self) -> bool {
+        self.failed == 0 && self.passed > 0
+    }
+}
+
+fn board_dir() -> PathBuf {
+    crate::root().join("boards/qemu")
+}
+
+fn target_dir() -> PathBuf {
+    board_dir().join("target")
+}
+
+fn elf_path(m: &Machine, bin: &str) -> PathBuf {
+    target_dir().join(m.target).join("release").join(bin)
+}
+
+fn choose_toolchain(opts: &Opts) -> Result<Toolchain, String> {
+    let targets: Vec<&str> = opts.machines.iter().map(|m| m.target).collect();
+    let tc = toolchain::choose(opts.route, &targets)?;
+    println!("{}", tc.description);
+    Ok(tc)
+}
+
+fn check_qemu() -> Result<(), String> {
+    if toolchain::on_path("qemu-system-arm") {
+        Ok(())
+    } else {
+        Err(format!(
+            "qemu-system-arm not found: apt-get install --no-install-recommends qemu-system-arm \
+             (all packages used here: {})",
+            toolchain::APT_PACKAGES
+        ))
+    }
+}
+
+/// Builds `bin` for machine `m`; returns the ELF's path.
+fn build(tc: &Toolchain, m: &Machine, bin: &str) -> Result<PathBuf, String> {
+    let t = Instant::now();
+    let status = tc
+        .build_command(&board_dir(), m.target, bin, &target_dir())
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building {bin} for {} ({}) failed: {status}",
+            m.name, m.target
+        ));
+    }
+    eprintln!(
+        "xtask: built {bin} for {} ({}) in {:.1} s",
+        m.name,
+        m.target,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(elf_path(m, bin))
+}
+
+/// What a QEMU run produced.
+struct Run {
+    stdout: String,
+    stderr: String,
+    /// `None` when it was killed at the timeout.
+    status: Option<ExitStatus>,
+    secs: f64,
+}
+
+/// Runs `elf` on machine `m`, killing QEMU after `timeout`. With `echo`, the firmware's
+/// output lines are printed as they come, prefixed with `prefix`.
+fn run_qemu(
+    m: &Machine,
+    elf: &Path,
+    extra: &[String],
+    timeout: Duration,
+    echo: Option<&str>,
+) -> Result<Run, String> {
+    let mut cmd = Command::new("qemu-system-arm");
+    if let Some(cpu) = m.cpu {
+        cmd.args(["-cpu", cpu]);
+    }
+    cmd.args(["-machine", m.qemu_machine, "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(extra)
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let t = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run qemu-system-arm: {e}"))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let prefix = echo.map(str::to_string);
+    let out_thread = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            let text = String::from_utf8_lossy(&line);
+            if let Some(p) = &prefix {
+                print!("{p}{text}");
+                if !text.ends_with('\n') {
+                    println!();
+                }
+            }
+            all.push_str(&text);
+            line.clear();
+        }
+        all
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = t + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for qemu-system-arm: {e}")),
+        }
+    };
+    let stdout = out_thread.join().unwrap_or_default();
+    let stderr = err_thread.join().unwrap_or_default();
+    Ok(Run {
+        stdout,
+        stderr,
+        status,
+        secs: t.elapsed().as_secs_f64(),
+    })
+}
+
+/// One case as the host computed it.
+struct HostCase {
+    name: String,
+    digest: u32,
+}
+
+fn host_cases() -> Vec<HostCase> {
+    let mut arena = vec![0u8; HOST_ARENA];
+    let mut cases = Vec::new();
+    picocnn_conformance::run_all(&mut arena, &mut |o| {
+        cases.push(HostCase {
+            name: o.name.to_string(),
+            digest: o.digest,
+        })
+    });
+    cases
+}
+
+/// `cargo xtask qemu`: per machine, build, run, compare with the host; prints one summary
+/// line per machine. The caller prints the total.
+pub fn run_conformance(opts: &Opts) -> Totals {
+    let host = host_cases();
+    // A machine that cannot be run at all fails every case (and at least one).
+    let all_failed = host.len().max(1);
+    let mut totals = Totals::default();
+    let fail_all = |totals: &mut Totals, machines: &[&Machine], why: &str| {
+        for m in machines {
+            println!("qemu {}: {why}", m.name);
+            println!("qemu {}: 0 passed, {all_failed} failed", m.name);
+            totals.failed += all_failed;
+        }
+    };
+    let tc = match check_qemu().and_then(|()| choose_toolchain(opts)) {
+        Ok(tc) => tc,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            fail_all(&mut totals, &opts.machines, "not run (toolchain)");
+            return totals;
+        }
+    };
+    for m in &opts.machines {
+        let elf = match build(&tc, m, "conformance") {
+            Ok(elf) => elf,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                fail_all(&mut totals, &[m], "firmware did not build");
+                continue;
+            }
+        };
+        let prefix = format!("[{}] ", m.name);
+        let echo = opts.verbose.then_some(prefix.as_str());
+        let timeout = Duration::from_secs(opts.timeout_s);
+        let run = match run_qemu(m, &elf, &[], timeout, echo) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                fail_all(&mut totals, &[m], "QEMU did not run");
+                continue;
+            }
+        };
+        let (passed, failed) = compare(m, &host, &run, opts.timeout_s);
+        println!(
+            "qemu {}: {passed} passed, {failed} failed ({} on {}, {:.1} s)",
+            m.name, m.target, m.qemu_machine, run.secs
+        );
+        totals.passed += passed;
+        totals.failed += failed;
+    }
+    totals
+}
+
+/// Compares the firmware's `case` lines with the host's cases; prints each failure.
+fn compare(m: &Machine, host: &[HostCase], run: &Run, timeout_s: u64) -> (usize, usize) {
+    let tag = format!("qemu {}", m.name);
+    let mut failed = 0;
+    let mut firmware: BTreeMap<&str, (Option<u32>, &str)> = BTreeMap::new();
+    let mut lines = 0usize;
+    let mut done: Option<&str> = None;
+    for line in run.stdout.lines() {
+        let line = line.trim_end_matches('\r');
+        if let Some(rest) = line.strip_prefix("case ") {
+            lines += 1;
+            let mut parts = rest.splitn(3, ' ');
+            let name = parts.next().unwrap_or("");
+            let digest = parts.next().and_then(|d| {
+                (d.len() == 8)
+                    .then(|| u32::from_str_radix(d, 16).ok())
+                    .flatten()
+            });
+            let status = parts.next().unwrap_or("");
+            if firmware.insert(name, (digest, status)).is_some() {
+                println!("{tag}: FAIL {name}: reported twice");
+                failed += 1;
+            }
+        } else if let Some(n) = line.strip_prefix("done ") {
+            done = Some(n.trim());
+        } else if !line.trim().is_empty() {
+            // Anything else the firmware said (a panic message, say).
+            println!("{tag}: firmware: {line}");
+        }
+    }
+    let mut passed = 0;
+    for h in host {
+        match firmware.remove(h.name.as_str()) {
+            None => {
+                println!("{tag}: FAIL {}: missing from the firmware's output", h.name);
+                failed += 1;
+            }
+            Some((digest, status)) => {
+                let digest_ok = digest == Some(h.digest);
+                let status_ok = status == "ok" || status == "ran";
+                if digest_ok && status_ok {
+                    passed += 1;
+                } else {
+                    let fw = digest.map_or("(unreadable)".to_string(), |d| format!("{d:08x}"));
+                    println!(
+                        "{tag}: FAIL {}: firmware digest {fw} status {status}, host digest {:08x}",
+                        h.name, h.digest
+                    );
+                    failed += 1;
+                }
+            }
+        }
+    }
+    for name in firmware.keys() {
+        println!("{tag}: FAIL {name}: reported by the firmware but not by the host");
+        failed += 1;
+    }
+    match done {
+        None => {
+            println!("{tag}: FAIL no `done` line (the firmware stopped early)");
+            failed += 1;
+        }
+        Some(n) if n.parse::<usize>().ok() != Some(lines) => {
+            println!("{tag}: FAIL `done {n}` but {lines} case lines");
+            failed += 1;
+        }
+        Some(_) => {}
+    }
+    match run.status {
+        Some(s) if s.success() => {}
+        Some(s) => {
+            println!("{tag}: FAIL QEMU exited with {s}");
+            failed += 1;
+        }
+        None => {
+            println!("{tag}: FAIL QEMU killed after the {timeout_s} s timeout");
+            failed += 1;
+        }
+    }
+    if failed > 0 && !run.stderr.trim().is_empty() {
+        for line in run.stderr.lines() {
+            println!("{tag}: qemu stderr: {line}");
+        }
+    }
+    (passed, failed)
+}
+
+/// `cargo xtask size`: `arm-none-eabi-size` of the conformance firmware against
+/// `boards/qemu/expected/size-<machine>.txt` (rewritten with `--bless`).
+pub fn size(opts: &Opts) -> bool {
+    if !toolchain::on_path("arm-none-eabi-size") {
+        eprintln!(
+            "xtask: arm-none-eabi-size not found: apt-get install --no-install-recommends \
+             binutils-arm-none-eabi"
+        );
+        return false;
+    }
+    let tc = match choose_toolchain(opts) {
+        Ok(tc) => tc,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    for m in &opts.machines {
+        let elf = match build(&tc, m, "conformance") {
+            Ok(elf) => elf,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ok = false;
+                continue;
+            }
+        };
+        let got = match measure_size(&elf) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ok = false;
+                continue;
+            }
+        };
+        let file = board_dir()
+            .join("expected")
+            .join(format!("size-{}.txt", m.name));
+        let rel = format!("boards/qemu/expected/size-{}.txt", m.name);
+        if opts.bless {
+            let text = format!(
+                "# arm-none-eabi-size of the conformance firmware for {} ({}, {}), in bytes.\n\
+                 # Built by the {}\n\
+                 # Sizes depend on the compiler. Regenerate: cargo xtask size --bless\n\
+                 text {}\ndata {}\nbss {}\n",
+                m.name,
+                m.qemu_machine,
+                m.target,
+                tc.description.trim_start_matches("toolchain: "),
+                got[0],
+                got[1],
+                got[2]
+            );
+            if let Err(e) = std::fs::create_dir_all(file.parent().expect("has a parent"))
+                .and_then(|()| std::fs::write(&file, text))
+            {
+                eprintln!("xtask: cannot write {rel}: {e}");
+                ok = false;
+                continue;
+            }
+            println!(
+                "size {}: text {} data {} bss {} (written to {rel})",
+                m.name, got[0], got[1], got[2]
+            );
+            continue;
+        }
+        let expected = match std::fs::read_to_string(&file) {
+            Ok(text) => parse_expected(&text),
+            Err(e) => {
+                println!(
+                    "size {}: text {} data {} bss {}; cannot read {rel} ({e}): run `cargo xtask size --bless`",
+                    m.name, got[0], got[1], got[2]
+                );
+                ok = false;
+                continue;
+            }
+        };
+        let Some(expected) = expected else {
+            println!(
+                "size {}: {rel} is malformed: run `cargo xtask size --bless`",
+                m.name
+            );
+            ok = false;
+            continue;
+        };
+        if expected == got {
+            println!(
+                "size {}: text {} data {} bss {} (as expected)",
+                m.name, got[0], got[1], got[2]
+            );
+        } else {
+            ok = false;
+            let names = ["text", "data", "bss"];
+            let diffs: Vec<String> = (0..3)
+                .filter(|&i| expected[i] != got[i])
+                .map(|i| {
+                    format!(
+                        "{} {} -> {} ({:+})",
+                        names[i],
+                        expected[i],
+                        got[i],
+                        got[i] as i64 - expected[i] as i64
+                    )
+                })
+                .collect();
+            println!(
+                "size {}: CHANGED {}; if intended, run `cargo xtask size --bless`",
+                m.name,
+                diffs.join(", ")
+            );
+        }
+    }
+    ok
+}
+
+/// text, data and bss of an ELF, from `arm-none-eabi-size -B`.
+fn measure_size(elf: &Path) -> Result<[u64; 3], String> {
+    let out = Command::new("arm-none-eabi-size")
+        .arg("-B")
+        .arg(elf)
+        .output()
+        .map_err(|e| format!("cannot run arm-none-eabi-size: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "arm-none-eabi-size failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let numbers: Vec<u64> = text
+        .lines()
+        .nth(1)
+        .unwrap_or("")
+        .split_whitespace()
+        .take(3)
+        .filter_map(|n| n.parse().ok())
+        .collect();
+    match numbers[..] {
+        [t, d, b] => Ok([t, d, b]),
+        _ => Err(format!("unexpected arm-none-eabi-size output: {text}")),
+    }
+}
+
+fn parse_expected(text: &str) -> Option<[u64; 3]> {
+    let mut v = [None; 3];
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (key, value) = line.split_once(char::is_whitespace)?;
+        let i = ["text", "data", "bss"].iter().position(|k| *k == key)?;
+        v[i] = Some(value.trim().parse().ok()?);
+    }
+    Some([v[0]?, v[1]?, v[2]?])
+}
+
+/// `cargo xtask bench-mcu`: runs a firmware binary under `-icount shift=N` on each machine
+/// and prints its output as it comes.
+pub fn bench(opts: &Opts) -> bool {
+    let tc = match check_qemu().and_then(|()| choose_toolchain(opts)) {
+        Ok(tc) => tc,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            return false;
+        }
+    };
+    let mut ok = true;
+    for m in &opts.machines {
+        let elf = match build(&tc, m, &opts.bin) {
+            Ok(elf) => elf,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ok = false;
+                continue;
+            }
+        };
+        let ns = 1u64 << opts.shift;
+        println!(
+            "== {} on {} ({}, {}): -icount shift={}: {} ns per instruction, SysTick at {} MHz \
+             counts {:.3} ticks per instruction",
+            opts.bin,
+            m.name,
+            m.qemu_machine,
+            m.target,
+            opts.shift,
+            ns,
+            m.systick_hz / 1_000_000,
+            ns as f64 * m.systick_hz as f64 / 1e9
+        );
+        let extra = ["-icount".to_string(), format!("shift={}", opts.shift)];
+        let timeout = Duration::from_secs(opts.timeout_s);
+        match run_qemu(m, &elf, &extra, timeout, Some("")) {
+            Ok(run) => match run.status {
+                Some(s) if s.success() => {
+                    println!("== {} on {}: done in {:.1} s", opts.bin, m.name, run.secs)
+                }
+                other => {
+                    ok = false;
+                    let why = other.map_or_else(
+                        || format!("killed after the {} s timeout", opts.timeout_s),
+                        |s| format!("QEMU exited with {s}"),
+                    );
+                    println!("== {} on {}: FAILED: {why}", opts.bin, m.name);
+                    for line in run.stderr.lines() {
+                        println!("qemu stderr: {line}");
+                    }
+                }
+            },
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                ok = false;
+            }
+        }
+    }
+    ok
+}

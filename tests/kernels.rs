@@ -251,7 +251,14 @@ proptest! {
     ) {
         let case = ConvCase { h, w, groups: c, cpg: 1, opg: mult, kh: k, kw: k, sh: s, sw: s, dh: d, dw: d, pad, seed };
         if let (Ok(conv), Some(g)) = (Conv2d::new(case.config()), case.reference_geom()) {
-            prop_assert_eq!(conv.kind(), if k == 1 && c == 1 && g.pad_top == 0 && g.pad_left == 0 { ConvKind::Pointwise } else { ConvKind::Depthwise });
+            let expected = if k == 1 && c == 1 && g.pad_top == 0 && g.pad_left == 0 {
+                ConvKind::Pointwise
+            } else if c == 1 {
+                ConvKind::General
+            } else {
+                ConvKind::Depthwise
+            };
+            prop_assert_eq!(conv.kind(), expected);
             run_conv_i8(&case, &g, conv);
             run_conv_float(&case, &g, conv);
         }

@@ -71,14 +71,6 @@ unsafe fn ld32<T>(p: *const T) -> u32 {
     unsafe { core::ptr::read_unaligned(p as *const u32) }
 }
 
-/// Puts each full group of four int16 values in `col` into `[0, 2, 1, 3]` order.
-#[inline(always)]
-fn reorder(col: &mut [i16]) {
-    for g in col.chunks_exact_mut(4) {
-        g.swap(1, 2);
-    }
-}
-
 /// Widens `src` into `dst` with `offset` added, in the reordered layout.
 #[inline(always)]
 fn widen_reordered(src: &[i8], dst: &mut [i16], offset: i32) {
@@ -101,48 +93,6 @@ fn widen_reordered(src: &[i8], dst: &mut [i16], offset: i32) {
         dst[k] = src[k] as i16 + offset as i16;
         k += 1;
     }
-}
-
-/// Dot products of two reordered columns with two filter rows:
-/// `[a.wa, a.wb, b.wa, b.wb]` added to `acc`.
-#[inline(always)]
-fn dot_2x2(ca: &[i16], cb: &[i16], wa: &[i8], wb: &[i8], mut acc: [i32; 4]) -> [i32; 4] {
-    let n = ca.len().min(cb.len()).min(wa.len()).min(wb.len());
-    let n4 = n & !3;
-    let (pa, pb, qa, qb) = (ca.as_ptr(), cb.as_ptr(), wa.as_ptr(), wb.as_ptr());
-    let mut k = 0;
-    while k < n4 {
-        // SAFETY: k + 4 <= n4 <= n, the length of all four slices.
-        unsafe {
-            let a02 = ld32(pa.add(k));
-            let a13 = ld32(pa.add(k + 2));
-            let b02 = ld32(pb.add(k));
-            let b13 = ld32(pb.add(k + 2));
-            let w = ld32(qa.add(k));
-            let (w02, w13) = (sxtb16(w), sxtb16_ror8(w));
-            acc[0] = smlad(a02, w02, acc[0]);
-            acc[0] = smlad(a13, w13, acc[0]);
-            acc[2] = smlad(b02, w02, acc[2]);
-            acc[2] = smlad(b13, w13, acc[2]);
-            let w = ld32(qb.add(k));
-            let (w02, w13) = (sxtb16(w), sxtb16_ror8(w));
-            acc[1] = smlad(a02, w02, acc[1]);
-            acc[1] = smlad(a13, w13, acc[1]);
-            acc[3] = smlad(b02, w02, acc[3]);
-            acc[3] = smlad(b13, w13, acc[3]);
-        }
-        k += 4;
-    }
-    while k < n {
-        let (a, b) = (ca[k] as i32, cb[k] as i32);
-        let (x, y) = (wa[k] as i32, wb[k] as i32);
-        acc[0] = acc[0].wrapping_add(a * x);
-        acc[1] = acc[1].wrapping_add(a * y);
-        acc[2] = acc[2].wrapping_add(b * x);
-        acc[3] = acc[3].wrapping_add(b * y);
-        k += 1;
-    }
-    acc
 }
 
 /// Dot products of one reordered column with two filter rows.
@@ -198,84 +148,189 @@ pub(crate) fn dot_1x1(ca: &[i16], wa: &[i8], mut acc: i32) -> i32 {
     acc
 }
 
-/// Output channels `lo..hi` of one or two pixels from their columns.
+/// Packs two natural-order int16 columns into the layout [`dot_2x2_packed`]
+/// reads: per group of four values, the words `A[0,2] B[0,2] A[1,3] B[1,3]`;
+/// then the tails of A and B in natural order.
+#[inline(always)]
+fn pack_pair(a: &[i16], b: &[i16], packed: &mut [i16]) {
+    let n = a.len().min(b.len());
+    let groups = n / 4;
+    let packed = &mut packed[..2 * n];
+    for g in 0..groups {
+        let (a, b) = (&a[4 * g..4 * g + 4], &b[4 * g..4 * g + 4]);
+        let d = &mut packed[8 * g..8 * g + 8];
+        d[0] = a[0];
+        d[1] = a[2];
+        d[2] = b[0];
+        d[3] = b[2];
+        d[4] = a[1];
+        d[5] = a[3];
+        d[6] = b[1];
+        d[7] = b[3];
+    }
+    let t = n - 4 * groups;
+    packed[8 * groups..8 * groups + t].copy_from_slice(&a[4 * groups..n]);
+    packed[8 * groups + t..].copy_from_slice(&b[4 * groups..n]);
+}
+
+/// Widens two pixels' channels (`x + offset`) straight into the packed layout.
+#[inline(always)]
+fn pack_pair_i8(a: &[i8], b: &[i8], offset: i32, packed: &mut [i16]) {
+    let n = a.len().min(b.len());
+    let groups = n / 4;
+    let packed = &mut packed[..2 * n];
+    let off2 = (offset as u32 & 0xffff) | ((offset as u32) << 16);
+    for g in 0..groups {
+        // SAFETY: 4 * g + 4 <= n <= a.len(), b.len(); 8 * g + 8 <= 2 * n = packed.len().
+        unsafe {
+            let xa = ld32(a.as_ptr().add(4 * g));
+            let xb = ld32(b.as_ptr().add(4 * g));
+            let d = packed.as_mut_ptr().add(8 * g) as *mut u32;
+            core::ptr::write_unaligned(d, sxtab16(off2, xa));
+            core::ptr::write_unaligned(d.add(1), sxtab16(off2, xb));
+            core::ptr::write_unaligned(d.add(2), sxtab16_ror8(off2, xa));
+            core::ptr::write_unaligned(d.add(3), sxtab16_ror8(off2, xb));
+        }
+    }
+    let t = n - 4 * groups;
+    for i in 0..t {
+        packed[8 * groups + i] = a[4 * groups + i] as i16 + offset as i16;
+        packed[8 * groups + t + i] = b[4 * groups + i] as i16 + offset as i16;
+    }
+}
+
+/// The four dot products of two packed pixels and two filter rows of
+/// `depth` values: `[A.wa, A.wb, B.wa, B.wb]` added to `acc`.
+#[inline(always)]
+fn dot_2x2_packed(
+    packed: &[i16],
+    wa: &[i8],
+    wb: &[i8],
+    depth: usize,
+    mut acc: [i32; 4],
+) -> [i32; 4] {
+    let depth = depth.min(packed.len() / 2).min(wa.len()).min(wb.len());
+    let groups = depth / 4;
+    if groups > 0 {
+        let col = packed.as_ptr();
+        // SAFETY: the loop reads `groups` groups: 16 bytes of `packed` (8
+        // halfwords, within 2 * depth) and 4 bytes of each filter row (within
+        // depth) per group, and stops when the column pointer reaches `end`.
+        // The one word pushed is popped before the block ends.
+        unsafe {
+            let end = col.add(8 * groups);
+            asm!(
+                "push {{{x}}}",
+                "2:",
+                "ldr {wa02}, [{wa}], #4",
+                "ldr {wb02}, [{wb}], #4",
+                "sxtb16 {wa13}, {wa02}, ror #8",
+                "sxtb16 {wa02}, {wa02}",
+                "sxtb16 {wb13}, {wb02}, ror #8",
+                "sxtb16 {wb02}, {wb02}",
+                "ldr {x}, [{col}], #4",
+                "smlad {a0}, {x}, {wa02}, {a0}",
+                "smlad {a1}, {x}, {wb02}, {a1}",
+                "ldr {x}, [{col}], #4",
+                "smlad {a2}, {x}, {wa02}, {a2}",
+                "smlad {a3}, {x}, {wb02}, {a3}",
+                "ldr {x}, [{col}], #4",
+                "smlad {a0}, {x}, {wa13}, {a0}",
+                "smlad {a1}, {x}, {wb13}, {a1}",
+                "ldr {x}, [{col}], #4",
+                "smlad {a2}, {x}, {wa13}, {a2}",
+                "smlad {a3}, {x}, {wb13}, {a3}",
+                "ldr {x}, [sp]",
+                "cmp {col}, {x}",
+                "bne 2b",
+                "add sp, #4",
+                col = inout(reg) col => _,
+                wa = inout(reg) wa.as_ptr() => _,
+                wb = inout(reg) wb.as_ptr() => _,
+                x = inout(reg) end => _,
+                a0 = inout(reg) acc[0],
+                a1 = inout(reg) acc[1],
+                a2 = inout(reg) acc[2],
+                a3 = inout(reg) acc[3],
+                wa02 = out(reg) _,
+                wa13 = out(reg) _,
+                wb02 = out(reg) _,
+                wb13 = out(reg) _,
+                options(readonly),
+            );
+        }
+    }
+    let t = depth - 4 * groups;
+    let (ta, tb) = (
+        &packed[8 * groups..8 * groups + t],
+        &packed[8 * groups + t..8 * groups + 2 * t],
+    );
+    for i in 0..t {
+        let (x, y) = (wa[4 * groups + i] as i32, wb[4 * groups + i] as i32);
+        acc[0] = acc[0].wrapping_add(ta[i] as i32 * x);
+        acc[1] = acc[1].wrapping_add(ta[i] as i32 * y);
+        acc[2] = acc[2].wrapping_add(tb[i] as i32 * x);
+        acc[3] = acc[3].wrapping_add(tb[i] as i32 * y);
+    }
+    acc
+}
+
+/// Output channels `lo..hi` of pixels `pa` and `pb` (equal for a lone last
+/// pixel) from their packed columns, two channels at a time (a lone last
+/// channel is paired with itself).
 #[inline(always)]
 fn channels(
     a: &ConvArgs<'_>,
     depth: usize,
     lo: usize,
     hi: usize,
-    ca: &[i16],
-    cb: Option<&[i16]>,
-    out_a: &mut [i8],
-    out_b: &mut [i8],
+    packed: &[i16],
+    output: &mut [i8],
+    pa: usize,
+    pb: usize,
 ) {
+    let oc = a.geom.output_shape().c;
     let w = |o: usize| &a.filter[o * depth..(o + 1) * depth];
     let mut o = lo;
-    while o + 1 < hi {
-        let (b0, b1) = (a.bias[o], a.bias[o + 1]);
-        match cb {
-            Some(cb) => {
-                let [a0, a1, c0, c1] = dot_2x2(ca, cb, w(o), w(o + 1), [b0, b1, b0, b1]);
-                out_a[o] = a.requantize(a0, o);
-                out_a[o + 1] = a.requantize(a1, o + 1);
-                out_b[o] = a.requantize(c0, o);
-                out_b[o + 1] = a.requantize(c1, o + 1);
-            }
-            None => {
-                let [a0, a1] = dot_1x2(ca, w(o), w(o + 1), [b0, b1]);
-                out_a[o] = a.requantize(a0, o);
-                out_a[o + 1] = a.requantize(a1, o + 1);
-            }
-        }
+    while o < hi {
+        let ob = if o + 1 < hi { o + 1 } else { o };
+        let (b0, b1) = (a.bias[o], a.bias[ob]);
+        let [x0, x1, y0, y1] = dot_2x2_packed(packed, w(o), w(ob), depth, [b0, b1, b0, b1]);
+        output[pa * oc + o] = a.requantize(x0, o);
+        output[pa * oc + ob] = a.requantize(x1, ob);
+        output[pb * oc + o] = a.requantize(y0, o);
+        output[pb * oc + ob] = a.requantize(y1, ob);
         o += 2;
-    }
-    if o < hi {
-        out_a[o] = a.requantize(dot_1x1(ca, w(o), a.bias[o]), o);
-        if let Some(cb) = cb {
-            out_b[o] = a.requantize(dot_1x1(cb, w(o), a.bias[o]), o);
-        }
     }
 }
 
-/// General convolution: im2col two output pixels, then 2x2 blocks of
-/// pixels and output channels.
+/// General convolution: im2col two output pixels, pack them, then 2x2
+/// blocks of pixels and output channels.
 pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
     let geom = &a.geom;
     let depth = geom.filter_depth();
     let out_shape = geom.output_shape();
-    let (oc, ow) = (out_shape.c, out_shape.w);
+    let ow = out_shape.w;
     let groups = geom.groups();
-    let opg = oc / groups;
-    let stride = depth + (depth & 1);
-    let (col_a, rest) = col.split_at_mut(stride);
-    let col_a = &mut col_a[..depth];
-    let col_b = &mut rest[..depth];
+    let opg = out_shape.c / groups;
+    let (packed, rest) = col.split_at_mut(2 * depth);
+    let (nat_a, rest) = rest.split_at_mut(depth);
+    let nat_b = &mut rest[..depth];
     let pixels = out_shape.h * ow;
     let mut p = 0;
     while p < pixels {
-        let two = p + 1 < pixels;
-        let (out_a, out_b) = if two {
-            let (x, y) = output[p * oc..(p + 2) * oc].split_at_mut(oc);
-            (x, y)
-        } else {
-            (&mut output[p * oc..(p + 1) * oc], &mut [][..])
-        };
+        let q = if p + 1 < pixels { p + 1 } else { p };
         for g in 0..groups {
-            im2col_i8(a, input, p / ow, p % ow, g, col_a);
-            reorder(col_a);
-            if two {
-                im2col_i8(a, input, (p + 1) / ow, (p + 1) % ow, g, col_b);
-                reorder(col_b);
-            }
-            let cb = if two { Some(&col_b[..]) } else { None };
-            channels(a, depth, g * opg, (g + 1) * opg, col_a, cb, out_a, out_b);
+            im2col_i8(a, input, p / ow, p % ow, g, nat_a);
+            im2col_i8(a, input, q / ow, q % ow, g, nat_b);
+            pack_pair(nat_a, nat_b, packed);
+            channels(a, depth, g * opg, (g + 1) * opg, packed, output, p, q);
         }
         p += 2;
     }
 }
 
-/// 1x1 convolution: widen two pixels' channels, then 2x2 blocks.
+/// 1x1 convolution: widen and pack two pixels' channels, then 2x2 blocks.
 pub(crate) fn conv_pointwise_i8(
     a: &ConvArgs<'_>,
     input: &[i8],
@@ -288,10 +343,7 @@ pub(crate) fn conv_pointwise_i8(
     let out_shape = geom.output_shape();
     let (oc, ow) = (out_shape.c, out_shape.w);
     let [sh, sw] = geom.stride();
-    let stride = cin + (cin & 1);
-    let (col_a, rest) = col.split_at_mut(stride);
-    let col_a = &mut col_a[..cin];
-    let col_b = &mut rest[..cin];
+    let packed = &mut col[..2 * cin];
     let src = |p: usize| {
         let s = ((p / ow) * sh * in_w + (p % ow) * sw) * cin;
         &input[s..s + cin]
@@ -299,17 +351,9 @@ pub(crate) fn conv_pointwise_i8(
     let pixels = out_shape.h * ow;
     let mut p = 0;
     while p < pixels {
-        let two = p + 1 < pixels;
-        widen_reordered(src(p), col_a, a.input_offset);
-        let (out_a, out_b) = if two {
-            widen_reordered(src(p + 1), col_b, a.input_offset);
-            let (x, y) = output[p * oc..(p + 2) * oc].split_at_mut(oc);
-            (x, y)
-        } else {
-            (&mut output[p * oc..(p + 1) * oc], &mut [][..])
-        };
-        let cb = if two { Some(&col_b[..]) } else { None };
-        channels(a, cin, 0, oc, col_a, cb, out_a, out_b);
+        let q = if p + 1 < pixels { p + 1 } else { p };
+        pack_pair_i8(src(p), src(q), a.input_offset, packed);
+        channels(a, cin, 0, oc, packed, output, p, q);
         p += 2;
     }
 }

@@ -6,13 +6,23 @@
 
 use crate::ops::conv::ConvArgs;
 
-#[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+#[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
+mod cortex_m0;
+#[cfg(picocnn_dsp)]
 mod cortex_m_dsp;
 
-/// Scratch bytes for int16 columns of `depth` values for two pixels, each
-/// column starting on a 4-byte boundary, plus slack to align the buffer.
+/// Scratch bytes of a general int8 convolution with filters of `depth`
+/// values: two packed int16 columns and two natural-order ones, plus slack
+/// to align the buffer. The same on every target, so a plan made on the
+/// host sizes the arena of any board.
 pub(crate) const fn im2col_bytes(depth: usize) -> usize {
-    2 * (depth + (depth & 1)) * core::mem::size_of::<i16>() + 3
+    4 * depth * core::mem::size_of::<i16>() + 3
+}
+
+/// Scratch bytes of a 1x1 convolution or dense layer over `depth` inputs:
+/// one packed pair of int16 columns, plus alignment slack.
+pub(crate) const fn pointwise_bytes(depth: usize) -> usize {
+    2 * depth * core::mem::size_of::<i16>() + 3
 }
 
 /// The largest 4-byte aligned `i16` region inside a byte scratch buffer.
@@ -36,11 +46,51 @@ pub(crate) fn dot_i16_i8(col: &[i16], w: &[i8]) -> i32 {
         .fold(0i32, |acc, (&c, &w)| acc.wrapping_add(c as i32 * w as i32))
 }
 
+/// Two dot products sharing the activations: `[col.wa, col.wb]` added to `acc`.
+#[inline(always)]
+pub(crate) fn dot2_i16_i8(col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [i32; 2] {
+    let n = col.len().min(wa.len()).min(wb.len());
+    let (col, wa, wb) = (&col[..n], &wa[..n], &wb[..n]);
+    let [mut x, mut y] = acc;
+    for i in 0..n {
+        let c = col[i] as i32;
+        x = x.wrapping_add(c * wa[i] as i32);
+        y = y.wrapping_add(c * wb[i] as i32);
+    }
+    [x, y]
+}
+
+/// Output channels `lo..hi` of one pixel from its column, two at a time.
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
+#[inline(always)]
+pub(crate) fn channels_portable(
+    a: &ConvArgs<'_>,
+    depth: usize,
+    lo: usize,
+    hi: usize,
+    col: &[i16],
+    out: &mut [i8],
+) {
+    let w = |o: usize| &a.filter[o * depth..(o + 1) * depth];
+    let mut o = lo;
+    while o + 1 < hi {
+        let [x, y] = dot2_i16_i8(col, w(o), w(o + 1), [a.bias[o], a.bias[o + 1]]);
+        out[o] = a.requantize(x, o);
+        out[o + 1] = a.requantize(y, o + 1);
+        o += 2;
+    }
+    if o < hi {
+        out[o] = a.requantize(a.bias[o].wrapping_add(dot_i16_i8(col, w(o))), o);
+    }
+}
+
 #[inline(always)]
 pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
-    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    #[cfg(picocnn_dsp)]
     cortex_m_dsp::conv_general_i8(a, input, output, col);
-    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
+    cortex_m0::conv_general_i8(a, input, output, col);
+    #[cfg(not(target_arch = "arm"))]
     crate::ops::conv::conv_general_i8_portable(a, input, output, col);
 }
 
@@ -51,9 +101,11 @@ pub(crate) fn conv_pointwise_i8(
     output: &mut [i8],
     col: &mut [i16],
 ) {
-    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    #[cfg(picocnn_dsp)]
     cortex_m_dsp::conv_pointwise_i8(a, input, output, col);
-    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
+    cortex_m0::conv_pointwise_i8(a, input, output, col);
+    #[cfg(not(target_arch = "arm"))]
     crate::ops::conv::conv_pointwise_i8_portable(a, input, output, col);
 }
 
@@ -67,13 +119,15 @@ pub(crate) fn dense_i8(
     emit: impl FnMut(usize, i32),
     bias: &[i32],
 ) {
-    #[cfg(all(target_arch = "arm", target_feature = "dsp"))]
+    #[cfg(picocnn_dsp)]
     cortex_m_dsp::dense_i8(input, weights, col, offset, emit, bias);
-    #[cfg(not(all(target_arch = "arm", target_feature = "dsp")))]
+    #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
+    cortex_m0::dense_i8(input, weights, col, offset, emit, bias);
+    #[cfg(not(target_arch = "arm"))]
     dense_i8_portable(input, weights, col, offset, emit, bias);
 }
 
-#[cfg_attr(all(target_arch = "arm", target_feature = "dsp"), allow(dead_code))]
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
 fn dense_i8_portable(
     input: &[i8],
     weights: &[i8],

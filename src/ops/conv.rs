@@ -26,7 +26,8 @@
 use crate::arch;
 use crate::error::{check_len, check_min_len, invalid, Error, Result};
 use crate::num::{clamp_f32, Real};
-use crate::ops::{axis, check_zero_point, taps, Padding};
+pub(crate) use crate::ops::taps;
+use crate::ops::{axis, check_zero_point, Padding};
 use crate::quant::{check_requant, Activation, Clamp};
 use crate::tensor::Shape;
 
@@ -171,7 +172,7 @@ impl Conv2d {
         }
         let kind = if kernel == [1, 1] && pad_top == 0 && pad_left == 0 && groups == 1 {
             ConvKind::Pointwise
-        } else if groups == input.c {
+        } else if groups == input.c && groups > 1 {
             ConvKind::Depthwise
         } else {
             ConvKind::General
@@ -248,7 +249,7 @@ impl Conv2d {
     pub const fn scratch_len_i8(&self) -> usize {
         match self.kind {
             ConvKind::Depthwise => 0,
-            ConvKind::Pointwise => arch::im2col_bytes(self.input.c),
+            ConvKind::Pointwise => arch::pointwise_bytes(self.input.c),
             ConvKind::General => arch::im2col_bytes(self.filter_depth()),
         }
     }
@@ -395,22 +396,41 @@ pub(crate) fn im2col_i8(
     if ky_lo > 0 || kx_lo > 0 || ky_hi < kh || kx_hi < kw {
         col[..kh * kw * cpg].fill(0);
     }
+    if cpg == cin && dw == 1 {
+        // One group and no horizontal dilation: each kernel row is one
+        // contiguous span of the input.
+        let span = (kx_hi - kx_lo) * cin;
+        let ix = (x0 + kx_lo as isize) as usize;
+        for ky in ky_lo..ky_hi {
+            let iy = (y0 + (ky * dh) as isize) as usize;
+            let src = &input[(iy * geom.input.w + ix) * cin..][..span];
+            let dst = &mut col[(ky * kw + kx_lo) * cin..][..span];
+            widen(src, dst, off);
+        }
+        return;
+    }
     for ky in ky_lo..ky_hi {
         let iy = (y0 + (ky * dh) as isize) as usize;
         for kx in kx_lo..kx_hi {
             let ix = (x0 + (kx * dw) as isize) as usize;
             let src = (iy * geom.input.w + ix) * cin + g * cpg;
             let dst = (ky * kw + kx) * cpg;
-            for (d, &s) in col[dst..dst + cpg].iter_mut().zip(&input[src..src + cpg]) {
-                *d = s as i16 + off;
-            }
+            widen(&input[src..src + cpg], &mut col[dst..dst + cpg], off);
         }
+    }
+}
+
+/// `dst[i] = src[i] + offset`, widened to int16.
+#[inline(always)]
+pub(crate) fn widen(src: &[i8], dst: &mut [i16], offset: i16) {
+    for (d, &s) in dst.iter_mut().zip(src) {
+        *d = s as i16 + offset;
     }
 }
 
 /// Portable general convolution: im2col one pixel and group, then one dot
 /// product per output channel of the group.
-#[cfg_attr(all(target_arch = "arm", target_feature = "dsp"), allow(dead_code))]
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
 pub(crate) fn conv_general_i8_portable(
     a: &ConvArgs<'_>,
     input: &[i8],
@@ -424,13 +444,10 @@ pub(crate) fn conv_general_i8_portable(
     let mut out_idx = 0;
     for oy in 0..geom.output.h {
         for ox in 0..geom.output.w {
+            let out = &mut output[out_idx..out_idx + geom.output.c];
             for g in 0..geom.groups {
                 im2col_i8(a, input, oy, ox, g, col);
-                for o in g * opg..(g + 1) * opg {
-                    let w = &a.filter[o * depth..(o + 1) * depth];
-                    let acc = a.bias[o].wrapping_add(arch::dot_i16_i8(col, w));
-                    output[out_idx + o] = a.requantize(acc, o);
-                }
+                arch::channels_portable(a, depth, g * opg, (g + 1) * opg, col, out);
             }
             out_idx += geom.output.c;
         }
@@ -439,7 +456,7 @@ pub(crate) fn conv_general_i8_portable(
 
 /// Portable 1x1 convolution: widen one pixel's channels, then a dot product
 /// per output channel.
-#[cfg_attr(all(target_arch = "arm", target_feature = "dsp"), allow(dead_code))]
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
 pub(crate) fn conv_pointwise_i8_portable(
     a: &ConvArgs<'_>,
     input: &[i8],
@@ -457,11 +474,8 @@ pub(crate) fn conv_pointwise_i8_portable(
             for (d, &s) in col.iter_mut().zip(&input[src..src + cin]) {
                 *d = s as i16 + off;
             }
-            for o in 0..geom.output.c {
-                let w = &a.filter[o * cin..(o + 1) * cin];
-                let acc = a.bias[o].wrapping_add(arch::dot_i16_i8(col, w));
-                output[out_idx + o] = a.requantize(acc, o);
-            }
+            let out = &mut output[out_idx..out_idx + geom.output.c];
+            arch::channels_portable(a, cin, 0, geom.output.c, col, out);
             out_idx += geom.output.c;
         }
     }

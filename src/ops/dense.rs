@@ -69,7 +69,7 @@ impl Dense {
 
     /// Scratch bytes the int8 kernel needs (the input widened to int16).
     pub const fn scratch_len_i8(&self) -> usize {
-        arch::im2col_bytes(self.in_features)
+        arch::pointwise_bytes(self.in_features)
     }
 }
 

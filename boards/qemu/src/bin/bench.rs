@@ -24,7 +24,9 @@ const fn pseudo_random<const N: usize>(seed: u64) -> [i8; N] {
     let mut s = seed;
     let mut i = 0;
     while i < N {
-        s = s.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        s = s
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         out[i] = (s >> 56) as i8;
         i += 1;
     }
@@ -92,7 +94,10 @@ fn report(t: &mut Totals, name: &str, macs: usize, instructions: u64) {
             per_mac_x100 % 100
         );
     } else {
-        println!("layer {:<8} macs {:>7} instructions {:>8}", name, 0, instructions);
+        println!(
+            "layer {:<8} macs {:>7} instructions {:>8}",
+            name, 0, instructions
+        );
     }
 }
 
@@ -108,7 +113,9 @@ fn main() -> ! {
     let out_q = QParams::new(0.05, -128).unwrap();
     let relu = Activation::Relu.range_i8(out_q);
 
-    let conv1 = Conv2d::new(Conv2dConfig::new(Shape::new(28, 28, 1), 6, 5, 5).padding(Padding::Same)).unwrap();
+    let conv1 =
+        Conv2d::new(Conv2dConfig::new(Shape::new(28, 28, 1), 6, 5, 5).padding(Padding::Same))
+            .unwrap();
     let q1 = Quant::<6>::new(0.0041, 1);
     let conv1_l = Conv2dI8::new(
         conv1,
@@ -142,17 +149,35 @@ fn main() -> ! {
     let pool2 = Pool2d::new(Pool2dConfig::new(Shape::new(10, 10, 16), 2, 2).stride(2, 2)).unwrap();
     let fc1 = Dense::new(400, 120).unwrap();
     let qf1 = Quant::<120>::new(0.0011, 3);
-    let fc1_l = DenseI8::new(fc1, &W_FC1, &qf1.bias, &qf1.mult, &qf1.shift, -128, -128, relu).unwrap();
+    let fc1_l = DenseI8::new(
+        fc1, &W_FC1, &qf1.bias, &qf1.mult, &qf1.shift, -128, -128, relu,
+    )
+    .unwrap();
     let fc2 = Dense::new(120, 84).unwrap();
     let qf2 = Quant::<84>::new(0.0021, 4);
-    let fc2_l = DenseI8::new(fc2, &W_FC2, &qf2.bias, &qf2.mult, &qf2.shift, -128, -128, relu).unwrap();
+    let fc2_l = DenseI8::new(
+        fc2, &W_FC2, &qf2.bias, &qf2.mult, &qf2.shift, -128, -128, relu,
+    )
+    .unwrap();
     let fc3 = Dense::new(84, 10).unwrap();
     let qf3 = Quant::<10>::new(0.0025, 5);
-    let fc3_l =
-        DenseI8::new(fc3, &W_FC3, &qf3.bias, &qf3.mult, &qf3.shift, -128, 0, Clamp::NONE).unwrap();
+    let fc3_l = DenseI8::new(
+        fc3,
+        &W_FC3,
+        &qf3.bias,
+        &qf3.mult,
+        &qf3.shift,
+        -128,
+        0,
+        Clamp::NONE,
+    )
+    .unwrap();
     let softmax = SoftmaxI8::new(0.1, 1.0).unwrap();
 
-    let mut t = Totals { macs: 0, instructions: 0 };
+    let mut t = Totals {
+        macs: 0,
+        instructions: 0,
+    };
     b[..784].copy_from_slice(&INPUT);
     let (r, n) = icount::measure(|| conv1_l.run(&b[..784], &mut a[..4704], scratch));
     r.unwrap();
@@ -187,9 +212,9 @@ fn main() -> ! {
         per_mac_x100 / 100,
         per_mac_x100 % 100
     );
-    let digest = b[..10]
-        .iter()
-        .fold(0x811c_9dc5u32, |h, &v| (h ^ v as u8 as u32).wrapping_mul(0x0100_0193));
+    let digest = b[..10].iter().fold(0x811c_9dc5u32, |h, &v| {
+        (h ^ v as u8 as u32).wrapping_mul(0x0100_0193)
+    });
     println!("output {:?} digest {:08x}", &b[..10], digest);
     picocnn_qemu_tests::exit_success()
 }

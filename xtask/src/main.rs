@@ -167,7 +167,7 @@ pub fn host_cargo() -> String {
 fn test(opts: &Opts) -> bool {
     let root = root();
     let cargo = host_cargo();
-    let steps: [(&str, &[&str]); 4] = [
+    let steps: [(&str, &[&str]); 5] = [
         (
             "cargo fmt --all -- --check",
             &["fmt", "--all", "--", "--check"],
@@ -183,11 +183,24 @@ fn test(opts: &Opts) -> bool {
             ],
         ),
         (
-            "cargo clippy --workspace --all-targets -- -D warnings",
+            "cargo clippy --workspace --all-targets --all-features -- -D warnings",
             &[
                 "clippy",
                 "--workspace",
                 "--all-targets",
+                "--all-features",
+                "--",
+                "-D",
+                "warnings",
+            ],
+        ),
+        (
+            "cargo rustdoc -p picocnn --all-features -- -D warnings",
+            &[
+                "rustdoc",
+                "-p",
+                "picocnn",
+                "--all-features",
                 "--",
                 "-D",
                 "warnings",

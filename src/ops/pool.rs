@@ -170,14 +170,19 @@ impl Pool2d {
         Clamp::new(clamp.min, clamp.max)?;
         let (w, c) = (self.input.w, self.input.c);
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
-            for ch in 0..c {
-                let mut m = i8::MIN;
-                for y in ylo..yhi {
-                    for x in xlo..xhi {
-                        m = m.max(input[(y * w + x) * c + ch]);
+            // Channels innermost: every tap is one contiguous run of `c` values.
+            let dst = &mut output[out..out + c];
+            dst.fill(i8::MIN);
+            for y in ylo..yhi {
+                let row = &input[(y * w + xlo) * c..(y * w + xhi) * c];
+                for tap in row.chunks_exact(c) {
+                    for (d, &v) in dst.iter_mut().zip(tap) {
+                        *d = (*d).max(v);
                     }
                 }
-                output[out + ch] = clamp.apply(m as i32);
+            }
+            for d in dst.iter_mut() {
+                *d = (*d).clamp(clamp.min, clamp.max);
             }
         });
         Ok(())

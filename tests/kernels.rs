@@ -515,3 +515,125 @@ fn bad_parameters_are_errors() {
     assert!(Dense::new(0, 3).is_err());
     assert!(Dense::new(usize::MAX, 3).is_err());
 }
+
+mod more_ops {
+    use super::reference::{self, Rng};
+    use picocnn::ops::act::{activation_float, ActI8};
+    use picocnn::ops::concat::{concat_float, concat_i8, ConcatInput, ConcatInputI8};
+    use picocnn::ops::pool::Pool2d;
+    use picocnn::ops::softmax::{softmax_float, SoftmaxI8};
+    use picocnn::quant::{Activation, QParams, Rescale};
+    use picocnn::Shape;
+    use proptest::prelude::*;
+
+    fn act() -> impl Strategy<Value = Activation> {
+        prop_oneof![
+            Just(Activation::None),
+            Just(Activation::Relu),
+            Just(Activation::Relu6)
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, .. ProptestConfig::default() })]
+
+        #[test]
+        fn activation_matches_reference(n in 1usize..300, s_in in 0.001f32..0.5, s_out in 0.001f32..0.5,
+                                        z_in in -128i32..128, z_out in -128i32..128, a in act(), seed in any::<u64>()) {
+            let (qi, qo) = (QParams::new(s_in, z_in).unwrap(), QParams::new(s_out, z_out).unwrap());
+            let layer = ActI8::new(qi, qo, a).unwrap();
+            let r = Rescale::new(qi, qo).unwrap();
+            let clamp = a.range_i8(qo);
+            let x = Rng(seed).vec_i8(n);
+            let mut out = vec![0i8; n];
+            layer.run(&x, &mut out).unwrap();
+            let expected = reference::requantize_i8(&x, z_in, r.requant.multiplier, r.requant.shift, z_out, clamp.min, clamp.max);
+            prop_assert_eq!(&out, &expected);
+            let mut in_place = x.clone();
+            layer.run_in_place(&mut in_place);
+            prop_assert_eq!(&in_place, &expected);
+            // Within one step of the real activation of the real value.
+            let (lo, hi) = a.range_f32();
+            for i in 0..n {
+                let real = qi.dequantize(x[i]).clamp(lo, hi);
+                let ideal = (real / s_out + z_out as f32).round().clamp(clamp.min as f32, clamp.max as f32);
+                prop_assert!((out[i] as f32 - ideal).abs() <= 1.0);
+            }
+            let xf: Vec<f32> = x.iter().map(|&q| qi.dequantize(q)).collect();
+            let mut of = vec![0f32; n];
+            activation_float(&xf, &mut of, a).unwrap();
+            for i in 0..n {
+                prop_assert_eq!(of[i], xf[i].clamp(lo, hi));
+            }
+        }
+
+        #[test]
+        fn concat_matches_reference(pixels in 1usize..20, cs in proptest::collection::vec(1usize..6, 1..5),
+                                    scales in proptest::collection::vec((0.001f32..0.5, -128i32..128), 5), seed in any::<u64>()) {
+            let mut rng = Rng(seed);
+            let out_q = QParams::new(scales[4].0, scales[4].1).unwrap();
+            let parts: Vec<(Vec<i8>, usize)> = cs.iter().map(|&c| (rng.vec_i8(pixels * c), c)).collect();
+            let rescales: Vec<Rescale> = (0..parts.len())
+                .map(|i| Rescale::new(QParams::new(scales[i].0, scales[i].1).unwrap(), out_q).unwrap())
+                .collect();
+            let inputs: Vec<ConcatInputI8<'_>> = parts.iter().zip(&rescales)
+                .map(|((d, c), r)| ConcatInputI8 { data: d, channels: *c, rescale: *r }).collect();
+            let total: usize = cs.iter().sum();
+            let mut out = vec![0i8; pixels * total];
+            concat_i8(&inputs, &mut out).unwrap();
+            let requantized: Vec<(Vec<i8>, usize)> = parts.iter().zip(&rescales).map(|((d, c), r)| {
+                (reference::requantize_i8(d, r.input_zero_point, r.requant.multiplier, r.requant.shift, r.output_zero_point, -128, 127), *c)
+            }).collect();
+            prop_assert_eq!(&out, &reference::concat(&requantized));
+            // Shared parameters: a plain copy.
+            let same: Vec<ConcatInputI8<'_>> = parts.iter()
+                .map(|(d, c)| ConcatInputI8 { data: d, channels: *c, rescale: Rescale::new(out_q, out_q).unwrap() }).collect();
+            concat_i8(&same, &mut out).unwrap();
+            prop_assert_eq!(&out, &reference::concat(&parts));
+            let fparts: Vec<(Vec<f32>, usize)> = parts.iter().map(|(d, c)| (d.iter().map(|&v| v as f32).collect(), *c)).collect();
+            let finputs: Vec<ConcatInput<'_, f32>> = fparts.iter().map(|(d, c)| ConcatInput { data: d, channels: *c }).collect();
+            let mut of = vec![0f32; pixels * total];
+            concat_float(&finputs, &mut of).unwrap();
+            prop_assert_eq!(&of, &reference::concat(&fparts));
+        }
+
+        #[test]
+        fn softmax_is_close_to_exact(depth in 1usize..40, rows in 1usize..4, scale in 0.01f32..0.5, beta in 0.5f32..2.0, seed in any::<u64>()) {
+            let x = Rng(seed).vec_i8(depth * rows);
+            let sm = SoftmaxI8::new(scale, beta).unwrap();
+            let mut out = vec![0i8; x.len()];
+            sm.run(depth, &x, &mut out).unwrap();
+            let xf: Vec<f32> = x.iter().map(|&q| q as f32 * scale).collect();
+            let mut of = vec![0f32; x.len()];
+            softmax_float(depth, &xf, &mut of, beta).unwrap();
+            for r in 0..rows {
+                let row = &x[r * depth..(r + 1) * depth];
+                let max = *row.iter().max().unwrap() as f64;
+                let e: Vec<f64> = row.iter().map(|&q| ((q as f64 - max) * scale as f64 * beta as f64).exp()).collect();
+                let sum: f64 = e.iter().sum();
+                for i in 0..depth {
+                    let p = e[i] / sum;
+                    prop_assert!((of[r * depth + i] as f64 - p).abs() < 1e-5, "f32 {} vs {}", of[r * depth + i], p);
+                    // int8: scale 1/256, zero point -128, within one step.
+                    let q = (out[r * depth + i] as f64 + 128.0) / 256.0;
+                    prop_assert!((q - p.min(127.0 / 256.0 + 0.5)).abs() <= 1.0 / 256.0 + 1e-9, "int8 {} vs {}", q, p);
+                }
+            }
+        }
+
+        #[test]
+        fn global_avgpool_is_the_mean(h in 1usize..8, w in 1usize..8, c in 1usize..6, seed in any::<u64>()) {
+            let x = Rng(seed).vec_i8(h * w * c);
+            let pool = Pool2d::global(Shape::new(h, w, c)).unwrap();
+            prop_assert_eq!(pool.output_shape(), Shape::new(1, 1, c));
+            let mut out = vec![0i8; c];
+            pool.avg_i8(&x, &mut out, picocnn::Clamp::NONE).unwrap();
+            for ch in 0..c {
+                let sum: i32 = (0..h * w).map(|p| x[p * c + ch] as i32).sum();
+                let mean = sum as f64 / (h * w) as f64;
+                let rounded = if mean >= 0.0 { (mean + 0.5).floor() } else { (mean - 0.5).ceil() };
+                prop_assert_eq!(out[ch] as f64, rounded);
+            }
+        }
+    }
+}

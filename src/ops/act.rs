@@ -77,3 +77,9 @@ pub fn activation_float_in_place<T: Real>(data: &mut [T], activation: Activation
         *x = T::from_f32(clamp_f32(x.to_f32(), lo, hi));
     }
 }
+
+/// Scratch bytes the kernels of this module need: none (planners size one
+/// arena from every kernel's `scratch_len`).
+pub const fn scratch_len() -> usize {
+    0
+}

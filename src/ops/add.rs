@@ -140,3 +140,9 @@ pub fn add_float_in_place<T: Real>(a: &mut [T], b: &[T], activation: Activation)
     }
     Ok(())
 }
+
+/// Scratch bytes the kernels of this module need: none (planners size one
+/// arena from every kernel's `scratch_len`).
+pub const fn scratch_len() -> usize {
+    0
+}

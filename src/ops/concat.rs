@@ -116,3 +116,9 @@ pub fn concat_i8(inputs: &[ConcatInputI8<'_>], output: &mut [i8]) -> Result<()> 
     }
     Ok(())
 }
+
+/// Scratch bytes the kernels of this module need: none (planners size one
+/// arena from every kernel's `scratch_len`).
+pub const fn scratch_len() -> usize {
+    0
+}

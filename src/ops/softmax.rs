@@ -296,3 +296,9 @@ mod tests {
         }
     }
 }
+
+/// Scratch bytes the kernels of this module need: none (planners size one
+/// arena from every kernel's `scratch_len`).
+pub const fn scratch_len() -> usize {
+    0
+}

@@ -306,3 +306,31 @@ impl Rng {
         (0..n).map(|_| self.i8()).collect()
     }
 }
+
+/// TFLite `Requantize` (int8 to int8) and `ReluX`: `zp_out + M * (q - zp_in)`, clamped.
+pub fn requantize_i8(
+    input: &[i8],
+    zp_in: i32,
+    m: i32,
+    shift: i32,
+    zp_out: i32,
+    lo: i8,
+    hi: i8,
+) -> Vec<i8> {
+    input
+        .iter()
+        .map(|&q| (mbqm(q as i32 - zp_in, m, shift) + zp_out).clamp(lo as i32, hi as i32) as i8)
+        .collect()
+}
+
+/// Channel concatenation: for each pixel, the inputs' channels in order.
+pub fn concat<T: Copy>(parts: &[(Vec<T>, usize)]) -> Vec<T> {
+    let pixels = parts[0].0.len() / parts[0].1;
+    let mut out = Vec::new();
+    for p in 0..pixels {
+        for (data, c) in parts {
+            out.extend_from_slice(&data[p * c..(p + 1) * c]);
+        }
+    }
+    out
+}

@@ -1,7 +1,7 @@
-//! Instructions per layer of LeNet-5 int8 (28x28x1 input; conv 5x5x6 `same`
-//! + ReLU; max pool 2x2; conv 5x5x16 `valid` + ReLU; max pool 2x2; dense
-//! 400-120-84-10; softmax), counted under QEMU's `-icount`:
-//! `cargo xtask bench-mcu`.
+//! Instructions per layer of LeNet-5 int8, counted under QEMU's `-icount`
+//! (`cargo xtask bench-mcu`): 28x28x1 input, conv 5x5x6 `same` with ReLU,
+//! max pool 2x2, conv 5x5x16 `valid` with ReLU, max pool 2x2, dense
+//! 400-120-84-10, softmax.
 //!
 //! Weights are pseudo-random (generated at compile time into flash); the
 //! instruction counts do not depend on their values, except for the few

@@ -28,8 +28,11 @@ fn pseudo_random(n: usize, seed: u64) -> Vec<i8> {
         .collect()
 }
 
+/// Bias, multipliers and shifts of one layer.
+type LayerQuant = (Vec<i32>, Vec<i32>, Vec<i32>);
+
 /// Per-channel bias and requantization for `n` channels.
-fn quant(n: usize, real: f64) -> Result<(Vec<i32>, Vec<i32>, Vec<i32>), Error> {
+fn quant(n: usize, real: f64) -> Result<LayerQuant, Error> {
     let r = quantize_multiplier(real)?;
     Ok((
         (0..n as i32).map(|i| i * 37 - 500).collect(),

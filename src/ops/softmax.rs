@@ -272,6 +272,12 @@ pub fn softmax_float<T: Real>(
     Ok(())
 }
 
+/// Scratch bytes the kernels of this module need: none (planners size one
+/// arena from every kernel's `scratch_len`).
+pub const fn scratch_len() -> usize {
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -295,10 +301,4 @@ mod tests {
             assert!((r - 1.0 / (1.0 + x)).abs() < 1e-6);
         }
     }
-}
-
-/// Scratch bytes the kernels of this module need: none (planners size one
-/// arena from every kernel's `scratch_len`).
-pub const fn scratch_len() -> usize {
-    0
 }

@@ -136,6 +136,22 @@ fn requant_table(rng: &mut Rng, n: usize) -> (Vec<i32>, Vec<i32>) {
         .unzip()
 }
 
+/// The library keeps depthwise filters HWO; the reference reads OHWI.
+fn to_ohwi<T: Copy>(conv: &Conv2d, filter: &[T]) -> Vec<T> {
+    if conv.kind() != ConvKind::Depthwise {
+        return filter.to_vec();
+    }
+    let [kh, kw] = conv.kernel();
+    let oc = conv.output_shape().c;
+    let mut out = filter.to_vec();
+    for o in 0..oc {
+        for k in 0..kh * kw {
+            out[o * kh * kw + k] = filter[k * oc + o];
+        }
+    }
+    out
+}
+
 fn run_conv_i8(c: &ConvCase, g: &ConvGeom, conv: Conv2d) {
     let mut rng = Rng(c.seed);
     let input = rng.vec_i8(g.h * g.w * g.cin);
@@ -164,8 +180,9 @@ fn run_conv_i8(c: &ConvCase, g: &ConvGeom, conv: Conv2d) {
     let mut out = vec![0i8; conv.output_shape().len()];
     let mut scratch = vec![0u8; conv.scratch_len_i8()];
     layer.run(&input, &mut out, &mut scratch).unwrap();
+    let ohwi = to_ohwi(&conv, &filter);
     let expected = reference::conv_i8(
-        g, &input, &filter, &bias, &mult, &shift, zp_in, zp_out, lo, hi,
+        g, &input, &ohwi, &bias, &mult, &shift, zp_in, zp_out, lo, hi,
     );
     assert_eq!(out, expected, "{c:?} kind {:?}", conv.kind());
     // A scratch buffer at an odd address works too.
@@ -189,7 +206,7 @@ fn run_conv_float(c: &ConvCase, g: &ConvGeom, conv: Conv2d) {
     let (expected, mag) = reference::conv_f64(
         g,
         &f64s(&input),
-        &f64s(&filter),
+        &f64s(&to_ohwi(&conv, &filter)),
         &f64s(&bias),
         lo as f64,
         hi as f64,

@@ -61,6 +61,44 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
+#[inline(always)]
+fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: pure register arithmetic.
+    unsafe {
+        asm!("smlabb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack))
+    };
+    r
+}
+
+#[inline(always)]
+fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: pure register arithmetic.
+    unsafe {
+        asm!("smlatt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack))
+    };
+    r
+}
+
+/// Four independent multiply-accumulates of one depthwise tap:
+/// `acc[j] + (x[j] + offset) * w[j]`, two SXTB16 pairs and four SMLAxy.
+#[inline(always)]
+pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8], offset: i32) -> [i32; 4] {
+    let (x, w) = (&x[..4], &w[..4]);
+    let off2 = (offset as u32 & 0xffff) | ((offset as u32) << 16);
+    // SAFETY: both slices hold exactly four bytes.
+    let (xv, wv) = unsafe { (ld32(x.as_ptr()), ld32(w.as_ptr())) };
+    let (x02, x13) = (sxtab16(off2, xv), sxtab16_ror8(off2, xv));
+    let (w02, w13) = (sxtb16(wv), sxtb16_ror8(wv));
+    [
+        smlabb(x02, w02, acc[0]),
+        smlabb(x13, w13, acc[1]),
+        smlatt(x02, w02, acc[2]),
+        smlatt(x13, w13, acc[3]),
+    ]
+}
+
 /// Reads four bytes or two halfwords at `p` (ARMv7-M loads may be unaligned).
 ///
 /// # Safety

@@ -46,6 +46,23 @@ pub(crate) fn dot_i16_i8(col: &[i16], w: &[i8]) -> i32 {
         .fold(0i32, |acc, (&c, &w)| acc.wrapping_add(c as i32 * w as i32))
 }
 
+/// Four independent multiply-accumulates (depthwise, one tap of four
+/// channels): `acc[j] + (x[j] + offset) * w[j]`.
+#[inline(always)]
+pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8], offset: i32) -> [i32; 4] {
+    #[cfg(picocnn_dsp)]
+    return cortex_m_dsp::mac4(acc, x, w, offset);
+    #[cfg(not(picocnn_dsp))]
+    {
+        let (x, w) = (&x[..4], &w[..4]);
+        let mut acc = acc;
+        for j in 0..4 {
+            acc[j] = acc[j].wrapping_add((x[j] as i32 + offset) * w[j] as i32);
+        }
+        acc
+    }
+}
+
 /// Two dot products sharing the activations: `[col.wa, col.wb]` added to `acc`.
 #[inline(always)]
 pub(crate) fn dot2_i16_i8(col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [i32; 2] {

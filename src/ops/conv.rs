@@ -2,9 +2,13 @@
 //! with a 1x1 pointwise fast path and a depthwise path chosen automatically.
 //!
 //! Tensors are NHWC with a batch of one. Filters are OHWI: `out_channels`
-//! rows of `kernel_h * kernel_w * (in_channels / groups)` values. A depthwise
-//! convolution is `groups == in_channels`; output channel `o` then reads input
-//! channel `o / multiplier`.
+//! rows of `kernel_h * kernel_w * (in_channels / groups)` values.
+//!
+//! A depthwise convolution is `groups == in_channels` (more than one);
+//! output channel `o` reads input channel `o / multiplier`. Its filters are
+//! laid out as TensorFlow Lite's `DEPTHWISE_CONV_2D` keeps them, HWO:
+//! `kernel_h * kernel_w` rows of `out_channels` values, so that one tap of
+//! all channels is contiguous (see [`Conv2d::kind`]).
 //!
 //! ```
 //! use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat};
@@ -115,7 +119,7 @@ impl Conv2dConfig {
 pub enum ConvKind {
     /// 1x1, no padding, one group: a GEMM over channels.
     Pointwise,
-    /// One input channel per group.
+    /// One input channel per group, more than one group; filters are HWO.
     Depthwise,
     /// Everything else (im2col per output pixel).
     General,
@@ -199,7 +203,8 @@ impl Conv2d {
         self.output
     }
 
-    /// The loop nest this convolution runs.
+    /// The loop nest this convolution runs; [`ConvKind::Depthwise`] also
+    /// means the filters are laid out HWO rather than OHWI.
     pub const fn kind(&self) -> ConvKind {
         self.kind
     }
@@ -481,15 +486,16 @@ pub(crate) fn conv_pointwise_i8_portable(
     }
 }
 
-/// Depthwise convolution: per output pixel, per channel, over the taps that
-/// land inside the input.
+/// Depthwise convolution (HWO filters): per output pixel, blocks of four
+/// output channels whose accumulators stay in registers across the taps.
 fn depthwise_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8]) {
     let geom = &a.geom;
     let [kh, kw] = geom.kernel;
     let [dh, dw] = geom.dilation;
     let cin = geom.input.c;
-    let mult = geom.output.c / cin;
-    let kk = kh * kw;
+    let oc = geom.output.c;
+    let mult = oc / cin;
+    let off = a.input_offset;
     let mut out_idx = 0;
     for oy in 0..geom.output.h {
         let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
@@ -497,24 +503,51 @@ fn depthwise_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8]) {
         for ox in 0..geom.output.w {
             let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
             let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
-            for ic in 0..cin {
-                for m in 0..mult {
-                    let o = ic * mult + m;
-                    let w = &a.filter[o * kk..(o + 1) * kk];
-                    let mut acc = 0i32;
+            let out = &mut output[out_idx..out_idx + oc];
+            let mut o0 = 0;
+            if mult == 1 {
+                // Four channels at a time, each tap one 4-byte run of the
+                // input and of the filters.
+                while o0 + 4 <= oc {
+                    let mut acc = [0i32; 4];
                     for ky in ky_lo..ky_hi {
                         let iy = (y0 + (ky * dh) as isize) as usize;
-                        let row = iy * geom.input.w;
                         for kx in kx_lo..kx_hi {
                             let ix = (x0 + (kx * dw) as isize) as usize;
-                            let x = input[(row + ix) * cin + ic] as i32 + a.input_offset;
-                            acc = acc.wrapping_add(x * w[ky * kw + kx] as i32);
+                            let x = &input[(iy * geom.input.w + ix) * cin + o0..][..4];
+                            let w = &a.filter[(ky * kw + kx) * oc + o0..][..4];
+                            acc = arch::mac4(acc, x, w, off);
                         }
                     }
-                    output[out_idx + o] = a.requantize(acc.wrapping_add(a.bias[o]), o);
+                    for (j, &v) in acc.iter().enumerate() {
+                        let o = o0 + j;
+                        out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
+                    }
+                    o0 += 4;
                 }
             }
-            out_idx += geom.output.c;
+            while o0 < oc {
+                let n = (oc - o0).min(4);
+                let ic = [o0 / mult, (o0 + 1) / mult, (o0 + 2) / mult, (o0 + 3) / mult];
+                let mut acc = [0i32; 4];
+                for ky in ky_lo..ky_hi {
+                    let iy = (y0 + (ky * dh) as isize) as usize;
+                    for kx in kx_lo..kx_hi {
+                        let ix = (x0 + (kx * dw) as isize) as usize;
+                        let x = &input[(iy * geom.input.w + ix) * cin..][..cin];
+                        let w = &a.filter[(ky * kw + kx) * oc + o0..][..n];
+                        for j in 0..n {
+                            acc[j] = acc[j].wrapping_add((x[ic[j]] as i32 + off) * w[j] as i32);
+                        }
+                    }
+                }
+                for j in 0..n {
+                    let o = o0 + j;
+                    out[o] = a.requantize(acc[j].wrapping_add(a.bias[o]), o);
+                }
+                o0 += 4;
+            }
+            out_idx += oc;
         }
     }
 }
@@ -565,6 +598,8 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
         let cpg = cin / g.groups;
         let opg = g.output.c / g.groups;
         let depth = g.filter_depth();
+        let hwo = g.kind == ConvKind::Depthwise;
+        let oc = g.output.c;
         let mut out_idx = 0;
         for oy in 0..g.output.h {
             let y0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
@@ -581,9 +616,14 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
                         for kx in kx_lo..kx_hi {
                             let ix = (x0 + (kx * dw) as isize) as usize;
                             let src = (iy * g.input.w + ix) * cin + c0;
-                            let wk = &w[(ky * kw + kx) * cpg..(ky * kw + kx + 1) * cpg];
-                            for (x, wv) in input[src..src + cpg].iter().zip(wk) {
-                                acc += x.to_f32() * wv.to_f32();
+                            if hwo {
+                                let wv = self.filter[(ky * kw + kx) * oc + o];
+                                acc += input[src].to_f32() * wv.to_f32();
+                            } else {
+                                let wk = &w[(ky * kw + kx) * cpg..(ky * kw + kx + 1) * cpg];
+                                for (x, wv) in input[src..src + cpg].iter().zip(wk) {
+                                    acc += x.to_f32() * wv.to_f32();
+                                }
                             }
                         }
                     }

@@ -167,28 +167,19 @@ pub fn run<'a>(case: &VectorCase, bump: &mut Bump<'a>) -> Result<&'a [i8], Error
             depthwise,
         } => {
             let in_shape = input.nhwc()?;
-            let (config, weights): (Conv2dConfig, &[i8]) = if *depthwise > 0 {
-                // TensorFlow Lite keeps depthwise filters as 1HWO; ours are OHWI with I = 1.
-                let [_, kh, kw, oc] = *filter.shape else {
-                    return Err(Error::Unsupported {
-                        what: "depthwise filter rank",
-                    });
-                };
-                let w = bump.take::<i8>(filter.data.len())?;
-                for k in 0..kh * kw {
-                    for o in 0..oc {
-                        w[o * kh * kw + k] = filter.data[k * oc + o];
-                    }
+            // TensorFlow Lite keeps depthwise filters as 1HWO, which is our HWO.
+            let config = match *filter.shape {
+                [1, kh, kw, _] if *depthwise > 0 => {
+                    Conv2dConfig::depthwise(in_shape, *depthwise, kh, kw)
                 }
-                (Conv2dConfig::depthwise(in_shape, *depthwise, kh, kw), w)
-            } else {
-                let [oc, kh, kw, _] = *filter.shape else {
+                [oc, kh, kw, _] if *depthwise == 0 => Conv2dConfig::new(in_shape, oc, kh, kw),
+                _ => {
                     return Err(Error::Unsupported {
-                        what: "conv filter rank",
-                    });
-                };
-                (Conv2dConfig::new(in_shape, oc, kh, kw), filter.data)
+                        what: "conv filter shape",
+                    })
+                }
             };
+            let weights = filter.data;
             let conv = Conv2d::new(
                 config
                     .stride(stride[0], stride[1])

@@ -216,5 +216,49 @@ fn main() -> ! {
         (h ^ v as u8 as u32).wrapping_mul(0x0100_0193)
     });
     println!("output {:?} digest {:08x}", &b[..10], digest);
+
+    // Other layer shapes: MobileNet-style depthwise and pointwise layers.
+    let shape = Shape::new(8, 8, 16);
+    let dw = Conv2d::new(Conv2dConfig::depthwise(shape, 1, 3, 3).padding(Padding::Same)).unwrap();
+    let pw = Conv2d::new(Conv2dConfig::new(shape, 16, 1, 1)).unwrap();
+    let qd = Quant::<16>::new(0.004, 7);
+    let dw_l = Conv2dI8::new(
+        dw,
+        ConvWeightsI8 {
+            filter: &W_FC1[..dw.filter_len()],
+            bias: &qd.bias,
+            multiplier: &qd.mult,
+            shift: &qd.shift,
+        },
+        -128,
+        -128,
+        relu,
+    )
+    .unwrap();
+    let pw_l = Conv2dI8::new(
+        pw,
+        ConvWeightsI8 {
+            filter: &W_FC1[..pw.filter_len()],
+            bias: &qd.bias,
+            multiplier: &qd.mult,
+            shift: &qd.shift,
+        },
+        -128,
+        -128,
+        relu,
+    )
+    .unwrap();
+    let n = shape.len();
+    b[..n].copy_from_slice(&W_FC2[..n]);
+    let mut t = Totals {
+        macs: 0,
+        instructions: 0,
+    };
+    let (r, i) = icount::measure(|| dw_l.run(&b[..n], &mut a[..n], scratch));
+    r.unwrap();
+    report(&mut t, "dw3x3", dw.macs(), i);
+    let (r, i) = icount::measure(|| pw_l.run(&b[..n], &mut a[..n], scratch));
+    r.unwrap();
+    report(&mut t, "pw1x1", pw.macs(), i);
     picocnn_qemu_tests::exit_success()
 }

@@ -536,14 +536,14 @@ fn depthwise_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8]) {
                         let ix = (x0 + (kx * dw) as isize) as usize;
                         let x = &input[(iy * geom.input.w + ix) * cin..][..cin];
                         let w = &a.filter[(ky * kw + kx) * oc + o0..][..n];
-                        for j in 0..n {
-                            acc[j] = acc[j].wrapping_add((x[ic[j]] as i32 + off) * w[j] as i32);
+                        for ((acc, &c), &w) in acc.iter_mut().zip(&ic).zip(w) {
+                            *acc = acc.wrapping_add((x[c] as i32 + off) * w as i32);
                         }
                     }
                 }
-                for j in 0..n {
+                for (j, &v) in acc[..n].iter().enumerate() {
                     let o = o0 + j;
-                    out[o] = a.requantize(acc[j].wrapping_add(a.bias[o]), o);
+                    out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
                 }
                 o0 += 4;
             }

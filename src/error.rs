@@ -40,6 +40,53 @@ pub enum Error {
     },
     /// A size computation overflowed `usize`.
     Overflow,
+    /// A model blob is shorter than its header or sections say.
+    Truncated {
+        /// Bytes the blob must have.
+        needed: usize,
+        /// Bytes it has.
+        got: usize,
+    },
+    /// The blob does not start with `PCNN`.
+    BadMagic,
+    /// The blob was written by a newer (or unknown) format version.
+    UnsupportedVersion {
+        /// The blob's version.
+        found: u16,
+        /// The version this reader understands.
+        supported: u16,
+    },
+    /// The blob's CRC-32 does not match its contents.
+    ChecksumMismatch {
+        /// CRC stored in the header.
+        stored: u32,
+        /// CRC of the contents.
+        computed: u32,
+    },
+    /// A blob, section, array or arena is not aligned as it must be.
+    Misaligned {
+        /// What is misaligned.
+        what: &'static str,
+    },
+    /// A field of the blob is out of range or inconsistent.
+    InvalidModel {
+        /// What is wrong.
+        what: &'static str,
+        /// The tensor, op or string it concerns (or 0).
+        index: usize,
+    },
+    /// The arena given to the interpreter is smaller than the model needs.
+    ArenaTooSmall {
+        /// Bytes the model needs (`Model::arena_len`).
+        needed: usize,
+        /// Bytes given.
+        got: usize,
+    },
+    /// A model input or output was accessed as the wrong type or index.
+    WrongTensor {
+        /// What was wrong.
+        what: &'static str,
+    },
 }
 
 impl fmt::Display for Error {
@@ -59,6 +106,24 @@ impl fmt::Display for Error {
                 write!(f, "{what} too small: needed {needed}, got {got}")
             }
             Error::Overflow => write!(f, "size computation overflowed"),
+            Error::Truncated { needed, got } => {
+                write!(f, "model truncated: needs {needed} bytes, has {got}")
+            }
+            Error::BadMagic => write!(f, "not a picocnn model (bad magic)"),
+            Error::UnsupportedVersion { found, supported } => write!(
+                f,
+                "model format version {found} is not supported (this reader knows version {supported})"
+            ),
+            Error::ChecksumMismatch { stored, computed } => write!(
+                f,
+                "model checksum mismatch: stored {stored:#010x}, computed {computed:#010x}"
+            ),
+            Error::Misaligned { what } => write!(f, "misaligned: {what}"),
+            Error::InvalidModel { what, index } => write!(f, "invalid model: {what} (index {index})"),
+            Error::ArenaTooSmall { needed, got } => {
+                write!(f, "arena too small: needed {needed} bytes, got {got}")
+            }
+            Error::WrongTensor { what } => write!(f, "wrong tensor access: {what}"),
         }
     }
 }

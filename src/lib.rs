@@ -4,6 +4,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod error;
+pub mod model;
 pub mod num;
 pub mod ops;
 pub mod quant;

@@ -117,6 +117,71 @@ pub fn concat_i8(inputs: &[ConcatInputI8<'_>], output: &mut [i8]) -> Result<()> 
     Ok(())
 }
 
+/// Writes one int8 input into its channel slot of a concatenation: channels
+/// `offset..offset + channels` of every pixel of `output`, which has
+/// `total_channels` channels. Calling it for each input in turn gives the
+/// same result as [`concat_i8`] without a list of inputs.
+pub fn concat_into_i8(
+    input: &[i8],
+    channels: usize,
+    offset: usize,
+    total_channels: usize,
+    rescale: Rescale,
+    output: &mut [i8],
+) -> Result<()> {
+    let pixels = check_slot(input.len(), channels, offset, total_channels, output.len())?;
+    rescale.validate()?;
+    let identity = rescale.is_identity();
+    for p in 0..pixels {
+        let src = &input[p * channels..(p + 1) * channels];
+        let dst = &mut output[p * total_channels + offset..p * total_channels + offset + channels];
+        if identity {
+            dst.copy_from_slice(src);
+        } else {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d = rescale.apply(s).clamp(-128, 127) as i8;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Float twin of [`concat_into_i8`].
+pub fn concat_into_float<T: Copy>(
+    input: &[T],
+    channels: usize,
+    offset: usize,
+    total_channels: usize,
+    output: &mut [T],
+) -> Result<()> {
+    let pixels = check_slot(input.len(), channels, offset, total_channels, output.len())?;
+    for p in 0..pixels {
+        output[p * total_channels + offset..p * total_channels + offset + channels]
+            .copy_from_slice(&input[p * channels..(p + 1) * channels]);
+    }
+    Ok(())
+}
+
+fn check_slot(
+    input_len: usize,
+    channels: usize,
+    offset: usize,
+    total: usize,
+    output_len: usize,
+) -> Result<usize> {
+    let end = offset.checked_add(channels).ok_or(Error::Overflow)?;
+    if channels == 0 || end > total || input_len % channels != 0 {
+        return Err(invalid("concat slot outside the output channels"));
+    }
+    let pixels = input_len / channels;
+    check_len(
+        "concat output",
+        pixels.checked_mul(total).ok_or(Error::Overflow)?,
+        output_len,
+    )?;
+    Ok(pixels)
+}
+
 /// Scratch bytes the kernels of this module need: none (planners size one
 /// arena from every kernel's `scratch_len`).
 pub const fn scratch_len() -> usize {

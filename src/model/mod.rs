@@ -1,0 +1,20 @@
+//! Model blobs (`.pcnn`): the format, a checked zero-copy view, the arena
+//! plan and the interpreter.
+//!
+//! A model is one byte blob that runs from flash with no copy:
+//! [`Model::parse`] checks everything once, [`Interpreter`] runs it in one
+//! caller-owned arena of [`Model::arena_len`] bytes. With the `std` feature,
+//! [`ModelBuilder`](crate::model::writer::ModelBuilder) writes blobs (the
+//! reader's exact twin) and plans the arena.
+
+pub mod format;
+mod interp;
+mod summary;
+mod view;
+#[cfg(feature = "std")]
+pub mod writer;
+
+pub use format::{DType, OpKind};
+pub use interp::{Element, Interpreter, LayerEvent};
+pub use summary::{LayerSummary, Summary};
+pub use view::{crc32, Model, OpInfo, TensorInfo};

@@ -175,6 +175,7 @@ pub struct ModelBuilder {
     outputs: Vec<usize>,
     labels: Vec<String>,
     norm: (f32, f32),
+    reuse: bool,
 }
 
 fn pack(a: usize, b: usize) -> Result<u32> {
@@ -241,7 +242,16 @@ impl ModelBuilder {
             outputs: Vec::new(),
             labels: Vec::new(),
             norm: (1.0, 0.0),
+            reuse: true,
         }
+    }
+
+    /// With `false`, every tensor and scratch buffer gets its own place in
+    /// the arena (no reuse, no in-place ops): larger, for debugging and for
+    /// checking the planner.
+    pub fn arena_reuse(&mut self, reuse: bool) -> &mut Self {
+        self.reuse = reuse;
+        self
     }
 
     /// Class labels, in output order.
@@ -979,7 +989,8 @@ fn plan(m: &ModelBuilder) -> Result<Plan> {
         if let Some(i) = producer(t) {
             let o = &m.ops[i];
             let src = o.inputs[0];
-            let in_place = o.kind.can_run_in_place()
+            let in_place = m.reuse
+                && o.kind.can_run_in_place()
                 && !m.inputs.contains(&src)
                 && last_use(src) == i
                 && bytes(src) == bytes(t)
@@ -1020,7 +1031,7 @@ fn plan(m: &ModelBuilder) -> Result<Plan> {
         let (first, last, size) = (buffers[b].first, buffers[b].last, buffers[b].size);
         let mut busy: Vec<(usize, usize)> = placed
             .iter()
-            .filter(|&&(p, _)| buffers[p].first.max(first) <= buffers[p].last.min(last))
+            .filter(|&&(p, _)| !m.reuse || buffers[p].first.max(first) <= buffers[p].last.min(last))
             .map(|&(p, off)| (off, off + buffers[p].size))
             .collect();
         busy.sort();

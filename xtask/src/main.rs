@@ -206,7 +206,10 @@ fn test(opts: &Opts) -> bool {
                 "warnings",
             ],
         ),
-        ("cargo test --workspace", &["test", "--workspace"]),
+        (
+            "cargo test --workspace --all-features",
+            &["test", "--workspace", "--all-features"],
+        ),
     ];
     let all = Instant::now();
     for (label, args) in steps {

@@ -458,3 +458,22 @@ mod single_ops {
         assert_eq!(run(&b, &input), expected);
     }
 }
+
+#[test]
+fn print_arenas() {
+    for name in ["branchy_i8", "branchy_f32", "branchy_f16", "lenet5_i8"] {
+        let b = AlignedBytes::from(
+            std::fs::read(format!(
+                "{}/tests/models/{name}.pcnn",
+                env!("CARGO_MANIFEST_DIR")
+            ))
+            .unwrap(),
+        );
+        let m = Model::parse(b.as_bytes()).unwrap();
+        println!(
+            "{name}: arena {} bytes, blob {} bytes",
+            m.arena_len(),
+            b.as_bytes().len()
+        );
+    }
+}

@@ -27,6 +27,7 @@ commands:
   qemu       build the conformance firmware, run it under QEMU, compare with the host
   size       check the firmware's size against boards/qemu/expected/size-<machine>.txt
   bench-mcu  run a firmware binary under `qemu-system-arm -icount shift=N`, print its output
+  bless-models  rewrite tests/models/*.pcnn (the blobs the firmware embeds) from their builders
   test       cargo fmt --check, clippy -D warnings, cargo test --workspace, then qemu --machine all
 
 options:
@@ -67,11 +68,23 @@ fn main() -> ExitCode {
     let ok = match cmd.as_str() {
         "qemu" => {
             let totals = qemu::run_conformance(&opts);
-            println!("{} passed, {} failed", totals.passed, totals.failed);
+            println!(
+                "{} passed, {} failed, {} skipped",
+                totals.passed, totals.failed, totals.skipped
+            );
             totals.ok()
         }
         "size" => qemu::size(&opts),
         "bench-mcu" => qemu::bench(&opts),
+        "bless-models" => {
+            // Rewrites tests/models/*.pcnn from the builders in tests/models/mod.rs.
+            let status = std::process::Command::new(host_cargo())
+                .args(["test", "--features", "std", "--test", "model_files"])
+                .env("PICOCNN_BLESS", "1")
+                .current_dir(root())
+                .status();
+            matches!(status, Ok(s) if s.success())
+        }
         "test" => test(&opts),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
@@ -240,6 +253,12 @@ fn test(opts: &Opts) -> bool {
         bin: String::new(),
         shift: opts.shift,
     };
+    eprintln!("== cargo xtask size");
+    if !qemu::size(&all_machines) {
+        eprintln!("== cargo xtask size: FAILED");
+        println!("0 passed, 1 failed");
+        return false;
+    }
     let totals = qemu::run_conformance(&all_machines);
     eprintln!(
         "== cargo xtask qemu --machine all: {} ({:.1} s; all steps {:.1} s)",
@@ -247,6 +266,9 @@ fn test(opts: &Opts) -> bool {
         t.elapsed().as_secs_f64(),
         all.elapsed().as_secs_f64()
     );
-    println!("{} passed, {} failed", totals.passed, totals.failed);
+    println!(
+        "{} passed, {} failed, {} skipped",
+        totals.passed, totals.failed, totals.skipped
+    );
     totals.ok()
 }

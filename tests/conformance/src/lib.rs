@@ -16,6 +16,7 @@
 
 mod bump;
 mod generated;
+mod models;
 mod vectors;
 
 pub use bump::Bump;
@@ -34,6 +35,10 @@ pub struct Outcome<'a> {
     pub matches_expected: Option<bool>,
     /// Set when the kernel returned an error.
     pub error: Option<Error>,
+    /// Arena bytes the case needs (model cases; 0 for kernel cases).
+    pub arena_needed: usize,
+    /// True when the arena was too small for the case, which did not run.
+    pub skipped: bool,
 }
 
 /// FNV-1a, 32 bits.
@@ -45,7 +50,7 @@ pub fn digest(bytes: &[u8]) -> u32 {
 
 /// Number of cases `run_all` reports.
 pub fn case_count() -> usize {
-    TFLITE_CASES.len() + generated::CASES.len()
+    TFLITE_CASES.len() + generated::CASES.len() + models::case_count()
 }
 
 /// Runs every case, using `arena` for inputs, outputs and scratch, and calls
@@ -59,6 +64,8 @@ pub fn run_all(arena: &mut [u8], report: &mut dyn FnMut(&Outcome<'_>)) {
                 digest: digest(bytemuck_i8(out)),
                 matches_expected: Some(out == case.output.data_i8()),
                 error: None,
+                arena_needed: 0,
+                skipped: false,
             },
             Err(e) => failed(case.name, e),
         };
@@ -72,11 +79,14 @@ pub fn run_all(arena: &mut [u8], report: &mut dyn FnMut(&Outcome<'_>)) {
                 digest: digest(out),
                 matches_expected: None,
                 error: None,
+                arena_needed: 0,
+                skipped: false,
             },
             Err(e) => failed(name, e),
         };
         report(&outcome);
     }
+    models::run_all(arena, report);
 }
 
 fn failed(name: &str, e: Error) -> Outcome<'_> {
@@ -85,6 +95,8 @@ fn failed(name: &str, e: Error) -> Outcome<'_> {
         digest: 0,
         matches_expected: Some(false),
         error: Some(e),
+        arena_needed: 0,
+        skipped: false,
     }
 }
 

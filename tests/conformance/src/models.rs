@@ -1,0 +1,143 @@
+//! Whole models through the interpreter: the committed blobs of
+//! `tests/models`, read in place from flash. One case per model output.
+
+use crate::{digest, Outcome};
+use picocnn::model::{DType, Interpreter, Model};
+use picocnn::Error;
+
+/// A blob on a 16-byte boundary, as the reader wants it.
+#[repr(C, align(16))]
+struct Aligned<T: ?Sized>(T);
+
+static BRANCHY_I8: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/branchy_i8.pcnn"));
+#[cfg(not(feature = "small-flash"))]
+static BRANCHY_F32: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/branchy_f32.pcnn"));
+#[cfg(not(feature = "small-flash"))]
+static BRANCHY_F16: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/branchy_f16.pcnn"));
+#[cfg(feature = "small-flash")]
+static BRANCHY_F32: &Aligned<[u8]> = &Aligned([]);
+#[cfg(feature = "small-flash")]
+static BRANCHY_F16: &Aligned<[u8]> = &Aligned([]);
+static LENET5_I8: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/lenet5_i8.pcnn"));
+
+/// `(case name prefix, blob, outputs)`.
+static MODELS: [(&str, &Aligned<[u8]>, usize); 4] = [
+    ("model_branchy_i8", BRANCHY_I8, 2),
+    ("model_branchy_f32", BRANCHY_F32, 2),
+    ("model_branchy_f16", BRANCHY_F16, 2),
+    ("model_lenet5_i8", LENET5_I8, 1),
+];
+
+const NAMES: [[&str; 2]; 4] = [
+    ["model_branchy_i8_out0", "model_branchy_i8_out1"],
+    ["model_branchy_f32_out0", "model_branchy_f32_out1"],
+    ["model_branchy_f16_out0", "model_branchy_f16_out1"],
+    ["model_lenet5_i8_out0", ""],
+];
+
+pub fn case_count() -> usize {
+    MODELS.iter().map(|m| m.2).sum()
+}
+
+/// SplitMix64 inputs, identical on every target.
+fn fill(model: &Model<'_>, interp: &mut Interpreter<'_, '_>) -> Result<(), Error> {
+    let mut s = 0x5eed_u64;
+    let mut next = move || {
+        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = s;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let t = model.tensor(model.input(0).unwrap_or(0));
+    match t.dtype {
+        DType::I8 => interp
+            .input_mut::<i8>(0)?
+            .iter_mut()
+            .for_each(|v| *v = next() as i8),
+        DType::F32 => interp
+            .input_mut::<f32>(0)?
+            .iter_mut()
+            .for_each(|v| *v = (next() >> 40) as f32 / 16_777_216.0),
+        DType::F16 => interp
+            .input_mut::<half::f16>(0)?
+            .iter_mut()
+            .for_each(|v| *v = half::f16::from_f32((next() >> 40) as f32 / 16_777_216.0)),
+    }
+    Ok(())
+}
+
+fn output_bytes<'x>(
+    model: &Model<'_>,
+    interp: &'x Interpreter<'_, '_>,
+    k: usize,
+) -> Result<&'x [u8], Error> {
+    let t = model.tensor(model.output(k).unwrap_or(0));
+    Ok(match t.dtype {
+        DType::I8 => crate::bump::bytes(interp.output::<i8>(k)?),
+        DType::F32 => crate::bump::bytes(interp.output::<f32>(k)?),
+        DType::F16 => crate::bump::bytes(interp.output::<half::f16>(k)?),
+    })
+}
+
+pub fn run_all(arena: &mut [u8], report: &mut dyn FnMut(&Outcome<'_>)) {
+    for (m, &(_, blob, outputs)) in MODELS.iter().enumerate() {
+        if blob.0.is_empty() {
+            // Left out of this firmware (small-flash).
+            for name in NAMES[m].iter().take(outputs) {
+                report(&Outcome {
+                    name,
+                    digest: 0,
+                    matches_expected: None,
+                    error: None,
+                    arena_needed: usize::MAX,
+                    skipped: true,
+                });
+            }
+            continue;
+        }
+        let result = Model::parse(&blob.0).and_then(|model| {
+            let needed = model.arena_len();
+            if needed > arena.len() {
+                return Ok((model, needed, None));
+            }
+            let mut interp = Interpreter::new(&model, arena)?;
+            fill(&model, &mut interp)?;
+            interp.run()?;
+            let mut digests = [0u32; 2];
+            for (k, d) in digests.iter_mut().enumerate().take(outputs) {
+                *d = digest(output_bytes(&model, &interp, k)?);
+            }
+            Ok((model, needed, Some(digests)))
+        });
+        for (k, name) in NAMES[m].iter().enumerate().take(outputs) {
+            let outcome = match &result {
+                Ok((_, needed, Some(d))) => Outcome {
+                    name,
+                    digest: d[k],
+                    matches_expected: None,
+                    error: None,
+                    arena_needed: *needed,
+                    skipped: false,
+                },
+                Ok((_, needed, None)) => Outcome {
+                    name,
+                    digest: 0,
+                    matches_expected: None,
+                    error: None,
+                    arena_needed: *needed,
+                    skipped: true,
+                },
+                Err(e) => Outcome {
+                    name,
+                    digest: 0,
+                    matches_expected: Some(false),
+                    error: Some(*e),
+                    arena_needed: 0,
+                    skipped: false,
+                },
+            };
+            report(&outcome);
+        }
+    }
+}

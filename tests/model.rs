@@ -477,3 +477,25 @@ fn print_arenas() {
         );
     }
 }
+
+#[test]
+fn writer_is_the_readers_twin() {
+    use picocnn::model::writer::ModelBuilder;
+    for blob in [
+        branchy(Precision::I8),
+        branchy(Precision::F32),
+        branchy(Precision::F16),
+        lenet5(Precision::I8),
+    ] {
+        let blob = blob.unwrap();
+        let aligned = AlignedBytes::from(blob.clone());
+        let model = Model::parse(aligned.as_bytes()).unwrap();
+        let again = ModelBuilder::from_model(&model).unwrap().finish().unwrap();
+        assert_eq!(
+            again,
+            blob,
+            "{}: parse then write is not the identity",
+            model.name()
+        );
+    }
+}

@@ -309,6 +309,11 @@ impl<'a> Model<'a> {
         self.blob
     }
 
+    /// The data section (weights and tables) the ops point into.
+    pub fn data(&self) -> &'a [u8] {
+        &self.blob[self.data_off..self.data_off + self.data_len]
+    }
+
     /// Number of tensors.
     pub fn tensor_count(&self) -> usize {
         self.n_tensors

@@ -1074,6 +1074,53 @@ fn plan(m: &ModelBuilder) -> Result<Plan> {
 }
 
 impl ModelBuilder {
+    /// A builder holding a parsed model exactly: `finish` on it writes the
+    /// same bytes (the writer is the reader's twin; tested round trip).
+    pub fn from_model(model: &Model<'_>) -> Result<ModelBuilder> {
+        let mut b = ModelBuilder::new(model.name());
+        b.tensors = (0..model.tensor_count())
+            .map(|t| {
+                let info = model.tensor(t);
+                TensorDef {
+                    shape: info.shape,
+                    ty: match (info.dtype, info.qparams) {
+                        (DType::I8, Some(q)) => TensorType::I8(q),
+                        (DType::F16, _) => TensorType::F16,
+                        _ => TensorType::F32,
+                    },
+                }
+            })
+            .collect();
+        b.inputs = (0..model.input_count())
+            .filter_map(|i| model.input(i))
+            .collect();
+        b.outputs = (0..model.output_count())
+            .filter_map(|i| model.output(i))
+            .collect();
+        b.labels = (0..model.label_count())
+            .map(|i| model.label(i).unwrap_or("").to_string())
+            .collect();
+        b.norm = model.normalisation();
+        b.data = model.data().to_vec();
+        for i in 0..model.op_count() {
+            let op = model.op(i);
+            let geometry = model.geometry(&op)?;
+            b.ops.push(OpDef {
+                kind: op.kind,
+                dtype: op.dtype,
+                activation: op.activation,
+                inputs: (0..op.input_count())
+                    .map(|k| model.op_input(&op, k))
+                    .collect(),
+                output: op.output,
+                name: op.name.to_string(),
+                params: op.params,
+                scratch: super::view::scratch_len(&op, geometry),
+            });
+        }
+        Ok(b)
+    }
+
     /// The arena plan [`finish`](Self::finish) would write.
     pub fn plan(&self) -> Result<Plan> {
         plan(self)

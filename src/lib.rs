@@ -3,6 +3,8 @@
 #![deny(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "std")]
+pub mod data;
 pub mod error;
 pub mod model;
 pub mod num;

@@ -11,6 +11,8 @@ pub mod num;
 pub mod ops;
 pub mod quant;
 pub mod tensor;
+#[cfg(feature = "std")]
+pub mod train;
 
 mod arch;
 

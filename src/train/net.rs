@@ -1,0 +1,726 @@
+//! A trainable f32 network: parameters, forward and backward passes for one
+//! image, with the layers of [`Graph`].
+
+use super::graph::{Graph, LayerSpec};
+use crate::ops::conv::{Conv2d, Conv2dConfig};
+use crate::ops::pool::{Pool2d, Pool2dConfig};
+use crate::ops::taps;
+use crate::quant::Activation;
+use crate::tensor::Shape;
+use crate::{Error, Result};
+use std::vec;
+use std::vec::Vec;
+
+/// A layer with its geometry and where its parameters live.
+#[derive(Debug, Clone)]
+pub(crate) enum Layer {
+    Conv {
+        geom: Conv2d,
+        act: Activation,
+        w: usize,
+        b: usize,
+    },
+    Dense {
+        n_in: usize,
+        n_out: usize,
+        act: Activation,
+        w: usize,
+        b: usize,
+    },
+    MaxPool(Pool2d),
+    AvgPool(Pool2d),
+    Add(Activation),
+    Concat,
+    Act(Activation),
+    Dropout(f32),
+}
+
+/// A network ready to train: the graph, each tensor's shape and the
+/// parameters in one flat vector.
+#[derive(Debug, Clone)]
+pub struct Net {
+    pub(crate) graph: Graph,
+    pub(crate) layers: Vec<Layer>,
+    pub(crate) shapes: Vec<Shape>,
+    /// All parameters (weights OHWI for convolutions, `[out][in]` for dense
+    /// layers, then biases), in node order.
+    pub params: Vec<f32>,
+    /// `(node, offset, len, is_weight)` of each parameter block.
+    pub(crate) blocks: Vec<(usize, usize, usize, bool)>,
+}
+
+fn act_out(a: Activation, v: f32) -> f32 {
+    match a {
+        Activation::None => v,
+        Activation::Relu => v.max(0.0),
+        Activation::Relu6 => v.clamp(0.0, 6.0),
+    }
+}
+
+/// Derivative of the activation, from its output.
+fn act_grad(a: Activation, y: f32) -> f32 {
+    match a {
+        Activation::None => 1.0,
+        Activation::Relu => (y > 0.0) as u8 as f32,
+        Activation::Relu6 => (y > 0.0 && y < 6.0) as u8 as f32,
+    }
+}
+
+/// SplitMix64 step.
+pub(crate) fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+impl Net {
+    /// Builds a network for `input` images, initialising weights with
+    /// Glorot-uniform values from `seed` and biases with zeros.
+    pub fn new(graph: Graph, input: Shape, seed: u64) -> Result<Net> {
+        let mut shapes = vec![input];
+        let mut layers = Vec::new();
+        let mut params = Vec::new();
+        let mut blocks = Vec::new();
+        let mut rng = seed;
+        for (i, node) in graph.nodes.iter().enumerate() {
+            if node.inputs.is_empty() || node.inputs.iter().any(|&t| t >= shapes.len()) {
+                return Err(Error::InvalidModel {
+                    what: "layer input is not an earlier tensor",
+                    index: i,
+                });
+            }
+            let x = shapes[node.inputs[0]];
+            let mut alloc =
+                |n: usize, fan_in: usize, fan_out: usize, weight: bool, params: &mut Vec<f32>| {
+                    let off = params.len();
+                    let limit = (6.0 / (fan_in + fan_out) as f32).sqrt();
+                    for _ in 0..n {
+                        rng = mix(rng);
+                        let u = (rng >> 40) as f32 / 16_777_216.0;
+                        params.push(if weight { (2.0 * u - 1.0) * limit } else { 0.0 });
+                    }
+                    blocks.push((i, off, n, weight));
+                    off
+                };
+            let (layer, out) = match node.spec {
+                LayerSpec::Conv2d {
+                    out_channels,
+                    kernel,
+                    stride,
+                    dilation,
+                    padding,
+                    groups,
+                    activation,
+                } => {
+                    let geom = Conv2d::new(Conv2dConfig {
+                        input: x,
+                        out_channels,
+                        kernel,
+                        stride,
+                        dilation,
+                        padding,
+                        groups,
+                    })?;
+                    let depth = geom.filter_depth();
+                    let w = alloc(
+                        geom.filter_len(),
+                        depth,
+                        out_channels / groups * kernel[0] * kernel[1],
+                        true,
+                        &mut params,
+                    );
+                    let b = alloc(out_channels, 1, 1, false, &mut params);
+                    (
+                        Layer::Conv {
+                            geom,
+                            act: activation,
+                            w,
+                            b,
+                        },
+                        geom.output_shape(),
+                    )
+                }
+                LayerSpec::Dense {
+                    out_features,
+                    activation,
+                } => {
+                    let n_in = x.len();
+                    let w = alloc(n_in * out_features, n_in, out_features, true, &mut params);
+                    let b = alloc(out_features, 1, 1, false, &mut params);
+                    (
+                        Layer::Dense {
+                            n_in,
+                            n_out: out_features,
+                            act: activation,
+                            w,
+                            b,
+                        },
+                        Shape::flat(out_features),
+                    )
+                }
+                LayerSpec::MaxPool {
+                    window,
+                    stride,
+                    padding,
+                }
+                | LayerSpec::AvgPool {
+                    window,
+                    stride,
+                    padding,
+                } => {
+                    let pool = Pool2d::new(Pool2dConfig {
+                        input: x,
+                        window,
+                        stride,
+                        padding,
+                    })?;
+                    let layer = if matches!(node.spec, LayerSpec::MaxPool { .. }) {
+                        Layer::MaxPool(pool)
+                    } else {
+                        Layer::AvgPool(pool)
+                    };
+                    (layer, pool.output_shape())
+                }
+                LayerSpec::Add { activation } => {
+                    if node.inputs.len() != 2 || shapes[node.inputs[1]] != x {
+                        return Err(Error::ShapeMismatch {
+                            what: "add inputs",
+                            expected: x.len(),
+                            got: shapes[node.inputs[node.inputs.len() - 1]].len(),
+                        });
+                    }
+                    (Layer::Add(activation), x)
+                }
+                LayerSpec::Concat => {
+                    let mut c = 0;
+                    for &t in &node.inputs {
+                        let s = shapes[t];
+                        if s.h != x.h || s.w != x.w {
+                            return Err(Error::ShapeMismatch {
+                                what: "concat input height and width",
+                                expected: x.h * x.w,
+                                got: s.h * s.w,
+                            });
+                        }
+                        c += s.c;
+                    }
+                    (Layer::Concat, Shape::new(x.h, x.w, c))
+                }
+                LayerSpec::Activation(a) => (Layer::Act(a), x),
+                LayerSpec::Dropout(p) => {
+                    if !(0.0..1.0).contains(&p) {
+                        return Err(Error::InvalidParameter {
+                            what: "dropout rate must be in [0, 1)",
+                        });
+                    }
+                    (Layer::Dropout(p), x)
+                }
+            };
+            layers.push(layer);
+            shapes.push(out);
+        }
+        for &h in &graph.heads {
+            if h >= shapes.len() {
+                return Err(Error::InvalidModel {
+                    what: "head is not a tensor",
+                    index: h,
+                });
+            }
+        }
+        if graph.heads.is_empty() {
+            return Err(Error::InvalidParameter {
+                what: "a network needs a classifier head",
+            });
+        }
+        Ok(Net {
+            graph,
+            layers,
+            shapes,
+            params,
+            blocks,
+        })
+    }
+
+    /// Shape of tensor `t` (0 is the input).
+    pub fn shape(&self, t: usize) -> Shape {
+        self.shapes[t]
+    }
+
+    /// Number of parameters.
+    pub fn param_count(&self) -> usize {
+        self.params.len()
+    }
+
+    /// Multiply-accumulates of one inference.
+    pub fn macs(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| match l {
+                Layer::Conv { geom, .. } => geom.macs(),
+                Layer::Dense { n_in, n_out, .. } => n_in * n_out,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// Forward pass of one image; returns every tensor. `dropout_seed` is
+    /// `Some` in training (then dropout is active).
+    pub fn forward(&self, input: &[f32], dropout_seed: Option<u64>) -> Vec<Vec<f32>> {
+        let mut t: Vec<Vec<f32>> = Vec::with_capacity(self.shapes.len());
+        t.push(input.to_vec());
+        let mut col = Vec::new();
+        for (i, (layer, node)) in self.layers.iter().zip(&self.graph.nodes).enumerate() {
+            let x = &t[node.inputs[0]];
+            let out_shape = self.shapes[i + 1];
+            let mut y = vec![0.0f32; out_shape.len()];
+            match *layer {
+                Layer::Conv { geom, act, w, b } => {
+                    conv_forward(
+                        &geom,
+                        x,
+                        &self.params[w..w + geom.filter_len()],
+                        &mut y,
+                        &mut col,
+                    );
+                    let oc = out_shape.c;
+                    for (k, v) in y.iter_mut().enumerate() {
+                        *v = act_out(act, *v + self.params[b + k % oc]);
+                    }
+                }
+                Layer::Dense {
+                    n_in,
+                    n_out,
+                    act,
+                    w,
+                    b,
+                } => {
+                    for (o, yo) in y.iter_mut().enumerate().take(n_out) {
+                        let row = &self.params[w + o * n_in..w + (o + 1) * n_in];
+                        let s: f32 = row.iter().zip(x.iter()).map(|(a, b)| a * b).sum();
+                        *yo = act_out(act, s + self.params[b + o]);
+                    }
+                }
+                Layer::MaxPool(pool) => pool_forward(&pool, x, &mut y, true),
+                Layer::AvgPool(pool) => pool_forward(&pool, x, &mut y, false),
+                Layer::Add(act) => {
+                    let z = &t[node.inputs[1]];
+                    for k in 0..y.len() {
+                        y[k] = act_out(act, x[k] + z[k]);
+                    }
+                }
+                Layer::Concat => {
+                    let total = out_shape.c;
+                    let mut off = 0;
+                    for &src in &node.inputs {
+                        let c = self.shapes[src].c;
+                        for p in 0..out_shape.h * out_shape.w {
+                            y[p * total + off..p * total + off + c]
+                                .copy_from_slice(&t[src][p * c..(p + 1) * c]);
+                        }
+                        off += c;
+                    }
+                }
+                Layer::Act(act) => {
+                    for k in 0..y.len() {
+                        y[k] = act_out(act, x[k]);
+                    }
+                }
+                Layer::Dropout(p) => match dropout_seed {
+                    Some(seed) if p > 0.0 => {
+                        let keep = 1.0 - p;
+                        for k in 0..y.len() {
+                            y[k] = if keep_bit(seed, i, k, keep) {
+                                x[k] / keep
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
+                    _ => y.copy_from_slice(x),
+                },
+            }
+            t.push(y);
+        }
+        t
+    }
+
+    /// Backward pass of one image: given every tensor from [`forward`](Self::forward)
+    /// (same `dropout_seed`) and the gradient of the loss at each head,
+    /// adds the parameter gradients into `grads`.
+    pub fn backward(
+        &self,
+        t: &[Vec<f32>],
+        head_grads: &[(usize, Vec<f32>)],
+        dropout_seed: Option<u64>,
+        grads: &mut [f32],
+    ) {
+        let mut g: Vec<Vec<f32>> = self.shapes.iter().map(|s| vec![0.0; s.len()]).collect();
+        for (h, d) in head_grads {
+            for (a, b) in g[*h].iter_mut().zip(d) {
+                *a += b;
+            }
+        }
+        let mut col = Vec::new();
+        let mut dcol = Vec::new();
+        for i in (0..self.layers.len()).rev() {
+            let node = &self.graph.nodes[i];
+            let out = i + 1;
+            let dy = std::mem::take(&mut g[out]);
+            if dy.iter().all(|&v| v == 0.0) {
+                g[out] = dy;
+                continue;
+            }
+            let y = &t[out];
+            let xi = node.inputs[0];
+            match self.layers[i] {
+                Layer::Conv { geom, act, w, b } => {
+                    let oc = geom.output_shape().c;
+                    let dpre: Vec<f32> = dy
+                        .iter()
+                        .zip(y)
+                        .map(|(d, &v)| d * act_grad(act, v))
+                        .collect();
+                    for (k, d) in dpre.iter().enumerate() {
+                        grads[b + k % oc] += d;
+                    }
+                    let (pw, gw) = (
+                        &self.params[w..w + geom.filter_len()],
+                        &mut grads[w..w + geom.filter_len()],
+                    );
+                    conv_backward(
+                        &geom, &t[xi], pw, &dpre, gw, &mut g[xi], &mut col, &mut dcol,
+                    );
+                }
+                Layer::Dense {
+                    n_in,
+                    n_out,
+                    act,
+                    w,
+                    b,
+                } => {
+                    let x = &t[xi];
+                    for o in 0..n_out {
+                        let d = dy[o] * act_grad(act, y[o]);
+                        if d == 0.0 {
+                            continue;
+                        }
+                        grads[b + o] += d;
+                        let gw = &mut grads[w + o * n_in..w + (o + 1) * n_in];
+                        for (gv, xv) in gw.iter_mut().zip(x) {
+                            *gv += d * xv;
+                        }
+                        let row = &self.params[w + o * n_in..w + (o + 1) * n_in];
+                        for (gx, wv) in g[xi].iter_mut().zip(row) {
+                            *gx += d * wv;
+                        }
+                    }
+                }
+                Layer::MaxPool(pool) => pool_backward(&pool, &t[xi], &dy, &mut g[xi], true),
+                Layer::AvgPool(pool) => pool_backward(&pool, &t[xi], &dy, &mut g[xi], false),
+                Layer::Add(act) => {
+                    for k in 0..dy.len() {
+                        let d = dy[k] * act_grad(act, y[k]);
+                        g[xi][k] += d;
+                        g[node.inputs[1]][k] += d;
+                    }
+                }
+                Layer::Concat => {
+                    let s = self.shapes[out];
+                    let mut off = 0;
+                    for &src in &node.inputs {
+                        let c = self.shapes[src].c;
+                        for p in 0..s.h * s.w {
+                            for k in 0..c {
+                                g[src][p * c + k] += dy[p * s.c + off + k];
+                            }
+                        }
+                        off += c;
+                    }
+                }
+                Layer::Act(act) => {
+                    for k in 0..dy.len() {
+                        g[xi][k] += dy[k] * act_grad(act, y[k]);
+                    }
+                }
+                Layer::Dropout(p) => match dropout_seed {
+                    Some(seed) if p > 0.0 => {
+                        let keep = 1.0 - p;
+                        for k in 0..dy.len() {
+                            if keep_bit(seed, i, k, keep) {
+                                g[xi][k] += dy[k] / keep;
+                            }
+                        }
+                    }
+                    _ => {
+                        for k in 0..dy.len() {
+                            g[xi][k] += dy[k];
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+fn keep_bit(seed: u64, layer: usize, k: usize, keep: f32) -> bool {
+    let r = mix(seed ^ ((layer as u64) << 40) ^ k as u64);
+    ((r >> 40) as f32 / 16_777_216.0) < keep
+}
+
+/// im2col of every output pixel for group `g`: `P x K`, zero padding.
+fn im2col(geom: &Conv2d, x: &[f32], g: usize, col: &mut Vec<f32>) {
+    let (ins, outs) = (geom.input_shape(), geom.output_shape());
+    let [kh, kw] = geom.kernel();
+    let [sh, sw] = geom.stride();
+    let [dh, dw] = geom.dilation();
+    let [pt, pl] = geom.padding();
+    let cpg = ins.c / geom.groups();
+    let k = kh * kw * cpg;
+    col.clear();
+    col.resize(outs.h * outs.w * k, 0.0);
+    for oy in 0..outs.h {
+        let y0 = (oy * sh) as isize - pt as isize;
+        let (ky_lo, ky_hi) = taps(y0, ins.h, kh, dh);
+        for ox in 0..outs.w {
+            let x0 = (ox * sw) as isize - pl as isize;
+            let (kx_lo, kx_hi) = taps(x0, ins.w, kw, dw);
+            let row = &mut col[(oy * outs.w + ox) * k..][..k];
+            for ky in ky_lo..ky_hi {
+                let iy = (y0 + (ky * dh) as isize) as usize;
+                for kx in kx_lo..kx_hi {
+                    let ix = (x0 + (kx * dw) as isize) as usize;
+                    let src = &x[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];
+                    row[(ky * kw + kx) * cpg..][..cpg].copy_from_slice(src);
+                }
+            }
+        }
+    }
+}
+
+/// Adds the columns back into the input gradient (the adjoint of im2col).
+fn col2im(geom: &Conv2d, col: &[f32], g: usize, dx: &mut [f32]) {
+    let (ins, outs) = (geom.input_shape(), geom.output_shape());
+    let [kh, kw] = geom.kernel();
+    let [sh, sw] = geom.stride();
+    let [dh, dw] = geom.dilation();
+    let [pt, pl] = geom.padding();
+    let cpg = ins.c / geom.groups();
+    let k = kh * kw * cpg;
+    for oy in 0..outs.h {
+        let y0 = (oy * sh) as isize - pt as isize;
+        let (ky_lo, ky_hi) = taps(y0, ins.h, kh, dh);
+        for ox in 0..outs.w {
+            let x0 = (ox * sw) as isize - pl as isize;
+            let (kx_lo, kx_hi) = taps(x0, ins.w, kw, dw);
+            let row = &col[(oy * outs.w + ox) * k..][..k];
+            for ky in ky_lo..ky_hi {
+                let iy = (y0 + (ky * dh) as isize) as usize;
+                for kx in kx_lo..kx_hi {
+                    let ix = (x0 + (kx * dw) as isize) as usize;
+                    let dst = &mut dx[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];
+                    for (d, s) in dst.iter_mut().zip(&row[(ky * kw + kx) * cpg..][..cpg]) {
+                        *d += s;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `c = alpha * a * b + beta * c` with arbitrary strides (row, column).
+#[allow(clippy::too_many_arguments)]
+fn gemm(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[f32],
+    rsa: isize,
+    csa: isize,
+    b: &[f32],
+    rsb: isize,
+    csb: isize,
+    beta: f32,
+    c: &mut [f32],
+    rsc: isize,
+    csc: isize,
+) {
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(a.len() as isize > (m as isize - 1) * rsa + (k as isize - 1) * csa);
+    assert!(b.len() as isize > (k as isize - 1) * rsb + (n as isize - 1) * csb);
+    assert!(c.len() as isize > (m as isize - 1) * rsc + (n as isize - 1) * csc);
+    // SAFETY: the assertions above check that the slices cover the strided
+    // m x k, k x n and m x n matrices (all strides are non-negative).
+    unsafe {
+        matrixmultiply::sgemm(
+            m,
+            k,
+            n,
+            1.0,
+            a.as_ptr(),
+            rsa,
+            csa,
+            b.as_ptr(),
+            rsb,
+            csb,
+            beta,
+            c.as_mut_ptr(),
+            rsc,
+            csc,
+        );
+    }
+}
+
+fn conv_forward(geom: &Conv2d, x: &[f32], w: &[f32], y: &mut [f32], col: &mut Vec<f32>) {
+    let outs = geom.output_shape();
+    let p = outs.h * outs.w;
+    let k = geom.filter_depth();
+    let opg = outs.c / geom.groups();
+    for g in 0..geom.groups() {
+        im2col(geom, x, g, col);
+        // Y[p, g*opg + o] = sum_k col[p, k] * W[(g*opg + o) * K + k]
+        gemm(
+            p,
+            k,
+            opg,
+            col,
+            k as isize,
+            1,
+            &w[g * opg * k..],
+            1,
+            k as isize,
+            0.0,
+            &mut y[g * opg..],
+            outs.c as isize,
+            1,
+        );
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_backward(
+    geom: &Conv2d,
+    x: &[f32],
+    w: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    dx: &mut [f32],
+    col: &mut Vec<f32>,
+    dcol: &mut Vec<f32>,
+) {
+    let outs = geom.output_shape();
+    let p = outs.h * outs.w;
+    let k = geom.filter_depth();
+    let opg = outs.c / geom.groups();
+    for g in 0..geom.groups() {
+        im2col(geom, x, g, col);
+        let dyg = &dy[g * opg..];
+        // dW[o, k] += sum_p dY[p, o] * col[p, k]
+        gemm(
+            opg,
+            p,
+            k,
+            dyg,
+            1,
+            outs.c as isize,
+            col,
+            k as isize,
+            1,
+            1.0,
+            &mut dw[g * opg * k..],
+            k as isize,
+            1,
+        );
+        // dcol[p, k] = sum_o dY[p, o] * W[o, k]
+        dcol.clear();
+        dcol.resize(p * k, 0.0);
+        gemm(
+            p,
+            opg,
+            k,
+            dyg,
+            outs.c as isize,
+            1,
+            &w[g * opg * k..],
+            k as isize,
+            1,
+            0.0,
+            dcol,
+            k as isize,
+            1,
+        );
+        col2im(geom, dcol, g, dx);
+    }
+}
+
+fn pool_windows(pool: &Pool2d, mut f: impl FnMut(usize, usize, usize, usize, usize)) {
+    let (ins, outs) = (pool.input_shape(), pool.output_shape());
+    let [wh, ww] = pool.window();
+    let [sh, sw] = pool.stride();
+    let [pt, pl] = pool.padding();
+    for oy in 0..outs.h {
+        let y0 = (oy * sh) as isize - pt as isize;
+        let (a, b) = taps(y0, ins.h, wh, 1);
+        for ox in 0..outs.w {
+            let x0 = (ox * sw) as isize - pl as isize;
+            let (c, d) = taps(x0, ins.w, ww, 1);
+            f(
+                oy * outs.w + ox,
+                (y0 + a as isize) as usize,
+                (y0 + b as isize) as usize,
+                (x0 + c as isize) as usize,
+                (x0 + d as isize) as usize,
+            );
+        }
+    }
+}
+
+fn pool_forward(pool: &Pool2d, x: &[f32], y: &mut [f32], max: bool) {
+    let ins = pool.input_shape();
+    let c = ins.c;
+    pool_windows(pool, |p, ya, yb, xa, xb| {
+        let n = ((yb - ya) * (xb - xa)) as f32;
+        for ch in 0..c {
+            let mut acc = if max { f32::NEG_INFINITY } else { 0.0 };
+            for iy in ya..yb {
+                for ix in xa..xb {
+                    let v = x[(iy * ins.w + ix) * c + ch];
+                    acc = if max { acc.max(v) } else { acc + v };
+                }
+            }
+            y[p * c + ch] = if max { acc } else { acc / n };
+        }
+    });
+}
+
+fn pool_backward(pool: &Pool2d, x: &[f32], dy: &[f32], dx: &mut [f32], max: bool) {
+    let ins = pool.input_shape();
+    let c = ins.c;
+    pool_windows(pool, |p, ya, yb, xa, xb| {
+        let n = ((yb - ya) * (xb - xa)) as f32;
+        for ch in 0..c {
+            let d = dy[p * c + ch];
+            if max {
+                // The first maximum takes the gradient.
+                let mut best = (ya * ins.w + xa) * c + ch;
+                for iy in ya..yb {
+                    for ix in xa..xb {
+                        let i = (iy * ins.w + ix) * c + ch;
+                        if x[i] > x[best] {
+                            best = i;
+                        }
+                    }
+                }
+                dx[best] += d;
+            } else {
+                for iy in ya..yb {
+                    for ix in xa..xb {
+                        dx[(iy * ins.w + ix) * c + ch] += d / n;
+                    }
+                }
+            }
+        }
+    });
+}

@@ -1,0 +1,239 @@
+//! The training loop: seeded batches, data-parallel gradients, evaluation.
+
+use super::net::{mix, Net};
+use super::optim::{clip_by_norm, learning_rate, OptimState, Optimizer, Schedule};
+use crate::data::Dataset;
+use rayon::prelude::*;
+use std::time::Instant;
+use std::vec;
+use std::vec::Vec;
+
+/// Images per work item: gradients are summed per item and then in item
+/// order, so results depend on the seed only, not on the thread count.
+const CHUNK: usize = 8;
+
+/// How to train.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrainConfig {
+    /// Passes over the training set.
+    pub epochs: usize,
+    /// Images per step.
+    pub batch_size: usize,
+    /// Base learning rate.
+    pub learning_rate: f32,
+    /// Optimiser.
+    pub optimizer: Optimizer,
+    /// Learning-rate schedule.
+    pub schedule: Schedule,
+    /// Steps of linear warm-up.
+    pub warmup_steps: usize,
+    /// Clip the gradient's L2 norm to this, if set.
+    pub clip_norm: Option<f32>,
+    /// Label smoothing of the cross-entropy (0 for none).
+    pub label_smoothing: f32,
+    /// Seed of shuffling and dropout.
+    pub seed: u64,
+    /// Worker threads (0: all cores).
+    pub threads: usize,
+}
+
+impl Default for TrainConfig {
+    /// Keras's usual recipe: batch 64, Adam 1e-3, 10 epochs.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 10,
+            batch_size: 64,
+            learning_rate: 1e-3,
+            optimizer: Optimizer::adam(),
+            schedule: Schedule::Constant,
+            warmup_steps: 0,
+            clip_norm: None,
+            label_smoothing: 0.0,
+            seed: 1,
+            threads: 0,
+        }
+    }
+}
+
+/// What one epoch did.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpochReport {
+    /// Epoch, from 1.
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f32,
+    /// Training accuracy (0..1), measured during the epoch.
+    pub train_accuracy: f32,
+    /// Test accuracy (0..1) after the epoch.
+    pub test_accuracy: f32,
+    /// Seconds the epoch took (training and evaluation).
+    pub seconds: f32,
+}
+
+/// Trains networks.
+#[derive(Debug, Clone)]
+pub struct Trainer {
+    config: TrainConfig,
+}
+
+/// Softmax cross-entropy of `logits` against class `label` with label
+/// smoothing `smoothing`: returns the loss and its gradient.
+pub fn softmax_cross_entropy(logits: &[f32], label: usize, smoothing: f32) -> (f32, Vec<f32>) {
+    let k = logits.len();
+    let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+    let exps: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
+    let sum: f32 = exps.iter().sum();
+    let mut loss = 0.0;
+    let mut grad = vec![0.0; k];
+    for i in 0..k {
+        let p = exps[i] / sum;
+        let target = if i == label { 1.0 - smoothing } else { 0.0 } + smoothing / k as f32;
+        if target > 0.0 {
+            loss -= target * (p.max(1e-30)).ln();
+        }
+        grad[i] = p - target;
+    }
+    (loss, grad)
+}
+
+fn argmax(v: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &x) in v.iter().enumerate() {
+        if x > v[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+fn pixels(data: &Dataset, i: usize) -> Vec<f32> {
+    data.image(i).iter().map(|&p| p as f32 / 255.0).collect()
+}
+
+/// Accuracy (0..1) of the main head of `net` on `data`.
+pub fn accuracy(net: &Net, data: &Dataset) -> f32 {
+    let head = net.graph.heads[0];
+    let correct: usize = (0..data.len())
+        .into_par_iter()
+        .map(|i| {
+            let t = net.forward(&pixels(data, i), None);
+            (argmax(&t[head]) == data.label(i)) as usize
+        })
+        .sum();
+    correct as f32 / data.len().max(1) as f32
+}
+
+impl Trainer {
+    /// A trainer with `config`.
+    pub fn new(config: TrainConfig) -> Self {
+        Trainer { config }
+    }
+
+    /// Trains `net` on `train`, evaluating on `test` after every epoch and
+    /// calling `on_epoch` with the figures.
+    pub fn fit(
+        &self,
+        net: &mut Net,
+        train: &Dataset,
+        test: &Dataset,
+        on_epoch: &mut dyn FnMut(&EpochReport),
+    ) -> Vec<EpochReport> {
+        let c = self.config;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(c.threads)
+            .build()
+            .ok();
+        let install = |f: &(dyn Fn() -> Vec<(Vec<f32>, f64, usize)> + Sync)| match &pool {
+            Some(pool) => pool.install(f),
+            None => f(),
+        };
+        let n = net.params.len();
+        let mut decay = vec![false; n];
+        for &(_, off, len, weight) in &net.blocks {
+            decay[off..off + len].iter_mut().for_each(|d| *d = weight);
+        }
+        let mut state = OptimState::new(n);
+        let steps_per_epoch = train.len().div_ceil(c.batch_size.max(1));
+        let total = steps_per_epoch * c.epochs;
+        let mut step = 0;
+        let mut reports = Vec::new();
+        for epoch in 0..c.epochs {
+            let start = Instant::now();
+            let (mut loss_sum, mut correct) = (0.0f64, 0usize);
+            for batch in train.batches(c.batch_size, mix(c.seed ^ epoch as u64)) {
+                let scale = 1.0 / batch.len() as f32;
+                let net_ref = &*net;
+                let parts = install(&|| {
+                    batch
+                        .par_chunks(CHUNK)
+                        .map(|chunk| {
+                            let mut grads = vec![0.0f32; n];
+                            let (mut loss, mut ok) = (0.0f64, 0usize);
+                            for &i in chunk {
+                                let seed = mix(c.seed.wrapping_mul(0x1000_0001)
+                                    ^ ((step as u64) << 24)
+                                    ^ i as u64);
+                                let t = net_ref.forward(&pixels(train, i), Some(seed));
+                                let mut heads = Vec::new();
+                                for (h, (&head, &w)) in net_ref
+                                    .graph
+                                    .heads
+                                    .iter()
+                                    .zip(&net_ref.graph.head_weights)
+                                    .enumerate()
+                                {
+                                    let (l, mut g) = softmax_cross_entropy(
+                                        &t[head],
+                                        train.label(i),
+                                        c.label_smoothing,
+                                    );
+                                    g.iter_mut().for_each(|v| *v *= w * scale);
+                                    if h == 0 {
+                                        ok += (argmax(&t[head]) == train.label(i)) as usize;
+                                    }
+                                    loss += (w * l) as f64;
+                                    heads.push((head, g));
+                                }
+                                net_ref.backward(&t, &heads, Some(seed), &mut grads);
+                            }
+                            (grads, loss, ok)
+                        })
+                        .collect()
+                });
+                let mut grads = vec![0.0f32; n];
+                for (g, l, ok) in parts {
+                    grads.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
+                    loss_sum += l;
+                    correct += ok;
+                }
+                if let Some(max) = c.clip_norm {
+                    clip_by_norm(&mut grads, max);
+                }
+                let lr = learning_rate(
+                    c.learning_rate,
+                    c.schedule,
+                    c.warmup_steps,
+                    step,
+                    total,
+                    steps_per_epoch,
+                );
+                state.step(c.optimizer, lr, &mut net.params, &grads, &decay);
+                step += 1;
+            }
+            let test_accuracy = match &pool {
+                Some(pool) => pool.install(|| accuracy(net, test)),
+                None => accuracy(net, test),
+            };
+            let report = EpochReport {
+                epoch: epoch + 1,
+                train_loss: (loss_sum / train.len().max(1) as f64) as f32,
+                train_accuracy: correct as f32 / train.len().max(1) as f32,
+                test_accuracy,
+                seconds: start.elapsed().as_secs_f32(),
+            };
+            on_epoch(&report);
+            reports.push(report);
+        }
+        reports
+    }
+}

@@ -1,0 +1,240 @@
+//! Training: finite-difference gradient checks of every trainable layer,
+//! determinism, and learning on real digits.
+#![cfg(feature = "std")]
+
+use picocnn::ops::Padding;
+use picocnn::train::{softmax_cross_entropy, Graph, LayerSpec, Net};
+use picocnn::{Activation, Shape};
+
+/// Loss of a one-head net on `x` with label `label` (no dropout).
+fn loss(net: &Net, x: &[f32], label: usize) -> f64 {
+    let t = net.forward(x, None);
+    let head = *t.len().checked_sub(1).iter().next().unwrap();
+    softmax_cross_entropy(&t[head], label, 0.1).0 as f64
+}
+
+#[allow(clippy::needless_range_loop)]
+/// Compares the analytic gradient of every parameter with
+/// central finite differences.
+fn check(graph: Graph, input: Shape, seed: u64) {
+    let mut net = Net::new(graph, input, seed).unwrap();
+    // Make biases non-zero so activations are not all at kinks.
+    for (i, p) in net.params.iter_mut().enumerate() {
+        *p += 0.01 * ((i * 7919 % 13) as f32 - 6.0) / 6.0;
+    }
+    let x: Vec<f32> = (0..input.len())
+        .map(|i| ((i * 37 % 101) as f32 / 101.0) - 0.3)
+        .collect();
+    let label = 1;
+    let t = net.forward(&x, None);
+    let head = t.len() - 1;
+    let (_, g) = softmax_cross_entropy(&t[head], label, 0.1);
+    let mut grads = vec![0.0f32; net.params.len()];
+    net.backward(&t, &[(head, g)], None, &mut grads);
+    // Central differences at two step sizes: where they disagree the step
+    // crossed a kink of ReLU or max pooling, and the point is skipped.
+    let numeric = |net: &mut Net, i: usize, eps: f32| {
+        let orig = net.params[i];
+        net.params[i] = orig + eps;
+        let up = loss(net, &x, label);
+        net.params[i] = orig - eps;
+        let down = loss(net, &x, label);
+        net.params[i] = orig;
+        (up - down) / (2.0 * eps as f64)
+    };
+    let mut worst = 0.0f64;
+    let mut skipped = 0;
+    for i in 0..net.params.len() {
+        let (n1, n2) = (numeric(&mut net, i, 1e-3), numeric(&mut net, i, 5e-4));
+        if (n1 - n2).abs() > 0.01 * (n1.abs() + n2.abs()) + 2e-4 {
+            skipped += 1;
+            continue;
+        }
+        let a = grads[i] as f64;
+        let err = (n1 - a).abs() / (n1.abs() + a.abs() + 1e-2);
+        worst = worst.max(err);
+        assert!(err < 2e-2, "parameter {i}: analytic {a} numeric {n1}");
+    }
+    assert!(
+        skipped * 10 <= net.params.len(),
+        "{skipped} of {} parameters at kinks",
+        net.params.len()
+    );
+    assert!(worst < 2e-2);
+}
+
+fn conv(
+    out: usize,
+    k: usize,
+    stride: usize,
+    dilation: usize,
+    padding: Padding,
+    groups: usize,
+    act: Activation,
+) -> LayerSpec {
+    LayerSpec::Conv2d {
+        out_channels: out,
+        kernel: [k, k],
+        stride: [stride, stride],
+        dilation: [dilation, dilation],
+        padding,
+        groups,
+        activation: act,
+    }
+}
+
+fn dense(out: usize, act: Activation) -> LayerSpec {
+    LayerSpec::Dense {
+        out_features: out,
+        activation: act,
+    }
+}
+
+#[test]
+fn conv_and_dense_gradients() {
+    for (spec, input) in [
+        (
+            conv(3, 3, 1, 1, Padding::Same, 1, Activation::Relu),
+            Shape::new(5, 5, 2),
+        ),
+        (
+            conv(4, 3, 2, 1, Padding::Valid, 2, Activation::None),
+            Shape::new(7, 6, 4),
+        ),
+        (
+            conv(4, 3, 1, 2, Padding::Same, 1, Activation::Relu6),
+            Shape::new(6, 6, 1),
+        ),
+        (
+            conv(6, 3, 1, 1, Padding::Same, 3, Activation::None),
+            Shape::new(4, 4, 3),
+        ),
+        (
+            conv(5, 1, 1, 1, Padding::Valid, 1, Activation::Relu),
+            Shape::new(3, 3, 4),
+        ),
+    ] {
+        let mut g = Graph::new();
+        let x = g.push("conv", spec, &[Graph::INPUT]);
+        let y = g.push("logits", dense(3, Activation::None), &[x]);
+        g.head(y, 1.0);
+        check(g, input, 3);
+    }
+}
+
+#[test]
+fn pool_add_concat_activation_gradients() {
+    let mut g = Graph::new();
+    let a = g.push(
+        "conv_a",
+        conv(3, 3, 1, 1, Padding::Same, 1, Activation::None),
+        &[Graph::INPUT],
+    );
+    let b = g.push(
+        "conv_b",
+        conv(3, 1, 1, 1, Padding::Valid, 1, Activation::Relu),
+        &[Graph::INPUT],
+    );
+    let s = g.push(
+        "add",
+        LayerSpec::Add {
+            activation: Activation::Relu,
+        },
+        &[a, b],
+    );
+    let m = g.push(
+        "max",
+        LayerSpec::MaxPool {
+            window: [2, 2],
+            stride: [1, 1],
+            padding: Padding::Same,
+        },
+        &[s],
+    );
+    let v = g.push(
+        "avg",
+        LayerSpec::AvgPool {
+            window: [3, 3],
+            stride: [1, 1],
+            padding: Padding::Same,
+        },
+        &[a],
+    );
+    let c = g.push("concat", LayerSpec::Concat, &[m, v, b]);
+    let r = g.push("relu6", LayerSpec::Activation(Activation::Relu6), &[c]);
+    let d = g.push("dropout", LayerSpec::Dropout(0.5), &[r]);
+    let y = g.push("logits", dense(4, Activation::None), &[d]);
+    g.head(y, 1.0);
+    check(g, Shape::new(5, 4, 2), 11);
+}
+
+#[test]
+fn lenet5_has_the_documented_size() {
+    let net = picocnn::train::zoo::lenet5(Shape::new(28, 28, 1), 10, 1).unwrap();
+    assert_eq!(net.param_count(), 61_706);
+    assert_eq!(net.macs(), 416_520);
+}
+
+fn subset(d: &picocnn::data::Dataset, n: usize) -> picocnn::data::Dataset {
+    let pixels: Vec<u8> = (0..n).flat_map(|i| d.image(i).to_vec()).collect();
+    picocnn::data::Dataset::new(
+        d.shape(),
+        pixels,
+        d.labels()[..n].to_vec(),
+        d.class_names().to_vec(),
+    )
+    .unwrap()
+}
+
+fn mnist() -> (picocnn::data::Dataset, picocnn::data::Dataset) {
+    picocnn::data::load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap()
+}
+
+#[test]
+fn results_do_not_depend_on_the_thread_count() {
+    use picocnn::train::{zoo, TrainConfig, Trainer};
+    let (train, test) = mnist();
+    let (train, test) = (subset(&train, 300), subset(&test, 100));
+    let run = |threads| {
+        let mut net = zoo::lenet5(train.shape(), 10, 4).unwrap();
+        let config = TrainConfig {
+            epochs: 1,
+            threads,
+            seed: 9,
+            ..TrainConfig::default()
+        };
+        let r = Trainer::new(config).fit(&mut net, &train, &test, &mut |_| {});
+        (net.params, r[0].train_loss)
+    };
+    let (a, la) = run(1);
+    let (b, lb) = run(2);
+    assert_eq!(la, lb);
+    assert!(a == b, "parameters differ between 1 and 2 threads");
+    let (c, _) = {
+        let mut net = zoo::lenet5(train.shape(), 10, 5).unwrap();
+        Trainer::new(TrainConfig {
+            epochs: 1,
+            seed: 9,
+            ..TrainConfig::default()
+        })
+        .fit(&mut net, &train, &test, &mut |_| {});
+        (net.params, 0)
+    };
+    assert!(a != c, "another seed must give other weights");
+}
+
+#[test]
+fn lenet5_learns_digits() {
+    use picocnn::train::{zoo, TrainConfig, Trainer};
+    let (train, test) = mnist();
+    let train = subset(&train, 2000);
+    let mut net = zoo::lenet5(train.shape(), 10, 1).unwrap();
+    let config = TrainConfig {
+        epochs: 2,
+        ..TrainConfig::default()
+    };
+    let reports = Trainer::new(config).fit(&mut net, &train, &test, &mut |_| {});
+    assert!(reports[1].train_loss < reports[0].train_loss);
+    // 2,000 training digits, two epochs: well above chance on the 2,000 test digits.
+    assert!(reports[1].test_accuracy > 0.85, "{:?}", reports);
+}

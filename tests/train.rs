@@ -238,3 +238,45 @@ fn lenet5_learns_digits() {
     // 2,000 training digits, two epochs: well above chance on the 2,000 test digits.
     assert!(reports[1].test_accuracy > 0.85, "{:?}", reports);
 }
+
+#[test]
+fn a_batch_equals_its_images() {
+    let mut g = Graph::new();
+    let a = g.push("conv_a", conv(4, 3, 1, 1, Padding::Same, 2, Activation::Relu), &[Graph::INPUT]);
+    let b = g.push("conv_b", conv(4, 1, 1, 1, Padding::Valid, 1, Activation::None), &[Graph::INPUT]);
+    let s = g.push("add", LayerSpec::Add { activation: Activation::None }, &[a, b]);
+    let m = g.push(
+        "max",
+        LayerSpec::MaxPool {
+            window: [2, 2],
+            stride: [2, 2],
+            padding: Padding::Valid,
+        },
+        &[s],
+    );
+    let c = g.push("concat", LayerSpec::Concat, &[m, m]);
+    let d = g.push("dropout", LayerSpec::Dropout(0.3), &[c]);
+    let y = g.push("logits", dense(5, Activation::None), &[d]);
+    g.head(y, 1.0);
+    let input = Shape::new(6, 6, 2);
+    let net = Net::new(g, input, 2).unwrap();
+    let n = input.len();
+    let xs: Vec<f32> = (0..3 * n).map(|i| ((i * 31 % 97) as f32) / 97.0).collect();
+    let seeds = [11u64, 12, 13];
+    let tb = net.forward_batch(&xs, 3, Some(&seeds));
+    let head = tb.len() - 1;
+    let mut gb = vec![0.0f32; net.param_count()];
+    let mut head_grad = Vec::new();
+    let mut gsum = vec![0.0f32; net.param_count()];
+    for j in 0..3 {
+        let t = net.forward(&xs[j * n..(j + 1) * n], Some(seeds[j]));
+        assert_eq!(&t[head][..], &tb[head][j * 5..(j + 1) * 5]);
+        let (_, gr) = softmax_cross_entropy(&t[head], j, 0.0);
+        net.backward(&t, &[(head, gr.clone())], Some(seeds[j]), &mut gsum);
+        head_grad.extend(gr);
+    }
+    net.backward_batch(&tb, 3, &[(head, head_grad)], Some(&seeds), &mut gb);
+    for (a, b) in gb.iter().zip(&gsum) {
+        assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+}

@@ -267,18 +267,47 @@ impl Net {
     /// Forward pass of one image; returns every tensor. `dropout_seed` is
     /// `Some` in training (then dropout is active).
     pub fn forward(&self, input: &[f32], dropout_seed: Option<u64>) -> Vec<Vec<f32>> {
+        let seeds = dropout_seed.map(|s| [s]);
+        self.forward_batch(input, 1, seeds.as_ref().map(|s| &s[..]))
+    }
+
+    /// Backward pass of one image: given every tensor from
+    /// [`forward`](Self::forward) (same `dropout_seed`) and the gradient of
+    /// the loss at each head, adds the parameter gradients into `grads`.
+    pub fn backward(
+        &self,
+        t: &[Vec<f32>],
+        head_grads: &[(usize, Vec<f32>)],
+        dropout_seed: Option<u64>,
+        grads: &mut [f32],
+    ) {
+        let seeds = dropout_seed.map(|s| [s]);
+        self.backward_batch(t, 1, head_grads, seeds.as_ref().map(|s| &s[..]), grads)
+    }
+
+    /// Forward pass of `batch` images stored one after another in `input`;
+    /// returns every tensor, each holding the batch the same way. With
+    /// `dropout` (one seed per image) dropout is active.
+    pub fn forward_batch(
+        &self,
+        input: &[f32],
+        batch: usize,
+        dropout: Option<&[u64]>,
+    ) -> Vec<Vec<f32>> {
         let mut t: Vec<Vec<f32>> = Vec::with_capacity(self.shapes.len());
         t.push(input.to_vec());
         let mut col = Vec::new();
         for (i, (layer, node)) in self.layers.iter().zip(&self.graph.nodes).enumerate() {
             let x = &t[node.inputs[0]];
             let out_shape = self.shapes[i + 1];
-            let mut y = vec![0.0f32; out_shape.len()];
+            let (n_x, n_y) = (self.shapes[node.inputs[0]].len(), out_shape.len());
+            let mut y = vec![0.0f32; n_y * batch];
             match *layer {
                 Layer::Conv { geom, act, w, b } => {
                     conv_forward(
                         &geom,
                         x,
+                        batch,
                         &self.params[w..w + geom.filter_len()],
                         &mut y,
                         &mut col,
@@ -295,14 +324,37 @@ impl Net {
                     w,
                     b,
                 } => {
-                    for (o, yo) in y.iter_mut().enumerate().take(n_out) {
-                        let row = &self.params[w + o * n_in..w + (o + 1) * n_in];
-                        let s: f32 = row.iter().zip(x.iter()).map(|(a, b)| a * b).sum();
-                        *yo = act_out(act, s + self.params[b + o]);
+                    // Y = X W^T, then bias and activation.
+                    gemm(
+                        batch,
+                        n_in,
+                        n_out,
+                        x,
+                        n_in as isize,
+                        1,
+                        &self.params[w..],
+                        1,
+                        n_in as isize,
+                        0.0,
+                        &mut y,
+                        n_out as isize,
+                        1,
+                    );
+                    for (k, v) in y.iter_mut().enumerate() {
+                        *v = act_out(act, *v + self.params[b + k % n_out]);
                     }
                 }
-                Layer::MaxPool(pool) => pool_forward(&pool, x, &mut y, true),
-                Layer::AvgPool(pool) => pool_forward(&pool, x, &mut y, false),
+                Layer::MaxPool(pool) | Layer::AvgPool(pool) => {
+                    let max = matches!(layer, Layer::MaxPool(_));
+                    for n in 0..batch {
+                        pool_forward(
+                            &pool,
+                            &x[n * n_x..(n + 1) * n_x],
+                            &mut y[n * n_y..(n + 1) * n_y],
+                            max,
+                        );
+                    }
+                }
                 Layer::Add(act) => {
                     let z = &t[node.inputs[1]];
                     for k in 0..y.len() {
@@ -311,12 +363,17 @@ impl Net {
                 }
                 Layer::Concat => {
                     let total = out_shape.c;
+                    let pixels = out_shape.h * out_shape.w;
                     let mut off = 0;
                     for &src in &node.inputs {
                         let c = self.shapes[src].c;
-                        for p in 0..out_shape.h * out_shape.w {
-                            y[p * total + off..p * total + off + c]
-                                .copy_from_slice(&t[src][p * c..(p + 1) * c]);
+                        for n in 0..batch {
+                            for p in 0..pixels {
+                                let d = (n * pixels + p) * total + off;
+                                y[d..d + c].copy_from_slice(
+                                    &t[src][(n * pixels + p) * c..(n * pixels + p + 1) * c],
+                                );
+                            }
                         }
                         off += c;
                     }
@@ -326,15 +383,18 @@ impl Net {
                         y[k] = act_out(act, x[k]);
                     }
                 }
-                Layer::Dropout(p) => match dropout_seed {
-                    Some(seed) if p > 0.0 => {
+                Layer::Dropout(p) => match dropout {
+                    Some(seeds) if p > 0.0 => {
                         let keep = 1.0 - p;
-                        for k in 0..y.len() {
-                            y[k] = if keep_bit(seed, i, k, keep) {
-                                x[k] / keep
-                            } else {
-                                0.0
-                            };
+                        for (n, &seed) in seeds.iter().enumerate().take(batch) {
+                            for k in 0..n_y {
+                                let j = n * n_y + k;
+                                y[j] = if keep_bit(seed, i, k, keep) {
+                                    x[j] / keep
+                                } else {
+                                    0.0
+                                };
+                            }
                         }
                     }
                     _ => y.copy_from_slice(x),
@@ -345,17 +405,21 @@ impl Net {
         t
     }
 
-    /// Backward pass of one image: given every tensor from [`forward`](Self::forward)
-    /// (same `dropout_seed`) and the gradient of the loss at each head,
-    /// adds the parameter gradients into `grads`.
-    pub fn backward(
+    /// Backward pass of a batch from [`forward_batch`](Self::forward_batch):
+    /// `head_grads` hold the loss gradient at each head for the whole batch.
+    pub fn backward_batch(
         &self,
         t: &[Vec<f32>],
+        batch: usize,
         head_grads: &[(usize, Vec<f32>)],
-        dropout_seed: Option<u64>,
+        dropout: Option<&[u64]>,
         grads: &mut [f32],
     ) {
-        let mut g: Vec<Vec<f32>> = self.shapes.iter().map(|s| vec![0.0; s.len()]).collect();
+        let mut g: Vec<Vec<f32>> = self
+            .shapes
+            .iter()
+            .map(|s| vec![0.0; s.len() * batch])
+            .collect();
         for (h, d) in head_grads {
             for (a, b) in g[*h].iter_mut().zip(d) {
                 *a += b;
@@ -373,6 +437,7 @@ impl Net {
             }
             let y = &t[out];
             let xi = node.inputs[0];
+            let (n_x, n_y) = (self.shapes[xi].len(), self.shapes[out].len());
             match self.layers[i] {
                 Layer::Conv { geom, act, w, b } => {
                     let oc = geom.output_shape().c;
@@ -389,7 +454,7 @@ impl Net {
                         &mut grads[w..w + geom.filter_len()],
                     );
                     conv_backward(
-                        &geom, &t[xi], pw, &dpre, gw, &mut g[xi], &mut col, &mut dcol,
+                        &geom, &t[xi], batch, pw, &dpre, gw, &mut g[xi], &mut col, &mut dcol,
                     );
                 }
                 Layer::Dense {
@@ -399,25 +464,60 @@ impl Net {
                     w,
                     b,
                 } => {
+                    let dpre: Vec<f32> = dy
+                        .iter()
+                        .zip(y)
+                        .map(|(d, &v)| d * act_grad(act, v))
+                        .collect();
+                    for (k, d) in dpre.iter().enumerate() {
+                        grads[b + k % n_out] += d;
+                    }
+                    // dW += dY^T X; dX += dY W.
                     let x = &t[xi];
-                    for o in 0..n_out {
-                        let d = dy[o] * act_grad(act, y[o]);
-                        if d == 0.0 {
-                            continue;
-                        }
-                        grads[b + o] += d;
-                        let gw = &mut grads[w + o * n_in..w + (o + 1) * n_in];
-                        for (gv, xv) in gw.iter_mut().zip(x) {
-                            *gv += d * xv;
-                        }
-                        let row = &self.params[w + o * n_in..w + (o + 1) * n_in];
-                        for (gx, wv) in g[xi].iter_mut().zip(row) {
-                            *gx += d * wv;
-                        }
+                    gemm(
+                        n_out,
+                        batch,
+                        n_in,
+                        &dpre,
+                        1,
+                        n_out as isize,
+                        x,
+                        n_in as isize,
+                        1,
+                        1.0,
+                        &mut grads[w..w + n_in * n_out],
+                        n_in as isize,
+                        1,
+                    );
+                    gemm(
+                        batch,
+                        n_out,
+                        n_in,
+                        &dpre,
+                        n_out as isize,
+                        1,
+                        &self.params[w..w + n_in * n_out],
+                        n_in as isize,
+                        1,
+                        1.0,
+                        &mut g[xi],
+                        n_in as isize,
+                        1,
+                    );
+                }
+                Layer::MaxPool(pool) | Layer::AvgPool(pool) => {
+                    let max = matches!(self.layers[i], Layer::MaxPool(_));
+                    let (x, gx) = (&t[xi], &mut g[xi]);
+                    for n in 0..batch {
+                        pool_backward(
+                            &pool,
+                            &x[n * n_x..(n + 1) * n_x],
+                            &dy[n * n_y..(n + 1) * n_y],
+                            &mut gx[n * n_x..(n + 1) * n_x],
+                            max,
+                        );
                     }
                 }
-                Layer::MaxPool(pool) => pool_backward(&pool, &t[xi], &dy, &mut g[xi], true),
-                Layer::AvgPool(pool) => pool_backward(&pool, &t[xi], &dy, &mut g[xi], false),
                 Layer::Add(act) => {
                     for k in 0..dy.len() {
                         let d = dy[k] * act_grad(act, y[k]);
@@ -427,12 +527,13 @@ impl Net {
                 }
                 Layer::Concat => {
                     let s = self.shapes[out];
+                    let pixels = s.h * s.w;
                     let mut off = 0;
                     for &src in &node.inputs {
                         let c = self.shapes[src].c;
-                        for p in 0..s.h * s.w {
+                        for q in 0..batch * pixels {
                             for k in 0..c {
-                                g[src][p * c + k] += dy[p * s.c + off + k];
+                                g[src][q * c + k] += dy[q * s.c + off + k];
                             }
                         }
                         off += c;
@@ -443,12 +544,15 @@ impl Net {
                         g[xi][k] += dy[k] * act_grad(act, y[k]);
                     }
                 }
-                Layer::Dropout(p) => match dropout_seed {
-                    Some(seed) if p > 0.0 => {
+                Layer::Dropout(p) => match dropout {
+                    Some(seeds) if p > 0.0 => {
                         let keep = 1.0 - p;
-                        for k in 0..dy.len() {
-                            if keep_bit(seed, i, k, keep) {
-                                g[xi][k] += dy[k] / keep;
+                        for (n, &seed) in seeds.iter().enumerate().take(batch) {
+                            for k in 0..n_y {
+                                let j = n * n_y + k;
+                                if keep_bit(seed, i, k, keep) {
+                                    g[xi][j] += dy[j] / keep;
+                                }
                             }
                         }
                     }
@@ -468,8 +572,9 @@ fn keep_bit(seed: u64, layer: usize, k: usize, keep: f32) -> bool {
     ((r >> 40) as f32 / 16_777_216.0) < keep
 }
 
-/// im2col of every output pixel for group `g`: `P x K`, zero padding.
-fn im2col(geom: &Conv2d, x: &[f32], g: usize, col: &mut Vec<f32>) {
+/// im2col of every output pixel of every image for group `g`:
+/// `(batch * P) x K`, zero padding.
+fn im2col(geom: &Conv2d, x_all: &[f32], batch: usize, g: usize, col_all: &mut Vec<f32>) {
     let (ins, outs) = (geom.input_shape(), geom.output_shape());
     let [kh, kw] = geom.kernel();
     let [sh, sw] = geom.stride();
@@ -477,21 +582,26 @@ fn im2col(geom: &Conv2d, x: &[f32], g: usize, col: &mut Vec<f32>) {
     let [pt, pl] = geom.padding();
     let cpg = ins.c / geom.groups();
     let k = kh * kw * cpg;
-    col.clear();
-    col.resize(outs.h * outs.w * k, 0.0);
-    for oy in 0..outs.h {
-        let y0 = (oy * sh) as isize - pt as isize;
-        let (ky_lo, ky_hi) = taps(y0, ins.h, kh, dh);
-        for ox in 0..outs.w {
-            let x0 = (ox * sw) as isize - pl as isize;
-            let (kx_lo, kx_hi) = taps(x0, ins.w, kw, dw);
-            let row = &mut col[(oy * outs.w + ox) * k..][..k];
-            for ky in ky_lo..ky_hi {
-                let iy = (y0 + (ky * dh) as isize) as usize;
-                for kx in kx_lo..kx_hi {
-                    let ix = (x0 + (kx * dw) as isize) as usize;
-                    let src = &x[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];
-                    row[(ky * kw + kx) * cpg..][..cpg].copy_from_slice(src);
+    let per = outs.h * outs.w * k;
+    col_all.clear();
+    col_all.resize(per * batch, 0.0);
+    for n in 0..batch {
+        let x = &x_all[n * ins.len()..(n + 1) * ins.len()];
+        let col = &mut col_all[n * per..(n + 1) * per];
+        for oy in 0..outs.h {
+            let y0 = (oy * sh) as isize - pt as isize;
+            let (ky_lo, ky_hi) = taps(y0, ins.h, kh, dh);
+            for ox in 0..outs.w {
+                let x0 = (ox * sw) as isize - pl as isize;
+                let (kx_lo, kx_hi) = taps(x0, ins.w, kw, dw);
+                let row = &mut col[(oy * outs.w + ox) * k..][..k];
+                for ky in ky_lo..ky_hi {
+                    let iy = (y0 + (ky * dh) as isize) as usize;
+                    for kx in kx_lo..kx_hi {
+                        let ix = (x0 + (kx * dw) as isize) as usize;
+                        let src = &x[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];
+                        row[(ky * kw + kx) * cpg..][..cpg].copy_from_slice(src);
+                    }
                 }
             }
         }
@@ -499,7 +609,7 @@ fn im2col(geom: &Conv2d, x: &[f32], g: usize, col: &mut Vec<f32>) {
 }
 
 /// Adds the columns back into the input gradient (the adjoint of im2col).
-fn col2im(geom: &Conv2d, col: &[f32], g: usize, dx: &mut [f32]) {
+fn col2im(geom: &Conv2d, col_all: &[f32], batch: usize, g: usize, dx_all: &mut [f32]) {
     let (ins, outs) = (geom.input_shape(), geom.output_shape());
     let [kh, kw] = geom.kernel();
     let [sh, sw] = geom.stride();
@@ -507,20 +617,25 @@ fn col2im(geom: &Conv2d, col: &[f32], g: usize, dx: &mut [f32]) {
     let [pt, pl] = geom.padding();
     let cpg = ins.c / geom.groups();
     let k = kh * kw * cpg;
-    for oy in 0..outs.h {
-        let y0 = (oy * sh) as isize - pt as isize;
-        let (ky_lo, ky_hi) = taps(y0, ins.h, kh, dh);
-        for ox in 0..outs.w {
-            let x0 = (ox * sw) as isize - pl as isize;
-            let (kx_lo, kx_hi) = taps(x0, ins.w, kw, dw);
-            let row = &col[(oy * outs.w + ox) * k..][..k];
-            for ky in ky_lo..ky_hi {
-                let iy = (y0 + (ky * dh) as isize) as usize;
-                for kx in kx_lo..kx_hi {
-                    let ix = (x0 + (kx * dw) as isize) as usize;
-                    let dst = &mut dx[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];
-                    for (d, s) in dst.iter_mut().zip(&row[(ky * kw + kx) * cpg..][..cpg]) {
-                        *d += s;
+    let per = outs.h * outs.w * k;
+    for n in 0..batch {
+        let col = &col_all[n * per..(n + 1) * per];
+        let dx = &mut dx_all[n * ins.len()..(n + 1) * ins.len()];
+        for oy in 0..outs.h {
+            let y0 = (oy * sh) as isize - pt as isize;
+            let (ky_lo, ky_hi) = taps(y0, ins.h, kh, dh);
+            for ox in 0..outs.w {
+                let x0 = (ox * sw) as isize - pl as isize;
+                let (kx_lo, kx_hi) = taps(x0, ins.w, kw, dw);
+                let row = &col[(oy * outs.w + ox) * k..][..k];
+                for ky in ky_lo..ky_hi {
+                    let iy = (y0 + (ky * dh) as isize) as usize;
+                    for kx in kx_lo..kx_hi {
+                        let ix = (x0 + (kx * dw) as isize) as usize;
+                        let dst = &mut dx[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];
+                        for (d, s) in dst.iter_mut().zip(&row[(ky * kw + kx) * cpg..][..cpg]) {
+                            *d += s;
+                        }
                     }
                 }
             }
@@ -573,14 +688,21 @@ fn gemm(
     }
 }
 
-fn conv_forward(geom: &Conv2d, x: &[f32], w: &[f32], y: &mut [f32], col: &mut Vec<f32>) {
+fn conv_forward(
+    geom: &Conv2d,
+    x: &[f32],
+    batch: usize,
+    w: &[f32],
+    y: &mut [f32],
+    col: &mut Vec<f32>,
+) {
     let outs = geom.output_shape();
-    let p = outs.h * outs.w;
+    let p = outs.h * outs.w * batch;
     let k = geom.filter_depth();
     let opg = outs.c / geom.groups();
     for g in 0..geom.groups() {
-        im2col(geom, x, g, col);
-        // Y[p, g*opg + o] = sum_k col[p, k] * W[(g*opg + o) * K + k]
+        im2col(geom, x, batch, g, col);
+        // Y[p, g*opg + o] = sum_k col[p, k] * W[(g*opg + o) * K + k], all images at once.
         gemm(
             p,
             k,
@@ -603,6 +725,7 @@ fn conv_forward(geom: &Conv2d, x: &[f32], w: &[f32], y: &mut [f32], col: &mut Ve
 fn conv_backward(
     geom: &Conv2d,
     x: &[f32],
+    batch: usize,
     w: &[f32],
     dy: &[f32],
     dw: &mut [f32],
@@ -611,11 +734,11 @@ fn conv_backward(
     dcol: &mut Vec<f32>,
 ) {
     let outs = geom.output_shape();
-    let p = outs.h * outs.w;
+    let p = outs.h * outs.w * batch;
     let k = geom.filter_depth();
     let opg = outs.c / geom.groups();
     for g in 0..geom.groups() {
-        im2col(geom, x, g, col);
+        im2col(geom, x, batch, g, col);
         let dyg = &dy[g * opg..];
         // dW[o, k] += sum_p dY[p, o] * col[p, k]
         gemm(
@@ -651,7 +774,7 @@ fn conv_backward(
             k as isize,
             1,
         );
-        col2im(geom, dcol, g, dx);
+        col2im(geom, dcol, batch, g, dx);
     }
 }
 

@@ -8,9 +8,10 @@ use std::time::Instant;
 use std::vec;
 use std::vec::Vec;
 
-/// Images per work item: gradients are summed per item and then in item
-/// order, so results depend on the seed only, not on the thread count.
-const CHUNK: usize = 8;
+/// Images per work item, run as one batch (large GEMMs): gradients are
+/// summed per item and then in item order, so results depend on the seed
+/// only, not on the thread count.
+const CHUNK: usize = 16;
 
 /// How to train.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -113,11 +114,18 @@ fn pixels(data: &Dataset, i: usize) -> Vec<f32> {
 /// Accuracy (0..1) of the main head of `net` on `data`.
 pub fn accuracy(net: &Net, data: &Dataset) -> f32 {
     let head = net.graph.heads[0];
-    let correct: usize = (0..data.len())
-        .into_par_iter()
-        .map(|i| {
-            let t = net.forward(&pixels(data, i), None);
-            (argmax(&t[head]) == data.label(i)) as usize
+    let k = net.shape(head).len();
+    let all: Vec<usize> = (0..data.len()).collect();
+    let correct: usize = all
+        .par_chunks(64)
+        .map(|chunk| {
+            let input: Vec<f32> = chunk.iter().flat_map(|&i| pixels(data, i)).collect();
+            let t = net.forward_batch(&input, chunk.len(), None);
+            chunk
+                .iter()
+                .enumerate()
+                .filter(|&(j, &i)| argmax(&t[head][j * k..(j + 1) * k]) == data.label(i))
+                .count()
         })
         .sum();
     correct as f32 / data.len().max(1) as f32
@@ -169,33 +177,51 @@ impl Trainer {
                         .map(|chunk| {
                             let mut grads = vec![0.0f32; n];
                             let (mut loss, mut ok) = (0.0f64, 0usize);
-                            for &i in chunk {
-                                let seed = mix(c.seed.wrapping_mul(0x1000_0001)
-                                    ^ ((step as u64) << 24)
-                                    ^ i as u64);
-                                let t = net_ref.forward(&pixels(train, i), Some(seed));
-                                let mut heads = Vec::new();
-                                for (h, (&head, &w)) in net_ref
-                                    .graph
-                                    .heads
-                                    .iter()
-                                    .zip(&net_ref.graph.head_weights)
-                                    .enumerate()
-                                {
-                                    let (l, mut g) = softmax_cross_entropy(
-                                        &t[head],
+                            let input: Vec<f32> =
+                                chunk.iter().flat_map(|&i| pixels(train, i)).collect();
+                            let seeds: Vec<u64> = chunk
+                                .iter()
+                                .map(|&i| {
+                                    mix(c.seed.wrapping_mul(0x1000_0001)
+                                        ^ ((step as u64) << 24)
+                                        ^ i as u64)
+                                })
+                                .collect();
+                            let t = net_ref.forward_batch(&input, chunk.len(), Some(&seeds));
+                            let mut heads = Vec::new();
+                            for (h, (&head, &w)) in net_ref
+                                .graph
+                                .heads
+                                .iter()
+                                .zip(&net_ref.graph.head_weights)
+                                .enumerate()
+                            {
+                                let k = net_ref.shape(head).len();
+                                let mut hg = vec![0.0f32; k * chunk.len()];
+                                for (j, &i) in chunk.iter().enumerate() {
+                                    let logits = &t[head][j * k..(j + 1) * k];
+                                    let (l, g) = softmax_cross_entropy(
+                                        logits,
                                         train.label(i),
                                         c.label_smoothing,
                                     );
-                                    g.iter_mut().for_each(|v| *v *= w * scale);
+                                    for (d, v) in hg[j * k..(j + 1) * k].iter_mut().zip(g) {
+                                        *d = v * w * scale;
+                                    }
                                     if h == 0 {
-                                        ok += (argmax(&t[head]) == train.label(i)) as usize;
+                                        ok += (argmax(logits) == train.label(i)) as usize;
                                     }
                                     loss += (w * l) as f64;
-                                    heads.push((head, g));
                                 }
-                                net_ref.backward(&t, &heads, Some(seed), &mut grads);
+                                heads.push((head, hg));
                             }
+                            net_ref.backward_batch(
+                                &t,
+                                chunk.len(),
+                                &heads,
+                                Some(&seeds),
+                                &mut grads,
+                            );
                             (grads, loss, ok)
                         })
                         .collect()

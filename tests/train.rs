@@ -242,9 +242,23 @@ fn lenet5_learns_digits() {
 #[test]
 fn a_batch_equals_its_images() {
     let mut g = Graph::new();
-    let a = g.push("conv_a", conv(4, 3, 1, 1, Padding::Same, 2, Activation::Relu), &[Graph::INPUT]);
-    let b = g.push("conv_b", conv(4, 1, 1, 1, Padding::Valid, 1, Activation::None), &[Graph::INPUT]);
-    let s = g.push("add", LayerSpec::Add { activation: Activation::None }, &[a, b]);
+    let a = g.push(
+        "conv_a",
+        conv(4, 3, 1, 1, Padding::Same, 2, Activation::Relu),
+        &[Graph::INPUT],
+    );
+    let b = g.push(
+        "conv_b",
+        conv(4, 1, 1, 1, Padding::Valid, 1, Activation::None),
+        &[Graph::INPUT],
+    );
+    let s = g.push(
+        "add",
+        LayerSpec::Add {
+            activation: Activation::None,
+        },
+        &[a, b],
+    );
     let m = g.push(
         "max",
         LayerSpec::MaxPool {

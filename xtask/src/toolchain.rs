@@ -77,6 +77,25 @@ impl Toolchain {
             .arg(target_dir)
             .current_dir(dir)
             .stdin(Stdio::null());
+        // Paths end up in panic messages: map them to fixed names so that the
+        // firmware (and its checked size) does not depend on where the
+        // repository or cargo's home is. RUSTFLAGS replaces the config's
+        // rustflags, so the linker script comes along.
+        let root = dir.ancestors().nth(2).unwrap_or(dir).to_path_buf();
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(std::path::PathBuf::from)
+            .or_else(|| {
+                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo"))
+            })
+            .unwrap_or_default();
+        cmd.env(
+            "RUSTFLAGS",
+            format!(
+                "-C link-arg=-Tlink.x --remap-path-prefix={}=/picocnn --remap-path-prefix={}=/cargo",
+                root.display(),
+                cargo_home.display()
+            ),
+        );
         if self.use_rust_lld {
             let var = format!(
                 "CARGO_TARGET_{}_LINKER",

@@ -597,10 +597,22 @@ fn im2col(geom: &Conv2d, x_all: &[f32], batch: usize, g: usize, col_all: &mut Ve
                 let row = &mut col[(oy * outs.w + ox) * k..][..k];
                 for ky in ky_lo..ky_hi {
                     let iy = (y0 + (ky * dh) as isize) as usize;
+                    if cpg == ins.c && dw == 1 {
+                        // One span per kernel row.
+                        let ix = (x0 + kx_lo as isize) as usize;
+                        let span = (kx_hi - kx_lo) * cpg;
+                        let src = &x[(iy * ins.w + ix) * ins.c..][..span];
+                        for (d, &v) in row[(ky * kw + kx_lo) * cpg..][..span].iter_mut().zip(src) {
+                            *d = v;
+                        }
+                        continue;
+                    }
                     for kx in kx_lo..kx_hi {
                         let ix = (x0 + (kx * dw) as isize) as usize;
                         let src = &x[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];
-                        row[(ky * kw + kx) * cpg..][..cpg].copy_from_slice(src);
+                        for (d, &v) in row[(ky * kw + kx) * cpg..][..cpg].iter_mut().zip(src) {
+                            *d = v;
+                        }
                     }
                 }
             }
@@ -630,6 +642,15 @@ fn col2im(geom: &Conv2d, col_all: &[f32], batch: usize, g: usize, dx_all: &mut [
                 let row = &col[(oy * outs.w + ox) * k..][..k];
                 for ky in ky_lo..ky_hi {
                     let iy = (y0 + (ky * dh) as isize) as usize;
+                    if cpg == ins.c && dw == 1 {
+                        let ix = (x0 + kx_lo as isize) as usize;
+                        let span = (kx_hi - kx_lo) * cpg;
+                        let dst = &mut dx[(iy * ins.w + ix) * ins.c..][..span];
+                        for (d, &v) in dst.iter_mut().zip(&row[(ky * kw + kx_lo) * cpg..][..span]) {
+                            *d += v;
+                        }
+                        continue;
+                    }
                     for kx in kx_lo..kx_hi {
                         let ix = (x0 + (kx * dw) as isize) as usize;
                         let dst = &mut dx[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];

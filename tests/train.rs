@@ -6,9 +6,10 @@ use picocnn::ops::Padding;
 use picocnn::train::{softmax_cross_entropy, Graph, LayerSpec, Net};
 use picocnn::{Activation, Shape};
 
-/// Loss of a one-head net on `x` with label `label` (no dropout).
-fn loss(net: &Net, x: &[f32], label: usize) -> f64 {
-    let t = net.forward(x, None);
+/// Loss of a one-head net on `x` with label `label`; `train` selects
+/// training mode (batch statistics; the graphs checked have no dropout).
+fn loss(net: &Net, x: &[f32], label: usize, train: bool) -> f64 {
+    let t = net.forward(x, train.then_some(0));
     let head = *t.len().checked_sub(1).iter().next().unwrap();
     softmax_cross_entropy(&t[head], label, 0.1).0 as f64
 }
@@ -17,6 +18,11 @@ fn loss(net: &Net, x: &[f32], label: usize) -> f64 {
 /// Compares the analytic gradient of every parameter with
 /// central finite differences.
 fn check(graph: Graph, input: Shape, seed: u64) {
+    check_mode(graph, input, seed, false)
+}
+
+#[allow(clippy::needless_range_loop)]
+fn check_mode(graph: Graph, input: Shape, seed: u64, train: bool) {
     let mut net = Net::new(graph, input, seed).unwrap();
     // Make biases non-zero so activations are not all at kinks.
     for (i, p) in net.params.iter_mut().enumerate() {
@@ -26,19 +32,20 @@ fn check(graph: Graph, input: Shape, seed: u64) {
         .map(|i| ((i * 37 % 101) as f32 / 101.0) - 0.3)
         .collect();
     let label = 1;
-    let t = net.forward(&x, None);
+    let mode = train.then_some(0);
+    let t = net.forward(&x, mode);
     let head = t.len() - 1;
     let (_, g) = softmax_cross_entropy(&t[head], label, 0.1);
     let mut grads = vec![0.0f32; net.params.len()];
-    net.backward(&t, &[(head, g)], None, &mut grads);
+    net.backward(&t, &[(head, g)], mode, &mut grads);
     // Central differences at two step sizes: where they disagree the step
     // crossed a kink of ReLU or max pooling, and the point is skipped.
     let numeric = |net: &mut Net, i: usize, eps: f32| {
         let orig = net.params[i];
         net.params[i] = orig + eps;
-        let up = loss(net, &x, label);
+        let up = loss(net, &x, label, train);
         net.params[i] = orig - eps;
-        let down = loss(net, &x, label);
+        let down = loss(net, &x, label, train);
         net.params[i] = orig;
         (up - down) / (2.0 * eps as f64)
     };
@@ -292,5 +299,29 @@ fn a_batch_equals_its_images() {
     net.backward_batch(&tb, 3, &[(head, head_grad)], Some(&seeds), &mut gb);
     for (a, b) in gb.iter().zip(&gsum) {
         assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{a} vs {b}");
+    }
+}
+
+#[test]
+fn batch_norm_gradients_in_both_modes() {
+    for train in [true, false] {
+        let mut g = Graph::new();
+        let c = g.push(
+            "conv",
+            conv(4, 3, 1, 1, Padding::Same, 1, Activation::None),
+            &[Graph::INPUT],
+        );
+        let b = g.push(
+            "bn",
+            LayerSpec::BatchNorm {
+                epsilon: 1e-3,
+                momentum: 0.9,
+            },
+            &[c],
+        );
+        let r = g.push("relu", LayerSpec::Activation(Activation::Relu), &[b]);
+        let y = g.push("logits", dense(3, Activation::None), &[r]);
+        g.head(y, 1.0);
+        check_mode(g, Shape::new(4, 4, 2), 5, train);
     }
 }

@@ -64,6 +64,15 @@ pub enum LayerSpec {
     Activation(Activation),
     /// Dropout with this drop probability (training only).
     Dropout(f32),
+    /// Batch normalisation over channels: statistics of the batch in
+    /// training, running averages (updated with `momentum`) in evaluation;
+    /// folded into the convolution before it on export.
+    BatchNorm {
+        /// Added to the variance.
+        epsilon: f32,
+        /// Weight of the old running value in each update (Keras: 0.99).
+        momentum: f32,
+    },
 }
 
 /// A node of the graph: a layer, its inputs (node outputs or the graph

@@ -33,6 +33,15 @@ pub(crate) enum Layer {
     Concat,
     Act(Activation),
     Dropout(f32),
+    /// Channels, gamma and beta offsets in the parameters, epsilon, and the
+    /// offset of running mean then variance in `stats`.
+    BatchNorm {
+        c: usize,
+        gamma: usize,
+        beta: usize,
+        epsilon: f32,
+        stats: usize,
+    },
 }
 
 /// A network ready to train: the graph, each tensor's shape and the
@@ -47,6 +56,8 @@ pub struct Net {
     pub params: Vec<f32>,
     /// `(node, offset, len, is_weight)` of each parameter block.
     pub(crate) blocks: Vec<(usize, usize, usize, bool)>,
+    /// Running means and variances of the batch-normalisation layers.
+    pub stats: Vec<f32>,
 }
 
 fn act_out(a: Activation, v: f32) -> f32 {
@@ -82,6 +93,7 @@ impl Net {
         let mut layers = Vec::new();
         let mut params = Vec::new();
         let mut blocks = Vec::new();
+        let mut stats = Vec::new();
         let mut rng = seed;
         for (i, node) in graph.nodes.iter().enumerate() {
             if node.inputs.is_empty() || node.inputs.iter().any(|&t| t >= shapes.len()) {
@@ -208,6 +220,30 @@ impl Net {
                     (Layer::Concat, Shape::new(x.h, x.w, c))
                 }
                 LayerSpec::Activation(a) => (Layer::Act(a), x),
+                LayerSpec::BatchNorm { epsilon, momentum } => {
+                    if !(epsilon > 0.0 && (0.0..1.0).contains(&momentum)) {
+                        return Err(Error::InvalidParameter {
+                            what: "batch norm needs epsilon > 0 and momentum in [0, 1)",
+                        });
+                    }
+                    let c = x.c;
+                    let gamma = alloc(c, 1, 1, false, &mut params);
+                    params[gamma..gamma + c].fill(1.0);
+                    let beta = alloc(c, 1, 1, false, &mut params);
+                    let off = stats.len();
+                    stats.extend(std::iter::repeat_n(0.0, c));
+                    stats.extend(std::iter::repeat_n(1.0, c));
+                    (
+                        Layer::BatchNorm {
+                            c,
+                            gamma,
+                            beta,
+                            epsilon,
+                            stats: off,
+                        },
+                        x,
+                    )
+                }
                 LayerSpec::Dropout(p) => {
                     if !(0.0..1.0).contains(&p) {
                         return Err(Error::InvalidParameter {
@@ -239,6 +275,7 @@ impl Net {
             shapes,
             params,
             blocks,
+            stats,
         })
     }
 
@@ -399,6 +436,28 @@ impl Net {
                     }
                     _ => y.copy_from_slice(x),
                 },
+                Layer::BatchNorm {
+                    c,
+                    gamma,
+                    beta,
+                    epsilon,
+                    stats,
+                } => {
+                    let (mean, var) = if dropout.is_some() {
+                        channel_moments(x, c)
+                    } else {
+                        (
+                            self.stats[stats..stats + c].to_vec(),
+                            self.stats[stats + c..stats + 2 * c].to_vec(),
+                        )
+                    };
+                    let inv: Vec<f32> = var.iter().map(|v| 1.0 / (v + epsilon).sqrt()).collect();
+                    for (k, v) in y.iter_mut().enumerate() {
+                        let ch = k % c;
+                        *v = self.params[gamma + ch] * (x[k] - mean[ch]) * inv[ch]
+                            + self.params[beta + ch];
+                    }
+                }
             }
             t.push(y);
         }
@@ -544,6 +603,49 @@ impl Net {
                         g[xi][k] += dy[k] * act_grad(act, y[k]);
                     }
                 }
+                Layer::BatchNorm {
+                    c,
+                    gamma,
+                    beta,
+                    epsilon,
+                    stats,
+                } => {
+                    let x = &t[xi];
+                    if dropout.is_some() {
+                        // Batch statistics: the gradient flows through them too.
+                        let (mean, var) = channel_moments(x, c);
+                        let m = (x.len() / c) as f32;
+                        let mut sum_dxhat = vec![0.0f32; c];
+                        let mut sum_dxhat_xhat = vec![0.0f32; c];
+                        for k in 0..x.len() {
+                            let ch = k % c;
+                            let inv = 1.0 / (var[ch] + epsilon).sqrt();
+                            let xhat = (x[k] - mean[ch]) * inv;
+                            grads[gamma + ch] += dy[k] * xhat;
+                            grads[beta + ch] += dy[k];
+                            let dxhat = dy[k] * self.params[gamma + ch];
+                            sum_dxhat[ch] += dxhat;
+                            sum_dxhat_xhat[ch] += dxhat * xhat;
+                        }
+                        for k in 0..x.len() {
+                            let ch = k % c;
+                            let inv = 1.0 / (var[ch] + epsilon).sqrt();
+                            let xhat = (x[k] - mean[ch]) * inv;
+                            let dxhat = dy[k] * self.params[gamma + ch];
+                            g[xi][k] +=
+                                inv / m * (m * dxhat - sum_dxhat[ch] - xhat * sum_dxhat_xhat[ch]);
+                        }
+                    } else {
+                        for k in 0..x.len() {
+                            let ch = k % c;
+                            let inv = 1.0 / (self.stats[stats + c + ch] + epsilon).sqrt();
+                            let xhat = (x[k] - self.stats[stats + ch]) * inv;
+                            grads[gamma + ch] += dy[k] * xhat;
+                            grads[beta + ch] += dy[k];
+                            g[xi][k] += dy[k] * self.params[gamma + ch] * inv;
+                        }
+                    }
+                }
                 Layer::Dropout(p) => match dropout {
                     Some(seeds) if p > 0.0 => {
                         let keep = 1.0 - p;
@@ -562,6 +664,64 @@ impl Net {
                         }
                     }
                 },
+            }
+        }
+    }
+}
+
+/// Mean and (biased) variance per channel of NHWC values.
+fn channel_moments(x: &[f32], c: usize) -> (Vec<f32>, Vec<f32>) {
+    let m = (x.len() / c.max(1)).max(1) as f64;
+    let mut mean = vec![0.0f64; c];
+    for (k, &v) in x.iter().enumerate() {
+        mean[k % c] += v as f64;
+    }
+    mean.iter_mut().for_each(|v| *v /= m);
+    let mut var = vec![0.0f64; c];
+    for (k, &v) in x.iter().enumerate() {
+        let d = v as f64 - mean[k % c];
+        var[k % c] += d * d;
+    }
+    (
+        mean.iter().map(|&v| v as f32).collect(),
+        var.iter().map(|&v| (v / m) as f32).collect(),
+    )
+}
+
+impl Net {
+    /// The batch statistics `(mean, variance)` of every batch-normalisation
+    /// layer's input in the tensors of a training forward pass, in layer
+    /// order: what the running averages are updated with.
+    pub fn batch_norm_moments(&self, t: &[Vec<f32>]) -> Vec<(Vec<f32>, Vec<f32>)> {
+        self.layers
+            .iter()
+            .zip(&self.graph.nodes)
+            .filter_map(|(l, node)| match *l {
+                Layer::BatchNorm { c, .. } => Some(channel_moments(&t[node.inputs[0]], c)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Moves the running averages toward `moments` (one entry per
+    /// batch-normalisation layer, as [`batch_norm_moments`](Self::batch_norm_moments)).
+    pub fn update_running_stats(&mut self, moments: &[(Vec<f32>, Vec<f32>)]) {
+        let mut k = 0;
+        for (l, node) in self.layers.iter().zip(&self.graph.nodes) {
+            if let Layer::BatchNorm { c, stats, .. } = *l {
+                let momentum = match node.spec {
+                    LayerSpec::BatchNorm { momentum, .. } => momentum,
+                    _ => 0.99,
+                };
+                if let Some((mean, var)) = moments.get(k) {
+                    for ch in 0..c {
+                        let rm = &mut self.stats[stats + ch];
+                        *rm = momentum * *rm + (1.0 - momentum) * mean[ch];
+                        let rv = &mut self.stats[stats + c + ch];
+                        *rv = momentum * *rv + (1.0 - momentum) * var[ch];
+                    }
+                }
+                k += 1;
             }
         }
     }

@@ -151,7 +151,8 @@ impl Trainer {
             .num_threads(c.threads)
             .build()
             .ok();
-        let install = |f: &(dyn Fn() -> Vec<(Vec<f32>, f64, usize)> + Sync)| match &pool {
+        type Part = (Vec<f32>, f64, usize, Vec<(Vec<f32>, Vec<f32>)>);
+        let install = |f: &(dyn Fn() -> Vec<Part> + Sync)| match &pool {
             Some(pool) => pool.install(f),
             None => f(),
         };
@@ -222,15 +223,28 @@ impl Trainer {
                                 Some(&seeds),
                                 &mut grads,
                             );
-                            (grads, loss, ok)
+                            let moments = net_ref.batch_norm_moments(&t);
+                            (grads, loss, ok, moments)
                         })
                         .collect()
                 });
                 let mut grads = vec![0.0f32; n];
-                for (g, l, ok) in parts {
+                let mut moments: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
+                let parts_len = parts.len() as f32;
+                for (g, l, ok, m) in parts {
                     grads.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
                     loss_sum += l;
                     correct += ok;
+                    if moments.is_empty() {
+                        moments = m
+                            .iter()
+                            .map(|(a, b)| (vec![0.0; a.len()], vec![0.0; b.len()]))
+                            .collect();
+                    }
+                    for ((ma, va), (mb, vb)) in moments.iter_mut().zip(&m) {
+                        ma.iter_mut().zip(mb).for_each(|(x, y)| *x += y / parts_len);
+                        va.iter_mut().zip(vb).for_each(|(x, y)| *x += y / parts_len);
+                    }
                 }
                 if let Some(max) = c.clip_norm {
                     clip_by_norm(&mut grads, max);
@@ -244,6 +258,9 @@ impl Trainer {
                     steps_per_epoch,
                 );
                 state.step(c.optimizer, lr, &mut net.params, &grads, &decay);
+                if !moments.is_empty() {
+                    net.update_running_stats(&moments);
+                }
                 step += 1;
             }
             let test_accuracy = match &pool {

@@ -1,7 +1,8 @@
-//! Trains LeNet-5 on the shipped MNIST digits with Keras's usual recipe
-//! (batch 64, Adam 1e-3) and prints each epoch.
+//! Trains a zoo model (LeNet-5 by default) on the shipped MNIST digits with
+//! Keras's usual recipe (batch 64, Adam 1e-3) and prints each epoch.
 //!
-//! `cargo run --release --features std --example train_lenet -- [epochs] [seed] [threads]`
+//! `cargo run --release --features std --example train_lenet -- [epochs] [seed] [threads] [model]`
+//! with model one of lenet5, alexnet_mini, vgg_mini, inception_mini, resnet8.
 
 use picocnn::train::{zoo, TrainConfig, Trainer};
 

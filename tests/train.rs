@@ -325,3 +325,71 @@ fn batch_norm_gradients_in_both_modes() {
         check_mode(g, Shape::new(4, 4, 2), 5, train);
     }
 }
+
+/// Parameters and multiply-accumulates of every zoo model, on MNIST-sized
+/// and CIFAR-sized inputs. ResNet-8 on 32x32x3 has MLPerf Tiny's 78,666
+/// parameters: 78,186 trained plus 480 running statistics of batch norm.
+#[test]
+fn zoo_sizes() {
+    use picocnn::train::zoo;
+    let mnist = Shape::new(28, 28, 1);
+    let cifar = Shape::new(32, 32, 3);
+    for (name, net, params, macs) in [
+        ("lenet5 mnist", zoo::lenet5(mnist, 10, 1), 61_706, 416_520),
+        (
+            "alexnet_mini mnist",
+            zoo::alexnet_mini(mnist, 10, 1),
+            431_434,
+            3_739_392,
+        ),
+        (
+            "vgg_mini mnist",
+            zoo::vgg_mini(mnist, 10, 1),
+            146_938,
+            7_413_248,
+        ),
+        (
+            "inception_mini mnist",
+            zoo::inception_mini(mnist, 10, 1),
+            7_896,
+            744_112,
+        ),
+        (
+            "resnet8 mnist",
+            zoo::resnet8(mnist, 10, 1),
+            77_898,
+            9_345_920,
+        ),
+        ("lenet5 cifar", zoo::lenet5(cifar, 10, 1), 83_126, 886_440),
+        (
+            "alexnet_mini cifar",
+            zoo::alexnet_mini(cifar, 10, 1),
+            555_914,
+            6_522_112,
+        ),
+        (
+            "vgg_mini cifar",
+            zoo::vgg_mini(cifar, 10, 1),
+            204_570,
+            10_011_904,
+        ),
+        (
+            "inception_mini cifar",
+            zoo::inception_mini(cifar, 10, 1),
+            8_184,
+            1_266_544,
+        ),
+        (
+            "resnet8 cifar",
+            zoo::resnet8(cifar, 10, 1),
+            78_186,
+            12_501_632,
+        ),
+    ] {
+        let net = net.unwrap();
+        assert_eq!((net.param_count(), net.macs()), (params, macs), "{name}");
+        if name.starts_with("resnet8") {
+            assert_eq!(net.stats.len(), 480);
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! # Ok::<(), picocnn::data::DataError>(())
 //! ```
 
+pub mod checkpoint;
 mod graph;
 mod net;
 mod optim;

@@ -146,6 +146,22 @@ impl Trainer {
         test: &Dataset,
         on_epoch: &mut dyn FnMut(&EpochReport),
     ) -> Vec<EpochReport> {
+        self.fit_from(net, train, test, 0, &mut |_, _, _| {}, on_epoch)
+    }
+
+    /// As [`fit`](Self::fit), starting after `done_epochs` epochs (to resume
+    /// from a checkpoint: the schedule and shuffles continue where they
+    /// were; the optimiser's moments start afresh), and calling
+    /// `on_step(step, steps_per_epoch, mean loss so far)` after every step.
+    pub fn fit_from(
+        &self,
+        net: &mut Net,
+        train: &Dataset,
+        test: &Dataset,
+        done_epochs: usize,
+        on_step: &mut dyn FnMut(usize, usize, f32),
+        on_epoch: &mut dyn FnMut(&EpochReport),
+    ) -> Vec<EpochReport> {
         let c = self.config;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(c.threads)
@@ -164,9 +180,9 @@ impl Trainer {
         let mut state = OptimState::new(n);
         let steps_per_epoch = train.len().div_ceil(c.batch_size.max(1));
         let total = steps_per_epoch * c.epochs;
-        let mut step = 0;
+        let mut step = done_epochs * steps_per_epoch;
         let mut reports = Vec::new();
-        for epoch in 0..c.epochs {
+        for epoch in done_epochs..c.epochs {
             let start = Instant::now();
             let (mut loss_sum, mut correct) = (0.0f64, 0usize);
             for batch in train.batches(c.batch_size, mix(c.seed ^ epoch as u64)) {
@@ -262,6 +278,12 @@ impl Trainer {
                     net.update_running_stats(&moments);
                 }
                 step += 1;
+                let seen = (step - epoch * steps_per_epoch) * c.batch_size;
+                on_step(
+                    step - epoch * steps_per_epoch,
+                    steps_per_epoch,
+                    (loss_sum / seen.max(1) as f64) as f32,
+                );
             }
             let test_accuracy = match &pool {
                 Some(pool) => pool.install(|| accuracy(net, test)),

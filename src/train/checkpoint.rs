@@ -1,0 +1,163 @@
+//! Checkpoints in safetensors: every parameter block and batch-norm
+//! statistic under the layer's name, written to a temporary file and renamed.
+
+use super::net::{Layer, Net};
+use safetensors::tensor::{Dtype, SafeTensors, TensorView};
+use std::collections::HashMap;
+use std::path::Path;
+use std::string::{String, ToString};
+use std::vec::Vec;
+
+/// Why a checkpoint could not be written or read.
+#[derive(Debug)]
+pub enum CheckpointError {
+    /// File system error, with the file.
+    Io(String, std::io::Error),
+    /// Not a safetensors file, or not one this network can load.
+    Format(String, String),
+}
+
+impl std::fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckpointError::Io(path, e) => write!(f, "{path}: {e}"),
+            CheckpointError::Format(path, what) => write!(f, "{path}: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for CheckpointError {}
+
+/// Name, shape, and where the values are (`true`: parameters, `false`: statistics).
+pub(crate) fn tensors(net: &Net) -> Vec<(String, Vec<usize>, bool, usize, usize)> {
+    let mut out = Vec::new();
+    for (layer, node) in net.layers.iter().zip(&net.graph.nodes) {
+        let n = &node.name;
+        match *layer {
+            Layer::Conv { geom, w, b, .. } => {
+                let [kh, kw] = geom.kernel();
+                let oc = geom.output_shape().c;
+                let cpg = geom.input_shape().c / geom.groups();
+                out.push((
+                    std::format!("{n}.weight"),
+                    std::vec![oc, kh, kw, cpg],
+                    true,
+                    w,
+                    geom.filter_len(),
+                ));
+                out.push((std::format!("{n}.bias"), std::vec![oc], true, b, oc));
+            }
+            Layer::Dense {
+                n_in, n_out, w, b, ..
+            } => {
+                out.push((
+                    std::format!("{n}.weight"),
+                    std::vec![n_out, n_in],
+                    true,
+                    w,
+                    n_in * n_out,
+                ));
+                out.push((std::format!("{n}.bias"), std::vec![n_out], true, b, n_out));
+            }
+            Layer::BatchNorm {
+                c,
+                gamma,
+                beta,
+                stats,
+                ..
+            } => {
+                out.push((std::format!("{n}.gamma"), std::vec![c], true, gamma, c));
+                out.push((std::format!("{n}.beta"), std::vec![c], true, beta, c));
+                out.push((
+                    std::format!("{n}.running_mean"),
+                    std::vec![c],
+                    false,
+                    stats,
+                    c,
+                ));
+                out.push((
+                    std::format!("{n}.running_var"),
+                    std::vec![c],
+                    false,
+                    stats + c,
+                    c,
+                ));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+fn le_bytes(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// Writes the network's weights (and `metadata`) to `path`, through a
+/// temporary file renamed into place.
+pub fn save(
+    net: &Net,
+    path: &Path,
+    metadata: HashMap<String, String>,
+) -> Result<(), CheckpointError> {
+    let p = path.display().to_string();
+    let list = tensors(net);
+    let bytes: Vec<Vec<u8>> = list
+        .iter()
+        .map(|(_, _, is_param, off, len)| {
+            let src = if *is_param { &net.params } else { &net.stats };
+            le_bytes(&src[*off..*off + *len])
+        })
+        .collect();
+    let mut views = Vec::new();
+    for ((name, shape, ..), b) in list.iter().zip(&bytes) {
+        let view = TensorView::new(Dtype::F32, shape.clone(), b)
+            .map_err(|e| CheckpointError::Format(p.clone(), e.to_string()))?;
+        views.push((name.clone(), view));
+    }
+    let data = safetensors::tensor::serialize(views, Some(metadata))
+        .map_err(|e| CheckpointError::Format(p.clone(), e.to_string()))?;
+    let tmp = path.with_extension("safetensors.tmp");
+    std::fs::write(&tmp, data).map_err(|e| CheckpointError::Io(tmp.display().to_string(), e))?;
+    std::fs::rename(&tmp, path).map_err(|e| CheckpointError::Io(p.clone(), e))
+}
+
+/// Loads weights saved by [`save`] into `net`, which must have the same
+/// layers; returns the checkpoint's metadata.
+pub fn load(net: &mut Net, path: &Path) -> Result<HashMap<String, String>, CheckpointError> {
+    let p = path.display().to_string();
+    let data = std::fs::read(path).map_err(|e| CheckpointError::Io(p.clone(), e))?;
+    let st = SafeTensors::deserialize(&data).map_err(|e| {
+        CheckpointError::Format(p.clone(), std::format!("not a safetensors file ({e})"))
+    })?;
+    let (_, meta) = SafeTensors::read_metadata(&data)
+        .map_err(|e| CheckpointError::Format(p.clone(), e.to_string()))?;
+    for (name, shape, is_param, off, len) in tensors(net) {
+        let t = st.tensor(&name).map_err(|_| {
+            CheckpointError::Format(
+                p.clone(),
+                std::format!("no tensor {name}: a checkpoint of another architecture?"),
+            )
+        })?;
+        if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
+            return Err(CheckpointError::Format(
+                p.clone(),
+                std::format!(
+                    "{name} is {:?} {:?}, this network wants F32 {:?}",
+                    t.dtype(),
+                    t.shape(),
+                    shape
+                ),
+            ));
+        }
+        let dst = if is_param {
+            &mut net.params
+        } else {
+            &mut net.stats
+        };
+        for (d, c) in dst[off..off + len].iter_mut().zip(t.data().chunks_exact(4)) {
+            *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        }
+    }
+    Ok(meta.metadata().clone().unwrap_or_default())
+}

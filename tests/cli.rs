@@ -1,0 +1,184 @@
+//! The `picocnn` command: training end to end on a small PNG data set, and
+//! a one-line error with a non-zero exit for every bad flag or file.
+#![cfg(feature = "cli")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn picocnn(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("picocnn-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Two classes of 12x12 grayscale PNGs: a bright top half, or a bright left half.
+fn tiny_dataset(root: &Path) {
+    for split in ["train", "test"] {
+        for (class, top) in [("left", false), ("top", true)] {
+            let dir = root.join(split).join(class);
+            std::fs::create_dir_all(&dir).unwrap();
+            for i in 0..12u8 {
+                let px: Vec<u8> = (0..144)
+                    .map(|k| {
+                        let (y, x) = (k / 12, k % 12);
+                        let on = if top { y < 6 } else { x < 6 };
+                        if on {
+                            200 + i
+                        } else {
+                            10 + i
+                        }
+                    })
+                    .collect();
+                let f = std::fs::File::create(dir.join(format!("{i}.png"))).unwrap();
+                let mut e = png::Encoder::new(std::io::BufWriter::new(f), 12, 12);
+                e.set_color(png::ColorType::Grayscale);
+                e.set_depth(png::BitDepth::Eight);
+                e.write_header().unwrap().write_image_data(&px).unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn trains_logs_plots_and_resumes() {
+    let d = temp_dir("train");
+    tiny_dataset(&d.join("data"));
+    let data = d.join("data").display().to_string();
+    let out = d.join("m.safetensors").display().to_string();
+    let log = d.join("log.jsonl").display().to_string();
+    let plot = d.join("curve.png").display().to_string();
+    let (code, err) = picocnn(&[
+        "train", "--model", "lenet5", "--data", &data, "--epochs", "3", "--batch", "8", "--out",
+        &out, "--log", &log, "--plot", &plot,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[2]["epoch"], 3);
+    for key in ["train_loss", "train_accuracy", "test_accuracy", "seconds"] {
+        assert!(lines[0][key].is_number(), "{key}");
+    }
+    assert!(std::fs::read(&plot).unwrap().starts_with(b"\x89PNG"));
+    assert!(std::fs::metadata(&out).unwrap().len() > 10_000);
+    // Resume for two more epochs.
+    let out2 = d.join("m2.safetensors").display().to_string();
+    let (code, err) = picocnn(&[
+        "train", "--model", "lenet5", "--data", &data, "--epochs", "5", "--batch", "8", "--out",
+        &out2, "--resume", &out,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    // A checkpoint of another architecture.
+    let (code, err) = picocnn(&[
+        "train", "--model", "vgg-mini", "--data", &data, "--epochs", "5", "--out", &out2,
+        "--resume", &out,
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("another architecture"), "{err}");
+}
+
+#[test]
+fn bad_flags_and_files_give_one_line() {
+    let d = temp_dir("errors");
+    let out = d.join("x.safetensors").display().to_string();
+    for (args, code, needle) in [
+        (
+            vec![
+                "train",
+                "--model",
+                "lenet6",
+                "--data",
+                "data/mnist",
+                "--out",
+                out.as_str(),
+            ],
+            2,
+            "lenet6",
+        ),
+        (
+            vec!["train", "--model", "lenet5", "--out", out.as_str()],
+            2,
+            "--data",
+        ),
+        (
+            vec![
+                "train",
+                "--model",
+                "lenet5",
+                "--data",
+                "/nonexistent",
+                "--out",
+                out.as_str(),
+            ],
+            1,
+            "/nonexistent",
+        ),
+        (
+            vec![
+                "train",
+                "--model",
+                "lenet5",
+                "--data",
+                "data/mnist",
+                "--out",
+                out.as_str(),
+                "--epochs",
+                "0",
+            ],
+            2,
+            "epochs",
+        ),
+        (
+            vec![
+                "train",
+                "--model",
+                "lenet5",
+                "--data",
+                "data/mnist",
+                "--out",
+                out.as_str(),
+                "--lr=-1",
+            ],
+            1,
+            "--lr",
+        ),
+        (vec!["frobnicate"], 2, "frobnicate"),
+    ] {
+        let (got, err) = picocnn(&args);
+        assert_eq!(got, code, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    // Not a checkpoint.
+    let bad = d.join("bad.safetensors");
+    std::fs::write(&bad, "hello").unwrap();
+    let (got, err) = picocnn(&[
+        "train",
+        "--model",
+        "lenet5",
+        "--data",
+        "data/mnist",
+        "--out",
+        &out,
+        "--resume",
+        &bad.display().to_string(),
+    ]);
+    assert_eq!(got, 1);
+    assert!(err.contains("not a safetensors file"), "{err}");
+}

@@ -393,3 +393,114 @@ fn zoo_sizes() {
         }
     }
 }
+
+/// After training, evaluation (running statistics) agrees with the batch
+/// statistics of training: the statistics are measured on the final weights.
+#[test]
+fn batch_norm_evaluation_matches_training_statistics() {
+    use picocnn::train::{accuracy, TrainConfig, Trainer};
+    let (train, test) = mnist();
+    let (train, test) = (subset(&train, 800), subset(&test, 400));
+    let mut g = Graph::new();
+    let c = g.push(
+        "conv",
+        conv(8, 3, 1, 1, Padding::Same, 1, Activation::None),
+        &[Graph::INPUT],
+    );
+    let b = g.push(
+        "bn",
+        LayerSpec::BatchNorm {
+            epsilon: 1e-3,
+            momentum: 0.99,
+        },
+        &[c],
+    );
+    let r = g.push("relu", LayerSpec::Activation(Activation::Relu), &[b]);
+    let p = g.push(
+        "pool",
+        LayerSpec::MaxPool {
+            window: [2, 2],
+            stride: [2, 2],
+            padding: Padding::Valid,
+        },
+        &[r],
+    );
+    let h = g.push("hidden", dense(32, Activation::Relu), &[p]);
+    let y = g.push("logits", dense(10, Activation::None), &[h]);
+    g.head(y, 1.0);
+    let mut net = Net::new(g, train.shape(), 3).unwrap();
+    let r = Trainer::new(TrainConfig {
+        epochs: 3,
+        ..TrainConfig::default()
+    })
+    .fit(&mut net, &train, &test, &mut |_| {});
+    assert_eq!(r[2].test_accuracy, accuracy(&net, &test));
+    // The evaluation statistics are those of the final weights over the
+    // training images (not a lagging running average).
+    let mut sums = (vec![0.0f32; 8], vec![0.0f32; 8]);
+    let chunks: Vec<Vec<usize>> = (0..train.len())
+        .collect::<Vec<_>>()
+        .chunks(16)
+        .map(|c| c.to_vec())
+        .collect();
+    for chunk in &chunks {
+        let x: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| {
+                train
+                    .image(i)
+                    .iter()
+                    .map(|&v| v as f32 / 255.0)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let m = net.batch_norm_moments(&net.forward_batch(
+            &x,
+            chunk.len(),
+            Some(&vec![0; chunk.len()]),
+        ));
+        for k in 0..8 {
+            sums.0[k] += m[0].0[k] / chunks.len() as f32;
+            sums.1[k] += m[0].1[k] / chunks.len() as f32;
+        }
+    }
+    for k in 0..8 {
+        assert!(
+            (net.stats[k] - sums.0[k]).abs() < 1e-4,
+            "mean {k}: {} vs {}",
+            net.stats[k],
+            sums.0[k]
+        );
+        assert!(
+            (net.stats[8 + k] - sums.1[k]).abs() < 1e-4 * (1.0 + sums.1[k]),
+            "var {k}"
+        );
+    }
+    // Batch-statistics accuracy on the test set, in chunks of 16 as in training.
+    let mut ok = 0;
+    for chunk in (0..test.len()).collect::<Vec<_>>().chunks(16) {
+        let x: Vec<f32> = chunk
+            .iter()
+            .flat_map(|&i| {
+                test.image(i)
+                    .iter()
+                    .map(|&v| v as f32 / 255.0)
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let t = net.forward_batch(&x, chunk.len(), Some(&vec![0; chunk.len()]));
+        let l = t.last().unwrap();
+        for (j, &i) in chunk.iter().enumerate() {
+            let row = &l[j * 10..(j + 1) * 10];
+            let best = (0..10).max_by(|&a, &b| row[a].total_cmp(&row[b])).unwrap();
+            ok += (best == test.label(i)) as usize;
+        }
+    }
+    let batch_acc = ok as f32 / test.len() as f32;
+    assert!(r[2].test_accuracy > 0.7, "{r:?}");
+    assert!(
+        (r[2].test_accuracy - batch_acc).abs() < 0.05,
+        "eval {} vs batch statistics {batch_acc}",
+        r[2].test_accuracy
+    );
+}

@@ -703,6 +703,21 @@ impl Net {
             .collect()
     }
 
+    /// Replaces the running averages with `moments` (averaged over many
+    /// batches by the caller): "precise" statistics for evaluation.
+    pub fn set_running_stats(&mut self, moments: &[(Vec<f32>, Vec<f32>)]) {
+        let mut k = 0;
+        for layer in &self.layers {
+            if let Layer::BatchNorm { c, stats, .. } = *layer {
+                if let Some((mean, var)) = moments.get(k) {
+                    self.stats[stats..stats + c].copy_from_slice(&mean[..c]);
+                    self.stats[stats + c..stats + 2 * c].copy_from_slice(&var[..c]);
+                }
+                k += 1;
+            }
+        }
+    }
+
     /// Moves the running averages toward `moments` (one entry per
     /// batch-normalisation layer, as [`batch_norm_moments`](Self::batch_norm_moments)).
     pub fn update_running_stats(&mut self, moments: &[(Vec<f32>, Vec<f32>)]) {

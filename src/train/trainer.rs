@@ -285,6 +285,40 @@ impl Trainer {
                     (loss_sum / seen.max(1) as f64) as f32,
                 );
             }
+            if !net.stats.is_empty() {
+                // The running averages lag behind weights that keep moving;
+                // evaluate with statistics measured on the final weights
+                // ("precise batch norm"), over training batches as in training.
+                let images: Vec<usize> = (0..train.len().min(2048)).collect();
+                let net_ref = &*net;
+                let per_chunk = |chunk: &[usize]| {
+                    let input: Vec<f32> = chunk.iter().flat_map(|&i| pixels(train, i)).collect();
+                    let seeds = vec![0u64; chunk.len()];
+                    net_ref.batch_norm_moments(&net_ref.forward_batch(
+                        &input,
+                        chunk.len(),
+                        Some(&seeds),
+                    ))
+                };
+                let parts: Vec<Vec<(Vec<f32>, Vec<f32>)>> = match &pool {
+                    Some(pool) => {
+                        pool.install(|| images.par_chunks(CHUNK).map(per_chunk).collect())
+                    }
+                    None => images.par_chunks(CHUNK).map(per_chunk).collect(),
+                };
+                let k = parts.len() as f32;
+                let mut avg: Vec<(Vec<f32>, Vec<f32>)> = parts[0]
+                    .iter()
+                    .map(|(m, v)| (vec![0.0; m.len()], vec![0.0; v.len()]))
+                    .collect();
+                for part in &parts {
+                    for ((am, av), (m, v)) in avg.iter_mut().zip(part) {
+                        am.iter_mut().zip(m).for_each(|(a, b)| *a += b / k);
+                        av.iter_mut().zip(v).for_each(|(a, b)| *a += b / k);
+                    }
+                }
+                net.set_running_stats(&avg);
+            }
             let test_accuracy = match &pool {
                 Some(pool) => pool.install(|| accuracy(net, test)),
                 None => accuracy(net, test),

@@ -350,9 +350,7 @@ impl Net {
                         &mut col,
                     );
                     let oc = out_shape.c;
-                    for (k, v) in y.iter_mut().enumerate() {
-                        *v = act_out(act, *v + self.params[b + k % oc]);
-                    }
+                    add_bias_act(&mut y, &self.params[b..b + oc], act);
                 }
                 Layer::Dense {
                     n_in,
@@ -377,9 +375,7 @@ impl Net {
                         n_out as isize,
                         1,
                     );
-                    for (k, v) in y.iter_mut().enumerate() {
-                        *v = act_out(act, *v + self.params[b + k % n_out]);
-                    }
+                    add_bias_act(&mut y, &self.params[b..b + n_out], act);
                 }
                 Layer::MaxPool(pool) | Layer::AvgPool(pool) => {
                     let max = matches!(layer, Layer::MaxPool(_));
@@ -505,9 +501,7 @@ impl Net {
                         .zip(y)
                         .map(|(d, &v)| d * act_grad(act, v))
                         .collect();
-                    for (k, d) in dpre.iter().enumerate() {
-                        grads[b + k % oc] += d;
-                    }
+                    sum_rows(&dpre, &mut grads[b..b + oc]);
                     let (pw, gw) = (
                         &self.params[w..w + geom.filter_len()],
                         &mut grads[w..w + geom.filter_len()],
@@ -528,9 +522,7 @@ impl Net {
                         .zip(y)
                         .map(|(d, &v)| d * act_grad(act, v))
                         .collect();
-                    for (k, d) in dpre.iter().enumerate() {
-                        grads[b + k % n_out] += d;
-                    }
+                    sum_rows(&dpre, &mut grads[b..b + n_out]);
                     // dW += dY^T X; dX += dY W.
                     let x = &t[xi];
                     gemm(
@@ -669,18 +661,40 @@ impl Net {
     }
 }
 
+/// `y[row][j] = act(y[row][j] + bias[j])` for every row of `bias.len()` values.
+fn add_bias_act(y: &mut [f32], bias: &[f32], act: Activation) {
+    for row in y.chunks_exact_mut(bias.len()) {
+        for (v, &b) in row.iter_mut().zip(bias) {
+            *v = act_out(act, *v + b);
+        }
+    }
+}
+
+/// `acc[j] += sum over rows of x[row][j]` for rows of `acc.len()` values.
+fn sum_rows(x: &[f32], acc: &mut [f32]) {
+    for row in x.chunks_exact(acc.len()) {
+        for (a, &v) in acc.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+}
+
 /// Mean and (biased) variance per channel of NHWC values.
 fn channel_moments(x: &[f32], c: usize) -> (Vec<f32>, Vec<f32>) {
     let m = (x.len() / c.max(1)).max(1) as f64;
     let mut mean = vec![0.0f64; c];
-    for (k, &v) in x.iter().enumerate() {
-        mean[k % c] += v as f64;
+    for row in x.chunks_exact(c.max(1)) {
+        for (a, &v) in mean.iter_mut().zip(row) {
+            *a += v as f64;
+        }
     }
     mean.iter_mut().for_each(|v| *v /= m);
     let mut var = vec![0.0f64; c];
-    for (k, &v) in x.iter().enumerate() {
-        let d = v as f64 - mean[k % c];
-        var[k % c] += d * d;
+    for row in x.chunks_exact(c.max(1)) {
+        for ((a, &v), &mu) in var.iter_mut().zip(row).zip(&mean) {
+            let d = v as f64 - mu;
+            *a += d * d;
+        }
     }
     (
         mean.iter().map(|&v| v as f32).collect(),

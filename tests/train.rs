@@ -351,8 +351,8 @@ fn zoo_sizes() {
         (
             "inception_mini mnist",
             zoo::inception_mini(mnist, 10, 1),
-            7_896,
-            744_112,
+            19_984,
+            1_306_016,
         ),
         (
             "resnet8 mnist",
@@ -376,8 +376,8 @@ fn zoo_sizes() {
         (
             "inception_mini cifar",
             zoo::inception_mini(cifar, 10, 1),
-            8_184,
-            1_266_544,
+            20_272,
+            2_000_288,
         ),
         (
             "resnet8 cifar",

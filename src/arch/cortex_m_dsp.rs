@@ -163,6 +163,74 @@ fn dot_1x2(ca: &[i16], wa: &[i8], wb: &[i8], mut acc: [i32; 2]) -> [i32; 2] {
     acc
 }
 
+/// Dot products of one reordered column with four consecutive filter rows
+/// of `n` values (`rows` holds `4 * n`): one pass over the column, four
+/// accumulators.
+#[inline(always)]
+fn dot_1x4(col: &[i16], rows: &[i8], n: usize, mut acc: [i32; 4]) -> [i32; 4] {
+    let n = n.min(col.len()).min(rows.len() / 4);
+    let groups = n / 4;
+    if groups > 0 {
+        // SAFETY: the loop reads `groups` groups: 8 bytes of `col` (within
+        // 2 * n bytes) and 4 bytes of each of the four rows at offsets 0, n,
+        // 2n, 3n (within 4 * n bytes of `rows`); it stops when the column
+        // pointer reaches `end`. The word pushed is popped before the end.
+        unsafe {
+            let end = col.as_ptr().add(4 * groups);
+            asm!(
+                "push {{{x}}}",
+                "2:",
+                "ldr {a02}, [{col}], #4",
+                "ldr {a13}, [{col}], #4",
+                "ldr {w}, [{w0}, {n}]",
+                "sxtb16 {x}, {w}",
+                "smlad {c1}, {a02}, {x}, {c1}",
+                "sxtb16 {x}, {w}, ror #8",
+                "smlad {c1}, {a13}, {x}, {c1}",
+                "ldr {w}, [{w0}], #4",
+                "sxtb16 {x}, {w}",
+                "smlad {c0}, {a02}, {x}, {c0}",
+                "sxtb16 {x}, {w}, ror #8",
+                "smlad {c0}, {a13}, {x}, {c0}",
+                "ldr {w}, [{w2}, {n}]",
+                "sxtb16 {x}, {w}",
+                "smlad {c3}, {a02}, {x}, {c3}",
+                "sxtb16 {x}, {w}, ror #8",
+                "smlad {c3}, {a13}, {x}, {c3}",
+                "ldr {w}, [{w2}], #4",
+                "sxtb16 {x}, {w}",
+                "smlad {c2}, {a02}, {x}, {c2}",
+                "sxtb16 {x}, {w}, ror #8",
+                "smlad {c2}, {a13}, {x}, {c2}",
+                "ldr {x}, [sp]",
+                "cmp {col}, {x}",
+                "bne 2b",
+                "add sp, #4",
+                col = inout(reg) col.as_ptr() => _,
+                w0 = inout(reg) rows.as_ptr() => _,
+                w2 = inout(reg) rows.as_ptr().add(2 * n) => _,
+                n = in(reg) n,
+                x = inout(reg) end => _,
+                c0 = inout(reg) acc[0],
+                c1 = inout(reg) acc[1],
+                c2 = inout(reg) acc[2],
+                c3 = inout(reg) acc[3],
+                a02 = out(reg) _,
+                a13 = out(reg) _,
+                w = out(reg) _,
+                options(readonly),
+            );
+        }
+    }
+    for k in 4 * groups..n {
+        let c = col[k] as i32;
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a = a.wrapping_add(c * rows[j * n + k] as i32);
+        }
+    }
+    acc
+}
+
 /// Dot product of one reordered column with one filter row.
 #[inline(always)]
 pub(crate) fn dot_1x1(ca: &[i16], wa: &[i8], mut acc: i32) -> i32 {
@@ -411,6 +479,18 @@ pub(crate) fn dense_i8(
     let outs = bias.len();
     let w = |o: usize| &weights[o * n..(o + 1) * n];
     let mut o = 0;
+    while o + 3 < outs {
+        let acc = dot_1x4(
+            col,
+            &weights[o * n..(o + 4) * n],
+            n,
+            [bias[o], bias[o + 1], bias[o + 2], bias[o + 3]],
+        );
+        for (k, &v) in acc.iter().enumerate() {
+            emit(o + k, v);
+        }
+        o += 4;
+    }
     while o + 1 < outs {
         let [x, y] = dot_1x2(col, w(o), w(o + 1), [bias[o], bias[o + 1]]);
         emit(o, x);

@@ -507,7 +507,16 @@ impl Net {
                         &mut grads[w..w + geom.filter_len()],
                     );
                     conv_backward(
-                        &geom, &t[xi], batch, pw, &dpre, gw, &mut g[xi], &mut col, &mut dcol,
+                        &geom,
+                        &t[xi],
+                        batch,
+                        pw,
+                        &dpre,
+                        gw,
+                        &mut g[xi],
+                        &mut col,
+                        &mut dcol,
+                        xi != 0,
                     );
                 }
                 Layer::Dense {
@@ -942,6 +951,7 @@ fn conv_backward(
     dx: &mut [f32],
     col: &mut Vec<f32>,
     dcol: &mut Vec<f32>,
+    need_dx: bool,
 ) {
     let outs = geom.output_shape();
     let p = outs.h * outs.w * batch;
@@ -966,6 +976,9 @@ fn conv_backward(
             k as isize,
             1,
         );
+        if !need_dx {
+            continue;
+        }
         // dcol[p, k] = sum_o dY[p, o] * W[o, k]
         dcol.clear();
         dcol.resize(p * k, 0.0);

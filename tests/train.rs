@@ -311,14 +311,7 @@ fn batch_norm_gradients_in_both_modes() {
             conv(4, 3, 1, 1, Padding::Same, 1, Activation::None),
             &[Graph::INPUT],
         );
-        let b = g.push(
-            "bn",
-            LayerSpec::BatchNorm {
-                epsilon: 1e-3,
-                momentum: 0.9,
-            },
-            &[c],
-        );
+        let b = g.push("bn", LayerSpec::BatchNorm { epsilon: 1e-3 }, &[c]);
         let r = g.push("relu", LayerSpec::Activation(Activation::Relu), &[b]);
         let y = g.push("logits", dense(3, Activation::None), &[r]);
         g.head(y, 1.0);
@@ -407,14 +400,7 @@ fn batch_norm_evaluation_matches_training_statistics() {
         conv(8, 3, 1, 1, Padding::Same, 1, Activation::None),
         &[Graph::INPUT],
     );
-    let b = g.push(
-        "bn",
-        LayerSpec::BatchNorm {
-            epsilon: 1e-3,
-            momentum: 0.99,
-        },
-        &[c],
-    );
+    let b = g.push("bn", LayerSpec::BatchNorm { epsilon: 1e-3 }, &[c]);
     let r = g.push("relu", LayerSpec::Activation(Activation::Relu), &[b]);
     let p = g.push(
         "pool",

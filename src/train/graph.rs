@@ -65,13 +65,12 @@ pub enum LayerSpec {
     /// Dropout with this drop probability (training only).
     Dropout(f32),
     /// Batch normalisation over channels: statistics of the batch in
-    /// training, running averages (updated with `momentum`) in evaluation;
-    /// folded into the convolution before it on export.
+    /// training; in evaluation, statistics the trainer measures on the
+    /// trained weights after each epoch; folded into the convolution before
+    /// it on export.
     BatchNorm {
         /// Added to the variance.
         epsilon: f32,
-        /// Weight of the old running value in each update (Keras: 0.99).
-        momentum: f32,
     },
 }
 

@@ -77,13 +77,7 @@ fn act_grad(a: Activation, y: f32) -> f32 {
     }
 }
 
-/// SplitMix64 step.
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
+pub(crate) use crate::data::mix;
 
 impl Net {
     /// Builds a network for `input` images, initialising weights with
@@ -220,10 +214,10 @@ impl Net {
                     (Layer::Concat, Shape::new(x.h, x.w, c))
                 }
                 LayerSpec::Activation(a) => (Layer::Act(a), x),
-                LayerSpec::BatchNorm { epsilon, momentum } => {
-                    if !(epsilon > 0.0 && (0.0..1.0).contains(&momentum)) {
+                LayerSpec::BatchNorm { epsilon } => {
+                    if !(epsilon > 0.0) {
                         return Err(Error::InvalidParameter {
-                            what: "batch norm needs epsilon > 0 and momentum in [0, 1)",
+                            what: "batch norm needs epsilon > 0",
                         });
                     }
                     let c = x.c;
@@ -735,29 +729,6 @@ impl Net {
                 if let Some((mean, var)) = moments.get(k) {
                     self.stats[stats..stats + c].copy_from_slice(&mean[..c]);
                     self.stats[stats + c..stats + 2 * c].copy_from_slice(&var[..c]);
-                }
-                k += 1;
-            }
-        }
-    }
-
-    /// Moves the running averages toward `moments` (one entry per
-    /// batch-normalisation layer, as [`batch_norm_moments`](Self::batch_norm_moments)).
-    pub fn update_running_stats(&mut self, moments: &[(Vec<f32>, Vec<f32>)]) {
-        let mut k = 0;
-        for (l, node) in self.layers.iter().zip(&self.graph.nodes) {
-            if let Layer::BatchNorm { c, stats, .. } = *l {
-                let momentum = match node.spec {
-                    LayerSpec::BatchNorm { momentum, .. } => momentum,
-                    _ => 0.99,
-                };
-                if let Some((mean, var)) = moments.get(k) {
-                    for ch in 0..c {
-                        let rm = &mut self.stats[stats + ch];
-                        *rm = momentum * *rm + (1.0 - momentum) * mean[ch];
-                        let rv = &mut self.stats[stats + c + ch];
-                        *rv = momentum * *rv + (1.0 - momentum) * var[ch];
-                    }
                 }
                 k += 1;
             }

@@ -167,7 +167,7 @@ impl Trainer {
             .num_threads(c.threads)
             .build()
             .ok();
-        type Part = (Vec<f32>, f64, usize, Vec<(Vec<f32>, Vec<f32>)>);
+        type Part = (Vec<f32>, f64, usize);
         let install = |f: &(dyn Fn() -> Vec<Part> + Sync)| match &pool {
             Some(pool) => pool.install(f),
             None => f(),
@@ -239,28 +239,15 @@ impl Trainer {
                                 Some(&seeds),
                                 &mut grads,
                             );
-                            let moments = net_ref.batch_norm_moments(&t);
-                            (grads, loss, ok, moments)
+                            (grads, loss, ok)
                         })
                         .collect()
                 });
                 let mut grads = vec![0.0f32; n];
-                let mut moments: Vec<(Vec<f32>, Vec<f32>)> = Vec::new();
-                let parts_len = parts.len() as f32;
-                for (g, l, ok, m) in parts {
+                for (g, l, ok) in parts {
                     grads.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
                     loss_sum += l;
                     correct += ok;
-                    if moments.is_empty() {
-                        moments = m
-                            .iter()
-                            .map(|(a, b)| (vec![0.0; a.len()], vec![0.0; b.len()]))
-                            .collect();
-                    }
-                    for ((ma, va), (mb, vb)) in moments.iter_mut().zip(&m) {
-                        ma.iter_mut().zip(mb).for_each(|(x, y)| *x += y / parts_len);
-                        va.iter_mut().zip(vb).for_each(|(x, y)| *x += y / parts_len);
-                    }
                 }
                 if let Some(max) = c.clip_norm {
                     clip_by_norm(&mut grads, max);
@@ -274,9 +261,6 @@ impl Trainer {
                     steps_per_epoch,
                 );
                 state.step(c.optimizer, lr, &mut net.params, &grads, &decay);
-                if !moments.is_empty() {
-                    net.update_running_stats(&moments);
-                }
                 step += 1;
                 let seen = (step - epoch * steps_per_epoch) * c.batch_size;
                 on_step(
@@ -286,9 +270,10 @@ impl Trainer {
                 );
             }
             if !net.stats.is_empty() {
-                // The running averages lag behind weights that keep moving;
-                // evaluate with statistics measured on the final weights
-                // ("precise batch norm"), over training batches as in training.
+                // Running averages during training lag behind weights that keep
+                // moving; evaluate with statistics measured on the final
+                // weights ("precise batch norm"), over training batches as in
+                // training.
                 let images: Vec<usize> = (0..train.len().min(2048)).collect();
                 let net_ref = &*net;
                 let per_chunk = |chunk: &[usize]| {

@@ -68,10 +68,7 @@ fn conv_s(out: usize, k: usize, stride: usize, groups: usize, activation: Activa
 }
 
 fn bn() -> LayerSpec {
-    LayerSpec::BatchNorm {
-        epsilon: 1e-3,
-        momentum: 0.99,
-    }
+    LayerSpec::BatchNorm { epsilon: 1e-3 }
 }
 
 fn global_avg(input: Shape) -> LayerSpec {

@@ -215,7 +215,7 @@ impl Net {
                 }
                 LayerSpec::Activation(a) => (Layer::Act(a), x),
                 LayerSpec::BatchNorm { epsilon } => {
-                    if !(epsilon > 0.0) {
+                    if epsilon.is_nan() || epsilon <= 0.0 {
                         return Err(Error::InvalidParameter {
                             what: "batch norm needs epsilon > 0",
                         });

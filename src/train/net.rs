@@ -741,9 +741,16 @@ fn keep_bit(seed: u64, layer: usize, k: usize, keep: f32) -> bool {
     ((r >> 40) as f32 / 16_777_216.0) < keep
 }
 
-/// im2col of every output pixel of every image for group `g`:
-/// `(batch * P) x K`, zero padding.
-fn im2col(geom: &Conv2d, x_all: &[f32], batch: usize, g: usize, col_all: &mut Vec<f32>) {
+/// Calls `f(col_offset, x_offset, len)` for every run of `len` values that
+/// im2col copies for group `g`: the columns at `col_offset` (counted over
+/// all images' columns) take the input at `x_offset` (counted over all
+/// images). Padding taps are skipped; they stay zero.
+fn for_each_window_run(
+    geom: &Conv2d,
+    batch: usize,
+    g: usize,
+    mut f: impl FnMut(usize, usize, usize),
+) {
     let (ins, outs) = (geom.input_shape(), geom.output_shape());
     let [kh, kw] = geom.kernel();
     let [sh, sw] = geom.stride();
@@ -752,36 +759,34 @@ fn im2col(geom: &Conv2d, x_all: &[f32], batch: usize, g: usize, col_all: &mut Ve
     let cpg = ins.c / geom.groups();
     let k = kh * kw * cpg;
     let per = outs.h * outs.w * k;
-    col_all.clear();
-    col_all.resize(per * batch, 0.0);
     for n in 0..batch {
-        let x = &x_all[n * ins.len()..(n + 1) * ins.len()];
-        let col = &mut col_all[n * per..(n + 1) * per];
+        let (col0, x0_img) = (n * per, n * ins.len());
         for oy in 0..outs.h {
             let y0 = (oy * sh) as isize - pt as isize;
             let (ky_lo, ky_hi) = taps(y0, ins.h, kh, dh);
             for ox in 0..outs.w {
                 let x0 = (ox * sw) as isize - pl as isize;
                 let (kx_lo, kx_hi) = taps(x0, ins.w, kw, dw);
-                let row = &mut col[(oy * outs.w + ox) * k..][..k];
+                let row = col0 + (oy * outs.w + ox) * k;
                 for ky in ky_lo..ky_hi {
                     let iy = (y0 + (ky * dh) as isize) as usize;
                     if cpg == ins.c && dw == 1 {
-                        // One span per kernel row.
+                        // One run per kernel row.
                         let ix = (x0 + kx_lo as isize) as usize;
-                        let span = (kx_hi - kx_lo) * cpg;
-                        let src = &x[(iy * ins.w + ix) * ins.c..][..span];
-                        for (d, &v) in row[(ky * kw + kx_lo) * cpg..][..span].iter_mut().zip(src) {
-                            *d = v;
-                        }
+                        f(
+                            row + (ky * kw + kx_lo) * cpg,
+                            x0_img + (iy * ins.w + ix) * ins.c,
+                            (kx_hi - kx_lo) * cpg,
+                        );
                         continue;
                     }
                     for kx in kx_lo..kx_hi {
                         let ix = (x0 + (kx * dw) as isize) as usize;
-                        let src = &x[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];
-                        for (d, &v) in row[(ky * kw + kx) * cpg..][..cpg].iter_mut().zip(src) {
-                            *d = v;
-                        }
+                        f(
+                            row + (ky * kw + kx) * cpg,
+                            x0_img + (iy * ins.w + ix) * ins.c + g * cpg,
+                            cpg,
+                        );
                     }
                 }
             }
@@ -789,48 +794,24 @@ fn im2col(geom: &Conv2d, x_all: &[f32], batch: usize, g: usize, col_all: &mut Ve
     }
 }
 
+/// im2col of every output pixel of every image for group `g`:
+/// `(batch * P) x K`, zero padding.
+fn im2col(geom: &Conv2d, x: &[f32], batch: usize, g: usize, col: &mut Vec<f32>) {
+    let outs = geom.output_shape();
+    col.clear();
+    col.resize(batch * outs.h * outs.w * geom.filter_depth(), 0.0);
+    for_each_window_run(geom, batch, g, |c, xi, len| {
+        col[c..c + len].copy_from_slice(&x[xi..xi + len]);
+    });
+}
+
 /// Adds the columns back into the input gradient (the adjoint of im2col).
-fn col2im(geom: &Conv2d, col_all: &[f32], batch: usize, g: usize, dx_all: &mut [f32]) {
-    let (ins, outs) = (geom.input_shape(), geom.output_shape());
-    let [kh, kw] = geom.kernel();
-    let [sh, sw] = geom.stride();
-    let [dh, dw] = geom.dilation();
-    let [pt, pl] = geom.padding();
-    let cpg = ins.c / geom.groups();
-    let k = kh * kw * cpg;
-    let per = outs.h * outs.w * k;
-    for n in 0..batch {
-        let col = &col_all[n * per..(n + 1) * per];
-        let dx = &mut dx_all[n * ins.len()..(n + 1) * ins.len()];
-        for oy in 0..outs.h {
-            let y0 = (oy * sh) as isize - pt as isize;
-            let (ky_lo, ky_hi) = taps(y0, ins.h, kh, dh);
-            for ox in 0..outs.w {
-                let x0 = (ox * sw) as isize - pl as isize;
-                let (kx_lo, kx_hi) = taps(x0, ins.w, kw, dw);
-                let row = &col[(oy * outs.w + ox) * k..][..k];
-                for ky in ky_lo..ky_hi {
-                    let iy = (y0 + (ky * dh) as isize) as usize;
-                    if cpg == ins.c && dw == 1 {
-                        let ix = (x0 + kx_lo as isize) as usize;
-                        let span = (kx_hi - kx_lo) * cpg;
-                        let dst = &mut dx[(iy * ins.w + ix) * ins.c..][..span];
-                        for (d, &v) in dst.iter_mut().zip(&row[(ky * kw + kx_lo) * cpg..][..span]) {
-                            *d += v;
-                        }
-                        continue;
-                    }
-                    for kx in kx_lo..kx_hi {
-                        let ix = (x0 + (kx * dw) as isize) as usize;
-                        let dst = &mut dx[(iy * ins.w + ix) * ins.c + g * cpg..][..cpg];
-                        for (d, s) in dst.iter_mut().zip(&row[(ky * kw + kx) * cpg..][..cpg]) {
-                            *d += s;
-                        }
-                    }
-                }
-            }
+fn col2im(geom: &Conv2d, col: &[f32], batch: usize, g: usize, dx: &mut [f32]) {
+    for_each_window_run(geom, batch, g, |c, xi, len| {
+        for (d, &v) in dx[xi..xi + len].iter_mut().zip(&col[c..c + len]) {
+            *d += v;
         }
-    }
+    });
 }
 
 /// `c = alpha * a * b + beta * c` with arbitrary strides (row, column).

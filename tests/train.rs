@@ -3,7 +3,7 @@
 #![cfg(feature = "std")]
 
 use picocnn::ops::Padding;
-use picocnn::train::{softmax_cross_entropy, Graph, LayerSpec, Net};
+use picocnn::train::{softmax_cross_entropy, Graph, Layer, Net};
 use picocnn::{Activation, Shape};
 
 /// Loss of a one-head net on `x` with label `label`; `train` selects
@@ -78,8 +78,8 @@ fn conv(
     padding: Padding,
     groups: usize,
     act: Activation,
-) -> LayerSpec {
-    LayerSpec::Conv2d {
+) -> Layer {
+    Layer::Conv2d {
         out_channels: out,
         kernel: [k, k],
         stride: [stride, stride],
@@ -90,8 +90,8 @@ fn conv(
     }
 }
 
-fn dense(out: usize, act: Activation) -> LayerSpec {
-    LayerSpec::Dense {
+fn dense(out: usize, act: Activation) -> Layer {
+    Layer::Dense {
         out_features: out,
         activation: act,
     }
@@ -144,14 +144,14 @@ fn pool_add_concat_activation_gradients() {
     );
     let s = g.push(
         "add",
-        LayerSpec::Add {
+        Layer::Add {
             activation: Activation::Relu,
         },
         &[a, b],
     );
     let m = g.push(
         "max",
-        LayerSpec::MaxPool {
+        Layer::MaxPool {
             window: [2, 2],
             stride: [1, 1],
             padding: Padding::Same,
@@ -160,16 +160,16 @@ fn pool_add_concat_activation_gradients() {
     );
     let v = g.push(
         "avg",
-        LayerSpec::AvgPool {
+        Layer::AvgPool {
             window: [3, 3],
             stride: [1, 1],
             padding: Padding::Same,
         },
         &[a],
     );
-    let c = g.push("concat", LayerSpec::Concat, &[m, v, b]);
-    let r = g.push("relu6", LayerSpec::Activation(Activation::Relu6), &[c]);
-    let d = g.push("dropout", LayerSpec::Dropout(0.5), &[r]);
+    let c = g.push("concat", Layer::Concat, &[m, v, b]);
+    let r = g.push("relu6", Layer::Activation(Activation::Relu6), &[c]);
+    let d = g.push("dropout", Layer::Dropout(0.5), &[r]);
     let y = g.push("logits", dense(4, Activation::None), &[d]);
     g.head(y, 1.0);
     check(g, Shape::new(5, 4, 2), 11);
@@ -261,22 +261,22 @@ fn a_batch_equals_its_images() {
     );
     let s = g.push(
         "add",
-        LayerSpec::Add {
+        Layer::Add {
             activation: Activation::None,
         },
         &[a, b],
     );
     let m = g.push(
         "max",
-        LayerSpec::MaxPool {
+        Layer::MaxPool {
             window: [2, 2],
             stride: [2, 2],
             padding: Padding::Valid,
         },
         &[s],
     );
-    let c = g.push("concat", LayerSpec::Concat, &[m, m]);
-    let d = g.push("dropout", LayerSpec::Dropout(0.3), &[c]);
+    let c = g.push("concat", Layer::Concat, &[m, m]);
+    let d = g.push("dropout", Layer::Dropout(0.3), &[c]);
     let y = g.push("logits", dense(5, Activation::None), &[d]);
     g.head(y, 1.0);
     let input = Shape::new(6, 6, 2);
@@ -311,8 +311,8 @@ fn batch_norm_gradients_in_both_modes() {
             conv(4, 3, 1, 1, Padding::Same, 1, Activation::None),
             &[Graph::INPUT],
         );
-        let b = g.push("bn", LayerSpec::BatchNorm { epsilon: 1e-3 }, &[c]);
-        let r = g.push("relu", LayerSpec::Activation(Activation::Relu), &[b]);
+        let b = g.push("bn", Layer::BatchNorm { epsilon: 1e-3 }, &[c]);
+        let r = g.push("relu", Layer::Activation(Activation::Relu), &[b]);
         let y = g.push("logits", dense(3, Activation::None), &[r]);
         g.head(y, 1.0);
         check_mode(g, Shape::new(4, 4, 2), 5, train);
@@ -400,11 +400,11 @@ fn batch_norm_evaluation_matches_training_statistics() {
         conv(8, 3, 1, 1, Padding::Same, 1, Activation::None),
         &[Graph::INPUT],
     );
-    let b = g.push("bn", LayerSpec::BatchNorm { epsilon: 1e-3 }, &[c]);
-    let r = g.push("relu", LayerSpec::Activation(Activation::Relu), &[b]);
+    let b = g.push("bn", Layer::BatchNorm { epsilon: 1e-3 }, &[c]);
+    let r = g.push("relu", Layer::Activation(Activation::Relu), &[b]);
     let p = g.push(
         "pool",
-        LayerSpec::MaxPool {
+        Layer::MaxPool {
             window: [2, 2],
             stride: [2, 2],
             padding: Padding::Valid,

@@ -9,6 +9,7 @@
 
 pub mod format;
 mod interp;
+mod layer;
 mod summary;
 mod view;
 #[cfg(feature = "std")]
@@ -16,5 +17,6 @@ pub mod writer;
 
 pub use format::{DType, OpKind};
 pub use interp::{Element, Interpreter, LayerEvent};
+pub use layer::Layer;
 pub use summary::{LayerSummary, Summary};
 pub use view::{crc32, Model, OpInfo, TensorInfo};

@@ -1,6 +1,7 @@
 //! A checked, zero-copy view of a model blob.
 
 use super::format::{self as f, DType, OpKind};
+use super::layer::Layer;
 use crate::error::{Error, Result};
 use crate::ops::conv::{Conv2d, Conv2dConfig};
 use crate::ops::dense::Dense;
@@ -413,6 +414,58 @@ impl<'a> Model<'a> {
     /// Tensor index of input `k` of `op`.
     pub fn op_input(&self, op: &OpInfo<'_>, k: usize) -> usize {
         self.list(op.inputs_first + k.min(op.n_inputs.saturating_sub(1)))
+    }
+
+    /// The layer `op` computes, in the description training uses (padding
+    /// as the explicit cells the record stores).
+    ///
+    /// ```
+    /// # use picocnn::model::{Layer, Model};
+    /// #[repr(C, align(16))]
+    /// struct Aligned<T: ?Sized>(T);
+    /// static BLOB: &Aligned<[u8]> = &Aligned(*include_bytes!("../../tests/models/lenet5_i8.pcnn"));
+    ///
+    /// let model = Model::parse(&BLOB.0)?;
+    /// let first = model.layer(&model.op(0));
+    /// assert!(matches!(first, Layer::Conv2d { out_channels: 6, kernel: [5, 5], .. }));
+    /// # Ok::<(), picocnn::Error>(())
+    /// ```
+    pub fn layer(&self, op: &OpInfo<'_>) -> Layer {
+        let window = [op.lo(0), op.hi(0)];
+        let stride = [op.lo(1), op.hi(1)];
+        match op.kind {
+            OpKind::Conv2d => Layer::Conv2d {
+                out_channels: self.tensor(op.output).shape.c,
+                kernel: window,
+                stride,
+                dilation: [op.lo(2), op.hi(2)],
+                padding: op.padding(),
+                groups: op.params[5] as usize,
+                activation: op.activation,
+            },
+            OpKind::Dense => Layer::Dense {
+                out_features: self.tensor(op.output).shape.len(),
+                activation: op.activation,
+            },
+            OpKind::MaxPool => Layer::MaxPool {
+                window,
+                stride,
+                padding: op.padding(),
+            },
+            OpKind::AvgPool => Layer::AvgPool {
+                window,
+                stride,
+                padding: op.padding(),
+            },
+            OpKind::Add => Layer::Add {
+                activation: op.activation,
+            },
+            OpKind::Concat => Layer::Concat,
+            OpKind::Activation => Layer::Activation(op.activation),
+            OpKind::Softmax => Layer::Softmax {
+                beta: f32::from_bits(op.params[3]),
+            },
+        }
     }
 
     /// String `i` of the string table ("" when absent).

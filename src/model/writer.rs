@@ -28,6 +28,7 @@
 extern crate std;
 
 use super::format::{self as f, align_up, DType, OpKind};
+use super::layer::Layer;
 use super::view::Model;
 use crate::error::{Error, Result};
 use crate::ops::add::AddQuant;
@@ -726,6 +727,104 @@ impl ModelBuilder {
             params,
             0,
         ))
+    }
+
+    /// Writes `layer` reading `inputs`: the one entry point an exporter
+    /// needs, dispatching to the per-kind methods above. Convolutions and
+    /// dense layers take `weights`, other kinds none. `output` is the output
+    /// tensor's type; pools and softmax fix theirs (pools keep the input's,
+    /// int8 softmax has scale 1/256 and zero point -128) and `output` must
+    /// equal it. Dropout and batch normalisation are training-only and
+    /// rejected: export removes the first and folds the second.
+    pub fn layer(
+        &mut self,
+        name: &str,
+        layer: &Layer,
+        inputs: &[TensorId],
+        weights: Option<Weights>,
+        output: TensorType,
+    ) -> Result<TensorId> {
+        let shapes: Vec<Shape> = inputs
+            .iter()
+            .map(|&t| self.get(t).map(|d| d.shape))
+            .collect::<Result<_>>()?;
+        layer.output_shape(&shapes)?;
+        let takes_weights = matches!(layer, Layer::Conv2d { .. } | Layer::Dense { .. });
+        if takes_weights != weights.is_some() {
+            return Err(Error::InvalidParameter {
+                what: if takes_weights {
+                    "convolution and dense layers need weights"
+                } else {
+                    "only convolution and dense layers take weights"
+                },
+            });
+        }
+        let fixed = |b: &Self, t: TensorId| -> Result<()> {
+            if b.get(t)?.ty != output {
+                return Err(Error::Unsupported {
+                    what: "pool or softmax output type differs from the one it produces",
+                });
+            }
+            Ok(())
+        };
+        let x = inputs[0];
+        match (*layer, weights) {
+            (Layer::Conv2d { activation, .. }, Some(w)) => {
+                let config = layer
+                    .conv_config(shapes[0])
+                    .ok_or(Error::Unsupported { what: "layer kind" })?;
+                self.conv2d(name, x, config, activation, w, output)
+            }
+            (
+                Layer::Dense {
+                    out_features,
+                    activation,
+                },
+                Some(w),
+            ) => self.dense(name, x, out_features, activation, w, output),
+            (
+                Layer::MaxPool {
+                    window,
+                    stride,
+                    padding,
+                }
+                | Layer::AvgPool {
+                    window,
+                    stride,
+                    padding,
+                },
+                None,
+            ) => {
+                fixed(self, x)?;
+                let kind = layer
+                    .op_kind()
+                    .ok_or(Error::Unsupported { what: "layer kind" })?;
+                self.pool(kind, name, x, window, stride, padding)
+            }
+            (Layer::Add { activation }, None) => self.add(name, x, inputs[1], activation, output),
+            (Layer::Concat, None) => self.concat(name, inputs, output),
+            (Layer::Activation(a), None) => self.activation(name, x, a, output),
+            (Layer::Softmax { beta }, None) => {
+                let produced = match self.get(x)?.ty {
+                    TensorType::I8(_) => TensorType::I8(QParams::new(1.0 / 256.0, -128)?),
+                    other => other,
+                };
+                if produced != output {
+                    return Err(Error::Unsupported {
+                        what: "pool or softmax output type differs from the one it produces",
+                    });
+                }
+                self.softmax(name, x, beta)
+            }
+            _ => Err(Error::Unsupported {
+                what: "dropout and batch norm are training-only layers",
+            }),
+        }
+    }
+
+    /// Shape of tensor `t`.
+    pub fn shape(&self, t: TensorId) -> Result<Shape> {
+        Ok(self.get(t)?.shape)
     }
 
     /// Plans the arena and writes the blob; the result parses with

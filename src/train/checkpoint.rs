@@ -1,7 +1,7 @@
 //! Checkpoints in safetensors: every parameter block and batch-norm
 //! statistic under the layer's name, written to a temporary file and renamed.
 
-use super::net::{Layer, Net};
+use super::net::{Net, Step};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,7 +34,7 @@ pub(crate) fn tensors(net: &Net) -> Vec<(String, Vec<usize>, bool, usize, usize)
     for (layer, node) in net.layers.iter().zip(&net.graph.nodes) {
         let n = &node.name;
         match *layer {
-            Layer::Conv { geom, w, b, .. } => {
+            Step::Conv { geom, w, b, .. } => {
                 let [kh, kw] = geom.kernel();
                 let oc = geom.output_shape().c;
                 let cpg = geom.input_shape().c / geom.groups();
@@ -47,7 +47,7 @@ pub(crate) fn tensors(net: &Net) -> Vec<(String, Vec<usize>, bool, usize, usize)
                 ));
                 out.push((std::format!("{n}.bias"), std::vec![oc], true, b, oc));
             }
-            Layer::Dense {
+            Step::Dense {
                 n_in, n_out, w, b, ..
             } => {
                 out.push((
@@ -59,7 +59,7 @@ pub(crate) fn tensors(net: &Net) -> Vec<(String, Vec<usize>, bool, usize, usize)
                 ));
                 out.push((std::format!("{n}.bias"), std::vec![n_out], true, b, n_out));
             }
-            Layer::BatchNorm {
+            Step::BatchNorm {
                 c,
                 gamma,
                 beta,

@@ -17,7 +17,7 @@ mod optim;
 mod trainer;
 pub mod zoo;
 
-pub use graph::{Graph, LayerSpec, Node};
+pub use graph::{Graph, Layer, Node};
 pub use net::Net;
 pub use optim::{clip_by_norm, learning_rate, OptimState, Optimizer, Schedule};
 pub use trainer::{accuracy, softmax_cross_entropy, EpochReport, TrainConfig, Trainer};

@@ -1,9 +1,9 @@
 //! A trainable f32 network: parameters, forward and backward passes for one
 //! image, with the layers of [`Graph`].
 
-use super::graph::{Graph, LayerSpec};
-use crate::ops::conv::{Conv2d, Conv2dConfig};
-use crate::ops::pool::{Pool2d, Pool2dConfig};
+use super::graph::{Graph, Layer};
+use crate::ops::conv::Conv2d;
+use crate::ops::pool::Pool2d;
 use crate::ops::taps;
 use crate::quant::Activation;
 use crate::tensor::Shape;
@@ -13,7 +13,7 @@ use std::vec::Vec;
 
 /// A layer with its geometry and where its parameters live.
 #[derive(Debug, Clone)]
-pub(crate) enum Layer {
+pub(crate) enum Step {
     Conv {
         geom: Conv2d,
         act: Activation,
@@ -49,7 +49,7 @@ pub(crate) enum Layer {
 #[derive(Debug, Clone)]
 pub struct Net {
     pub(crate) graph: Graph,
-    pub(crate) layers: Vec<Layer>,
+    pub(crate) layers: Vec<Step>,
     pub(crate) shapes: Vec<Shape>,
     /// All parameters (weights OHWI for convolutions, `[out][in]` for dense
     /// layers, then biases), in node order.
@@ -109,144 +109,85 @@ impl Net {
                     blocks.push((i, off, n, weight));
                     off
                 };
-            let (layer, out) = match node.spec {
-                LayerSpec::Conv2d {
-                    out_channels,
-                    kernel,
-                    stride,
-                    dilation,
-                    padding,
-                    groups,
-                    activation,
-                } => {
-                    let geom = Conv2d::new(Conv2dConfig {
-                        input: x,
+            let in_shapes: Vec<Shape> = node.inputs.iter().map(|&t| shapes[t]).collect();
+            let out = node.spec.output_shape(&in_shapes)?;
+            let layer =
+                match node.spec {
+                    Layer::Conv2d {
                         out_channels,
                         kernel,
-                        stride,
-                        dilation,
-                        padding,
                         groups,
-                    })?;
-                    let depth = geom.filter_depth();
-                    let w = alloc(
-                        geom.filter_len(),
-                        depth,
-                        out_channels / groups * kernel[0] * kernel[1],
-                        true,
-                        &mut params,
-                    );
-                    let b = alloc(out_channels, 1, 1, false, &mut params);
-                    (
-                        Layer::Conv {
+                        activation,
+                        ..
+                    } => {
+                        let Some(geom) = node.spec.conv(x)? else {
+                            unreachable!("a conv layer has a conv geometry")
+                        };
+                        let w = alloc(
+                            geom.filter_len(),
+                            geom.filter_depth(),
+                            out_channels / groups * kernel[0] * kernel[1],
+                            true,
+                            &mut params,
+                        );
+                        let b = alloc(out_channels, 1, 1, false, &mut params);
+                        Step::Conv {
                             geom,
                             act: activation,
                             w,
                             b,
-                        },
-                        geom.output_shape(),
-                    )
-                }
-                LayerSpec::Dense {
-                    out_features,
-                    activation,
-                } => {
-                    let n_in = x.len();
-                    let w = alloc(n_in * out_features, n_in, out_features, true, &mut params);
-                    let b = alloc(out_features, 1, 1, false, &mut params);
-                    (
-                        Layer::Dense {
+                        }
+                    }
+                    Layer::Dense {
+                        out_features,
+                        activation,
+                    } => {
+                        let n_in = x.len();
+                        let w = alloc(n_in * out_features, n_in, out_features, true, &mut params);
+                        let b = alloc(out_features, 1, 1, false, &mut params);
+                        Step::Dense {
                             n_in,
                             n_out: out_features,
                             act: activation,
                             w,
                             b,
-                        },
-                        Shape::flat(out_features),
-                    )
-                }
-                LayerSpec::MaxPool {
-                    window,
-                    stride,
-                    padding,
-                }
-                | LayerSpec::AvgPool {
-                    window,
-                    stride,
-                    padding,
-                } => {
-                    let pool = Pool2d::new(Pool2dConfig {
-                        input: x,
-                        window,
-                        stride,
-                        padding,
-                    })?;
-                    let layer = if matches!(node.spec, LayerSpec::MaxPool { .. }) {
-                        Layer::MaxPool(pool)
-                    } else {
-                        Layer::AvgPool(pool)
-                    };
-                    (layer, pool.output_shape())
-                }
-                LayerSpec::Add { activation } => {
-                    if node.inputs.len() != 2 || shapes[node.inputs[1]] != x {
-                        return Err(Error::ShapeMismatch {
-                            what: "add inputs",
-                            expected: x.len(),
-                            got: shapes[node.inputs[node.inputs.len() - 1]].len(),
-                        });
-                    }
-                    (Layer::Add(activation), x)
-                }
-                LayerSpec::Concat => {
-                    let mut c = 0;
-                    for &t in &node.inputs {
-                        let s = shapes[t];
-                        if s.h != x.h || s.w != x.w {
-                            return Err(Error::ShapeMismatch {
-                                what: "concat input height and width",
-                                expected: x.h * x.w,
-                                got: s.h * s.w,
-                            });
                         }
-                        c += s.c;
                     }
-                    (Layer::Concat, Shape::new(x.h, x.w, c))
-                }
-                LayerSpec::Activation(a) => (Layer::Act(a), x),
-                LayerSpec::BatchNorm { epsilon } => {
-                    if epsilon.is_nan() || epsilon <= 0.0 {
-                        return Err(Error::InvalidParameter {
-                            what: "batch norm needs epsilon > 0",
-                        });
+                    Layer::MaxPool { .. } | Layer::AvgPool { .. } => {
+                        let Some(pool) = node.spec.pool(x)? else {
+                            unreachable!("a pool layer has a pool geometry")
+                        };
+                        if matches!(node.spec, Layer::MaxPool { .. }) {
+                            Step::MaxPool(pool)
+                        } else {
+                            Step::AvgPool(pool)
+                        }
                     }
-                    let c = x.c;
-                    let gamma = alloc(c, 1, 1, false, &mut params);
-                    params[gamma..gamma + c].fill(1.0);
-                    let beta = alloc(c, 1, 1, false, &mut params);
-                    let off = stats.len();
-                    stats.extend(std::iter::repeat_n(0.0, c));
-                    stats.extend(std::iter::repeat_n(1.0, c));
-                    (
-                        Layer::BatchNorm {
+                    Layer::Add { activation } => Step::Add(activation),
+                    Layer::Concat => Step::Concat,
+                    Layer::Activation(a) => Step::Act(a),
+                    Layer::BatchNorm { epsilon } => {
+                        let c = x.c;
+                        let gamma = alloc(c, 1, 1, false, &mut params);
+                        params[gamma..gamma + c].fill(1.0);
+                        let beta = alloc(c, 1, 1, false, &mut params);
+                        let off = stats.len();
+                        stats.extend(std::iter::repeat_n(0.0, c));
+                        stats.extend(std::iter::repeat_n(1.0, c));
+                        Step::BatchNorm {
                             c,
                             gamma,
                             beta,
                             epsilon,
                             stats: off,
-                        },
-                        x,
-                    )
-                }
-                LayerSpec::Dropout(p) => {
-                    if !(0.0..1.0).contains(&p) {
-                        return Err(Error::InvalidParameter {
-                            what: "dropout rate must be in [0, 1)",
-                        });
+                        }
                     }
-                    (Layer::Dropout(p), x)
-                }
-            };
+                    Layer::Dropout(p) => Step::Dropout(p),
+                    Layer::Softmax { .. } => return Err(Error::Unsupported {
+                        what:
+                            "softmax in a training graph (the loss applies it; export appends it)",
+                    }),
+                };
             layers.push(layer);
             shapes.push(out);
         }
@@ -278,6 +219,21 @@ impl Net {
         self.shapes[t]
     }
 
+    /// The graph the network was built from.
+    pub fn graph(&self) -> &Graph {
+        &self.graph
+    }
+
+    /// Weights and biases of node `node` (a convolution or dense layer:
+    /// filters OHWI, or `[out][in]`), or gamma and beta of a batch norm;
+    /// `None` for layers without parameters.
+    pub fn weights(&self, node: usize) -> Option<(&[f32], &[f32])> {
+        let mut it = self.blocks.iter().filter(|b| b.0 == node);
+        let (_, w, wn, _) = *it.next()?;
+        let (_, b, bn, _) = *it.next()?;
+        Some((&self.params[w..w + wn], &self.params[b..b + bn]))
+    }
+
     /// Number of parameters.
     pub fn param_count(&self) -> usize {
         self.params.len()
@@ -288,8 +244,8 @@ impl Net {
         self.layers
             .iter()
             .map(|l| match l {
-                Layer::Conv { geom, .. } => geom.macs(),
-                Layer::Dense { n_in, n_out, .. } => n_in * n_out,
+                Step::Conv { geom, .. } => geom.macs(),
+                Step::Dense { n_in, n_out, .. } => n_in * n_out,
                 _ => 0,
             })
             .sum()
@@ -334,7 +290,7 @@ impl Net {
             let (n_x, n_y) = (self.shapes[node.inputs[0]].len(), out_shape.len());
             let mut y = vec![0.0f32; n_y * batch];
             match *layer {
-                Layer::Conv { geom, act, w, b } => {
+                Step::Conv { geom, act, w, b } => {
                     conv_forward(
                         &geom,
                         x,
@@ -346,7 +302,7 @@ impl Net {
                     let oc = out_shape.c;
                     add_bias_act(&mut y, &self.params[b..b + oc], act);
                 }
-                Layer::Dense {
+                Step::Dense {
                     n_in,
                     n_out,
                     act,
@@ -371,8 +327,8 @@ impl Net {
                     );
                     add_bias_act(&mut y, &self.params[b..b + n_out], act);
                 }
-                Layer::MaxPool(pool) | Layer::AvgPool(pool) => {
-                    let max = matches!(layer, Layer::MaxPool(_));
+                Step::MaxPool(pool) | Step::AvgPool(pool) => {
+                    let max = matches!(layer, Step::MaxPool(_));
                     for n in 0..batch {
                         pool_forward(
                             &pool,
@@ -382,13 +338,13 @@ impl Net {
                         );
                     }
                 }
-                Layer::Add(act) => {
+                Step::Add(act) => {
                     let z = &t[node.inputs[1]];
                     for k in 0..y.len() {
                         y[k] = act_out(act, x[k] + z[k]);
                     }
                 }
-                Layer::Concat => {
+                Step::Concat => {
                     let total = out_shape.c;
                     let pixels = out_shape.h * out_shape.w;
                     let mut off = 0;
@@ -405,12 +361,12 @@ impl Net {
                         off += c;
                     }
                 }
-                Layer::Act(act) => {
+                Step::Act(act) => {
                     for k in 0..y.len() {
                         y[k] = act_out(act, x[k]);
                     }
                 }
-                Layer::Dropout(p) => match dropout {
+                Step::Dropout(p) => match dropout {
                     Some(seeds) if p > 0.0 => {
                         let keep = 1.0 - p;
                         for (n, &seed) in seeds.iter().enumerate().take(batch) {
@@ -426,7 +382,7 @@ impl Net {
                     }
                     _ => y.copy_from_slice(x),
                 },
-                Layer::BatchNorm {
+                Step::BatchNorm {
                     c,
                     gamma,
                     beta,
@@ -488,7 +444,7 @@ impl Net {
             let xi = node.inputs[0];
             let (n_x, n_y) = (self.shapes[xi].len(), self.shapes[out].len());
             match self.layers[i] {
-                Layer::Conv { geom, act, w, b } => {
+                Step::Conv { geom, act, w, b } => {
                     let oc = geom.output_shape().c;
                     let dpre: Vec<f32> = dy
                         .iter()
@@ -513,7 +469,7 @@ impl Net {
                         xi != 0,
                     );
                 }
-                Layer::Dense {
+                Step::Dense {
                     n_in,
                     n_out,
                     act,
@@ -559,8 +515,8 @@ impl Net {
                         1,
                     );
                 }
-                Layer::MaxPool(pool) | Layer::AvgPool(pool) => {
-                    let max = matches!(self.layers[i], Layer::MaxPool(_));
+                Step::MaxPool(pool) | Step::AvgPool(pool) => {
+                    let max = matches!(self.layers[i], Step::MaxPool(_));
                     let (x, gx) = (&t[xi], &mut g[xi]);
                     for n in 0..batch {
                         pool_backward(
@@ -572,14 +528,14 @@ impl Net {
                         );
                     }
                 }
-                Layer::Add(act) => {
+                Step::Add(act) => {
                     for k in 0..dy.len() {
                         let d = dy[k] * act_grad(act, y[k]);
                         g[xi][k] += d;
                         g[node.inputs[1]][k] += d;
                     }
                 }
-                Layer::Concat => {
+                Step::Concat => {
                     let s = self.shapes[out];
                     let pixels = s.h * s.w;
                     let mut off = 0;
@@ -593,12 +549,12 @@ impl Net {
                         off += c;
                     }
                 }
-                Layer::Act(act) => {
+                Step::Act(act) => {
                     for k in 0..dy.len() {
                         g[xi][k] += dy[k] * act_grad(act, y[k]);
                     }
                 }
-                Layer::BatchNorm {
+                Step::BatchNorm {
                     c,
                     gamma,
                     beta,
@@ -641,7 +597,7 @@ impl Net {
                         }
                     }
                 }
-                Layer::Dropout(p) => match dropout {
+                Step::Dropout(p) => match dropout {
                     Some(seeds) if p > 0.0 => {
                         let keep = 1.0 - p;
                         for (n, &seed) in seeds.iter().enumerate().take(batch) {
@@ -714,7 +670,7 @@ impl Net {
             .iter()
             .zip(&self.graph.nodes)
             .filter_map(|(l, node)| match *l {
-                Layer::BatchNorm { c, .. } => Some(channel_moments(&t[node.inputs[0]], c)),
+                Step::BatchNorm { c, .. } => Some(channel_moments(&t[node.inputs[0]], c)),
                 _ => None,
             })
             .collect()
@@ -725,7 +681,7 @@ impl Net {
     pub fn set_running_stats(&mut self, moments: &[(Vec<f32>, Vec<f32>)]) {
         let mut k = 0;
         for layer in &self.layers {
-            if let Layer::BatchNorm { c, stats, .. } = *layer {
+            if let Step::BatchNorm { c, stats, .. } = *layer {
                 if let Some((mean, var)) = moments.get(k) {
                     self.stats[stats..stats + c].copy_from_slice(&mean[..c]);
                     self.stats[stats + c..stats + 2 * c].copy_from_slice(&var[..c]);

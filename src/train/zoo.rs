@@ -1,15 +1,15 @@
 //! The classic architectures, for 28x28x1 or 32x32x3 inputs and any number
 //! of classes.
 
-use super::graph::{Graph, LayerSpec};
+use super::graph::{Graph, Layer};
 use super::net::Net;
 use crate::ops::Padding;
 use crate::quant::Activation;
 use crate::tensor::Shape;
 use crate::Result;
 
-fn conv(out: usize, k: usize, padding: Padding, activation: Activation) -> LayerSpec {
-    LayerSpec::Conv2d {
+fn conv(out: usize, k: usize, padding: Padding, activation: Activation) -> Layer {
+    Layer::Conv2d {
         out_channels: out,
         kernel: [k, k],
         stride: [1, 1],
@@ -20,16 +20,16 @@ fn conv(out: usize, k: usize, padding: Padding, activation: Activation) -> Layer
     }
 }
 
-fn max2() -> LayerSpec {
-    LayerSpec::MaxPool {
+fn max2() -> Layer {
+    Layer::MaxPool {
         window: [2, 2],
         stride: [2, 2],
         padding: Padding::Valid,
     }
 }
 
-fn dense(out: usize, activation: Activation) -> LayerSpec {
-    LayerSpec::Dense {
+fn dense(out: usize, activation: Activation) -> Layer {
+    Layer::Dense {
         out_features: out,
         activation,
     }
@@ -55,8 +55,8 @@ pub fn lenet5(input: Shape, classes: usize, seed: u64) -> Result<Net> {
     Net::new(g, input, seed)
 }
 
-fn conv_s(out: usize, k: usize, stride: usize, groups: usize, activation: Activation) -> LayerSpec {
-    LayerSpec::Conv2d {
+fn conv_s(out: usize, k: usize, stride: usize, groups: usize, activation: Activation) -> Layer {
+    Layer::Conv2d {
         out_channels: out,
         kernel: [k, k],
         stride: [stride, stride],
@@ -67,12 +67,12 @@ fn conv_s(out: usize, k: usize, stride: usize, groups: usize, activation: Activa
     }
 }
 
-fn bn() -> LayerSpec {
-    LayerSpec::BatchNorm { epsilon: 1e-3 }
+fn bn() -> Layer {
+    Layer::BatchNorm { epsilon: 1e-3 }
 }
 
-fn global_avg(input: Shape) -> LayerSpec {
-    LayerSpec::AvgPool {
+fn global_avg(input: Shape) -> Layer {
+    Layer::AvgPool {
         window: [input.h, input.w],
         stride: [1, 1],
         padding: Padding::Valid,
@@ -95,7 +95,7 @@ pub fn alexnet_mini(input: Shape, classes: usize, seed: u64) -> Result<Net> {
     let x = g.push("pool2", max2(), &[x]);
     let x = g.push("conv3_grouped", conv_s(64, 3, 1, 2, Activation::Relu), &[x]);
     let x = g.push("dense1", dense(128, Activation::Relu), &[x]);
-    let x = g.push("dropout", LayerSpec::Dropout(0.5), &[x]);
+    let x = g.push("dropout", Layer::Dropout(0.5), &[x]);
     let x = g.push("logits", dense(classes, Activation::None), &[x]);
     g.head(x, 1.0);
     Net::new(g, input, seed)
@@ -158,7 +158,7 @@ fn inception(g: &mut Graph, name: &str, x: usize, c: [usize; 6]) -> usize {
     );
     let p = g.push(
         &std::format!("{name}_pool"),
-        LayerSpec::MaxPool {
+        Layer::MaxPool {
             window: [3, 3],
             stride: [1, 1],
             padding: Padding::Same,
@@ -170,11 +170,7 @@ fn inception(g: &mut Graph, name: &str, x: usize, c: [usize; 6]) -> usize {
         conv_s(c[5], 1, 1, 1, relu),
         &[p],
     );
-    g.push(
-        &std::format!("{name}_concat"),
-        LayerSpec::Concat,
-        &[a, b, d, p],
-    )
+    g.push(&std::format!("{name}_concat"), Layer::Concat, &[a, b, d, p])
 }
 
 /// GoogLeNet in miniature: a stem convolution, two Inception blocks with 1x1
@@ -212,17 +208,13 @@ pub fn resnet8(input: Shape, classes: usize, seed: u64) -> Result<Net> {
     let none = Activation::None;
     let x = g.push("stem", conv_s(16, 3, 1, 1, none), &[Graph::INPUT]);
     let x = g.push("stem_bn", bn(), &[x]);
-    let mut x = g.push("stem_relu", LayerSpec::Activation(Activation::Relu), &[x]);
+    let mut x = g.push("stem_relu", Layer::Activation(Activation::Relu), &[x]);
     let (mut h, mut w) = (input.h, input.w);
     for (stack, (c, stride)) in [(16, 1), (32, 2), (64, 2)].into_iter().enumerate() {
         let name = |part: &str| std::format!("stack{}_{part}", stack + 1);
         let y = g.push(&name("conv1"), conv_s(c, 3, stride, 1, none), &[x]);
         let y = g.push(&name("bn1"), bn(), &[y]);
-        let y = g.push(
-            &name("relu1"),
-            LayerSpec::Activation(Activation::Relu),
-            &[y],
-        );
+        let y = g.push(&name("relu1"), Layer::Activation(Activation::Relu), &[y]);
         let y = g.push(&name("conv2"), conv_s(c, 3, 1, 1, none), &[y]);
         let y = g.push(&name("bn2"), bn(), &[y]);
         let shortcut = if stride == 1 {
@@ -232,7 +224,7 @@ pub fn resnet8(input: Shape, classes: usize, seed: u64) -> Result<Net> {
         };
         x = g.push(
             &name("add"),
-            LayerSpec::Add {
+            Layer::Add {
                 activation: Activation::Relu,
             },
             &[shortcut, y],

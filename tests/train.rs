@@ -130,6 +130,51 @@ fn conv_and_dense_gradients() {
 }
 
 #[test]
+fn single_channel_conv_gradients() {
+    // Convolutions of one input channel have their own direct kernels; put
+    // them after another layer so their input gradient is checked too, in
+    // the wide (vector) and strided forms.
+    for (spec, input) in [
+        (
+            conv(3, 5, 1, 1, Padding::Same, 1, Activation::Relu),
+            Shape::new(9, 37, 2),
+        ),
+        (
+            conv(2, 3, 2, 2, Padding::Same, 1, Activation::None),
+            Shape::new(8, 9, 1),
+        ),
+        (
+            conv(
+                2,
+                3,
+                1,
+                1,
+                Padding::Explicit {
+                    top: 0,
+                    bottom: 2,
+                    left: 1,
+                    right: 0,
+                },
+                1,
+                Activation::Relu6,
+            ),
+            Shape::new(5, 6, 3),
+        ),
+    ] {
+        let mut g = Graph::new();
+        let a = g.push(
+            "squeeze",
+            conv(1, 1, 1, 1, Padding::Valid, 1, Activation::None),
+            &[Graph::INPUT],
+        );
+        let x = g.push("conv", spec, &[a]);
+        let y = g.push("logits", dense(3, Activation::None), &[x]);
+        g.head(y, 1.0);
+        check(g, input, 5);
+    }
+}
+
+#[test]
 fn pool_add_concat_activation_gradients() {
     let mut g = Graph::new();
     let a = g.push(

@@ -522,6 +522,7 @@ impl Net {
                         pool_backward(
                             &pool,
                             &x[n * n_x..(n + 1) * n_x],
+                            &y[n * n_y..(n + 1) * n_y],
                             &dy[n * n_y..(n + 1) * n_y],
                             &mut gx[n * n_x..(n + 1) * n_x],
                             max,
@@ -622,17 +623,42 @@ impl Net {
 
 /// `y[row][j] = act(y[row][j] + bias[j])` for every row of `bias.len()` values.
 fn add_bias_act(y: &mut [f32], bias: &[f32], act: Activation) {
-    for row in y.chunks_exact_mut(bias.len()) {
-        for (v, &b) in row.iter_mut().zip(bias) {
+    // Rows of at least 64 values vectorise; a few channels alone do not.
+    let reps = 64usize.div_ceil(bias.len().max(1));
+    let wide: Vec<f32> = bias
+        .iter()
+        .copied()
+        .cycle()
+        .take(bias.len() * reps)
+        .collect();
+    let mut rows = y.chunks_exact_mut(wide.len());
+    for row in &mut rows {
+        for (v, &b) in row.iter_mut().zip(&wide) {
             *v = act_out(act, *v + b);
         }
+    }
+    for (v, &b) in rows.into_remainder().iter_mut().zip(&wide) {
+        *v = act_out(act, *v + b);
     }
 }
 
 /// `acc[j] += sum over rows of x[row][j]` for rows of `acc.len()` values.
 fn sum_rows(x: &[f32], acc: &mut [f32]) {
-    for row in x.chunks_exact(acc.len()) {
-        for (a, &v) in acc.iter_mut().zip(row) {
+    // As in `add_bias_act`: rows of at least 64 values vectorise.
+    let c = acc.len();
+    let reps = 64usize.div_ceil(c.max(1));
+    let mut wide = vec![0.0f32; c * reps];
+    let mut rows = x.chunks_exact(wide.len());
+    for row in &mut rows {
+        for (a, &v) in wide.iter_mut().zip(row) {
+            *a += v;
+        }
+    }
+    for (a, &v) in wide.iter_mut().zip(rows.remainder()) {
+        *a += v;
+    }
+    for part in wide.chunks_exact(c) {
+        for (a, &v) in acc.iter_mut().zip(part) {
             *a += v;
         }
     }
@@ -815,6 +841,305 @@ fn gemm(
     }
 }
 
+/// Output columns the direct single-channel kernels compute at once: four
+/// 8-lane vectors of independent accumulators.
+const COLS: usize = 32;
+
+/// A single-channel convolution (input channels 1, one group: the first
+/// layer of a grayscale network) computed directly, without im2col: its
+/// im2col matrix is `kh * kw` times the input and its GEMMs are too narrow
+/// to run fast. Each image is padded once into a plane wide enough for
+/// whole blocks of [`COLS`] output columns.
+struct Plane {
+    /// Padded input rows and columns.
+    hp: usize,
+    wp: usize,
+    /// Output columns rounded up to a multiple of `COLS`.
+    ow_pad: usize,
+}
+
+impl Plane {
+    fn new(geom: &Conv2d) -> Plane {
+        let outs = geom.output_shape();
+        let [kh, kw] = geom.kernel();
+        let [sh, sw] = geom.stride();
+        let [dh, dw] = geom.dilation();
+        let ow_pad = outs.w.div_ceil(COLS) * COLS;
+        Plane {
+            hp: (outs.h - 1) * sh + (kh - 1) * dh + 1,
+            wp: (ow_pad - 1) * sw + (kw - 1) * dw + 1,
+            ow_pad,
+        }
+    }
+
+    /// Copies image `x` (HxWx1) into the zero-padded plane `xp`.
+    fn fill(&self, geom: &Conv2d, x: &[f32], xp: &mut Vec<f32>) {
+        let ins = geom.input_shape();
+        let [pt, pl] = geom.padding();
+        xp.clear();
+        xp.resize(self.hp * self.wp, 0.0);
+        for iy in 0..ins.h.min(self.hp.saturating_sub(pt)) {
+            let n = ins.w.min(self.wp.saturating_sub(pl));
+            let row = (iy + pt) * self.wp + pl;
+            xp[row..row + n].copy_from_slice(&x[iy * ins.w..iy * ins.w + n]);
+        }
+    }
+
+    /// Where tap `(ky, kx)` starts reading for output row `oy`.
+    fn start(&self, geom: &Conv2d, oy: usize, ky: usize, kx: usize) -> usize {
+        let [sh, _] = geom.stride();
+        let [dh, dw] = geom.dilation();
+        (oy * sh + ky * dh) * self.wp + kx * dw
+    }
+}
+
+/// `acc[j] = sum over taps of w * x[base + off + j * step]`, taps in order:
+/// the forward kernel.
+fn taps_block(xp: &[f32], base: usize, taps: &[(usize, f32)], step: usize, acc: &mut [f32; COLS]) {
+    #[cfg(target_arch = "x86_64")]
+    if step == 1 && std::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX.
+        return unsafe { x86::taps_block(&xp[base..], taps, acc) };
+    }
+    taps_block_portable(xp, base, taps, step, acc)
+}
+
+fn taps_block_portable(
+    xp: &[f32],
+    base: usize,
+    taps: &[(usize, f32)],
+    step: usize,
+    acc: &mut [f32; COLS],
+) {
+    *acc = [0.0; COLS];
+    for &(off, w) in taps {
+        let r = &xp[base + off..base + off + (COLS - 1) * step + 1];
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a += w * r[j * step];
+        }
+    }
+}
+
+/// `acc[j] += dy[d0 + r * ds + j] * x[x0 + r * xs + j * step]` for rows
+/// `r` in `0..n`: the weight-gradient kernel.
+#[allow(clippy::too_many_arguments)]
+fn rows_block(
+    xp: &[f32],
+    (x0, xs): (usize, usize),
+    dy: &[f32],
+    (d0, ds): (usize, usize),
+    n: usize,
+    step: usize,
+    acc: &mut [f32; COLS],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if step == 1 && std::is_x86_feature_detected!("avx") {
+        // SAFETY: the CPU has AVX.
+        return unsafe { x86::rows_block(xp, (x0, xs), dy, (d0, ds), n, acc) };
+    }
+    rows_block_portable(xp, (x0, xs), dy, (d0, ds), n, step, acc)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn rows_block_portable(
+    xp: &[f32],
+    (x0, xs): (usize, usize),
+    dy: &[f32],
+    (d0, ds): (usize, usize),
+    n: usize,
+    step: usize,
+    acc: &mut [f32; COLS],
+) {
+    for r in 0..n {
+        let x = &xp[x0 + r * xs..x0 + r * xs + (COLS - 1) * step + 1];
+        let d = &dy[d0 + r * ds..d0 + r * ds + COLS];
+        for (j, a) in acc.iter_mut().enumerate() {
+            *a += d[j] * x[j * step];
+        }
+    }
+}
+
+/// The same arithmetic, lane for lane (a multiply then an add, no FMA), so
+/// the results are the bits of the portable code.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::COLS;
+    use core::arch::x86_64::*;
+
+    #[target_feature(enable = "avx")]
+    pub(super) fn taps_block(xp: &[f32], taps: &[(usize, f32)], acc: &mut [f32; COLS]) {
+        let mut a = [_mm256_setzero_ps(); COLS / 8];
+        for &(off, w) in taps {
+            let r: &[f32; COLS] = xp[off..off + COLS].try_into().expect("COLS");
+            let wv = _mm256_set1_ps(w);
+            for (k, ak) in a.iter_mut().enumerate() {
+                // SAFETY: `r` holds COLS floats.
+                let x = unsafe { _mm256_loadu_ps(r.as_ptr().add(8 * k)) };
+                *ak = _mm256_add_ps(*ak, _mm256_mul_ps(wv, x));
+            }
+        }
+        for (k, ak) in a.iter().enumerate() {
+            // SAFETY: `acc` holds COLS floats.
+            unsafe { _mm256_storeu_ps(acc.as_mut_ptr().add(8 * k), *ak) };
+        }
+    }
+
+    #[target_feature(enable = "avx")]
+    pub(super) fn rows_block(
+        xp: &[f32],
+        (x0, xs): (usize, usize),
+        dy: &[f32],
+        (d0, ds): (usize, usize),
+        n: usize,
+        acc: &mut [f32; COLS],
+    ) {
+        // SAFETY: `acc` holds COLS floats.
+        let mut a: [__m256; COLS / 8] =
+            core::array::from_fn(|k| unsafe { _mm256_loadu_ps(acc.as_ptr().add(8 * k)) });
+        for r in 0..n {
+            let x: &[f32; COLS] = xp[x0 + r * xs..][..COLS].try_into().expect("COLS");
+            let d: &[f32; COLS] = dy[d0 + r * ds..][..COLS].try_into().expect("COLS");
+            for (k, ak) in a.iter_mut().enumerate() {
+                // SAFETY: `x` and `d` hold COLS floats.
+                let (xv, dv) = unsafe {
+                    (
+                        _mm256_loadu_ps(x.as_ptr().add(8 * k)),
+                        _mm256_loadu_ps(d.as_ptr().add(8 * k)),
+                    )
+                };
+                *ak = _mm256_add_ps(*ak, _mm256_mul_ps(dv, xv));
+            }
+        }
+        for (k, ak) in a.iter().enumerate() {
+            // SAFETY: `acc` holds COLS floats.
+            unsafe { _mm256_storeu_ps(acc.as_mut_ptr().add(8 * k), *ak) };
+        }
+    }
+}
+
+fn conv1_forward(geom: &Conv2d, x: &[f32], batch: usize, w: &[f32], y: &mut [f32]) {
+    let (ins, outs) = (geom.input_shape(), geom.output_shape());
+    let [kh, kw] = geom.kernel();
+    let sw = geom.stride()[1];
+    let pl = Plane::new(geom);
+    let mut xp = Vec::new();
+    // Per output channel, the taps as (offset from the row's start, weight).
+    let taps: Vec<Vec<(usize, f32)>> = (0..outs.c)
+        .map(|o| {
+            (0..kh * kw)
+                .map(|t| (pl.start(geom, 0, t / kw, t % kw), w[o * kh * kw + t]))
+                .collect()
+        })
+        .collect();
+    let mut acc = [0.0f32; COLS];
+    let row_step = geom.stride()[0] * pl.wp;
+    for n in 0..batch {
+        pl.fill(geom, &x[n * ins.len()..(n + 1) * ins.len()], &mut xp);
+        let yn = &mut y[n * outs.len()..(n + 1) * outs.len()];
+        for (o, taps) in taps.iter().enumerate() {
+            for oy in 0..outs.h {
+                for c0 in (0..outs.w).step_by(COLS) {
+                    taps_block(&xp, oy * row_step + c0 * sw, taps, sw, &mut acc);
+                    let out = yn[(oy * outs.w + c0) * outs.c + o..].iter_mut();
+                    for (v, &a) in out.step_by(outs.c).zip(&acc[..COLS.min(outs.w - c0)]) {
+                        *v = a;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Weight gradient (and input gradient when `dx` is given) of
+/// [`conv1_forward`].
+fn conv1_backward(
+    geom: &Conv2d,
+    x: &[f32],
+    batch: usize,
+    w: &[f32],
+    dy: &[f32],
+    dw: &mut [f32],
+    mut dx: Option<&mut [f32]>,
+) {
+    let (ins, outs) = (geom.input_shape(), geom.output_shape());
+    let [kh, kw] = geom.kernel();
+    let taps = kh * kw;
+    let sw = geom.stride()[1];
+    let [pt, pleft] = geom.padding();
+    let (oh, ow, owp) = (outs.h, outs.w, Plane::new(geom).ow_pad);
+    let pl = Plane::new(geom);
+    let mut xp = Vec::new();
+    let mut dxp = vec![0.0f32; pl.hp * pl.wp];
+    // dY of one image as channel planes, rows zero-padded to `owp`.
+    let mut dyc = vec![0.0f32; outs.c * oh * owp];
+    let row_step = geom.stride()[0] * pl.wp;
+    for n in 0..batch {
+        pl.fill(geom, &x[n * ins.len()..(n + 1) * ins.len()], &mut xp);
+        let dyn_ = &dy[n * outs.len()..(n + 1) * outs.len()];
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let d = &dyn_[(oy * ow + ox) * outs.c..(oy * ow + ox + 1) * outs.c];
+                for (o, &v) in d.iter().enumerate() {
+                    dyc[(o * oh + oy) * owp + ox] = v;
+                }
+            }
+        }
+        for o in 0..outs.c {
+            for ky in 0..kh {
+                for kx in 0..kw {
+                    let mut acc = [0.0; COLS];
+                    for c0 in (0..owp).step_by(COLS) {
+                        rows_block(
+                            &xp,
+                            (pl.start(geom, 0, ky, kx) + c0 * sw, row_step),
+                            &dyc,
+                            (o * oh * owp + c0, owp),
+                            oh,
+                            sw,
+                            &mut acc,
+                        );
+                    }
+                    dw[o * taps + ky * kw + kx] += acc.iter().sum::<f32>();
+                }
+            }
+        }
+        let Some(dx) = dx.as_deref_mut() else {
+            continue;
+        };
+        dxp.fill(0.0);
+        for o in 0..outs.c {
+            for oy in 0..oh {
+                let d = &dyc[(o * oh + oy) * owp..(o * oh + oy) * owp + ow];
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let wv = w[o * taps + ky * kw + kx];
+                        let s = pl.start(geom, oy, ky, kx);
+                        for (ox, &v) in d.iter().enumerate() {
+                            dxp[s + ox * sw] += wv * v;
+                        }
+                    }
+                }
+            }
+        }
+        let dxn = &mut dx[n * ins.len()..(n + 1) * ins.len()];
+        for iy in 0..ins.h.min(pl.hp.saturating_sub(pt)) {
+            let m = ins.w.min(pl.wp.saturating_sub(pleft));
+            let row = (iy + pt) * pl.wp + pleft;
+            for (d, &v) in dxn[iy * ins.w..iy * ins.w + m]
+                .iter_mut()
+                .zip(&dxp[row..row + m])
+            {
+                *d += v;
+            }
+        }
+    }
+}
+
+/// True when [`conv1_forward`] computes this convolution.
+fn is_single_channel(geom: &Conv2d) -> bool {
+    geom.input_shape().c == 1 && geom.groups() == 1
+}
+
 fn conv_forward(
     geom: &Conv2d,
     x: &[f32],
@@ -823,6 +1148,9 @@ fn conv_forward(
     y: &mut [f32],
     col: &mut Vec<f32>,
 ) {
+    if is_single_channel(geom) {
+        return conv1_forward(geom, x, batch, w, y);
+    }
     let outs = geom.output_shape();
     let p = outs.h * outs.w * batch;
     let k = geom.filter_depth();
@@ -861,6 +1189,9 @@ fn conv_backward(
     dcol: &mut Vec<f32>,
     need_dx: bool,
 ) {
+    if is_single_channel(geom) {
+        return conv1_backward(geom, x, batch, w, dy, dw, need_dx.then_some(dx));
+    }
     let outs = geom.output_shape();
     let p = outs.h * outs.w * batch;
     let k = geom.filter_depth();
@@ -931,50 +1262,92 @@ fn pool_windows(pool: &Pool2d, mut f: impl FnMut(usize, usize, usize, usize, usi
     }
 }
 
+// Both pool passes work on the channel vector of a pixel at a time (one
+// slice), which the compiler vectorises when channels are many.
 fn pool_forward(pool: &Pool2d, x: &[f32], y: &mut [f32], max: bool) {
     let ins = pool.input_shape();
     let c = ins.c;
     pool_windows(pool, |p, ya, yb, xa, xb| {
-        let n = ((yb - ya) * (xb - xa)) as f32;
-        for ch in 0..c {
-            let mut acc = if max { f32::NEG_INFINITY } else { 0.0 };
-            for iy in ya..yb {
-                for ix in xa..xb {
-                    let v = x[(iy * ins.w + ix) * c + ch];
-                    acc = if max { acc.max(v) } else { acc + v };
+        let out = &mut y[p * c..(p + 1) * c];
+        out.fill(if max { f32::NEG_INFINITY } else { 0.0 });
+        for iy in ya..yb {
+            for ix in xa..xb {
+                let v = &x[(iy * ins.w + ix) * c..(iy * ins.w + ix + 1) * c];
+                if max {
+                    out.iter_mut().zip(v).for_each(|(o, &v)| *o = o.max(v));
+                } else {
+                    out.iter_mut().zip(v).for_each(|(o, &v)| *o += v);
                 }
             }
-            y[p * c + ch] = if max { acc } else { acc / n };
+        }
+        if !max {
+            let n = ((yb - ya) * (xb - xa)) as f32;
+            out.iter_mut().for_each(|o| *o /= n);
         }
     });
 }
 
-fn pool_backward(pool: &Pool2d, x: &[f32], dy: &[f32], dx: &mut [f32], max: bool) {
+/// `y` is the forward output: for max pooling the gradient goes to the
+/// first pixel of the window that equals it (the first maximum).
+fn pool_backward(pool: &Pool2d, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], max: bool) {
     let ins = pool.input_shape();
     let c = ins.c;
     pool_windows(pool, |p, ya, yb, xa, xb| {
-        let n = ((yb - ya) * (xb - xa)) as f32;
-        for ch in 0..c {
-            let d = dy[p * c + ch];
-            if max {
-                // The first maximum takes the gradient.
-                let mut best = (ya * ins.w + xa) * c + ch;
-                for iy in ya..yb {
+        let (y, d) = (&y[p * c..(p + 1) * c], &dy[p * c..(p + 1) * c]);
+        if max {
+            for (ch, (&m, &d)) in y.iter().zip(d).enumerate() {
+                'window: for iy in ya..yb {
                     for ix in xa..xb {
                         let i = (iy * ins.w + ix) * c + ch;
-                        if x[i] > x[best] {
-                            best = i;
+                        if x[i] == m {
+                            dx[i] += d;
+                            break 'window;
                         }
                     }
                 }
-                dx[best] += d;
-            } else {
-                for iy in ya..yb {
-                    for ix in xa..xb {
-                        dx[(iy * ins.w + ix) * c + ch] += d / n;
+            }
+        } else {
+            let n = ((yb - ya) * (xb - xa)) as f32;
+            for iy in ya..yb {
+                for ix in xa..xb {
+                    let i = iy * ins.w + ix;
+                    for (g, &d) in dx[i * c..(i + 1) * c].iter_mut().zip(d) {
+                        *g += d / n;
                     }
                 }
             }
         }
     });
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    use super::*;
+
+    /// The vector kernels give the portable kernels' bits.
+    #[test]
+    fn direct_kernels_match_the_portable_code() {
+        if !std::is_x86_feature_detected!("avx") {
+            return;
+        }
+        let xp: Vec<f32> = (0..400)
+            .map(|i| ((i * 7919 % 211) as f32 - 100.0) / 37.0)
+            .collect();
+        let dy: Vec<f32> = (0..300)
+            .map(|i| ((i * 104_729 % 97) as f32 - 48.0) / 13.0)
+            .collect();
+        let taps: Vec<(usize, f32)> = (0..25)
+            .map(|t| (t * 11 % 60, (t as f32 - 12.0) / 7.0))
+            .collect();
+        let (mut a, mut b) = ([0.0f32; COLS], [0.0f32; COLS]);
+        // SAFETY: the CPU has AVX.
+        unsafe { x86::taps_block(&xp[5..], &taps, &mut a) };
+        taps_block_portable(&xp, 5, &taps, 1, &mut b);
+        assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits));
+        let (mut a, mut b) = ([0.5f32; COLS], [0.5f32; COLS]);
+        // SAFETY: the CPU has AVX.
+        unsafe { x86::rows_block(&xp, (3, 41), &dy, (2, 33), 7, &mut a) };
+        rows_block_portable(&xp, (3, 41), &dy, (2, 33), 7, 1, &mut b);
+        assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits));
+    }
 }

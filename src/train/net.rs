@@ -283,7 +283,7 @@ impl Net {
     ) -> Vec<Vec<f32>> {
         let mut t: Vec<Vec<f32>> = Vec::with_capacity(self.shapes.len());
         t.push(input.to_vec());
-        let mut col = Vec::new();
+        let (mut col, dcol) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
         for (i, (layer, node)) in self.layers.iter().zip(&self.graph.nodes).enumerate() {
             let x = &t[node.inputs[0]];
             let out_shape = self.shapes[i + 1];
@@ -407,6 +407,7 @@ impl Net {
             }
             t.push(y);
         }
+        SCRATCH.with(|s| *s.borrow_mut() = (col, dcol));
         t
     }
 
@@ -430,16 +431,24 @@ impl Net {
                 *a += b;
             }
         }
-        let mut col = Vec::new();
-        let mut dcol = Vec::new();
+        let (mut col, mut dcol) = SCRATCH.with(|s| std::mem::take(&mut *s.borrow_mut()));
+        // Tensors a head depends on: the others get no gradient.
+        let mut live = vec![false; self.shapes.len()];
+        for (h, _) in head_grads {
+            live[*h] = true;
+        }
+        for (i, node) in self.graph.nodes.iter().enumerate().rev() {
+            if live[i + 1] {
+                node.inputs.iter().for_each(|&x| live[x] = true);
+            }
+        }
         for i in (0..self.layers.len()).rev() {
             let node = &self.graph.nodes[i];
             let out = i + 1;
-            let dy = std::mem::take(&mut g[out]);
-            if dy.iter().all(|&v| v == 0.0) {
-                g[out] = dy;
+            if !live[out] {
                 continue;
             }
+            let dy = std::mem::take(&mut g[out]);
             let y = &t[out];
             let xi = node.inputs[0];
             let (n_x, n_y) = (self.shapes[xi].len(), self.shapes[out].len());
@@ -618,6 +627,7 @@ impl Net {
                 },
             }
         }
+        SCRATCH.with(|s| *s.borrow_mut() = (col, dcol));
     }
 }
 
@@ -776,11 +786,33 @@ fn for_each_window_run(
     }
 }
 
+/// True when every window lies inside the input (no padding cells).
+fn windows_inside(geom: &Conv2d) -> bool {
+    let (ins, outs) = (geom.input_shape(), geom.output_shape());
+    let [kh, kw] = geom.kernel();
+    let [sh, sw] = geom.stride();
+    let [dh, dw] = geom.dilation();
+    geom.padding() == [0, 0]
+        && (outs.h - 1) * sh + (kh - 1) * dh < ins.h
+        && (outs.w - 1) * sw + (kw - 1) * dw < ins.w
+}
+
+std::thread_local! {
+    /// The im2col and column-gradient buffers of this thread, kept from
+    /// batch to batch.
+    static SCRATCH: core::cell::RefCell<(Vec<f32>, Vec<f32>)> =
+        const { core::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
 /// im2col of every output pixel of every image for group `g`:
 /// `(batch * P) x K`, zero padding.
 fn im2col(geom: &Conv2d, x: &[f32], batch: usize, g: usize, col: &mut Vec<f32>) {
     let outs = geom.output_shape();
-    col.clear();
+    // Cells outside the input stay zero; when there are none, every cell is
+    // written below and the buffer's old contents need no clearing.
+    if !windows_inside(geom) {
+        col.clear();
+    }
     col.resize(batch * outs.h * outs.w * geom.filter_depth(), 0.0);
     for_each_window_run(geom, batch, g, |c, xi, len| {
         col[c..c + len].copy_from_slice(&x[xi..xi + len]);
@@ -1219,7 +1251,7 @@ fn conv_backward(
             continue;
         }
         // dcol[p, k] = sum_o dY[p, o] * W[o, k]
-        dcol.clear();
+        // The GEMM below overwrites every value (beta = 0).
         dcol.resize(p * k, 0.0);
         gemm(
             p,
@@ -1262,11 +1294,44 @@ fn pool_windows(pool: &Pool2d, mut f: impl FnMut(usize, usize, usize, usize, usi
     }
 }
 
+/// 2x2 windows at stride 2 without padding, LeNet's and VGG's pooling: a
+/// path with the four pixels of a window named.
+fn is_max2(pool: &Pool2d) -> bool {
+    let (ins, outs) = (pool.input_shape(), pool.output_shape());
+    pool.window() == [2, 2]
+        && pool.stride() == [2, 2]
+        && pool.padding() == [0, 0]
+        && outs.h * 2 <= ins.h
+        && outs.w * 2 <= ins.w
+}
+
+/// Calls `f(output pixel, start of each window pixel's channels)` in the
+/// order the general loops visit them (row by row).
+fn for_each_max2(pool: &Pool2d, mut f: impl FnMut(usize, [usize; 4])) {
+    let (ins, outs) = (pool.input_shape(), pool.output_shape());
+    let (c, row) = (ins.c, ins.w * ins.c);
+    for oy in 0..outs.h {
+        for ox in 0..outs.w {
+            let a = (2 * oy * ins.w + 2 * ox) * c;
+            f(oy * outs.w + ox, [a, a + c, a + row, a + row + c]);
+        }
+    }
+}
+
 // Both pool passes work on the channel vector of a pixel at a time (one
 // slice), which the compiler vectorises when channels are many.
 fn pool_forward(pool: &Pool2d, x: &[f32], y: &mut [f32], max: bool) {
     let ins = pool.input_shape();
     let c = ins.c;
+    if max && is_max2(pool) {
+        return for_each_max2(pool, |p, [a, b, e, f]| {
+            let out = &mut y[p * c..(p + 1) * c];
+            let (a, b, e, f) = (&x[a..a + c], &x[b..b + c], &x[e..e + c], &x[f..f + c]);
+            for (ch, o) in out.iter_mut().enumerate() {
+                *o = a[ch].max(b[ch]).max(e[ch]).max(f[ch]);
+            }
+        });
+    }
     pool_windows(pool, |p, ya, yb, xa, xb| {
         let out = &mut y[p * c..(p + 1) * c];
         out.fill(if max { f32::NEG_INFINITY } else { 0.0 });
@@ -1292,6 +1357,28 @@ fn pool_forward(pool: &Pool2d, x: &[f32], y: &mut [f32], max: bool) {
 fn pool_backward(pool: &Pool2d, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32], max: bool) {
     let ins = pool.input_shape();
     let c = ins.c;
+    if max && is_max2(pool) {
+        // Branch-free: each of the four pixels takes `d` or zero.
+        return for_each_max2(pool, |p, [a, _, e, _]| {
+            let (m, d) = (&y[p * c..(p + 1) * c], &dy[p * c..(p + 1) * c]);
+            let (xa, xb) = x[a..a + 2 * c].split_at(c);
+            let (xe, xf) = x[e..e + 2 * c].split_at(c);
+            let (top, bottom) = dx.split_at_mut(e);
+            let (ga, gb) = top[a..a + 2 * c].split_at_mut(c);
+            let (ge, gf) = bottom[..2 * c].split_at_mut(c);
+            for ch in 0..c {
+                let (m, d) = (m[ch], d[ch]);
+                let ta = xa[ch] == m;
+                let tb = !ta && xb[ch] == m;
+                let te = !ta && !tb && xe[ch] == m;
+                let tf = !ta && !tb && !te && xf[ch] == m;
+                ga[ch] += if ta { d } else { 0.0 };
+                gb[ch] += if tb { d } else { 0.0 };
+                ge[ch] += if te { d } else { 0.0 };
+                gf[ch] += if tf { d } else { 0.0 };
+            }
+        });
+    }
     pool_windows(pool, |p, ya, yb, xa, xb| {
         let (y, d) = (&y[p * c..(p + 1) * c], &dy[p * c..(p + 1) * c]);
         if max {

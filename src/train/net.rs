@@ -929,9 +929,14 @@ impl Plane {
 /// the forward kernel.
 fn taps_block(xp: &[f32], base: usize, taps: &[(usize, f32)], step: usize, acc: &mut [f32; COLS]) {
     #[cfg(target_arch = "x86_64")]
-    if step == 1 && std::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX.
-        return unsafe { x86::taps_block(&xp[base..], taps, acc) };
+    if step == 1 {
+        if std::is_x86_feature_detected!("avx512f") {
+            return x86::taps_block_512(&xp[base..], taps, acc);
+        }
+        if std::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX.
+            return unsafe { x86::taps_block(&xp[base..], taps, acc) };
+        }
     }
     taps_block_portable(xp, base, taps, step, acc)
 }
@@ -965,9 +970,14 @@ fn rows_block(
     acc: &mut [f32; COLS],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if step == 1 && std::is_x86_feature_detected!("avx") {
-        // SAFETY: the CPU has AVX.
-        return unsafe { x86::rows_block(xp, (x0, xs), dy, (d0, ds), n, acc) };
+    if step == 1 {
+        if std::is_x86_feature_detected!("avx512f") {
+            return x86::rows_block_512(xp, (x0, xs), dy, (d0, ds), n, acc);
+        }
+        if std::is_x86_feature_detected!("avx") {
+            // SAFETY: the CPU has AVX.
+            return unsafe { x86::rows_block(xp, (x0, xs), dy, (d0, ds), n, acc) };
+        }
     }
     rows_block_portable(xp, (x0, xs), dy, (d0, ds), n, step, acc)
 }
@@ -1013,6 +1023,77 @@ mod x86 {
         for (k, ak) in a.iter().enumerate() {
             // SAFETY: `acc` holds COLS floats.
             unsafe { _mm256_storeu_ps(acc.as_mut_ptr().add(8 * k), *ak) };
+        }
+    }
+
+    /// [`taps_block`] in 16-lane vectors.
+    pub(super) fn taps_block_512(xp: &[f32], taps: &[(usize, f32)], acc: &mut [f32; COLS]) {
+        assert!(std::is_x86_feature_detected!("avx512f"));
+        // SAFETY: the CPU has AVX-512F (checked above).
+        unsafe { taps_512(xp, taps, acc) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn taps_512(xp: &[f32], taps: &[(usize, f32)], acc: &mut [f32; COLS]) {
+        let mut a = [_mm512_setzero_ps(); COLS / 16];
+        for &(off, w) in taps {
+            let r: &[f32; COLS] = xp[off..off + COLS].try_into().expect("COLS");
+            let wv = _mm512_set1_ps(w);
+            for (k, ak) in a.iter_mut().enumerate() {
+                // SAFETY: `r` holds COLS floats.
+                let x = unsafe { _mm512_loadu_ps(r.as_ptr().add(16 * k)) };
+                *ak = _mm512_add_ps(*ak, _mm512_mul_ps(wv, x));
+            }
+        }
+        for (k, ak) in a.iter().enumerate() {
+            // SAFETY: `acc` holds COLS floats.
+            unsafe { _mm512_storeu_ps(acc.as_mut_ptr().add(16 * k), *ak) };
+        }
+    }
+
+    /// [`rows_block`] in 16-lane vectors.
+    pub(super) fn rows_block_512(
+        xp: &[f32],
+        x: (usize, usize),
+        dy: &[f32],
+        d: (usize, usize),
+        n: usize,
+        acc: &mut [f32; COLS],
+    ) {
+        assert!(std::is_x86_feature_detected!("avx512f"));
+        // SAFETY: the CPU has AVX-512F (checked above).
+        unsafe { rows_512(xp, x, dy, d, n, acc) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    fn rows_512(
+        xp: &[f32],
+        (x0, xs): (usize, usize),
+        dy: &[f32],
+        (d0, ds): (usize, usize),
+        n: usize,
+        acc: &mut [f32; COLS],
+    ) {
+        // SAFETY: `acc` holds COLS floats.
+        let mut a: [__m512; COLS / 16] =
+            core::array::from_fn(|k| unsafe { _mm512_loadu_ps(acc.as_ptr().add(16 * k)) });
+        for r in 0..n {
+            let x: &[f32; COLS] = xp[x0 + r * xs..][..COLS].try_into().expect("COLS");
+            let d: &[f32; COLS] = dy[d0 + r * ds..][..COLS].try_into().expect("COLS");
+            for (k, ak) in a.iter_mut().enumerate() {
+                // SAFETY: `x` and `d` hold COLS floats.
+                let (xv, dv) = unsafe {
+                    (
+                        _mm512_loadu_ps(x.as_ptr().add(16 * k)),
+                        _mm512_loadu_ps(d.as_ptr().add(16 * k)),
+                    )
+                };
+                *ak = _mm512_add_ps(*ak, _mm512_mul_ps(dv, xv));
+            }
+        }
+        for (k, ak) in a.iter().enumerate() {
+            // SAFETY: `acc` holds COLS floats.
+            unsafe { _mm512_storeu_ps(acc.as_mut_ptr().add(16 * k), *ak) };
         }
     }
 
@@ -1105,6 +1186,8 @@ fn conv1_backward(
     // dY of one image as channel planes, rows zero-padded to `owp`.
     let mut dyc = vec![0.0f32; outs.c * oh * owp];
     let row_step = geom.stride()[0] * pl.wp;
+    // Per weight, column sums over the whole batch, added up at the end.
+    let mut accs = vec![[0.0f32; COLS]; outs.c * taps];
     for n in 0..batch {
         pl.fill(geom, &x[n * ins.len()..(n + 1) * ins.len()], &mut xp);
         let dyn_ = &dy[n * outs.len()..(n + 1) * outs.len()];
@@ -1119,7 +1202,7 @@ fn conv1_backward(
         for o in 0..outs.c {
             for ky in 0..kh {
                 for kx in 0..kw {
-                    let mut acc = [0.0; COLS];
+                    let acc = &mut accs[o * taps + ky * kw + kx];
                     for c0 in (0..owp).step_by(COLS) {
                         rows_block(
                             &xp,
@@ -1128,10 +1211,9 @@ fn conv1_backward(
                             (o * oh * owp + c0, owp),
                             oh,
                             sw,
-                            &mut acc,
+                            acc,
                         );
                     }
-                    dw[o * taps + ky * kw + kx] += acc.iter().sum::<f32>();
                 }
             }
         }
@@ -1164,6 +1246,9 @@ fn conv1_backward(
                 *d += v;
             }
         }
+    }
+    for (g, acc) in dw.iter_mut().zip(&accs) {
+        *g += acc.iter().sum::<f32>();
     }
 }
 
@@ -1436,5 +1521,15 @@ mod tests {
         unsafe { x86::rows_block(&xp, (3, 41), &dy, (2, 33), 7, &mut a) };
         rows_block_portable(&xp, (3, 41), &dy, (2, 33), 7, 1, &mut b);
         assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits));
+        if std::is_x86_feature_detected!("avx512f") {
+            let (mut a, mut b) = ([0.0f32; COLS], [0.0f32; COLS]);
+            x86::taps_block_512(&xp[5..], &taps, &mut a);
+            taps_block_portable(&xp, 5, &taps, 1, &mut b);
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits));
+            let (mut a, mut b) = ([0.5f32; COLS], [0.5f32; COLS]);
+            x86::rows_block_512(&xp, (3, 41), &dy, (2, 33), 7, &mut a);
+            rows_block_portable(&xp, (3, 41), &dy, (2, 33), 7, 1, &mut b);
+            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits));
+        }
     }
 }

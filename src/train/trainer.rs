@@ -107,8 +107,13 @@ fn argmax(v: &[f32]) -> usize {
     best
 }
 
-fn pixels(data: &Dataset, i: usize) -> Vec<f32> {
-    data.image(i).iter().map(|&p| p as f32 / 255.0).collect()
+/// The images `chunk` of `data` one after another, scaled to 0..1.
+fn pixels(data: &Dataset, chunk: &[usize]) -> Vec<f32> {
+    let mut out = Vec::with_capacity(chunk.len() * data.shape().len());
+    for &i in chunk {
+        out.extend(data.image(i).iter().map(|&p| p as f32 / 255.0));
+    }
+    out
 }
 
 /// Accuracy (0..1) of the main head of `net` on `data`.
@@ -119,7 +124,7 @@ pub fn accuracy(net: &Net, data: &Dataset) -> f32 {
     let correct: usize = all
         .par_chunks(64)
         .map(|chunk| {
-            let input: Vec<f32> = chunk.iter().flat_map(|&i| pixels(data, i)).collect();
+            let input: Vec<f32> = pixels(data, chunk);
             let t = net.forward_batch(&input, chunk.len(), None);
             chunk
                 .iter()
@@ -194,8 +199,7 @@ impl Trainer {
                         .map(|chunk| {
                             let mut grads = vec![0.0f32; n];
                             let (mut loss, mut ok) = (0.0f64, 0usize);
-                            let input: Vec<f32> =
-                                chunk.iter().flat_map(|&i| pixels(train, i)).collect();
+                            let input: Vec<f32> = pixels(train, chunk);
                             let seeds: Vec<u64> = chunk
                                 .iter()
                                 .map(|&i| {
@@ -277,7 +281,7 @@ impl Trainer {
                 let images: Vec<usize> = (0..train.len().min(2048)).collect();
                 let net_ref = &*net;
                 let per_chunk = |chunk: &[usize]| {
-                    let input: Vec<f32> = chunk.iter().flat_map(|&i| pixels(train, i)).collect();
+                    let input: Vec<f32> = pixels(train, chunk);
                     let seeds = vec![0u64; chunk.len()];
                     net_ref.batch_norm_moments(&net_ref.forward_batch(
                         &input,

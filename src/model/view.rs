@@ -177,7 +177,7 @@ impl<'a> Model<'a> {
         if stored != computed {
             return Err(Error::ChecksumMismatch { stored, computed });
         }
-        if blob.as_ptr() as usize % 4 != 0 {
+        if !(blob.as_ptr() as usize).is_multiple_of(4) {
             return Err(Error::Misaligned {
                 what: "model blob must start on a 4-byte boundary",
             });
@@ -507,7 +507,7 @@ impl<'a> Model<'a> {
         align: usize,
     ) -> Result<()> {
         let off = off as usize;
-        if off % align != 0 {
+        if !off.is_multiple_of(align) {
             return Err(Error::Misaligned { what });
         }
         match off.checked_add(bytes) {
@@ -575,7 +575,7 @@ impl<'a> Model<'a> {
             .validate("tensor shape")
             .map_err(|_| invalid("tensor shape", t))?;
         let bytes = n.checked_mul(dtype.size()).ok_or(Error::Overflow)?;
-        if info.arena_offset % f::ARENA_ALIGN != 0 {
+        if !info.arena_offset.is_multiple_of(f::ARENA_ALIGN) {
             return Err(Error::Misaligned {
                 what: "tensor arena offset",
             });
@@ -663,7 +663,7 @@ impl<'a> Model<'a> {
         let geometry = self.geometry(&op)?;
         let scratch = scratch_len(&op, geometry);
         if scratch > 0 {
-            if op.scratch_offset % f::ARENA_ALIGN != 0 {
+            if !op.scratch_offset.is_multiple_of(f::ARENA_ALIGN) {
                 return Err(Error::Misaligned {
                     what: "scratch arena offset",
                 });

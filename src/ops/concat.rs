@@ -170,7 +170,7 @@ fn check_slot(
     output_len: usize,
 ) -> Result<usize> {
     let end = offset.checked_add(channels).ok_or(Error::Overflow)?;
-    if channels == 0 || end > total || input_len % channels != 0 {
+    if channels == 0 || end > total || !input_len.is_multiple_of(channels) {
         return Err(invalid("concat slot outside the output channels"));
     }
     let pixels = input_len / channels;

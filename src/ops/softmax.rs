@@ -90,7 +90,7 @@ impl SoftmaxI8 {
 
     /// Softmax over each row of `depth` values.
     pub fn run(&self, depth: usize, input: &[i8], output: &mut [i8]) -> Result<()> {
-        if depth == 0 || input.len() % depth != 0 {
+        if depth == 0 || !input.len().is_multiple_of(depth) {
             return Err(invalid("softmax input length not a multiple of depth"));
         }
         check_len("softmax output", input.len(), output.len())?;
@@ -246,7 +246,7 @@ pub fn softmax_float<T: Real>(
     output: &mut [T],
     beta: f32,
 ) -> Result<()> {
-    if depth == 0 || input.len() % depth != 0 {
+    if depth == 0 || !input.len().is_multiple_of(depth) {
         return Err(invalid("softmax input length not a multiple of depth"));
     }
     check_len("softmax output", input.len(), output.len())?;

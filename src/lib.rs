@@ -4,6 +4,8 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 #[cfg(feature = "std")]
+pub mod augment;
+#[cfg(feature = "std")]
 pub mod data;
 pub mod error;
 pub mod model;

@@ -1,0 +1,638 @@
+//! Data augmentation on the host: a seeded pipeline of per-image operations
+//! applied on the fly while training.
+//!
+//! Images are `f32` in `0..=1`, HWC (grayscale or RGB). Each step of a
+//! [`Pipeline`] runs with its own probability; a step's random parameters
+//! come from a generator seeded per image, so an image gets the same
+//! augmentation whatever thread handles it.
+//!
+//! ```
+//! use picocnn::augment::Pipeline;
+//! use picocnn::Shape;
+//!
+//! let pipeline = Pipeline::new()
+//!     .affine(0.5, 10.0, [0.9, 1.1], 5.0)?
+//!     .translate(0.5, 2.0)?
+//!     .noise(0.3, 0.05)?;
+//! let shape = Shape::new(28, 28, 1);
+//! let mut image = vec![0.0f32; shape.len()];
+//! image[14 * 28 + 14] = 1.0;
+//! pipeline.apply(&mut image, shape, 7);
+//! assert!(image.iter().all(|v| (0.0..=1.0).contains(v)));
+//! # Ok::<(), picocnn::Error>(())
+//! ```
+
+use crate::data::mix;
+use crate::tensor::Shape;
+use crate::{Error, Result};
+use std::vec;
+use std::vec::Vec;
+
+/// A small seeded generator (SplitMix64).
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator from `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(mix(seed))
+    }
+
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = mix(self.0);
+        self.0
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f32 {
+        (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
+    }
+
+    /// Uniform in `[lo, hi)` (`lo` when the range is empty).
+    pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    /// True with probability `p`.
+    pub fn chance(&mut self, p: f32) -> bool {
+        self.unit() < p
+    }
+
+    /// Standard normal (Box-Muller).
+    pub fn normal(&mut self) -> f32 {
+        let u = 1.0 - self.unit(); // (0, 1]
+        let v = self.unit();
+        (-2.0 * u.ln()).sqrt() * (2.0 * core::f32::consts::PI * v).cos()
+    }
+
+    /// Gamma(`shape`, 1) (Marsaglia and Tsang).
+    pub fn gamma(&mut self, shape: f32) -> f32 {
+        if shape < 1.0 {
+            let u = self.unit().max(f32::MIN_POSITIVE);
+            return self.gamma(shape + 1.0) * u.powf(1.0 / shape);
+        }
+        let d = shape - 1.0 / 3.0;
+        let c = 1.0 / (9.0 * d).sqrt();
+        loop {
+            let x = self.normal();
+            let v = (1.0 + c * x).powi(3);
+            if v <= 0.0 {
+                continue;
+            }
+            let u = self.unit().max(f32::MIN_POSITIVE);
+            if u.ln() < 0.5 * x * x + d - d * v + d * v.ln() {
+                return d * v;
+            }
+        }
+    }
+
+    /// Beta(`a`, `a`), symmetric, as mixup draws its weight.
+    pub fn beta(&mut self, a: f32) -> f32 {
+        let (x, y) = (self.gamma(a), self.gamma(a));
+        if x + y > 0.0 {
+            x / (x + y)
+        } else {
+            0.5
+        }
+    }
+}
+
+/// One operation of a pipeline, with its ranges.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Op {
+    /// Adds a value uniform in `[-max, max]` (one per channel if
+    /// `per_channel`).
+    Brightness {
+        /// Largest change.
+        max: f32,
+        /// A separate change per channel.
+        per_channel: bool,
+    },
+    /// Scales the distance from the image mean by a factor in `[lo, hi]`.
+    Contrast {
+        /// Factor range.
+        range: [f32; 2],
+    },
+    /// Raises every value to a power in `[lo, hi]`.
+    Gamma {
+        /// Exponent range.
+        range: [f32; 2],
+    },
+    /// Adds Gaussian noise of this standard deviation.
+    Noise {
+        /// Standard deviation.
+        sigma: f32,
+    },
+    /// RGB only: saturation factor in `range` (blend with the gray value)
+    /// and a gain per channel in `1 ± gain`.
+    ColorJitter {
+        /// Saturation range.
+        saturation: [f32; 2],
+        /// Largest change of a channel's gain.
+        gain: f32,
+    },
+    /// Shifts by a whole number of pixels up to `max` each way, filling
+    /// with zeros.
+    Translate {
+        /// Largest shift in pixels.
+        max: f32,
+    },
+    /// Crops a region of `scale` times the area (aspect ratio in `ratio`)
+    /// and resizes it back (bilinear).
+    CropResize {
+        /// Area fraction range.
+        scale: [f32; 2],
+        /// Width / height range.
+        ratio: [f32; 2],
+    },
+    /// Rotation by up to `degrees` each way, scaling in `scale`, shear up to
+    /// `shear` degrees, about the centre, bilinear, zeros outside.
+    Affine {
+        /// Largest rotation in degrees.
+        degrees: f32,
+        /// Scale range.
+        scale: [f32; 2],
+        /// Largest shear in degrees.
+        shear: f32,
+    },
+    /// Elastic distortion (Simard et al., 2003): a random displacement
+    /// field smoothed by a Gaussian of `sigma` pixels, scaled by `alpha`.
+    Elastic {
+        /// Displacement scale in pixels.
+        alpha: f32,
+        /// Smoothing in pixels.
+        sigma: f32,
+    },
+    /// Mirrors left to right.
+    FlipHorizontal,
+    /// Mirrors top to bottom.
+    FlipVertical,
+    /// Random erasing (cutout): a rectangle of `area` times the image
+    /// (aspect ratio in `0.3..3.3`) set to `value`.
+    Erase {
+        /// Area fraction range.
+        area: [f32; 2],
+        /// Fill value.
+        value: f32,
+    },
+}
+
+impl Op {
+    /// The name the textual form uses.
+    pub const fn name(&self) -> &'static str {
+        match self {
+            Op::Brightness { .. } => "brightness",
+            Op::Contrast { .. } => "contrast",
+            Op::Gamma { .. } => "gamma",
+            Op::Noise { .. } => "noise",
+            Op::ColorJitter { .. } => "color_jitter",
+            Op::Translate { .. } => "translate",
+            Op::CropResize { .. } => "crop_resize",
+            Op::Affine { .. } => "affine",
+            Op::Elastic { .. } => "elastic",
+            Op::FlipHorizontal => "flip_horizontal",
+            Op::FlipVertical => "flip_vertical",
+            Op::Erase { .. } => "erase",
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let finite = |v: f32, what| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(Error::InvalidParameter { what })
+            }
+        };
+        let range = |r: [f32; 2], what| {
+            if r[0].is_finite() && r[1].is_finite() && 0.0 <= r[0] && r[0] <= r[1] {
+                Ok(())
+            } else {
+                Err(Error::InvalidParameter { what })
+            }
+        };
+        match *self {
+            Op::Brightness { max, .. } => finite(max, "brightness: max must be >= 0"),
+            Op::Contrast { range: r } => range(r, "contrast: need 0 <= lo <= hi"),
+            Op::Gamma { range: r } => {
+                range(r, "gamma: need 0 < lo <= hi")?;
+                if r[0] > 0.0 {
+                    Ok(())
+                } else {
+                    Err(Error::InvalidParameter {
+                        what: "gamma: need 0 < lo <= hi",
+                    })
+                }
+            }
+            Op::Noise { sigma } => finite(sigma, "noise: sigma must be >= 0"),
+            Op::ColorJitter { saturation, gain } => {
+                range(saturation, "color_jitter: need 0 <= saturation lo <= hi")?;
+                finite(gain, "color_jitter: gain must be >= 0")
+            }
+            Op::Translate { max } => finite(max, "translate: max must be >= 0"),
+            Op::CropResize { scale, ratio } => {
+                range(scale, "crop_resize: need 0 < scale lo <= hi <= 1")?;
+                range(ratio, "crop_resize: need 0 < ratio lo <= hi")?;
+                if scale[0] > 0.0 && scale[1] <= 1.0 && ratio[0] > 0.0 {
+                    Ok(())
+                } else {
+                    Err(Error::InvalidParameter {
+                        what: "crop_resize: need 0 < scale lo <= hi <= 1 and ratio lo > 0",
+                    })
+                }
+            }
+            Op::Affine {
+                degrees,
+                scale,
+                shear,
+            } => {
+                finite(degrees, "affine: degrees must be >= 0")?;
+                range(scale, "affine: need 0 < scale lo <= hi")?;
+                finite(shear, "affine: shear must be >= 0")?;
+                if scale[0] > 0.0 && shear < 90.0 {
+                    Ok(())
+                } else {
+                    Err(Error::InvalidParameter {
+                        what: "affine: need scale lo > 0 and shear < 90 degrees",
+                    })
+                }
+            }
+            Op::Elastic { alpha, sigma } => {
+                finite(alpha, "elastic: alpha must be >= 0")?;
+                finite(sigma, "elastic: sigma must be >= 0")
+            }
+            Op::FlipHorizontal | Op::FlipVertical => Ok(()),
+            Op::Erase { area, value } => {
+                range(area, "erase: need 0 <= area lo <= hi <= 1")?;
+                if area[1] <= 1.0 && value.is_finite() {
+                    Ok(())
+                } else {
+                    Err(Error::InvalidParameter {
+                        what: "erase: need 0 <= area lo <= hi <= 1 and a finite value",
+                    })
+                }
+            }
+        }
+    }
+}
+
+/// A step: an operation applied with probability `p`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    /// Probability of applying the operation to an image.
+    pub p: f32,
+    /// The operation.
+    pub op: Op,
+}
+
+/// A seeded, composable sequence of augmentation steps.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Pipeline {
+    steps: Vec<Step>,
+}
+
+impl Pipeline {
+    /// An empty pipeline (the identity).
+    pub fn new() -> Pipeline {
+        Pipeline { steps: Vec::new() }
+    }
+
+    /// Appends `op`, applied with probability `p`; checks both.
+    pub fn then(mut self, p: f32, op: Op) -> Result<Pipeline> {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::InvalidParameter {
+                what: "probability must be in [0, 1]",
+            });
+        }
+        op.check()?;
+        self.steps.push(Step { p, op });
+        Ok(self)
+    }
+
+    /// The steps in order.
+    pub fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
+    /// [`Op::Brightness`] with one change for all channels.
+    pub fn brightness(self, p: f32, max: f32) -> Result<Pipeline> {
+        self.then(
+            p,
+            Op::Brightness {
+                max,
+                per_channel: false,
+            },
+        )
+    }
+
+    /// [`Op::Contrast`].
+    pub fn contrast(self, p: f32, lo: f32, hi: f32) -> Result<Pipeline> {
+        self.then(p, Op::Contrast { range: [lo, hi] })
+    }
+
+    /// [`Op::Gamma`].
+    pub fn gamma(self, p: f32, lo: f32, hi: f32) -> Result<Pipeline> {
+        self.then(p, Op::Gamma { range: [lo, hi] })
+    }
+
+    /// [`Op::Noise`].
+    pub fn noise(self, p: f32, sigma: f32) -> Result<Pipeline> {
+        self.then(p, Op::Noise { sigma })
+    }
+
+    /// [`Op::Translate`].
+    pub fn translate(self, p: f32, max: f32) -> Result<Pipeline> {
+        self.then(p, Op::Translate { max })
+    }
+
+    /// [`Op::Affine`]: rotation up to `degrees`, scale in `scale`, shear up
+    /// to `shear` degrees.
+    pub fn affine(self, p: f32, degrees: f32, scale: [f32; 2], shear: f32) -> Result<Pipeline> {
+        self.then(
+            p,
+            Op::Affine {
+                degrees,
+                scale,
+                shear,
+            },
+        )
+    }
+
+    /// [`Op::Affine`] with rotation only.
+    pub fn rotate(self, p: f32, degrees: f32) -> Result<Pipeline> {
+        self.affine(p, degrees, [1.0, 1.0], 0.0)
+    }
+
+    /// [`Op::Elastic`].
+    pub fn elastic(self, p: f32, alpha: f32, sigma: f32) -> Result<Pipeline> {
+        self.then(p, Op::Elastic { alpha, sigma })
+    }
+
+    /// [`Op::Erase`] with zeros.
+    pub fn erase(self, p: f32, lo: f32, hi: f32) -> Result<Pipeline> {
+        self.then(
+            p,
+            Op::Erase {
+                area: [lo, hi],
+                value: 0.0,
+            },
+        )
+    }
+
+    /// Applies every step to `image` (HWC, `shape`), each with its
+    /// probability, drawing from a generator seeded with `seed`.
+    pub fn apply(&self, image: &mut [f32], shape: Shape, seed: u64) {
+        let mut rng = Rng::new(seed);
+        let mut scratch = Vec::new();
+        for step in &self.steps {
+            // Draw the decision first so a step's parameters never shift
+            // the decisions of the steps after it.
+            let on = rng.chance(step.p);
+            let mut op_rng = Rng::new(rng.next_u64());
+            if on {
+                apply_op(step.op, image, shape, &mut op_rng, &mut scratch);
+            }
+        }
+    }
+}
+
+fn clamp01(image: &mut [f32]) {
+    image.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
+}
+
+/// Bilinear sample of channel `ch` at `(y, x)`, zero outside.
+fn sample(src: &[f32], shape: Shape, y: f32, x: f32, ch: usize) -> f32 {
+    let (y0, x0) = (y.floor(), x.floor());
+    let (fy, fx) = (y - y0, x - x0);
+    let at = |yy: f32, xx: f32| -> f32 {
+        if yy < 0.0 || xx < 0.0 || yy >= shape.h as f32 || xx >= shape.w as f32 {
+            0.0
+        } else {
+            src[(yy as usize * shape.w + xx as usize) * shape.c + ch]
+        }
+    };
+    let top = at(y0, x0) * (1.0 - fx) + if fx > 0.0 { at(y0, x0 + 1.0) * fx } else { 0.0 };
+    if fy > 0.0 {
+        let bottom = at(y0 + 1.0, x0) * (1.0 - fx)
+            + if fx > 0.0 {
+                at(y0 + 1.0, x0 + 1.0) * fx
+            } else {
+                0.0
+            };
+        top * (1.0 - fy) + bottom * fy
+    } else {
+        top
+    }
+}
+
+/// Resamples `image` in place: output pixel `(y, x)` takes the input at
+/// `map(y, x)`.
+fn remap(
+    image: &mut [f32],
+    shape: Shape,
+    scratch: &mut Vec<f32>,
+    mut map: impl FnMut(usize, usize) -> (f32, f32),
+) {
+    scratch.clear();
+    scratch.extend_from_slice(image);
+    for y in 0..shape.h {
+        for x in 0..shape.w {
+            let (sy, sx) = map(y, x);
+            for ch in 0..shape.c {
+                image[(y * shape.w + x) * shape.c + ch] = sample(scratch, shape, sy, sx, ch);
+            }
+        }
+    }
+}
+
+fn apply_op(op: Op, image: &mut [f32], shape: Shape, rng: &mut Rng, scratch: &mut Vec<f32>) {
+    let c = shape.c;
+    match op {
+        Op::Brightness { max, per_channel } => {
+            let shared = rng.uniform(-max, max);
+            let deltas: Vec<f32> = (0..c)
+                .map(|_| {
+                    if per_channel {
+                        rng.uniform(-max, max)
+                    } else {
+                        shared
+                    }
+                })
+                .collect();
+            for (k, v) in image.iter_mut().enumerate() {
+                *v += deltas[k % c];
+            }
+            clamp01(image);
+        }
+        Op::Contrast { range } => {
+            let f = rng.uniform(range[0], range[1]);
+            let mean = image.iter().sum::<f32>() / image.len().max(1) as f32;
+            // This form gives the input back exactly for a factor of one.
+            image
+                .iter_mut()
+                .for_each(|v| *v = *v * f + mean * (1.0 - f));
+            clamp01(image);
+        }
+        Op::Gamma { range } => {
+            let g = rng.uniform(range[0], range[1]);
+            image.iter_mut().for_each(|v| *v = v.max(0.0).powf(g));
+            clamp01(image);
+        }
+        Op::Noise { sigma } => {
+            image.iter_mut().for_each(|v| *v += sigma * rng.normal());
+            clamp01(image);
+        }
+        Op::ColorJitter { saturation, gain } => {
+            if c != 3 {
+                return;
+            }
+            let s = rng.uniform(saturation[0], saturation[1]);
+            let g: [f32; 3] = core::array::from_fn(|_| 1.0 + rng.uniform(-gain, gain));
+            for px in image.chunks_exact_mut(3) {
+                let gray = 0.299 * px[0] + 0.587 * px[1] + 0.114 * px[2];
+                for (ch, v) in px.iter_mut().enumerate() {
+                    *v = (gray + (*v - gray) * s) * g[ch];
+                }
+            }
+            clamp01(image);
+        }
+        Op::Translate { max } => {
+            let m = max.floor() as i64;
+            let dy = (rng.next_u64() % (2 * m as u64 + 1)) as i64 - m;
+            let dx = (rng.next_u64() % (2 * m as u64 + 1)) as i64 - m;
+            scratch.clear();
+            scratch.extend_from_slice(image);
+            for y in 0..shape.h as i64 {
+                for x in 0..shape.w as i64 {
+                    let (sy, sx) = (y - dy, x - dx);
+                    let inside = sy >= 0 && sx >= 0 && sy < shape.h as i64 && sx < shape.w as i64;
+                    let d = (y as usize * shape.w + x as usize) * c;
+                    if inside {
+                        let s = (sy as usize * shape.w + sx as usize) * c;
+                        image[d..d + c].copy_from_slice(&scratch[s..s + c]);
+                    } else {
+                        image[d..d + c].fill(0.0);
+                    }
+                }
+            }
+        }
+        Op::CropResize { scale, ratio } => {
+            let area = rng.uniform(scale[0], scale[1]) * (shape.h * shape.w) as f32;
+            let (lr0, lr1) = (ratio[0].ln(), ratio[1].ln());
+            let r = rng.uniform(lr0, lr1).exp();
+            let cw = (area * r).sqrt().clamp(1.0, shape.w as f32);
+            let ch = (area / r).sqrt().clamp(1.0, shape.h as f32);
+            let y0 = rng.uniform(0.0, shape.h as f32 - ch);
+            let x0 = rng.uniform(0.0, shape.w as f32 - cw);
+            let (sy, sx) = (ch / shape.h as f32, cw / shape.w as f32);
+            remap(image, shape, scratch, |y, x| {
+                (
+                    y0 + (y as f32 + 0.5) * sy - 0.5,
+                    x0 + (x as f32 + 0.5) * sx - 0.5,
+                )
+            });
+        }
+        Op::Affine {
+            degrees,
+            scale,
+            shear,
+        } => {
+            let a = rng.uniform(-degrees, degrees).to_radians();
+            let s = rng.uniform(scale[0], scale[1]);
+            let sh = rng.uniform(-shear, shear).to_radians().tan();
+            // Forward map: rotate(a) * shear(sh) * scale(s); sample with its inverse.
+            let (cos, sin) = (a.cos(), a.sin());
+            let m = [
+                [cos * s, (cos * sh - sin) * s],
+                [sin * s, (sin * sh + cos) * s],
+            ];
+            let det = m[0][0] * m[1][1] - m[0][1] * m[1][0];
+            let inv = [
+                [m[1][1] / det, -m[0][1] / det],
+                [-m[1][0] / det, m[0][0] / det],
+            ];
+            let (cy, cx) = ((shape.h as f32 - 1.0) / 2.0, (shape.w as f32 - 1.0) / 2.0);
+            remap(image, shape, scratch, |y, x| {
+                let (u, v) = (x as f32 - cx, y as f32 - cy);
+                let sx = inv[0][0] * u + inv[0][1] * v + cx;
+                let sy = inv[1][0] * u + inv[1][1] * v + cy;
+                (sy, sx)
+            });
+        }
+        Op::Elastic { alpha, sigma } => {
+            let n = shape.h * shape.w;
+            let mut field: Vec<f32> = (0..2 * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            blur(&mut field[..n], shape.h, shape.w, sigma);
+            blur(&mut field[n..], shape.h, shape.w, sigma);
+            remap(image, shape, scratch, |y, x| {
+                let k = y * shape.w + x;
+                (y as f32 + alpha * field[k], x as f32 + alpha * field[n + k])
+            });
+        }
+        Op::FlipHorizontal => {
+            for row in image.chunks_exact_mut(shape.w * c) {
+                for x in 0..shape.w / 2 {
+                    for ch in 0..c {
+                        row.swap(x * c + ch, (shape.w - 1 - x) * c + ch);
+                    }
+                }
+            }
+        }
+        Op::FlipVertical => {
+            let row = shape.w * c;
+            for y in 0..shape.h / 2 {
+                let (top, bottom) = image.split_at_mut((shape.h - 1 - y) * row);
+                top[y * row..(y + 1) * row].swap_with_slice(&mut bottom[..row]);
+            }
+        }
+        Op::Erase { area, value } => {
+            let a = rng.uniform(area[0], area[1]) * (shape.h * shape.w) as f32;
+            let r = rng.uniform(0.3f32.ln(), 3.3f32.ln()).exp();
+            let eh = ((a / r).sqrt().round() as usize).min(shape.h);
+            let ew = ((a * r).sqrt().round() as usize).min(shape.w);
+            let y0 = (rng.next_u64() % (shape.h - eh + 1) as u64) as usize;
+            let x0 = (rng.next_u64() % (shape.w - ew + 1) as u64) as usize;
+            for y in y0..y0 + eh {
+                image[(y * shape.w + x0) * c..(y * shape.w + x0 + ew) * c].fill(value);
+            }
+        }
+    }
+}
+
+/// Gaussian blur of one plane, separable, zero outside.
+fn blur(plane: &mut [f32], h: usize, w: usize, sigma: f32) {
+    if sigma <= 0.0 {
+        return;
+    }
+    let r = (3.0 * sigma).ceil() as isize;
+    let k: Vec<f32> = (-r..=r)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let norm: f32 = k.iter().sum();
+    let mut tmp = vec![0.0f32; h * w];
+    for y in 0..h {
+        for x in 0..w {
+            let mut s = 0.0;
+            for (j, &kv) in k.iter().enumerate() {
+                let xx = x as isize + j as isize - r;
+                if xx >= 0 && (xx as usize) < w {
+                    s += kv * plane[y * w + xx as usize];
+                }
+            }
+            tmp[y * w + x] = s / norm;
+        }
+    }
+    for y in 0..h {
+        for x in 0..w {
+            let mut s = 0.0;
+            for (j, &kv) in k.iter().enumerate() {
+                let yy = y as isize + j as isize - r;
+                if yy >= 0 && (yy as usize) < h {
+                    s += kv * tmp[yy as usize * w + x];
+                }
+            }
+            plane[y * w + x] = s / norm;
+        }
+    }
+}

@@ -1,0 +1,214 @@
+//! Augmentation: identities, ranges, determinism, bad parameters.
+#![cfg(feature = "std")]
+
+use picocnn::augment::{Op, Pipeline, Rng};
+use picocnn::{Error, Shape};
+use proptest::prelude::*;
+
+fn digit() -> (Vec<f32>, Shape) {
+    let shape = Shape::new(28, 28, 1);
+    let (train, _) =
+        picocnn::data::load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
+    let img = train.image(0).iter().map(|&p| p as f32 / 255.0).collect();
+    (img, shape)
+}
+
+fn rgb(seed: u64) -> (Vec<f32>, Shape) {
+    let shape = Shape::new(9, 11, 3);
+    let mut rng = Rng::new(seed);
+    ((0..shape.len()).map(|_| rng.unit()).collect(), shape)
+}
+
+fn run(p: &Pipeline, img: &[f32], shape: Shape, seed: u64) -> Vec<f32> {
+    let mut out = img.to_vec();
+    p.apply(&mut out, shape, seed);
+    out
+}
+
+#[test]
+fn identities_give_the_input_back_exactly() {
+    for (img, shape) in [digit(), rgb(3)] {
+        let identities = [
+            Pipeline::new().brightness(1.0, 0.0).unwrap(),
+            Pipeline::new().rotate(1.0, 0.0).unwrap(),
+            Pipeline::new().affine(1.0, 0.0, [1.0, 1.0], 0.0).unwrap(),
+            Pipeline::new().translate(1.0, 0.0).unwrap(),
+            Pipeline::new().contrast(1.0, 1.0, 1.0).unwrap(),
+            Pipeline::new().gamma(1.0, 1.0, 1.0).unwrap(),
+            Pipeline::new().noise(1.0, 0.0).unwrap(),
+            Pipeline::new().elastic(1.0, 0.0, 3.0).unwrap(),
+            Pipeline::new().erase(1.0, 0.0, 0.0).unwrap(),
+            Pipeline::new()
+                .then(1.0, Op::FlipHorizontal)
+                .unwrap()
+                .then(1.0, Op::FlipHorizontal)
+                .unwrap(),
+            Pipeline::new()
+                .then(1.0, Op::FlipVertical)
+                .unwrap()
+                .then(1.0, Op::FlipVertical)
+                .unwrap(),
+            // Probability zero: nothing happens whatever the operation.
+            Pipeline::new()
+                .rotate(0.0, 30.0)
+                .unwrap()
+                .noise(0.0, 0.5)
+                .unwrap(),
+            Pipeline::new(),
+        ];
+        for p in identities {
+            for seed in 0..5 {
+                assert!(run(&p, &img, shape, seed) == img, "{:?}", p.steps());
+            }
+        }
+    }
+}
+
+#[test]
+fn flips_mirror_and_ops_change_the_image() {
+    let (img, shape) = rgb(5);
+    let f = run(
+        &Pipeline::new().then(1.0, Op::FlipHorizontal).unwrap(),
+        &img,
+        shape,
+        0,
+    );
+    for y in 0..shape.h {
+        for x in 0..shape.w {
+            for c in 0..3 {
+                assert_eq!(
+                    f[(y * shape.w + x) * 3 + c],
+                    img[(y * shape.w + shape.w - 1 - x) * 3 + c]
+                );
+            }
+        }
+    }
+    let (img, shape) = digit();
+    for p in [
+        Pipeline::new().rotate(1.0, 20.0).unwrap(),
+        Pipeline::new().translate(1.0, 3.0).unwrap(),
+        Pipeline::new().elastic(1.0, 34.0, 4.0).unwrap(),
+        Pipeline::new().erase(1.0, 0.1, 0.2).unwrap(),
+        Pipeline::new().noise(1.0, 0.1).unwrap(),
+        Pipeline::new()
+            .then(
+                1.0,
+                Op::CropResize {
+                    scale: [0.5, 0.8],
+                    ratio: [0.75, 1.33],
+                },
+            )
+            .unwrap(),
+    ] {
+        // Some seed changes the image (a seed may draw the identity, e.g. a
+        // zero translation).
+        assert!(
+            (0..4).any(|s| run(&p, &img, shape, s) != img),
+            "{:?}",
+            p.steps()
+        );
+    }
+}
+
+#[test]
+fn the_same_seed_gives_the_same_image() {
+    let (img, shape) = digit();
+    let p = Pipeline::new()
+        .affine(0.8, 15.0, [0.9, 1.1], 10.0)
+        .unwrap()
+        .elastic(0.5, 30.0, 4.0)
+        .unwrap()
+        .noise(0.5, 0.05)
+        .unwrap();
+    let a = run(&p, &img, shape, 42);
+    assert_eq!(a, run(&p, &img, shape, 42));
+    assert_ne!(a, run(&p, &img, shape, 43));
+    // Run from many threads at once: same results.
+    let parallel: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| s.spawn(|| run(&p, &img, shape, 42)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(parallel.iter().all(|v| *v == a));
+}
+
+#[test]
+fn bad_parameters_are_errors() {
+    let cases: Vec<(Result<Pipeline, Error>, &str)> = vec![
+        (Pipeline::new().rotate(-0.1, 10.0), "probability"),
+        (Pipeline::new().rotate(1.5, 10.0), "probability"),
+        (Pipeline::new().rotate(f32::NAN, 10.0), "probability"),
+        (Pipeline::new().contrast(0.5, 1.2, 0.8), "contrast"),
+        (Pipeline::new().gamma(0.5, 0.0, 1.0), "gamma"),
+        (Pipeline::new().noise(0.5, -1.0), "noise"),
+        (Pipeline::new().brightness(0.5, f32::INFINITY), "brightness"),
+        (Pipeline::new().affine(0.5, 10.0, [1.1, 0.9], 0.0), "affine"),
+        (
+            Pipeline::new().affine(0.5, 10.0, [1.0, 1.0], 95.0),
+            "affine",
+        ),
+        (Pipeline::new().erase(0.5, 0.2, 1.5), "erase"),
+        (Pipeline::new().translate(0.5, -2.0), "translate"),
+        (Pipeline::new().elastic(0.5, 30.0, -1.0), "elastic"),
+    ];
+    for (r, what) in cases {
+        let e = r.unwrap_err();
+        assert!(matches!(e, Error::InvalidParameter { .. }), "{e}");
+        assert!(format!("{e}").contains(what), "{e} should mention {what}");
+    }
+}
+
+fn any_op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        (0.0f32..0.5, any::<bool>())
+            .prop_map(|(max, per_channel)| Op::Brightness { max, per_channel }),
+        (0.0f32..1.0, 1.0f32..2.0).prop_map(|(a, b)| Op::Contrast { range: [a, b] }),
+        (0.2f32..1.0, 1.0f32..3.0).prop_map(|(a, b)| Op::Gamma { range: [a, b] }),
+        (0.0f32..0.3).prop_map(|sigma| Op::Noise { sigma }),
+        (0.0f32..1.0, 0.0f32..0.5).prop_map(|(s, gain)| Op::ColorJitter {
+            saturation: [s, s + 0.5],
+            gain
+        }),
+        (0.0f32..5.0).prop_map(|max| Op::Translate { max }),
+        (0.1f32..1.0, 0.5f32..2.0).prop_map(|(s, r)| Op::CropResize {
+            scale: [s * 0.5, s],
+            ratio: [r * 0.5, r]
+        }),
+        (0.0f32..180.0, 0.5f32..1.5, 0.0f32..45.0).prop_map(|(d, s, sh)| Op::Affine {
+            degrees: d,
+            scale: [s, s + 0.2],
+            shear: sh
+        }),
+        (0.0f32..40.0, 0.0f32..6.0).prop_map(|(alpha, sigma)| Op::Elastic { alpha, sigma }),
+        Just(Op::FlipHorizontal),
+        Just(Op::FlipVertical),
+        (0.0f32..1.0, 0.0f32..1.0).prop_map(|(a, v)| Op::Erase {
+            area: [a * 0.5, a],
+            value: v
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    /// Any pipeline keeps the shape and the 0..1 range, and never panics.
+    #[test]
+    fn outputs_stay_valid(
+        ops in proptest::collection::vec((0.0f32..=1.0, any_op()), 0..5),
+        h in 1usize..12, w in 1usize..12, c in prop_oneof![Just(1usize), Just(3)],
+        seed in any::<u64>(),
+    ) {
+        let mut p = Pipeline::new();
+        for (prob, op) in ops {
+            p = p.then(prob, op).unwrap();
+        }
+        let shape = Shape::new(h, w, c);
+        let mut rng = Rng::new(seed);
+        let img: Vec<f32> = (0..shape.len()).map(|_| rng.unit()).collect();
+        let out = run(&p, &img, shape, seed);
+        prop_assert_eq!(out.len(), img.len());
+        prop_assert!(out.iter().all(|v| (0.0..=1.0).contains(v)), "{:?}", out);
+    }
+}

@@ -380,6 +380,38 @@ impl Pipeline {
         )
     }
 
+    /// The preset for handwritten digits: small affine changes (rotation up
+    /// to 10 degrees, scale 0.9 to 1.1, shear up to 10 degrees) and shifts
+    /// of up to 2 pixels, each on half the images, and elastic distortion
+    /// (alpha 34, sigma 4, as Simard et al. used on MNIST) on a third. No
+    /// flips: a mirrored digit is another digit or none.
+    pub fn digits() -> Pipeline {
+        let steps = [
+            Step {
+                p: 0.5,
+                op: Op::Affine {
+                    degrees: 10.0,
+                    scale: [0.9, 1.1],
+                    shear: 10.0,
+                },
+            },
+            Step {
+                p: 0.5,
+                op: Op::Translate { max: 2.0 },
+            },
+            Step {
+                p: 0.3,
+                op: Op::Elastic {
+                    alpha: 34.0,
+                    sigma: 4.0,
+                },
+            },
+        ];
+        Pipeline {
+            steps: steps.to_vec(),
+        }
+    }
+
     /// Applies every step to `image` (HWC, `shape`), each with its
     /// probability, drawing from a generator seeded with `seed`.
     pub fn apply(&self, image: &mut [f32], shape: Shape, seed: u64) {

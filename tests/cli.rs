@@ -79,8 +79,21 @@ fn trains_logs_plots_and_resumes() {
     // Resume for two more epochs.
     let out2 = d.join("m2.safetensors").display().to_string();
     let (code, err) = picocnn(&[
-        "train", "--model", "lenet5", "--data", &data, "--epochs", "5", "--batch", "8", "--out",
-        &out2, "--resume", &out,
+        "train",
+        "--model",
+        "lenet5",
+        "--data",
+        &data,
+        "--epochs",
+        "5",
+        "--batch",
+        "8",
+        "--out",
+        &out2,
+        "--resume",
+        &out,
+        "--augment",
+        "digits",
     ]);
     assert_eq!(code, 0, "{err}");
     // A checkpoint of another architecture.
@@ -115,6 +128,21 @@ fn bad_flags_and_files_give_one_line() {
             vec!["train", "--model", "lenet5", "--out", out.as_str()],
             2,
             "--data",
+        ),
+        (
+            vec![
+                "train",
+                "--model",
+                "lenet5",
+                "--data",
+                "data/mnist",
+                "--augment",
+                "flips",
+                "--out",
+                out.as_str(),
+            ],
+            2,
+            "flips",
         ),
         (
             vec![

@@ -276,6 +276,36 @@ fn results_do_not_depend_on_the_thread_count() {
 }
 
 #[test]
+fn augmented_training_does_not_depend_on_the_thread_count() {
+    use picocnn::augment::Pipeline;
+    use picocnn::train::{zoo, TrainConfig, Trainer};
+    let (train, test) = mnist();
+    let (train, test) = (subset(&train, 200), subset(&test, 50));
+    let run = |threads, augment: Option<Pipeline>| {
+        let mut net = zoo::lenet5(train.shape(), 10, 4).unwrap();
+        let config = TrainConfig {
+            epochs: 2,
+            threads,
+            seed: 9,
+            ..TrainConfig::default()
+        };
+        let trainer = match augment {
+            Some(p) => Trainer::new(config).augment(p),
+            None => Trainer::new(config),
+        };
+        trainer.fit(&mut net, &train, &test, &mut |_| {});
+        net.params
+    };
+    let digits = Pipeline::digits().noise(0.5, 0.05).unwrap();
+    let a = run(1, Some(digits.clone()));
+    assert!(
+        a == run(2, Some(digits)),
+        "augmented runs differ between 1 and 2 threads"
+    );
+    assert!(a != run(2, None), "augmentation must change training");
+}
+
+#[test]
 fn lenet5_learns_digits() {
     use picocnn::train::{zoo, TrainConfig, Trainer};
     let (train, test) = mnist();

@@ -3,7 +3,7 @@
 //! ```text
 //! picocnn train --model lenet5 --data data/mnist --epochs 10 --out lenet5.safetensors
 //!               [--seed N] [--threads N] [--lr X] [--batch N] [--optimizer adam|adamw|sgd]
-//!               [--schedule constant|cosine|step] [--label-smoothing X]
+//!               [--schedule constant|cosine|step] [--label-smoothing X] [--augment digits]
 //!               [--log train.jsonl] [--plot curve.png] [--resume ckpt.safetensors]
 //! ```
 
@@ -33,6 +33,14 @@ struct Cli {
 enum Command {
     /// Train a zoo model on MNIST-style IDX files or a folder of PNGs.
     Train(TrainArgs),
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Augment {
+    /// No augmentation.
+    None,
+    /// Affine, shift and elastic distortion for handwritten digits.
+    Digits,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -97,6 +105,9 @@ struct TrainArgs {
     /// Label smoothing of the cross-entropy.
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f32,
+    /// Augment training images on the fly with a preset pipeline.
+    #[arg(long, value_enum, default_value_t = Augment::None)]
+    augment: Augment,
     /// JSON-lines log, one object per epoch.
     #[arg(long)]
     log: Option<PathBuf>,
@@ -305,7 +316,11 @@ fn train(a: TrainArgs) -> Result<(), String> {
     let mut reports = Vec::new();
     let mut failure = None;
     let total = a.epochs;
-    Trainer::new(config).fit_from(
+    let trainer = match a.augment {
+        Augment::None => Trainer::new(config),
+        Augment::Digits => Trainer::new(config).augment(picocnn::augment::Pipeline::digits()),
+    };
+    trainer.fit_from(
         &mut net,
         &train_set,
         &test_set,

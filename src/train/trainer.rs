@@ -2,6 +2,7 @@
 
 use super::net::{mix, Net};
 use super::optim::{clip_by_norm, learning_rate, OptimState, Optimizer, Schedule};
+use crate::augment::Pipeline;
 use crate::data::Dataset;
 use rayon::prelude::*;
 use std::time::Instant;
@@ -75,6 +76,7 @@ pub struct EpochReport {
 #[derive(Debug, Clone)]
 pub struct Trainer {
     config: TrainConfig,
+    augment: Option<Pipeline>,
 }
 
 /// Softmax cross-entropy of `logits` against class `label` with label
@@ -139,7 +141,18 @@ pub fn accuracy(net: &Net, data: &Dataset) -> f32 {
 impl Trainer {
     /// A trainer with `config`.
     pub fn new(config: TrainConfig) -> Self {
-        Trainer { config }
+        Trainer {
+            config,
+            augment: None,
+        }
+    }
+
+    /// Augments every training image with `pipeline`, on the fly; each
+    /// image's draw is seeded by the training seed, the epoch and the
+    /// image's index, so it does not depend on the thread count.
+    pub fn augment(mut self, pipeline: Pipeline) -> Self {
+        self.augment = Some(pipeline);
+        self
     }
 
     /// Trains `net` on `train`, evaluating on `test` after every epoch and
@@ -192,6 +205,8 @@ impl Trainer {
             let (mut loss_sum, mut correct) = (0.0f64, 0usize);
             for batch in train.batches(c.batch_size, mix(c.seed ^ epoch as u64)) {
                 let scale = 1.0 / batch.len() as f32;
+                let augment = self.augment.as_ref();
+                let aug_seed = mix(c.seed ^ 0x6175_6700_0000_0000 ^ (epoch as u64) << 32);
                 let net_ref = &*net;
                 let parts = install(&|| {
                     batch
@@ -199,7 +214,13 @@ impl Trainer {
                         .map(|chunk| {
                             let mut grads = vec![0.0f32; n];
                             let (mut loss, mut ok) = (0.0f64, 0usize);
-                            let input: Vec<f32> = pixels(train, chunk);
+                            let mut input: Vec<f32> = pixels(train, chunk);
+                            if let Some(p) = augment {
+                                let shape = train.shape();
+                                for (img, &i) in input.chunks_exact_mut(shape.len()).zip(chunk) {
+                                    p.apply(img, shape, mix(aug_seed ^ i as u64));
+                                }
+                            }
                             let seeds: Vec<u64> = chunk
                                 .iter()
                                 .map(|&i| {

@@ -26,5 +26,5 @@ run lenet5-keras --model lenet5 --epochs 10
 run lenet5-best --model lenet5 --epochs 30 --optimizer adamw --weight-decay 1e-4 --schedule cosine --label-smoothing 0.1
 run alexnet_mini --model alexnet-mini --epochs 10
 run vgg_mini --model vgg-mini --epochs 10 --schedule cosine
-run inception_mini --model inception-mini --epochs 20 --lr 3e-3 --schedule cosine
+run inception_mini --model inception-mini --epochs 20 --lr 3e-3 --schedule cosine --label-smoothing 0.1
 run resnet8 --model resnet8 --epochs 8

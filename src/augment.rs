@@ -286,16 +286,42 @@ pub struct Step {
     pub op: Op,
 }
 
-/// A seeded, composable sequence of augmentation steps.
+/// Mixing of two images of a batch with soft labels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mix {
+    /// Mixup (Zhang et al., 2018): a weighted average of the two images
+    /// and of their labels, the weight drawn from Beta(alpha, alpha).
+    Mixup {
+        /// Probability per image.
+        p: f32,
+        /// Beta parameter.
+        alpha: f32,
+    },
+    /// CutMix (Yun et al., 2019): a rectangle of the partner image pasted
+    /// in, labels weighted by area.
+    Cutmix {
+        /// Probability per image.
+        p: f32,
+        /// Beta parameter.
+        alpha: f32,
+    },
+}
+
+/// A seeded, composable sequence of augmentation steps, and optionally a
+/// batch-level mixing.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Pipeline {
     steps: Vec<Step>,
+    mix: Option<Mix>,
 }
 
 impl Pipeline {
     /// An empty pipeline (the identity).
     pub fn new() -> Pipeline {
-        Pipeline { steps: Vec::new() }
+        Pipeline {
+            steps: Vec::new(),
+            mix: None,
+        }
     }
 
     /// Appends `op`, applied with probability `p`; checks both.
@@ -308,6 +334,115 @@ impl Pipeline {
         op.check()?;
         self.steps.push(Step { p, op });
         Ok(self)
+    }
+
+    /// Mixes images of a batch (see [`mix_batch`](Self::mix_batch)); replaces
+    /// an earlier mixing.
+    pub fn mixing(mut self, mix: Mix) -> Result<Pipeline> {
+        let (Mix::Mixup { p, alpha } | Mix::Cutmix { p, alpha }) = mix;
+        if !(0.0..=1.0).contains(&p) {
+            return Err(Error::InvalidParameter {
+                what: "probability must be in [0, 1]",
+            });
+        }
+        if !(alpha.is_finite() && alpha > 0.0) {
+            return Err(Error::InvalidParameter {
+                what: "mixup/cutmix: alpha must be > 0",
+            });
+        }
+        self.mix = Some(mix);
+        Ok(self)
+    }
+
+    /// [`Mix::Mixup`].
+    pub fn mixup(self, p: f32, alpha: f32) -> Result<Pipeline> {
+        self.mixing(Mix::Mixup { p, alpha })
+    }
+
+    /// [`Mix::Cutmix`].
+    pub fn cutmix(self, p: f32, alpha: f32) -> Result<Pipeline> {
+        self.mixing(Mix::Cutmix { p, alpha })
+    }
+
+    /// The batch-level mixing, if any.
+    pub fn mix(&self) -> Option<Mix> {
+        self.mix
+    }
+
+    /// Mixes the `labels.len()` images of `images` (each `shape`, after
+    /// [`apply`](Self::apply)) in place with partners from the same batch
+    /// and returns their soft labels (`classes` values per image, summing to
+    /// one); `None` when the pipeline has no mixing. Image `j` draws from a
+    /// generator seeded with `seeds[j]`; partners are read as they were
+    /// before any mixing.
+    pub fn mix_batch(
+        &self,
+        images: &mut [f32],
+        shape: Shape,
+        labels: &[usize],
+        classes: usize,
+        seeds: &[u64],
+    ) -> Option<Vec<f32>> {
+        let mix = self.mix?;
+        let n = labels.len();
+        let len = shape.len();
+        let mut targets = vec![0.0f32; n * classes];
+        let original = images.to_vec();
+        for j in 0..n {
+            let t = &mut targets[j * classes..(j + 1) * classes];
+            let mut rng = Rng::new(seeds.get(j).copied().unwrap_or(j as u64) ^ 0x006d_6978);
+            let (Mix::Mixup { p, alpha } | Mix::Cutmix { p, alpha }) = mix;
+            let on = rng.chance(p) && n > 1;
+            let partner = (j + 1 + (rng.next_u64() % (n.max(2) as u64 - 1)) as usize) % n;
+            let mut lambda = rng.beta(alpha);
+            if on {
+                let (img, other) = (
+                    &mut images[j * len..(j + 1) * len],
+                    &original[partner * len..(partner + 1) * len],
+                );
+                match mix {
+                    Mix::Mixup { .. } => {
+                        for (a, &b) in img.iter_mut().zip(other) {
+                            *a = lambda * *a + (1.0 - lambda) * b;
+                        }
+                    }
+                    Mix::Cutmix { .. } => {
+                        let cut = (1.0 - lambda).sqrt();
+                        let (bh, bw) = (
+                            (cut * shape.h as f32).round() as usize,
+                            (cut * shape.w as f32).round() as usize,
+                        );
+                        let cy = (rng.next_u64() % shape.h.max(1) as u64) as usize;
+                        let cx = (rng.next_u64() % shape.w.max(1) as u64) as usize;
+                        let (y0, y1) = (
+                            cy.saturating_sub(bh / 2),
+                            (cy + bh.div_ceil(2)).min(shape.h),
+                        );
+                        let (x0, x1) = (
+                            cx.saturating_sub(bw / 2),
+                            (cx + bw.div_ceil(2)).min(shape.w),
+                        );
+                        let c = shape.c;
+                        for y in y0..y1 {
+                            let r = (y * shape.w + x0) * c..(y * shape.w + x1) * c;
+                            img[r.clone()].copy_from_slice(&other[r]);
+                        }
+                        // The label weight is the area actually kept.
+                        let pasted = (y1 - y0) * (x1 - x0);
+                        lambda = 1.0 - pasted as f32 / (shape.h * shape.w).max(1) as f32;
+                    }
+                }
+            } else {
+                lambda = 1.0;
+            }
+            if let Some(v) = t.get_mut(labels[j]) {
+                *v += lambda;
+            }
+            if let Some(v) = t.get_mut(labels[partner]) {
+                *v += 1.0 - lambda;
+            }
+        }
+        Some(targets)
     }
 
     /// The steps in order.
@@ -409,6 +544,7 @@ impl Pipeline {
         ];
         Pipeline {
             steps: steps.to_vec(),
+            mix: None,
         }
     }
 

@@ -212,3 +212,57 @@ proptest! {
         prop_assert!(out.iter().all(|v| (0.0..=1.0).contains(v)), "{:?}", out);
     }
 }
+
+#[test]
+fn mixup_and_cutmix_labels_sum_to_one_and_match_the_pixels() {
+    let shape = Shape::new(8, 10, 1);
+    for mix in [
+        Pipeline::new().mixup(1.0, 0.4).unwrap(),
+        Pipeline::new().cutmix(1.0, 1.0).unwrap(),
+    ] {
+        for seed in 0..20u64 {
+            // Two images, all ones and all zeros, labels 0 and 1: the mean of
+            // a mixed image is the weight of its own label.
+            let mut images = [vec![1.0f32; shape.len()], vec![0.0; shape.len()]].concat();
+            let t = mix
+                .mix_batch(&mut images, shape, &[0, 1], 3, &[seed, seed + 100])
+                .unwrap();
+            for j in 0..2 {
+                let tj = &t[j * 3..j * 3 + 3];
+                assert!((tj.iter().sum::<f32>() - 1.0).abs() < 1e-6, "{tj:?}");
+                assert_eq!(tj[2], 0.0);
+                let img = &images[j * shape.len()..(j + 1) * shape.len()];
+                let mean = img.iter().sum::<f32>() / shape.len() as f32;
+                assert!((mean - tj[0]).abs() < 1e-5, "{:?}: mean {mean} vs {tj:?}", mix.mix());
+            }
+        }
+    }
+    // Probability zero: one-hot labels, images untouched.
+    let p = Pipeline::new().mixup(0.0, 0.4).unwrap();
+    let mut images: Vec<f32> = (0..3 * shape.len()).map(|i| (i % 7) as f32 / 7.0).collect();
+    let before = images.clone();
+    let t = p.mix_batch(&mut images, shape, &[2, 0, 1], 3, &[1, 2, 3]).unwrap();
+    assert_eq!(images, before);
+    assert_eq!(t, vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
+    assert!(Pipeline::new().mix_batch(&mut images, shape, &[2, 0, 1], 3, &[1, 2, 3]).is_none());
+    for bad in [
+        Pipeline::new().mixup(0.5, 0.0),
+        Pipeline::new().cutmix(1.5, 1.0),
+        Pipeline::new().mixup(0.5, f32::NAN),
+    ] {
+        assert!(matches!(bad, Err(Error::InvalidParameter { .. })));
+    }
+}
+
+#[test]
+fn soft_cross_entropy_agrees_with_hard_labels() {
+    use picocnn::train::{softmax_cross_entropy, softmax_cross_entropy_soft};
+    let logits = [0.3f32, -1.2, 2.0, 0.1];
+    let (l1, g1) = softmax_cross_entropy(&logits, 2, 0.1);
+    let (l2, g2) = softmax_cross_entropy_soft(&logits, &[0.0, 0.0, 1.0, 0.0], 0.1);
+    assert_eq!(l1.to_bits(), l2.to_bits());
+    assert_eq!(g1, g2);
+    // A half-half target: the gradient is p - t and sums to zero.
+    let (_, g) = softmax_cross_entropy_soft(&logits, &[0.5, 0.0, 0.5, 0.0], 0.0);
+    assert!(g.iter().sum::<f32>().abs() < 1e-6);
+}

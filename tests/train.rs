@@ -296,7 +296,11 @@ fn augmented_training_does_not_depend_on_the_thread_count() {
         trainer.fit(&mut net, &train, &test, &mut |_| {});
         net.params
     };
-    let digits = Pipeline::digits().noise(0.5, 0.05).unwrap();
+    let digits = Pipeline::digits()
+        .noise(0.5, 0.05)
+        .unwrap()
+        .cutmix(0.5, 1.0)
+        .unwrap();
     let a = run(1, Some(digits.clone()));
     assert!(
         a == run(2, Some(digits)),

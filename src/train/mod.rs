@@ -20,4 +20,6 @@ pub mod zoo;
 pub use graph::{Graph, Layer, Node};
 pub use net::Net;
 pub use optim::{clip_by_norm, learning_rate, OptimState, Optimizer, Schedule};
-pub use trainer::{accuracy, softmax_cross_entropy, EpochReport, TrainConfig, Trainer};
+pub use trainer::{
+    accuracy, softmax_cross_entropy, softmax_cross_entropy_soft, EpochReport, TrainConfig, Trainer,
+};

@@ -82,6 +82,21 @@ pub struct Trainer {
 /// Softmax cross-entropy of `logits` against class `label` with label
 /// smoothing `smoothing`: returns the loss and its gradient.
 pub fn softmax_cross_entropy(logits: &[f32], label: usize, smoothing: f32) -> (f32, Vec<f32>) {
+    let mut target = vec![0.0; logits.len()];
+    if let Some(t) = target.get_mut(label) {
+        *t = 1.0;
+    }
+    softmax_cross_entropy_soft(logits, &target, smoothing)
+}
+
+/// Softmax cross-entropy of `logits` against a distribution `target` (soft
+/// labels, as mixup and cutmix make; it should sum to one), smoothed by
+/// `smoothing`: returns the loss and its gradient.
+pub fn softmax_cross_entropy_soft(
+    logits: &[f32],
+    target: &[f32],
+    smoothing: f32,
+) -> (f32, Vec<f32>) {
     let k = logits.len();
     let max = logits.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
     let exps: Vec<f32> = logits.iter().map(|&v| (v - max).exp()).collect();
@@ -90,11 +105,11 @@ pub fn softmax_cross_entropy(logits: &[f32], label: usize, smoothing: f32) -> (f
     let mut grad = vec![0.0; k];
     for i in 0..k {
         let p = exps[i] / sum;
-        let target = if i == label { 1.0 - smoothing } else { 0.0 } + smoothing / k as f32;
-        if target > 0.0 {
-            loss -= target * (p.max(1e-30)).ln();
+        let t = target.get(i).copied().unwrap_or(0.0) * (1.0 - smoothing) + smoothing / k as f32;
+        if t > 0.0 {
+            loss -= t * (p.max(1e-30)).ln();
         }
-        grad[i] = p - target;
+        grad[i] = p - t;
     }
     (loss, grad)
 }
@@ -206,6 +221,7 @@ impl Trainer {
             for batch in train.batches(c.batch_size, mix(c.seed ^ epoch as u64)) {
                 let scale = 1.0 / batch.len() as f32;
                 let augment = self.augment.as_ref();
+                let classes = net.shape(net.graph.heads[0]).len();
                 let aug_seed = mix(c.seed ^ 0x6175_6700_0000_0000 ^ (epoch as u64) << 32);
                 let net_ref = &*net;
                 let parts = install(&|| {
@@ -229,6 +245,13 @@ impl Trainer {
                                         ^ i as u64)
                                 })
                                 .collect();
+                            let labels: Vec<usize> =
+                                chunk.iter().map(|&i| train.label(i)).collect();
+                            let soft = augment.and_then(|p| {
+                                let mix_seeds: Vec<u64> =
+                                    chunk.iter().map(|&i| mix(aug_seed ^ !(i as u64))).collect();
+                                p.mix_batch(&mut input, train.shape(), &labels, classes, &mix_seeds)
+                            });
                             let t = net_ref.forward_batch(&input, chunk.len(), Some(&seeds));
                             let mut heads = Vec::new();
                             for (h, (&head, &w)) in net_ref
@@ -242,11 +265,18 @@ impl Trainer {
                                 let mut hg = vec![0.0f32; k * chunk.len()];
                                 for (j, &i) in chunk.iter().enumerate() {
                                     let logits = &t[head][j * k..(j + 1) * k];
-                                    let (l, g) = softmax_cross_entropy(
-                                        logits,
-                                        train.label(i),
-                                        c.label_smoothing,
-                                    );
+                                    let (l, g) = match &soft {
+                                        Some(t) if k == classes => softmax_cross_entropy_soft(
+                                            logits,
+                                            &t[j * k..(j + 1) * k],
+                                            c.label_smoothing,
+                                        ),
+                                        _ => softmax_cross_entropy(
+                                            logits,
+                                            train.label(i),
+                                            c.label_smoothing,
+                                        ),
+                                    };
                                     for (d, v) in hg[j * k..(j + 1) * k].iter_mut().zip(g) {
                                         *d = v * w * scale;
                                     }

@@ -804,3 +804,223 @@ fn blur(plane: &mut [f32], h: usize, w: usize, sigma: f32) {
         }
     }
 }
+
+/// A pipeline written as text could not be read: says what and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecError(pub std::string::String);
+
+impl core::fmt::Display for SpecError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SpecError {}
+
+/// Operation names of the textual form, presets first.
+pub const NAMES: [&str; 17] = [
+    "digits",
+    "none",
+    "brightness",
+    "contrast",
+    "gamma",
+    "noise",
+    "color_jitter",
+    "translate",
+    "crop_resize",
+    "affine",
+    "rotate",
+    "elastic",
+    "flip_horizontal",
+    "flip_vertical",
+    "erase",
+    "mixup",
+    "cutmix",
+];
+
+impl core::str::FromStr for Pipeline {
+    type Err = SpecError;
+
+    /// Reads a pipeline written as `step; step; ...`, each step
+    /// `name(key=value, ...)` with ranges as `lo:hi`, e.g.
+    /// `digits; noise(p=0.3, sigma=0.05); cutmix(p=0.5, alpha=1)`. `digits`
+    /// is [`Pipeline::digits`]; `p` defaults to 0.5. The [`Display`] form of
+    /// a pipeline reads back as the same pipeline.
+    ///
+    /// [`Display`]: core::fmt::Display
+    fn from_str(text: &str) -> core::result::Result<Pipeline, SpecError> {
+        use std::format;
+        let mut pipeline = Pipeline::new();
+        for item in text.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+            let (name, args) = match item.find('(') {
+                Some(open) => {
+                    let Some(body) = item[open + 1..].strip_suffix(')') else {
+                        return Err(SpecError(format!("`{item}`: missing `)`")));
+                    };
+                    (item[..open].trim(), body)
+                }
+                None => (item, ""),
+            };
+            let mut keys: Vec<(&str, &str)> = Vec::new();
+            for kv in args.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                let Some((k, v)) = kv.split_once('=') else {
+                    return Err(SpecError(format!("`{name}`: `{kv}` is not key=value")));
+                };
+                keys.push((k.trim(), v.trim()));
+            }
+            let mut used = vec![false; keys.len()];
+            let mut get = |key: &str,
+                           default: &str|
+             -> core::result::Result<std::string::String, SpecError> {
+                match keys.iter().position(|(k, _)| *k == key) {
+                    Some(i) => {
+                        used[i] = true;
+                        Ok(keys[i].1.into())
+                    }
+                    None => Ok(default.into()),
+                }
+            };
+            let num = |key: &str, v: std::string::String| -> core::result::Result<f32, SpecError> {
+                v.parse::<f32>()
+                    .map_err(|_| SpecError(format!("`{name}`: {key} `{v}` is not a number")))
+            };
+            let range =
+                |key: &str, v: std::string::String| -> core::result::Result<[f32; 2], SpecError> {
+                    let (lo, hi) = v.split_once(':').unwrap_or((&v, &v));
+                    Ok([num(key, lo.into())?, num(key, hi.into())?])
+                };
+            let p = num("p", get("p", "0.5")?)?;
+            let op = match name {
+                "digits" | "none" => {
+                    let preset = if name == "digits" {
+                        Pipeline::digits()
+                    } else {
+                        Pipeline::new()
+                    };
+                    pipeline.steps.extend(preset.steps);
+                    None
+                }
+                "brightness" => Some(Op::Brightness {
+                    max: num("max", get("max", "0.2")?)?,
+                    per_channel: get("per_channel", "0")? == "1",
+                }),
+                "contrast" => Some(Op::Contrast {
+                    range: range("range", get("range", "0.8:1.2")?)?,
+                }),
+                "gamma" => Some(Op::Gamma {
+                    range: range("range", get("range", "0.8:1.25")?)?,
+                }),
+                "noise" => Some(Op::Noise {
+                    sigma: num("sigma", get("sigma", "0.05")?)?,
+                }),
+                "color_jitter" => Some(Op::ColorJitter {
+                    saturation: range("saturation", get("saturation", "0.7:1.3")?)?,
+                    gain: num("gain", get("gain", "0.1")?)?,
+                }),
+                "translate" => Some(Op::Translate {
+                    max: num("max", get("max", "2")?)?,
+                }),
+                "crop_resize" => Some(Op::CropResize {
+                    scale: range("scale", get("scale", "0.8:1")?)?,
+                    ratio: range("ratio", get("ratio", "0.75:1.333")?)?,
+                }),
+                "affine" | "rotate" => Some(Op::Affine {
+                    degrees: num("degrees", get("degrees", "10")?)?,
+                    scale: range("scale", get("scale", "1:1")?)?,
+                    shear: num("shear", get("shear", "0")?)?,
+                }),
+                "elastic" => Some(Op::Elastic {
+                    alpha: num("alpha", get("alpha", "34")?)?,
+                    sigma: num("sigma", get("sigma", "4")?)?,
+                }),
+                "flip_horizontal" => Some(Op::FlipHorizontal),
+                "flip_vertical" => Some(Op::FlipVertical),
+                "erase" => Some(Op::Erase {
+                    area: range("area", get("area", "0.02:0.2")?)?,
+                    value: num("value", get("value", "0")?)?,
+                }),
+                "mixup" | "cutmix" => {
+                    let alpha = num(
+                        "alpha",
+                        get("alpha", if name == "mixup" { "0.4" } else { "1" })?,
+                    )?;
+                    let mix = if name == "mixup" {
+                        Mix::Mixup { p, alpha }
+                    } else {
+                        Mix::Cutmix { p, alpha }
+                    };
+                    pipeline = pipeline
+                        .mixing(mix)
+                        .map_err(|e| SpecError(format!("`{name}`: {e}")))?;
+                    None
+                }
+                other => {
+                    return Err(SpecError(format!(
+                        "unknown augmentation `{other}` (known: {})",
+                        NAMES.join(", ")
+                    )))
+                }
+            };
+            if let Some(i) = used.iter().position(|u| !u) {
+                return Err(SpecError(format!(
+                    "`{name}`: unknown parameter `{}`",
+                    keys[i].0
+                )));
+            }
+            if let Some(op) = op {
+                pipeline = pipeline
+                    .then(p, op)
+                    .map_err(|e| SpecError(format!("`{name}`: {e}")))?;
+            }
+        }
+        Ok(pipeline)
+    }
+}
+
+impl core::fmt::Display for Pipeline {
+    /// The textual form [`FromStr`](core::str::FromStr) reads.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut sep = "";
+        for Step { p, op } in &self.steps {
+            write!(f, "{sep}{}(p={p}", op.name())?;
+            match *op {
+                Op::Brightness { max, per_channel } => {
+                    write!(f, ", max={max}, per_channel={}", per_channel as u8)?
+                }
+                Op::Contrast { range: [a, b] } | Op::Gamma { range: [a, b] } => {
+                    write!(f, ", range={a}:{b}")?
+                }
+                Op::Noise { sigma } => write!(f, ", sigma={sigma}")?,
+                Op::ColorJitter {
+                    saturation: [a, b],
+                    gain,
+                } => write!(f, ", saturation={a}:{b}, gain={gain}")?,
+                Op::Translate { max } => write!(f, ", max={max}")?,
+                Op::CropResize {
+                    scale: [a, b],
+                    ratio: [c, d],
+                } => write!(f, ", scale={a}:{b}, ratio={c}:{d}")?,
+                Op::Affine {
+                    degrees,
+                    scale: [a, b],
+                    shear,
+                } => write!(f, ", degrees={degrees}, scale={a}:{b}, shear={shear}")?,
+                Op::Elastic { alpha, sigma } => write!(f, ", alpha={alpha}, sigma={sigma}")?,
+                Op::FlipHorizontal | Op::FlipVertical => {}
+                Op::Erase {
+                    area: [a, b],
+                    value,
+                } => write!(f, ", area={a}:{b}, value={value}")?,
+            }
+            f.write_str(")")?;
+            sep = "; ";
+        }
+        match self.mix {
+            Some(Mix::Mixup { p, alpha }) => write!(f, "{sep}mixup(p={p}, alpha={alpha})")?,
+            Some(Mix::Cutmix { p, alpha }) => write!(f, "{sep}cutmix(p={p}, alpha={alpha})")?,
+            None if self.steps.is_empty() => f.write_str("none")?,
+            None => {}
+        }
+        Ok(())
+    }
+}

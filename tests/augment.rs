@@ -233,7 +233,11 @@ fn mixup_and_cutmix_labels_sum_to_one_and_match_the_pixels() {
                 assert_eq!(tj[2], 0.0);
                 let img = &images[j * shape.len()..(j + 1) * shape.len()];
                 let mean = img.iter().sum::<f32>() / shape.len() as f32;
-                assert!((mean - tj[0]).abs() < 1e-5, "{:?}: mean {mean} vs {tj:?}", mix.mix());
+                assert!(
+                    (mean - tj[0]).abs() < 1e-5,
+                    "{:?}: mean {mean} vs {tj:?}",
+                    mix.mix()
+                );
             }
         }
     }
@@ -241,10 +245,14 @@ fn mixup_and_cutmix_labels_sum_to_one_and_match_the_pixels() {
     let p = Pipeline::new().mixup(0.0, 0.4).unwrap();
     let mut images: Vec<f32> = (0..3 * shape.len()).map(|i| (i % 7) as f32 / 7.0).collect();
     let before = images.clone();
-    let t = p.mix_batch(&mut images, shape, &[2, 0, 1], 3, &[1, 2, 3]).unwrap();
+    let t = p
+        .mix_batch(&mut images, shape, &[2, 0, 1], 3, &[1, 2, 3])
+        .unwrap();
     assert_eq!(images, before);
     assert_eq!(t, vec![0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]);
-    assert!(Pipeline::new().mix_batch(&mut images, shape, &[2, 0, 1], 3, &[1, 2, 3]).is_none());
+    assert!(Pipeline::new()
+        .mix_batch(&mut images, shape, &[2, 0, 1], 3, &[1, 2, 3])
+        .is_none());
     for bad in [
         Pipeline::new().mixup(0.5, 0.0),
         Pipeline::new().cutmix(1.5, 1.0),
@@ -265,4 +273,41 @@ fn soft_cross_entropy_agrees_with_hard_labels() {
     // A half-half target: the gradient is p - t and sums to zero.
     let (_, g) = softmax_cross_entropy_soft(&logits, &[0.5, 0.0, 0.5, 0.0], 0.0);
     assert!(g.iter().sum::<f32>().abs() < 1e-6);
+}
+
+#[test]
+fn pipelines_read_from_text() {
+    let p: Pipeline =
+        "digits; noise(p=0.3, sigma=0.05); erase(p=0.2, area=0.05:0.1); cutmix(p=0.5, alpha=1)"
+            .parse()
+            .unwrap();
+    assert_eq!(p.steps().len(), Pipeline::digits().steps().len() + 2);
+    assert_eq!(p.steps()[..3], Pipeline::digits().steps()[..]);
+    // The displayed form reads back as the same pipeline.
+    for p in [
+        p,
+        Pipeline::new(),
+        Pipeline::digits(),
+        "rotate(p=1, degrees=15); flip_horizontal(p=0.5); crop_resize(scale=0.6:0.9); color_jitter; gamma(range=0.7:1.4); contrast; brightness(max=0.1, per_channel=1); mixup(alpha=0.2)"
+            .parse()
+            .unwrap(),
+    ] {
+        let text = p.to_string();
+        assert_eq!(text.parse::<Pipeline>().unwrap(), p, "{text}");
+    }
+    assert_eq!(Pipeline::new().to_string(), "none");
+    for (text, needle) in [
+        ("rotat(p=0.5)", "unknown augmentation `rotat`"),
+        ("rotate(deg=10)", "unknown parameter `deg`"),
+        ("rotate(p=2)", "probability"),
+        ("noise(sigma=x)", "`x` is not a number"),
+        ("affine(scale=1.2:0.8)", "affine"),
+        ("noise(p=0.5", "missing `)`"),
+        ("noise(sigma)", "not key=value"),
+        ("mixup(alpha=0)", "alpha"),
+    ] {
+        let e = text.parse::<Pipeline>().unwrap_err().to_string();
+        assert!(e.contains(needle), "{text}: {e}");
+        assert_eq!(e.lines().count(), 1);
+    }
 }

@@ -3,12 +3,14 @@
 //! ```text
 //! picocnn train --model lenet5 --data data/mnist --epochs 10 --out lenet5.safetensors
 //!               [--seed N] [--threads N] [--lr X] [--batch N] [--optimizer adam|adamw|sgd]
-//!               [--schedule constant|cosine|step] [--label-smoothing X] [--augment digits]
+//!               [--schedule constant|cosine|step] [--label-smoothing X] [--augment SPEC]
 //!               [--log train.jsonl] [--plot curve.png] [--resume ckpt.safetensors]
+//! picocnn augment --data data/mnist --preview grid.png [--augment SPEC] [--seed N]
 //! ```
 
 use clap::{Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use picocnn::augment::Pipeline;
 use picocnn::data::{load_image_folder, load_mnist, Dataset};
 use picocnn::train::{
     checkpoint, zoo, EpochReport, Net, Optimizer, Schedule, TrainConfig, Trainer,
@@ -33,14 +35,86 @@ struct Cli {
 enum Command {
     /// Train a zoo model on MNIST-style IDX files or a folder of PNGs.
     Train(TrainArgs),
+    /// Show what an augmentation pipeline does: a PNG grid with originals
+    /// in the first column and augmented variants beside them.
+    Augment(AugmentArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum Augment {
-    /// No augmentation.
-    None,
-    /// Affine, shift and elastic distortion for handwritten digits.
-    Digits,
+#[derive(clap::Args)]
+struct AugmentArgs {
+    /// A folder with MNIST IDX files or `train/` and `test/` PNG folders.
+    #[arg(long)]
+    data: PathBuf,
+    /// The PNG grid to write.
+    #[arg(long)]
+    preview: PathBuf,
+    /// The pipeline (as for `train --augment`).
+    #[arg(long, default_value = "digits")]
+    augment: Pipeline,
+    /// Seed of the image choice and of the augmentation.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Rows (images) of the grid.
+    #[arg(long, default_value_t = 8)]
+    rows: usize,
+    /// Augmented variants per image.
+    #[arg(long, default_value_t = 8)]
+    variants: usize,
+}
+
+/// The preview grid: one row per training image, the original first.
+fn augment_preview(a: AugmentArgs) -> Result<(), String> {
+    if a.rows == 0 || a.variants == 0 || a.rows > 64 || a.variants > 64 {
+        return Err("--rows and --variants must be between 1 and 64".into());
+    }
+    let (train_set, _) = load_data(&a.data)?;
+    let shape = train_set.shape();
+    let (zoom, gap) = (3usize, 2usize);
+    let (cell_h, cell_w) = (shape.h * zoom + gap, shape.w * zoom + gap);
+    let (w, h) = ((a.variants + 1) * cell_w + gap, a.rows * cell_h + gap);
+    let mut rgb = vec![64u8; w * h * 3];
+    let order = picocnn::data::shuffled(train_set.len(), a.seed);
+    for (row, &i) in order.iter().take(a.rows).enumerate() {
+        let original: Vec<f32> = train_set
+            .image(i)
+            .iter()
+            .map(|&p| p as f32 / 255.0)
+            .collect();
+        for col in 0..=a.variants {
+            let mut img = original.clone();
+            if col > 0 {
+                a.augment
+                    .apply(&mut img, shape, a.seed ^ ((i as u64) << 20) ^ col as u64);
+            }
+            for y in 0..shape.h * zoom {
+                for x in 0..shape.w * zoom {
+                    let px = (y / zoom * shape.w + x / zoom) * shape.c;
+                    let (oy, ox) = (gap + row * cell_h + y, gap + col * cell_w + x);
+                    for k in 0..3 {
+                        let v = img[px + k.min(shape.c - 1)];
+                        rgb[(oy * w + ox) * 3 + k] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
+                    }
+                }
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, w as u32, h as u32);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut writer = enc.write_header().map_err(|e| e.to_string())?;
+        writer.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    }
+    write_atomically(&a.preview, &bytes)?;
+    eprintln!(
+        "wrote {}: {} images, {} variants each, pipeline: {}",
+        a.preview.display(),
+        a.rows,
+        a.variants,
+        a.augment
+    );
+    Ok(())
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -105,9 +179,10 @@ struct TrainArgs {
     /// Label smoothing of the cross-entropy.
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f32,
-    /// Augment training images on the fly with a preset pipeline.
-    #[arg(long, value_enum, default_value_t = Augment::None)]
-    augment: Augment,
+    /// Augment training images on the fly: `digits`, `none`, or steps like
+    /// `digits; noise(p=0.3, sigma=0.05); cutmix(p=0.5, alpha=1)`.
+    #[arg(long, default_value = "none")]
+    augment: Pipeline,
     /// JSON-lines log, one object per epoch.
     #[arg(long)]
     log: Option<PathBuf>,
@@ -316,9 +391,10 @@ fn train(a: TrainArgs) -> Result<(), String> {
     let mut reports = Vec::new();
     let mut failure = None;
     let total = a.epochs;
-    let trainer = match a.augment {
-        Augment::None => Trainer::new(config),
-        Augment::Digits => Trainer::new(config).augment(picocnn::augment::Pipeline::digits()),
+    let trainer = if a.augment == Pipeline::new() {
+        Trainer::new(config)
+    } else {
+        Trainer::new(config).augment(a.augment.clone())
     };
     trainer.fit_from(
         &mut net,
@@ -410,6 +486,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Train(a) => train(a),
+        Command::Augment(a) => augment_preview(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

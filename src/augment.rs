@@ -49,6 +49,16 @@ impl Rng {
         (self.next_u64() >> 40) as f32 / (1u64 << 24) as f32
     }
 
+    /// Two uniforms in `[0, 1)` from one draw.
+    pub fn unit_pair(&mut self) -> (f32, f32) {
+        let r = self.next_u64();
+        let scale = 1.0 / (1u64 << 24) as f32;
+        (
+            (r >> 40) as f32 * scale,
+            ((r >> 8) & 0xff_ffff) as f32 * scale,
+        )
+    }
+
     /// Uniform in `[lo, hi)` (`lo` when the range is empty).
     pub fn uniform(&mut self, lo: f32, hi: f32) -> f32 {
         lo + (hi - lo) * self.unit()
@@ -61,9 +71,16 @@ impl Rng {
 
     /// Standard normal (Box-Muller).
     pub fn normal(&mut self) -> f32 {
+        self.normal_pair().0
+    }
+
+    /// Two independent standard normals (both halves of Box-Muller).
+    pub fn normal_pair(&mut self) -> (f32, f32) {
         let u = 1.0 - self.unit(); // (0, 1]
         let v = self.unit();
-        (-2.0 * u.ln()).sqrt() * (2.0 * core::f32::consts::PI * v).cos()
+        let r = (-2.0 * u.ln()).sqrt();
+        let (sin, cos) = (2.0 * core::f32::consts::PI * v).sin_cos();
+        (r * cos, r * sin)
     }
 
     /// Gamma(`shape`, 1) (Marsaglia and Tsang).
@@ -569,33 +586,9 @@ fn clamp01(image: &mut [f32]) {
     image.iter_mut().for_each(|v| *v = v.clamp(0.0, 1.0));
 }
 
-/// Bilinear sample of channel `ch` at `(y, x)`, zero outside.
-fn sample(src: &[f32], shape: Shape, y: f32, x: f32, ch: usize) -> f32 {
-    let (y0, x0) = (y.floor(), x.floor());
-    let (fy, fx) = (y - y0, x - x0);
-    let at = |yy: f32, xx: f32| -> f32 {
-        if yy < 0.0 || xx < 0.0 || yy >= shape.h as f32 || xx >= shape.w as f32 {
-            0.0
-        } else {
-            src[(yy as usize * shape.w + xx as usize) * shape.c + ch]
-        }
-    };
-    let top = at(y0, x0) * (1.0 - fx) + if fx > 0.0 { at(y0, x0 + 1.0) * fx } else { 0.0 };
-    if fy > 0.0 {
-        let bottom = at(y0 + 1.0, x0) * (1.0 - fx)
-            + if fx > 0.0 {
-                at(y0 + 1.0, x0 + 1.0) * fx
-            } else {
-                0.0
-            };
-        top * (1.0 - fy) + bottom * fy
-    } else {
-        top
-    }
-}
-
 /// Resamples `image` in place: output pixel `(y, x)` takes the input at
-/// `map(y, x)`.
+/// `map(y, x)`, bilinear, zero outside. At whole-pixel positions the result
+/// is the input value exactly (weights one and zero).
 fn remap(
     image: &mut [f32],
     shape: Shape,
@@ -604,11 +597,37 @@ fn remap(
 ) {
     scratch.clear();
     scratch.extend_from_slice(image);
+    let (h, w, c) = (shape.h as isize, shape.w as isize, shape.c);
+    let src = &scratch[..];
+    // Pixel `(y, x)`'s channels, or None outside.
+    let at = |y: isize, x: isize| -> Option<usize> {
+        (y >= 0 && x >= 0 && y < h && x < w).then(|| (y * w + x) as usize * c)
+    };
     for y in 0..shape.h {
         for x in 0..shape.w {
             let (sy, sx) = map(y, x);
-            for ch in 0..shape.c {
-                image[(y * shape.w + x) * shape.c + ch] = sample(scratch, shape, sy, sx, ch);
+            let out = &mut image[(y * shape.w + x) * c..(y * shape.w + x + 1) * c];
+            if !(sy > -1.0 && sx > -1.0 && sy < h as f32 && sx < w as f32) {
+                out.fill(0.0);
+                continue;
+            }
+            // Floor of a value above -1 (truncation is floor for >= 0).
+            let floor = |v: f32| if v < 0.0 { -1 } else { v as isize };
+            let (y0, x0) = (floor(sy), floor(sx));
+            let (fy, fx) = (sy - y0 as f32, sx - x0 as f32);
+            // Outside taps read pixel 0 with weight zero.
+            let tap = |y: isize, x: isize, wt: f32| at(y, x).map_or((0, 0.0), |i| (i, wt));
+            let taps = [
+                tap(y0, x0, (1.0 - fy) * (1.0 - fx)),
+                tap(y0, x0 + 1, (1.0 - fy) * fx),
+                tap(y0 + 1, x0, fy * (1.0 - fx)),
+                tap(y0 + 1, x0 + 1, fy * fx),
+            ];
+            for (ch, o) in out.iter_mut().enumerate() {
+                *o = src[taps[0].0 + ch] * taps[0].1
+                    + src[taps[1].0 + ch] * taps[1].1
+                    + src[taps[2].0 + ch] * taps[2].1
+                    + src[taps[3].0 + ch] * taps[3].1;
             }
         }
     }
@@ -648,7 +667,13 @@ fn apply_op(op: Op, image: &mut [f32], shape: Shape, rng: &mut Rng, scratch: &mu
             clamp01(image);
         }
         Op::Noise { sigma } => {
-            image.iter_mut().for_each(|v| *v += sigma * rng.normal());
+            for pair in image.chunks_mut(2) {
+                let (a, b) = rng.normal_pair();
+                pair[0] += sigma * a;
+                if let Some(v) = pair.get_mut(1) {
+                    *v += sigma * b;
+                }
+            }
             clamp01(image);
         }
         Op::ColorJitter { saturation, gain } => {
@@ -730,7 +755,14 @@ fn apply_op(op: Op, image: &mut [f32], shape: Shape, rng: &mut Rng, scratch: &mu
         }
         Op::Elastic { alpha, sigma } => {
             let n = shape.h * shape.w;
-            let mut field: Vec<f32> = (0..2 * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+            let mut field = vec![0.0f32; 2 * n];
+            for pair in field.chunks_mut(2) {
+                let (a, b) = rng.unit_pair();
+                pair[0] = 2.0 * a - 1.0;
+                if let Some(v) = pair.get_mut(1) {
+                    *v = 2.0 * b - 1.0;
+                }
+            }
             blur(&mut field[..n], shape.h, shape.w, sigma);
             blur(&mut field[n..], shape.h, shape.w, sigma);
             remap(image, shape, scratch, |y, x| {
@@ -768,7 +800,9 @@ fn apply_op(op: Op, image: &mut [f32], shape: Shape, rng: &mut Rng, scratch: &mu
     }
 }
 
-/// Gaussian blur of one plane, separable, zero outside.
+/// Gaussian blur of one plane, separable, zero outside; each pass adds a
+/// shifted, weighted copy of the rows per tap (loops the compiler
+/// vectorises).
 fn blur(plane: &mut [f32], h: usize, w: usize, sigma: f32) {
     if sigma <= 0.0 {
         return;
@@ -778,29 +812,39 @@ fn blur(plane: &mut [f32], h: usize, w: usize, sigma: f32) {
         .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
         .collect();
     let norm: f32 = k.iter().sum();
+    let k: Vec<f32> = k.iter().map(|v| v / norm).collect();
     let mut tmp = vec![0.0f32; h * w];
+    // Horizontal: tmp[y][x] += k[j] * plane[y][x + j - r].
     for y in 0..h {
-        for x in 0..w {
-            let mut s = 0.0;
-            for (j, &kv) in k.iter().enumerate() {
-                let xx = x as isize + j as isize - r;
-                if xx >= 0 && (xx as usize) < w {
-                    s += kv * plane[y * w + xx as usize];
-                }
+        let (src, dst) = (&plane[y * w..(y + 1) * w], &mut tmp[y * w..(y + 1) * w]);
+        for (j, &kv) in k.iter().enumerate() {
+            let d = j as isize - r;
+            let (lo, hi) = (
+                (-d).max(0) as usize,
+                (w as isize - d).clamp(0, w as isize) as usize,
+            );
+            if lo >= hi {
+                continue;
             }
-            tmp[y * w + x] = s / norm;
+            let s = &src[(lo as isize + d) as usize..(hi as isize + d) as usize];
+            for (o, &v) in dst[lo..hi].iter_mut().zip(s) {
+                *o += kv * v;
+            }
         }
     }
+    // Vertical: plane[y] = sum over taps of k[j] * tmp[y + j - r].
+    plane.fill(0.0);
     for y in 0..h {
-        for x in 0..w {
-            let mut s = 0.0;
-            for (j, &kv) in k.iter().enumerate() {
-                let yy = y as isize + j as isize - r;
-                if yy >= 0 && (yy as usize) < h {
-                    s += kv * tmp[yy as usize * w + x];
-                }
+        for (j, &kv) in k.iter().enumerate() {
+            let yy = y as isize + j as isize - r;
+            if yy < 0 || yy >= h as isize {
+                continue;
             }
-            plane[y * w + x] = s / norm;
+            let yy = yy as usize;
+            let (src, dst) = (&tmp[yy * w..(yy + 1) * w], &mut plane[y * w..(y + 1) * w]);
+            for (o, &v) in dst.iter_mut().zip(src) {
+                *o += kv * v;
+            }
         }
     }
 }

@@ -282,7 +282,16 @@ fn pipelines_read_from_text() {
             .parse()
             .unwrap();
     assert_eq!(p.steps().len(), Pipeline::digits().steps().len() + 2);
-    assert_eq!(p.steps()[..3], Pipeline::digits().steps()[..]);
+    let n = Pipeline::digits().steps().len();
+    assert_eq!(p.steps()[..n], Pipeline::digits().steps()[..]);
+    assert!(matches!(
+        p.mix(),
+        Some(picocnn::augment::Mix::Cutmix { .. })
+    ));
+    assert!(matches!(
+        "digits".parse::<Pipeline>().unwrap().mix(),
+        Some(picocnn::augment::Mix::Mixup { .. })
+    ));
     // The displayed form reads back as the same pipeline.
     for p in [
         p,

@@ -107,6 +107,63 @@ fn trains_logs_plots_and_resumes() {
 }
 
 #[test]
+fn augment_preview_writes_a_grid() {
+    let d = temp_dir("augment");
+    tiny_dataset(&d.join("data"));
+    let data = d.join("data").display().to_string();
+    let grid = d.join("grid.png");
+    let g = grid.display().to_string();
+    let (code, err) = picocnn(&[
+        "augment",
+        "--data",
+        &data,
+        "--preview",
+        &g,
+        "--rows",
+        "3",
+        "--variants",
+        "4",
+        "--augment",
+        "rotate(p=1, degrees=20); noise(p=0.5, sigma=0.1)",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let bytes = std::fs::read(&grid).unwrap();
+    let decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    let reader = decoder.read_info().unwrap();
+    let info = reader.info();
+    // 5 columns and 3 rows of 3x-zoomed 12x12 images with 2-pixel gaps.
+    let (h, w) = (12 * 3 + 2, 12 * 3 + 2);
+    assert_eq!((info.width, info.height), (5 * w + 2, 3 * h + 2));
+    for (args, needle) in [
+        (
+            vec![
+                "augment",
+                "--data",
+                &data,
+                "--preview",
+                &g,
+                "--augment",
+                "spin(p=1)",
+            ],
+            "spin",
+        ),
+        (
+            vec!["augment", "--data", &data, "--preview", &g, "--rows", "0"],
+            "--rows",
+        ),
+        (
+            vec!["augment", "--data", "/nonexistent", "--preview", &g],
+            "/nonexistent",
+        ),
+    ] {
+        let (code, err) = picocnn(&args);
+        assert_ne!(code, 0);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
+}
+
+#[test]
 fn bad_flags_and_files_give_one_line() {
     let d = temp_dir("errors");
     let out = d.join("x.safetensors").display().to_string();

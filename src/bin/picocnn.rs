@@ -74,18 +74,44 @@ fn augment_preview(a: AugmentArgs) -> Result<(), String> {
     let (w, h) = ((a.variants + 1) * cell_w + gap, a.rows * cell_h + gap);
     let mut rgb = vec![64u8; w * h * 3];
     let order = picocnn::data::shuffled(train_set.len(), a.seed);
-    for (row, &i) in order.iter().take(a.rows).enumerate() {
-        let original: Vec<f32> = train_set
-            .image(i)
-            .iter()
-            .map(|&p| p as f32 / 255.0)
-            .collect();
+    let rows: Vec<usize> = order.iter().take(a.rows).copied().collect();
+    let len = shape.len();
+    // Every cell as an image; the variants then mixed as one batch, so the
+    // grid shows mixup or cutmix too.
+    let mut cells = vec![0.0f32; rows.len() * (a.variants + 1) * len];
+    let (mut batch, mut labels, mut seeds, mut at) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (row, &i) in rows.iter().enumerate() {
         for col in 0..=a.variants {
-            let mut img = original.clone();
+            let mut img: Vec<f32> = train_set
+                .image(i)
+                .iter()
+                .map(|&p| p as f32 / 255.0)
+                .collect();
+            let k = row * (a.variants + 1) + col;
             if col > 0 {
-                a.augment
-                    .apply(&mut img, shape, a.seed ^ ((i as u64) << 20) ^ col as u64);
+                let seed = a.seed ^ ((i as u64) << 20) ^ col as u64;
+                a.augment.apply(&mut img, shape, seed);
+                batch.extend_from_slice(&img);
+                labels.push(train_set.label(i));
+                seeds.push(seed);
+                at.push(k);
             }
+            cells[k * len..(k + 1) * len].copy_from_slice(&img);
+        }
+    }
+    if a.augment
+        .mix_batch(&mut batch, shape, &labels, train_set.classes(), &seeds)
+        .is_some()
+    {
+        for (b, &k) in at.iter().enumerate() {
+            cells[k * len..(k + 1) * len].copy_from_slice(&batch[b * len..(b + 1) * len]);
+        }
+    }
+    for row in 0..rows.len() {
+        for col in 0..=a.variants {
+            let k = row * (a.variants + 1) + col;
+            let img = &cells[k * len..(k + 1) * len];
             for y in 0..shape.h * zoom {
                 for x in 0..shape.w * zoom {
                     let px = (y / zoom * shape.w + x / zoom) * shape.c;

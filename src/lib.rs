@@ -8,6 +8,8 @@ pub mod augment;
 #[cfg(feature = "std")]
 pub mod data;
 pub mod error;
+#[cfg(feature = "std")]
+pub mod export;
 pub mod model;
 pub mod num;
 pub mod ops;

@@ -822,6 +822,11 @@ impl ModelBuilder {
         }
     }
 
+    /// Element type and quantization of tensor `t`.
+    pub fn tensor_type(&self, t: TensorId) -> Result<TensorType> {
+        Ok(self.get(t)?.ty)
+    }
+
     /// Shape of tensor `t`.
     pub fn shape(&self, t: TensorId) -> Result<Shape> {
         Ok(self.get(t)?.shape)

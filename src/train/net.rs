@@ -234,6 +234,17 @@ impl Net {
         Some((&self.params[w..w + wn], &self.params[b..b + bn]))
     }
 
+    /// Running mean and variance of batch-norm node `node`.
+    pub fn batch_norm_stats(&self, node: usize) -> Option<(&[f32], &[f32])> {
+        match *self.layers.get(node)? {
+            Step::BatchNorm { c, stats, .. } => Some((
+                &self.stats[stats..stats + c],
+                &self.stats[stats + c..stats + 2 * c],
+            )),
+            _ => None,
+        }
+    }
+
     /// Number of parameters.
     pub fn param_count(&self) -> usize {
         self.params.len()

@@ -96,6 +96,85 @@ fn trains_logs_plots_and_resumes() {
         "digits",
     ]);
     assert_eq!(code, 0, "{err}");
+    // Export, evaluate and inspect the trained model.
+    let blob = d.join("m.pcnn").display().to_string();
+    let rust = d.join("model.rs");
+    let (code, err) = picocnn(&[
+        "export",
+        "--model",
+        &out2,
+        "--data",
+        &data,
+        "--precision",
+        "int8",
+        "--out",
+        &blob,
+        "--rust",
+        &rust.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let src = std::fs::read_to_string(&rust).unwrap();
+    assert!(src.contains("pub const ARENA_LEN: usize = "), "{src:.300}");
+    assert!(src.contains("#[repr(C, align(16))]"));
+    let eval = std::process::Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .args(["eval", "--model", &blob, "--data", &data, "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    assert_eq!(v["n"], 24);
+    assert_eq!(v["precision"], "int8");
+    let acc = v["accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc));
+    assert!(v["arena_bytes"].as_u64().unwrap() > 0);
+    assert_eq!(
+        v["model_bytes"].as_u64().unwrap(),
+        std::fs::metadata(&blob).unwrap().len()
+    );
+    let inspect = std::process::Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .args(["inspect", &blob, "--json"])
+        .output()
+        .unwrap();
+    assert!(inspect.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
+    assert_eq!(v["layers"].as_array().unwrap().len(), 8);
+    assert_eq!(
+        v["totals"]["macs"].as_u64().unwrap(),
+        v["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["macs"].as_u64().unwrap())
+            .sum::<u64>()
+    );
+    for (args, needle) in [
+        (
+            vec!["eval", "--model", out2.as_str(), "--data", data.as_str()],
+            "not a model",
+        ),
+        (vec!["inspect", out2.as_str()], "not a model"),
+        (
+            vec![
+                "export",
+                "--model",
+                blob.as_str(),
+                "--data",
+                data.as_str(),
+                "--out",
+                "x.pcnn",
+            ],
+            "safetensors",
+        ),
+    ] {
+        let (code, err) = picocnn(&args);
+        assert_eq!(code, 1, "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{err}");
+    }
     // A checkpoint of another architecture.
     let (code, err) = picocnn(&[
         "train", "--model", "vgg-mini", "--data", &data, "--epochs", "5", "--out", &out2,

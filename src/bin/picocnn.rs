@@ -38,6 +38,377 @@ enum Command {
     /// Show what an augmentation pipeline does: a PNG grid with originals
     /// in the first column and augmented variants beside them.
     Augment(AugmentArgs),
+    /// Write a trained checkpoint as a model blob (and Rust source).
+    Export(ExportArgs),
+    /// Run a model blob on the test images through the no_std interpreter:
+    /// accuracy, per-class accuracy, confusion matrix.
+    Eval(EvalArgs),
+    /// Per-layer op, output shape, parameters, multiply-accumulates and
+    /// bytes of a model blob.
+    Inspect(InspectArgs),
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// The model blob.
+    #[arg(long)]
+    model: PathBuf,
+    /// The data (its test images are used).
+    #[arg(long)]
+    data: PathBuf,
+    /// One JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// Also draw the confusion matrix as a PNG.
+    #[arg(long)]
+    confusion: Option<PathBuf>,
+}
+
+#[derive(clap::Args)]
+struct InspectArgs {
+    /// The model blob.
+    model: PathBuf,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A blob read from `path` on a 16-byte boundary.
+fn read_blob(path: &Path) -> Result<picocnn::model::writer::AlignedBytes, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(picocnn::model::writer::AlignedBytes::from(bytes))
+}
+
+fn dtype_name(d: picocnn::model::DType) -> &'static str {
+    match d {
+        picocnn::model::DType::I8 => "int8",
+        picocnn::model::DType::F16 => "f16",
+        picocnn::model::DType::F32 => "f32",
+    }
+}
+
+/// Runs `model` on image `img` (raw 0..255 pixels); returns the class.
+fn classify(
+    it: &mut picocnn::model::Interpreter<'_, '_>,
+    info: picocnn::model::TensorInfo,
+    norm: (f32, f32),
+    img: &[u8],
+) -> Result<Vec<f32>, String> {
+    use picocnn::model::DType;
+    let real = |p: u8| p as f32 * norm.0 + norm.1;
+    match info.dtype {
+        DType::I8 => {
+            let q = info.qparams.ok_or("int8 input without quantization")?;
+            let x = it.input_mut::<i8>(0).map_err(|e| e.to_string())?;
+            x.iter_mut()
+                .zip(img)
+                .for_each(|(d, &p)| *d = q.quantize(real(p)));
+        }
+        DType::F16 => {
+            let x = it.input_mut::<half::f16>(0).map_err(|e| e.to_string())?;
+            x.iter_mut()
+                .zip(img)
+                .for_each(|(d, &p)| *d = half::f16::from_f32(real(p)));
+        }
+        DType::F32 => {
+            let x = it.input_mut::<f32>(0).map_err(|e| e.to_string())?;
+            x.iter_mut().zip(img).for_each(|(d, &p)| *d = real(p));
+        }
+    }
+    it.run().map_err(|e| e.to_string())?;
+    let out = it.model().output(0).ok_or("model without output")?;
+    let oinfo = it.model().tensor(out);
+    Ok(match oinfo.dtype {
+        DType::I8 => {
+            let q = oinfo.qparams.ok_or("int8 output without quantization")?;
+            it.output::<i8>(0)
+                .map_err(|e| e.to_string())?
+                .iter()
+                .map(|&v| q.dequantize(v))
+                .collect()
+        }
+        DType::F16 => it
+            .output::<half::f16>(0)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(|v| v.to_f32())
+            .collect(),
+        DType::F32 => it.output::<f32>(0).map_err(|e| e.to_string())?.to_vec(),
+    })
+}
+
+fn eval_cmd(a: EvalArgs) -> Result<(), String> {
+    let blob = read_blob(&a.model)?;
+    let model = picocnn::model::Model::parse(blob.as_bytes())
+        .map_err(|e| format!("{}: not a model ({e})", a.model.display()))?;
+    let (_, test) = load_data(&a.data)?;
+    let input = model.tensor(model.input(0).ok_or("model without input")?);
+    if input.shape != test.shape() {
+        return Err(format!(
+            "{}: the model takes {} images, {} holds {}",
+            a.model.display(),
+            input.shape,
+            a.data.display(),
+            test.shape()
+        ));
+    }
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut it = picocnn::model::Interpreter::new(&model, &mut arena).map_err(|e| e.to_string())?;
+    let k = test.classes();
+    let mut confusion = vec![vec![0usize; k]; k];
+    for i in 0..test.len() {
+        let p = classify(&mut it, input, model.normalisation(), test.image(i))?;
+        let best = (0..p.len()).fold(0, |b, j| if p[j] > p[b] { j } else { b });
+        if best < k {
+            confusion[test.label(i)][best] += 1;
+        }
+    }
+    let n = test.len();
+    let correct: usize = (0..k).map(|c| confusion[c][c]).sum();
+    let accuracy = correct as f64 / n.max(1) as f64;
+    let per_class: Vec<f64> = (0..k)
+        .map(|c| confusion[c][c] as f64 / confusion[c].iter().sum::<usize>().max(1) as f64)
+        .collect();
+    if let Some(path) = &a.confusion {
+        confusion_png(path, &confusion)?;
+    }
+    if a.json {
+        let obj = serde_json::json!({
+            "accuracy": accuracy,
+            "n": n,
+            "precision": dtype_name(input.dtype),
+            "arena_bytes": model.arena_len(),
+            "model_bytes": blob.as_bytes().len(),
+            "per_class_accuracy": per_class,
+            "confusion": confusion,
+        });
+        println!("{obj}");
+        return Ok(());
+    }
+    println!(
+        "{}: {} on {n} test images: accuracy {:.2} % ({} arena bytes, {} model bytes)",
+        a.model.display(),
+        dtype_name(input.dtype),
+        100.0 * accuracy,
+        model.arena_len(),
+        blob.as_bytes().len()
+    );
+    println!(
+        "per class: {}",
+        per_class
+            .iter()
+            .enumerate()
+            .map(|(c, v)| format!("{c}: {:.1} %", 100.0 * v))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    println!("confusion (rows: true class, columns: predicted):");
+    for row in &confusion {
+        println!(
+            "{}",
+            row.iter().map(|v| format!("{v:5}")).collect::<String>()
+        );
+    }
+    Ok(())
+}
+
+/// The confusion matrix as a heat map, 24 pixels a cell.
+fn confusion_png(path: &Path, m: &[Vec<usize>]) -> Result<(), String> {
+    let k = m.len();
+    let cell = 24;
+    let side = (k * cell) as u32;
+    let mut rgb = vec![255u8; (side * side * 3) as usize];
+    for (r, row) in m.iter().enumerate() {
+        let total = row.iter().sum::<usize>().max(1) as f32;
+        for (c, &v) in row.iter().enumerate() {
+            let f = v as f32 / total;
+            // White for none, dark blue for all of a row.
+            let px = [
+                (255.0 * (1.0 - f)) as u8,
+                (255.0 * (1.0 - 0.8 * f)) as u8,
+                (255.0 - 100.0 * f) as u8,
+            ];
+            for y in r * cell..(r + 1) * cell - 1 {
+                for x in c * cell..(c + 1) * cell - 1 {
+                    let i = (y * k * cell + x) * 3;
+                    rgb[i..i + 3].copy_from_slice(&px);
+                }
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut bytes, side, side);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        let mut w = enc.write_header().map_err(|e| e.to_string())?;
+        w.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    }
+    write_atomically(path, &bytes)
+}
+
+fn inspect_cmd(a: InspectArgs) -> Result<(), String> {
+    let blob = read_blob(&a.model)?;
+    let model = picocnn::model::Model::parse(blob.as_bytes())
+        .map_err(|e| format!("{}: not a model ({e})", a.model.display()))?;
+    let summary = picocnn::model::Summary::new(&model);
+    if !a.json {
+        println!("{summary}");
+        println!(
+            "arena {} bytes, model {} bytes",
+            model.arena_len(),
+            blob.as_bytes().len()
+        );
+        return Ok(());
+    }
+    let layers: Vec<serde_json::Value> = summary
+        .layers()
+        .map(|l| {
+            serde_json::json!({
+                "name": l.name,
+                "op": l.kind.name(),
+                "dtype": dtype_name(l.dtype),
+                "output": [l.output.h, l.output.w, l.output.c],
+                "params": l.params,
+                "macs": l.macs,
+                "bytes": l.bytes,
+            })
+        })
+        .collect();
+    let obj = serde_json::json!({
+        "name": model.name(),
+        "layers": layers,
+        "totals": {
+            "params": summary.params(),
+            "macs": summary.macs(),
+            "bytes": summary.bytes(),
+            "arena_bytes": model.arena_len(),
+            "model_bytes": blob.as_bytes().len(),
+        },
+    });
+    println!("{obj}");
+    Ok(())
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Prec {
+    Int8,
+    F16,
+    F32,
+}
+
+#[derive(clap::Args)]
+struct ExportArgs {
+    /// The checkpoint `picocnn train` wrote.
+    #[arg(long)]
+    model: PathBuf,
+    /// The data it was trained on (calibration images, class names).
+    #[arg(long)]
+    data: PathBuf,
+    /// Element type of the model.
+    #[arg(long, value_enum, default_value_t = Prec::Int8)]
+    precision: Prec,
+    /// The model blob to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write Rust source with the blob as an aligned static and its
+    /// arena size as a constant.
+    #[arg(long)]
+    rust: Option<PathBuf>,
+    /// Training images used to calibrate int8 ranges.
+    #[arg(long, default_value_t = 1000)]
+    calibration: usize,
+    /// Clip int8 ranges at this percentile (e.g. 99.99) instead of min/max.
+    #[arg(long)]
+    percentile: Option<f32>,
+}
+
+fn model_from_name(name: &str) -> Option<Model> {
+    [
+        Model::Lenet5,
+        Model::AlexnetMini,
+        Model::VggMini,
+        Model::InceptionMini,
+        Model::Resnet8,
+    ]
+    .into_iter()
+    .find(|&m| model_name(m) == name)
+}
+
+/// Rust source holding `blob` as an aligned static.
+fn rust_source(blob: &[u8], arena: usize, what: &str) -> String {
+    let mut s = format!(
+        "//! {what}, written by `picocnn export`: regenerate rather than edit.\n\n\
+         /// Bytes on a 16-byte boundary, as `Model::parse` wants them.\n\
+         #[repr(C, align(16))]\n\
+         pub struct Aligned<T: ?Sized>(pub T);\n\n\
+         /// Arena bytes the model needs: `static mut ARENA: [u8; ARENA_LEN]`.\n\
+         pub const ARENA_LEN: usize = {arena};\n\n\
+         /// Bytes of the model blob.\n\
+         pub const MODEL_LEN: usize = {};\n\n\
+         /// The model blob: `Model::parse(&MODEL.0)`.\n\
+         pub static MODEL: Aligned<[u8; MODEL_LEN]> = Aligned([",
+        blob.len()
+    );
+    for (i, b) in blob.iter().enumerate() {
+        if i % 16 == 0 {
+            s.push_str("\n   ");
+        }
+        s.push_str(&format!(" 0x{b:02x},"));
+    }
+    s.push_str("\n]);\n");
+    s
+}
+
+fn export_cmd(a: ExportArgs) -> Result<(), String> {
+    use picocnn::export::{export, ExportOptions, Precision, Ranges};
+    let (train_set, _) = load_data(&a.data)?;
+    let meta = checkpoint::read_metadata(&a.model).map_err(|e| e.to_string())?;
+    let name = meta.get("model").map(String::as_str).unwrap_or("");
+    let Some(model) = model_from_name(name) else {
+        return Err(format!(
+            "{}: not a picocnn training checkpoint (no known model in its metadata)",
+            a.model.display()
+        ));
+    };
+    let mut net = build(model, &train_set, 1)?;
+    checkpoint::load(&mut net, &a.model).map_err(|e| e.to_string())?;
+    if a.calibration == 0 {
+        return Err("--calibration must be at least 1".into());
+    }
+    let n = a.calibration.min(train_set.len());
+    let order = picocnn::data::shuffled(train_set.len(), 7);
+    let calib: Vec<f32> = order[..n]
+        .iter()
+        .flat_map(|&i| train_set.image(i).iter().map(|&p| p as f32 / 255.0))
+        .collect();
+    let mut options = ExportOptions::new(match a.precision {
+        Prec::Int8 => Precision::Int8,
+        Prec::F16 => Precision::F16,
+        Prec::F32 => Precision::F32,
+    })
+    .calibration(&calib);
+    if let Some(p) = a.percentile {
+        options.ranges = Ranges::Percentile(p);
+    }
+    options.name = name.to_string();
+    options.labels = train_set.class_names().to_vec();
+    let blob = export(&net, &options).map_err(|e| format!("{}: {e}", a.model.display()))?;
+    let aligned = picocnn::model::writer::AlignedBytes::from(blob.clone());
+    let parsed = picocnn::model::Model::parse(aligned.as_bytes()).map_err(|e| e.to_string())?;
+    write_atomically(&a.out, &blob)?;
+    if let Some(r) = &a.rust {
+        let what = format!("{name} ({:?})", options.precision);
+        write_atomically(r, rust_source(&blob, parsed.arena_len(), &what).as_bytes())?;
+    }
+    eprintln!(
+        "wrote {}: {name}, {:?}, {} bytes, arena {} bytes",
+        a.out.display(),
+        options.precision,
+        blob.len(),
+        parsed.arena_len()
+    );
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -513,6 +884,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Train(a) => train(a),
         Command::Augment(a) => augment_preview(a),
+        Command::Export(a) => export_cmd(a),
+        Command::Eval(a) => eval_cmd(a),
+        Command::Inspect(a) => inspect_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -93,6 +93,16 @@ fn le_bytes(v: &[f32]) -> Vec<u8> {
     v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
+/// The metadata of the checkpoint at `path` (e.g. `model`, `epochs`).
+pub fn read_metadata(path: &Path) -> Result<HashMap<String, String>, CheckpointError> {
+    let shown = path.display().to_string();
+    let data = std::fs::read(path).map_err(|e| CheckpointError::Io(shown.clone(), e))?;
+    let (_, meta) = SafeTensors::read_metadata(&data).map_err(|e| {
+        CheckpointError::Format(shown, std::format!("not a safetensors file ({e})"))
+    })?;
+    Ok(meta.metadata().clone().unwrap_or_default())
+}
+
 /// Writes the network's weights (and `metadata`) to `path`, through a
 /// temporary file renamed into place.
 pub fn save(

@@ -175,6 +175,35 @@ fn trains_logs_plots_and_resumes() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{err}");
     }
+    // Predict: a digit of the right size, then one of another size.
+    let png_path = d.join("data").join("test").join("top").join("0.png");
+    let predicted = std::process::Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .args(["predict", "--model", &blob, &png_path.display().to_string()])
+        .output()
+        .unwrap();
+    assert!(
+        predicted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&predicted.stderr)
+    );
+    let text = String::from_utf8_lossy(&predicted.stdout);
+    assert!(text.contains("top 3:"), "{text}");
+    assert!(text.contains("top") && text.contains('%'), "{text}");
+    let wrong = d.join("wrong.png");
+    {
+        let f = std::fs::File::create(&wrong).unwrap();
+        let mut e = png::Encoder::new(std::io::BufWriter::new(f), 5, 7);
+        e.set_color(png::ColorType::Grayscale);
+        e.set_depth(png::BitDepth::Eight);
+        e.write_header()
+            .unwrap()
+            .write_image_data(&[0u8; 35])
+            .unwrap();
+    }
+    let (code, err) = picocnn(&["predict", "--model", &blob, &wrong.display().to_string()]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("7x5x1") && err.contains("12x12x1"), "{err}");
     // A checkpoint of another architecture.
     let (code, err) = picocnn(&[
         "train", "--model", "vgg-mini", "--data", &data, "--epochs", "5", "--out", &out2,

@@ -46,6 +46,60 @@ enum Command {
     /// Per-layer op, output shape, parameters, multiply-accumulates and
     /// bytes of a model blob.
     Inspect(InspectArgs),
+    /// Classify PNG images with a model blob: class, probability, top 3.
+    Predict(PredictArgs),
+}
+
+#[derive(clap::Args)]
+struct PredictArgs {
+    /// The model blob.
+    #[arg(long)]
+    model: PathBuf,
+    /// PNG images of the model's input size and colour type.
+    #[arg(required = true)]
+    images: Vec<PathBuf>,
+}
+
+fn predict_cmd(a: PredictArgs) -> Result<(), String> {
+    let blob = read_blob(&a.model)?;
+    let model = picocnn::model::Model::parse(blob.as_bytes())
+        .map_err(|e| format!("{}: not a model ({e})", a.model.display()))?;
+    let input = model.tensor(model.input(0).ok_or("model without input")?);
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut it = picocnn::model::Interpreter::new(&model, &mut arena).map_err(|e| e.to_string())?;
+    for path in &a.images {
+        let (shape, img) = picocnn::data::load_png(path).map_err(|e| e.to_string())?;
+        if shape != input.shape {
+            return Err(format!(
+                "{}: image is {shape}, the model takes {} ({})",
+                path.display(),
+                input.shape,
+                if input.shape.c == 1 { "grey" } else { "RGB" }
+            ));
+        }
+        let p = classify(&mut it, input, model.normalisation(), &img)?;
+        let mut order: Vec<usize> = (0..p.len()).collect();
+        order.sort_by(|&x, &y| p[y].total_cmp(&p[x]).then(x.cmp(&y)));
+        let label = |k: usize| {
+            model
+                .label(k)
+                .map(str::to_string)
+                .unwrap_or_else(|| k.to_string())
+        };
+        let top: Vec<String> = order
+            .iter()
+            .take(3)
+            .map(|&k| format!("{} {:.1} %", label(k), 100.0 * p[k]))
+            .collect();
+        println!(
+            "{}: {} ({:.1} %); top 3: {}",
+            path.display(),
+            label(order[0]),
+            100.0 * p[order[0]],
+            top.join(", ")
+        );
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -887,6 +941,7 @@ fn main() -> ExitCode {
         Command::Export(a) => export_cmd(a),
         Command::Eval(a) => eval_cmd(a),
         Command::Inspect(a) => inspect_cmd(a),
+        Command::Predict(a) => predict_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

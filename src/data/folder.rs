@@ -13,6 +13,39 @@ fn bad(path: &Path, what: impl Into<String>) -> DataError {
     }
 }
 
+/// One PNG as 8-bit pixels (HWC) and its shape: grey (1 channel) or RGB
+/// (3; alpha dropped); 16-bit samples reduced to 8, palettes expanded.
+pub fn load_png(path: impl AsRef<Path>) -> Result<(Shape, Vec<u8>), DataError> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|e| DataError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
+    decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| bad(path, std::format!("unreadable PNG: {e}")))?;
+    let mut buf = std::vec![0; reader.output_buffer_size().unwrap_or(0)];
+    let info = reader
+        .next_frame(&mut buf)
+        .map_err(|e| bad(path, std::format!("unreadable PNG: {e}")))?;
+    let (w, h) = (info.width as usize, info.height as usize);
+    let data = &buf[..info.buffer_size()];
+    let img: Vec<u8> = match info.color_type {
+        png::ColorType::Grayscale => data.to_vec(),
+        png::ColorType::GrayscaleAlpha => data.chunks_exact(2).map(|p| p[0]).collect(),
+        png::ColorType::Rgb => data.to_vec(),
+        png::ColorType::Rgba => data
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect(),
+        other => return Err(bad(path, std::format!("unsupported colour type {other:?}"))),
+    };
+    let c = img.len() / (w * h).max(1);
+    Ok((Shape::new(h, w, c), img))
+}
+
 /// Reads `root/<class>/*.png`: classes are the sub-folders in name order,
 /// images must all have the same size and be 8-bit grayscale (1 channel) or
 /// RGB (3 channels; RGBA drops alpha). Files other than `.png` are ignored.
@@ -46,36 +79,7 @@ pub fn load_image_folder(root: impl AsRef<Path>) -> Result<Dataset, DataError> {
             .collect();
         files.sort();
         for path in files {
-            let file = std::fs::File::open(&path).map_err(|e| io(&path, e))?;
-            let mut decoder = png::Decoder::new(std::io::BufReader::new(file));
-            decoder
-                .set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-            let mut reader = decoder
-                .read_info()
-                .map_err(|e| bad(&path, std::format!("unreadable PNG: {e}")))?;
-            let mut buf = std::vec![0; reader.output_buffer_size().unwrap_or(0)];
-            let info = reader
-                .next_frame(&mut buf)
-                .map_err(|e| bad(&path, std::format!("unreadable PNG: {e}")))?;
-            let (w, h) = (info.width as usize, info.height as usize);
-            let data = &buf[..info.buffer_size()];
-            let img: Vec<u8> = match info.color_type {
-                png::ColorType::Grayscale => data.to_vec(),
-                png::ColorType::GrayscaleAlpha => data.chunks_exact(2).map(|p| p[0]).collect(),
-                png::ColorType::Rgb => data.to_vec(),
-                png::ColorType::Rgba => data
-                    .chunks_exact(4)
-                    .flat_map(|p| [p[0], p[1], p[2]])
-                    .collect(),
-                other => {
-                    return Err(bad(
-                        &path,
-                        std::format!("unsupported colour type {other:?}"),
-                    ))
-                }
-            };
-            let c = img.len() / (w * h).max(1);
-            let this = Shape::new(h, w, c);
+            let (this, img) = load_png(&path)?;
             match shape {
                 None => shape = Some(this),
                 Some(s) if s != this => {

@@ -17,7 +17,7 @@ extern crate std;
 mod folder;
 mod idx;
 
-pub use folder::load_image_folder;
+pub use folder::{load_image_folder, load_png};
 pub use idx::{load_mnist, read_idx, Idx};
 
 use crate::tensor::Shape;

@@ -20,6 +20,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `println!` that ends the program quietly when stdout is gone (a closed
+/// pipe, as with `| head`), the way command-line tools do, instead of a
+/// panic.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout(), $($arg)*).is_err() {
+            std::process::exit(141);
+        }
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     name = "picocnn",
@@ -91,7 +103,7 @@ fn predict_cmd(a: PredictArgs) -> Result<(), String> {
             .take(3)
             .map(|&k| format!("{} {:.1} %", label(k), 100.0 * p[k]))
             .collect();
-        println!(
+        out!(
             "{}: {} ({:.1} %); top 3: {}",
             path.display(),
             label(order[0]),
@@ -236,10 +248,10 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
             "per_class_accuracy": per_class,
             "confusion": confusion,
         });
-        println!("{obj}");
+        out!("{obj}");
         return Ok(());
     }
-    println!(
+    out!(
         "{}: {} on {n} test images: accuracy {:.2} % ({} arena bytes, {} model bytes)",
         a.model.display(),
         dtype_name(input.dtype),
@@ -247,7 +259,7 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
         model.arena_len(),
         blob.as_bytes().len()
     );
-    println!(
+    out!(
         "per class: {}",
         per_class
             .iter()
@@ -256,9 +268,9 @@ fn eval_cmd(a: EvalArgs) -> Result<(), String> {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!("confusion (rows: true class, columns: predicted):");
+    out!("confusion (rows: true class, columns: predicted):");
     for row in &confusion {
-        println!(
+        out!(
             "{}",
             row.iter().map(|v| format!("{v:5}")).collect::<String>()
         );
@@ -307,8 +319,8 @@ fn inspect_cmd(a: InspectArgs) -> Result<(), String> {
         .map_err(|e| format!("{}: not a model ({e})", a.model.display()))?;
     let summary = picocnn::model::Summary::new(&model);
     if !a.json {
-        println!("{summary}");
-        println!(
+        out!("{summary}");
+        out!(
             "arena {} bytes, model {} bytes",
             model.arena_len(),
             blob.as_bytes().len()
@@ -340,7 +352,7 @@ fn inspect_cmd(a: InspectArgs) -> Result<(), String> {
             "model_bytes": blob.as_bytes().len(),
         },
     });
-    println!("{obj}");
+    out!("{obj}");
     Ok(())
 }
 

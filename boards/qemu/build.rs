@@ -23,6 +23,7 @@ fn main() {
 
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     fs::copy(memory, out.join("memory.x")).expect("copy memory.x to OUT_DIR");
+    mnist_inputs(&out);
     println!("cargo::rustc-link-search={}", out.display());
 
     // .cargo/config.toml passes -Tlink.x; when it is not in effect (RUSTFLAGS set in the
@@ -31,4 +32,42 @@ fn main() {
     if !flags.split('\x1f').any(|f| f.contains("-Tlink.x")) {
         println!("cargo::rustc-link-arg=-Tlink.x");
     }
+}
+
+/// The `mnist` firmware's inputs: the model blob's path (`PICOCNN_MNIST_MODEL`, default the
+/// committed trained LeNet-5) and the first `PICOCNN_MNIST_DIGITS` (default 100) test digits
+/// of `data/mnist`, as raw bytes then labels in `OUT_DIR/digits.bin`.
+fn mnist_inputs(out: &std::path::Path) {
+    use std::io::Read;
+    println!("cargo::rerun-if-env-changed=PICOCNN_MNIST_MODEL");
+    println!("cargo::rerun-if-env-changed=PICOCNN_MNIST_DIGITS");
+    let root =
+        PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("../..");
+    let model = env::var("PICOCNN_MNIST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| root.join("tests/models/lenet5_mnist_i8.pcnn"));
+    let model = fs::canonicalize(&model)
+        .unwrap_or_else(|e| panic!("PICOCNN_MNIST_MODEL {}: {e}", model.display()));
+    println!("cargo::rerun-if-changed={}", model.display());
+    println!("cargo::rustc-env=PICOCNN_MNIST_MODEL={}", model.display());
+    let n: usize = env::var("PICOCNN_MNIST_DIGITS")
+        .ok()
+        .map(|v| v.parse().expect("PICOCNN_MNIST_DIGITS: a number"))
+        .unwrap_or(100);
+    let read = |name: &str| {
+        let path = root.join("data/mnist").join(name);
+        println!("cargo::rerun-if-changed={}", path.display());
+        let mut bytes = Vec::new();
+        flate2::read::GzDecoder::new(fs::File::open(&path).expect("data/mnist file"))
+            .read_to_end(&mut bytes)
+            .expect("gzip IDX file");
+        bytes
+    };
+    let images = read("t10k-images-idx3-ubyte.gz");
+    let labels = read("t10k-labels-idx1-ubyte.gz");
+    let count = u32::from_be_bytes(labels[4..8].try_into().expect("IDX header")) as usize;
+    let n = n.min(count);
+    let mut digits = images[16..16 + n * 784].to_vec();
+    digits.extend_from_slice(&labels[8..8 + n]);
+    fs::write(out.join("digits.bin"), digits).expect("write digits.bin");
 }

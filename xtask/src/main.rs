@@ -9,7 +9,10 @@
 //!   `qemu-system-arm -icount shift=N` and prints its output.
 //! - `test`: fmt, clippy, host tests, then `qemu --machine all`.
 //!
-//! Only std and `picocnn-conformance` (run natively for the host's digests).
+//! - `mnist [--machine ...] [--model PATH] [--digits N]`: a trained int8 LeNet-5 over test
+//!   digits on each machine against the host's predictions.
+//!
+//! Uses std, `picocnn` (host predictions) and `picocnn-conformance` (the host's digests).
 
 mod qemu;
 mod toolchain;
@@ -27,6 +30,7 @@ commands:
   qemu       build the conformance firmware, run it under QEMU, compare with the host
   size       check the firmware's size against boards/qemu/expected/size-<machine>.txt
   bench-mcu  run a firmware binary under `qemu-system-arm -icount shift=N`, print its output
+  mnist      the trained int8 LeNet-5 over test digits under QEMU, against the host's predictions
   bless-models  rewrite tests/models/*.pcnn (the blobs the firmware embeds) from their builders
   test       cargo fmt --check, clippy -D warnings, cargo test --workspace, then qemu --machine all
 
@@ -38,7 +42,9 @@ options:
   --verbose             qemu: echo the firmware's output
   --bless               size: rewrite the expected files
   --bin NAME            bench-mcu: the binary to run (default bench; icount-check checks the counter)
-  --shift N             bench-mcu: QEMU -icount shift (default 7)
+  --shift N             bench-mcu, mnist: QEMU -icount shift (default 7)
+  --model PATH          mnist: the int8 blob (default tests/models/lenet5_mnist_i8.pcnn)
+  --digits N            mnist: how many test digits (default 100; the M0's flash holds about 150)
 ";
 
 /// Options shared by the commands.
@@ -50,6 +56,8 @@ pub struct Opts {
     pub bless: bool,
     pub bin: String,
     pub shift: u32,
+    pub model: Option<PathBuf>,
+    pub digits: usize,
 }
 
 fn main() -> ExitCode {
@@ -75,6 +83,11 @@ fn main() -> ExitCode {
             totals.ok()
         }
         "size" => qemu::size(&opts),
+        "mnist" => {
+            let totals = qemu::run_mnist(&opts);
+            println!("{} passed, {} failed", totals.passed, totals.failed);
+            totals.ok()
+        }
         "bench-mcu" => qemu::bench(&opts),
         "bless-models" => {
             // Rewrites tests/models/*.pcnn from the builders in tests/models/mod.rs.
@@ -114,6 +127,8 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         bless: false,
         bin: "bench".to_string(),
         shift: 7,
+        model: None,
+        digits: 100,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -151,6 +166,14 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
                     .ok()
                     .filter(|s| *s <= 10)
                     .ok_or_else(|| "--shift needs a number from 0 to 10".to_string())?
+            }
+            "--model" => opts.model = Some(PathBuf::from(value("--model")?)),
+            "--digits" => {
+                opts.digits = value("--digits")?
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| "--digits needs a positive number".to_string())?
             }
             "--verbose" | "-v" => opts.verbose = true,
             "--bless" => opts.bless = true,
@@ -252,6 +275,8 @@ fn test(opts: &Opts) -> bool {
         bless: false,
         bin: String::new(),
         shift: opts.shift,
+        model: opts.model.clone(),
+        digits: opts.digits,
     };
     eprintln!("== cargo xtask size");
     if !qemu::size(&all_machines) {
@@ -259,7 +284,11 @@ fn test(opts: &Opts) -> bool {
         println!("0 passed, 1 failed");
         return false;
     }
-    let totals = qemu::run_conformance(&all_machines);
+    let mut totals = qemu::run_conformance(&all_machines);
+    eprintln!("== cargo xtask mnist --machine all");
+    let mnist = qemu::run_mnist(&all_machines);
+    totals.passed += mnist.passed;
+    totals.failed += mnist.failed;
     eprintln!(
         "== cargo xtask qemu --machine all: {} ({:.1} s; all steps {:.1} s)",
         if totals.ok() { "ok" } else { "FAILED" },

@@ -115,6 +115,176 @@ fn build(tc: &Toolchain, m: &Machine, bin: &str) -> Result<PathBuf, String> {
     Ok(elf_path(m, bin))
 }
 
+/// Builds `bin` for machine `m` with extra environment variables (read by
+/// the firmware's build script); returns the ELF's path.
+fn build_with_env(
+    tc: &Toolchain,
+    m: &Machine,
+    bin: &str,
+    envs: &[(&str, String)],
+) -> Result<PathBuf, String> {
+    let t = Instant::now();
+    let mut cmd = tc.build_command(&board_dir(), m.target, bin, &target_dir());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building {bin} for {} ({}) failed: {status}",
+            m.name, m.target
+        ));
+    }
+    eprintln!(
+        "xtask: built {bin} for {} ({}) in {:.1} s",
+        m.name,
+        m.target,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(elf_path(m, bin))
+}
+
+/// The host's run of the `mnist` firmware's work: `(digits, correct, digest)`
+/// of the first `n` test digits through `model` in the interpreter.
+fn host_mnist(model: &Path, n: usize) -> Result<(usize, usize, u32), String> {
+    use picocnn::model::{writer::AlignedBytes, Interpreter, Model};
+    let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
+    let blob = AlignedBytes::from(bytes);
+    let model = Model::parse(blob.as_bytes()).map_err(|e| format!("{}: {e}", model.display()))?;
+    let (_, test) =
+        picocnn::data::load_mnist(crate::root().join("data/mnist")).map_err(|e| e.to_string())?;
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut it = Interpreter::new(&model, &mut arena).map_err(|e| e.to_string())?;
+    let input = model.tensor(model.input(0).ok_or("model without input")?);
+    let q = input.qparams.ok_or("the mnist firmware runs int8 models")?;
+    let (scale, offset) = model.normalisation();
+    let n = n.min(test.len());
+    let (mut correct, mut digest) = (0usize, 0x811c_9dc5u32);
+    for i in 0..n {
+        let x = it.input_mut::<i8>(0).map_err(|e| e.to_string())?;
+        for (d, &p) in x.iter_mut().zip(test.image(i)) {
+            *d = q.quantize(p as f32 * scale + offset);
+        }
+        it.run().map_err(|e| e.to_string())?;
+        let out = it.output::<i8>(0).map_err(|e| e.to_string())?;
+        let best = (0..out.len()).fold(0, |b, k| if out[k] > out[b] { k } else { b });
+        correct += (best == test.label(i)) as usize;
+        digest = (digest ^ best as u32).wrapping_mul(0x0100_0193);
+    }
+    Ok((n, correct, digest))
+}
+
+/// `cargo xtask mnist`: the trained int8 LeNet-5 over the first test digits
+/// on each machine, against the host's predictions from the same blob (one
+/// case per machine: the number of digits, the correct ones and the digest
+/// of the predictions must all be equal).
+pub fn run_mnist(opts: &Opts) -> Totals {
+    let mut totals = Totals::default();
+    let model = opts
+        .model
+        .clone()
+        .unwrap_or_else(|| crate::root().join("tests/models/lenet5_mnist_i8.pcnn"));
+    let model = std::fs::canonicalize(&model).unwrap_or(model);
+    let host = match host_mnist(&model, opts.digits) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("xtask: mnist on the host: {e}");
+            totals.failed += opts.machines.len().max(1);
+            return totals;
+        }
+    };
+    println!(
+        "mnist host: {} digits, {} correct ({:.2} %), digest {:08x} ({})",
+        host.0,
+        host.1,
+        100.0 * host.1 as f64 / host.0.max(1) as f64,
+        host.2,
+        model.display()
+    );
+    let tc = match check_qemu().and_then(|()| choose_toolchain(opts)) {
+        Ok(tc) => tc,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            totals.failed += opts.machines.len();
+            return totals;
+        }
+    };
+    let envs = [
+        ("PICOCNN_MNIST_MODEL", model.display().to_string()),
+        ("PICOCNN_MNIST_DIGITS", opts.digits.to_string()),
+    ];
+    for m in &opts.machines {
+        let tag = format!("mnist {}", m.name);
+        let elf = match build_with_env(&tc, m, "mnist", &envs) {
+            Ok(elf) => elf,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                println!("{tag}: FAIL firmware did not build");
+                totals.failed += 1;
+                continue;
+            }
+        };
+        let extra = ["-icount".to_string(), format!("shift={}", opts.shift)];
+        let run = match run_qemu(m, &elf, &extra, Duration::from_secs(opts.timeout_s), None) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("xtask: {e}");
+                println!("{tag}: FAIL QEMU did not run");
+                totals.failed += 1;
+                continue;
+            }
+        };
+        let line = run
+            .stdout
+            .lines()
+            .find_map(|l| l.trim_end_matches('\r').strip_prefix("mnist "))
+            .map(str::to_string);
+        let fields: Vec<&str> = line.as_deref().unwrap_or("").split_whitespace().collect();
+        let get = |k: &str| {
+            fields
+                .iter()
+                .position(|f| *f == k)
+                .and_then(|i| fields.get(i + 1))
+                .copied()
+        };
+        let n = get("n").and_then(|v| v.parse::<usize>().ok());
+        let correct = get("correct").and_then(|v| v.parse::<usize>().ok());
+        let digest = get("digest").and_then(|v| u32::from_str_radix(v, 16).ok());
+        let instructions = get("instructions").and_then(|v| v.parse::<u64>().ok());
+        let exited = matches!(run.status, Some(s) if s.success());
+        if exited && n == Some(host.0) && correct == Some(host.1) && digest == Some(host.2) {
+            let per = instructions.unwrap_or(0) / host.0.max(1) as u64;
+            println!(
+                "{tag}: ok: {} digits, {} correct ({:.2} %), digest {:08x} = host's; \
+                 {per} instructions per digit ({} on {}, {:.1} s)",
+                host.0,
+                host.1,
+                100.0 * host.1 as f64 / host.0.max(1) as f64,
+                host.2,
+                m.target,
+                m.qemu_machine,
+                run.secs
+            );
+            totals.passed += 1;
+        } else {
+            println!(
+                "{tag}: FAIL firmware said {:?} (QEMU {}), host: n {} correct {} digest {:08x}",
+                line.unwrap_or_default(),
+                run.status
+                    .map_or("killed at the timeout".to_string(), |s| s.to_string()),
+                host.0,
+                host.1,
+                host.2
+            );
+            for l in run.stderr.lines() {
+                println!("{tag}: qemu stderr: {l}");
+            }
+            totals.failed += 1;
+        }
+    }
+    totals
+}
+
 /// What a QEMU run produced.
 struct Run {
     stdout: String,

@@ -8,6 +8,7 @@
 //! - `bench-mcu [--machine ...] [--bin bench] [--shift 7]`: runs a firmware binary under
 //!   `qemu-system-arm -icount shift=N` and prints its output.
 //! - `test`: fmt, clippy, host tests, then `qemu --machine all`.
+//! - `main-job`: the README's main job (train, quantize, evaluate, export, run under QEMU).
 //!
 //! - `mnist [--machine ...] [--model PATH] [--digits N]`: a trained int8 LeNet-5 over test
 //!   digits on each machine against the host's predictions.
@@ -33,6 +34,8 @@ commands:
   mnist      the trained int8 LeNet-5 over test digits under QEMU, against the host's predictions
   bless-models  rewrite tests/models/*.pcnn (the blobs the firmware embeds) from their builders
   test       cargo fmt --check, clippy -D warnings, cargo test --workspace, then qemu --machine all
+  main-job   train LeNet-5 on the shipped digits, quantize, evaluate float against int8, write
+             the .pcnn and Rust source, run the int8 model under QEMU (target/main-job/)
 
 options:
   --machine m4|m0|all   m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0); default all
@@ -99,6 +102,7 @@ fn main() -> ExitCode {
             matches!(status, Ok(s) if s.success())
         }
         "test" => test(&opts),
+        "main-job" => main_job(&opts),
         "help" | "-h" | "--help" => {
             print!("{USAGE}");
             true
@@ -300,4 +304,211 @@ fn test(opts: &Opts) -> bool {
         totals.passed, totals.failed, totals.skipped
     );
     totals.ok()
+}
+
+/// `picocnn eval --json` of `model`: (accuracy, arena bytes, model bytes).
+fn eval_json(bin: &std::path::Path, model: &std::path::Path) -> Result<(f64, u64, u64), String> {
+    let out = Command::new(bin)
+        .args(["eval", "--data", "data/mnist", "--json", "--model"])
+        .arg(model)
+        .current_dir(root())
+        .output()
+        .map_err(|e| format!("cannot run picocnn: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    // A flat JSON object: pick the three numbers without a JSON parser.
+    let num = |key: &str| -> Result<f64, String> {
+        let at = text
+            .find(&format!("\"{key}\":"))
+            .ok_or_else(|| format!("eval output without {key}: {text}"))?;
+        let rest = &text[at + key.len() + 3..];
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        rest[..end]
+            .trim()
+            .parse()
+            .map_err(|_| format!("eval output: bad {key}: {text}"))
+    };
+    Ok((
+        num("accuracy")?,
+        num("arena_bytes")? as u64,
+        num("model_bytes")? as u64,
+    ))
+}
+
+/// The README's main job.
+fn main_job(opts: &Opts) -> bool {
+    let all = Instant::now();
+    let dir = root().join("target/main-job");
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        eprintln!("main-job: {}: {e}", dir.display());
+        return false;
+    }
+    let run = |label: &str, cmd: &mut Command| -> bool {
+        eprintln!("== {label}");
+        match cmd.current_dir(root()).status() {
+            Ok(s) if s.success() => true,
+            Ok(s) => {
+                eprintln!("== {label}: FAILED ({s})");
+                false
+            }
+            Err(e) => {
+                eprintln!("== {label}: could not run: {e}");
+                false
+            }
+        }
+    };
+    if !run(
+        "cargo build --release --features cli",
+        Command::new(host_cargo()).args([
+            "build",
+            "--release",
+            "--features",
+            "cli",
+            "--bin",
+            "picocnn",
+        ]),
+    ) {
+        return false;
+    }
+    let bin = root().join("target/release/picocnn");
+    let ckpt = dir.join("lenet5.safetensors");
+    let t = Instant::now();
+    if !run(
+        "train LeNet-5 with augmentation (30 epochs)",
+        Command::new(&bin)
+            .args([
+                "train",
+                "--model",
+                "lenet5",
+                "--data",
+                "data/mnist",
+                "--epochs",
+                "30",
+            ])
+            .args([
+                "--optimizer",
+                "adamw",
+                "--weight-decay",
+                "1e-4",
+                "--schedule",
+                "cosine",
+            ])
+            .args([
+                "--label-smoothing",
+                "0.1",
+                "--augment",
+                "digits",
+                "--seed",
+                "1",
+            ])
+            .arg("--log")
+            .arg(dir.join("lenet5.jsonl"))
+            .arg("--plot")
+            .arg(dir.join("lenet5.png"))
+            .arg("--out")
+            .arg(&ckpt),
+    ) {
+        return false;
+    }
+    let train_s = t.elapsed().as_secs_f64();
+    let int8 = dir.join("lenet5.pcnn");
+    let float = dir.join("lenet5_f32.pcnn");
+    let rust = dir.join("lenet5_model.rs");
+    for (precision, out, rust) in [("int8", &int8, Some(&rust)), ("f32", &float, None)] {
+        let mut cmd = Command::new(&bin);
+        cmd.args([
+            "export",
+            "--data",
+            "data/mnist",
+            "--precision",
+            precision,
+            "--model",
+        ])
+        .arg(&ckpt)
+        .arg("--out")
+        .arg(out);
+        if let Some(r) = rust {
+            cmd.arg("--rust").arg(r);
+        }
+        if !run(&format!("export {precision}"), &mut cmd) {
+            return false;
+        }
+    }
+    let (f, i) = match (eval_json(&bin, &float), eval_json(&bin, &int8)) {
+        (Ok(f), Ok(i)) => (f, i),
+        (Err(e), _) | (_, Err(e)) => {
+            eprintln!("== evaluate: FAILED: {e}");
+            return false;
+        }
+    };
+    let mut device = Vec::new();
+    let mut ok = true;
+    if toolchain::on_path("qemu-system-arm") {
+        for (m, digits) in [(&qemu::MACHINES[0], 2000), (&qemu::MACHINES[1], 150)] {
+            let o = Opts {
+                machines: vec![m],
+                route: opts.route,
+                timeout_s: opts.timeout_s,
+                verbose: false,
+                bless: false,
+                bin: String::new(),
+                shift: opts.shift,
+                model: Some(int8.clone()),
+                digits,
+            };
+            eprintln!(
+                "== the int8 model on {} under QEMU ({digits} digits)",
+                m.name
+            );
+            let totals = qemu::run_mnist(&o);
+            ok &= totals.ok();
+            device.push(format!(
+                "{} ({}): {digits} test digits, predictions {} the host's",
+                m.name,
+                m.qemu_machine,
+                if totals.ok() {
+                    "identical to"
+                } else {
+                    "DIFFERENT from"
+                }
+            ));
+        }
+    } else {
+        device.push(
+            "QEMU is not installed here: the device run was skipped \
+             (apt-get install qemu-system-arm binutils-arm-none-eabi, or bash .ci/run)"
+                .to_string(),
+        );
+    }
+    println!();
+    println!(
+        "main job (target/main-job/), {:.0} s:",
+        all.elapsed().as_secs_f64()
+    );
+    println!(
+        "  trained LeNet-5 with augmentation in {train_s:.0} s (lenet5.safetensors, lenet5.png)"
+    );
+    println!(
+        "  float (f32 blob): {:.2} % on the 2,000 test digits, {} bytes, arena {} bytes",
+        100.0 * f.0,
+        f.2,
+        f.1
+    );
+    println!(
+        "  int8 (post-training quantization): {:.2} % ({:+.2} points), {} bytes, arena {} bytes",
+        100.0 * i.0,
+        100.0 * (i.0 - f.0),
+        i.2,
+        i.1
+    );
+    println!(
+        "  wrote lenet5.pcnn and lenet5_model.rs (ARENA_LEN = {})",
+        i.1
+    );
+    for d in &device {
+        println!("  {d}");
+    }
+    ok
 }

@@ -204,6 +204,19 @@ fn trains_logs_plots_and_resumes() {
     assert_eq!(code, 1);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("7x5x1") && err.contains("12x12x1"), "{err}");
+    // Quantization-aware fine-tuning from the float checkpoint.
+    let qat = d.join("qat.safetensors").display().to_string();
+    let (code, err) = picocnn(&[
+        "train", "--model", "lenet5", "--data", &data, "--epochs", "1", "--batch", "8", "--out",
+        &qat, "--from", &out, "--qat", "--lr", "1e-4",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, err) = picocnn(&[
+        "train", "--model", "vgg-mini", "--data", &data, "--epochs", "1", "--out", &qat, "--from",
+        &out,
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("another architecture"), "{err}");
     // A checkpoint of another architecture.
     let (code, err) = picocnn(&[
         "train", "--model", "vgg-mini", "--data", &data, "--epochs", "5", "--out", &out2,

@@ -184,6 +184,54 @@ fn int8_lenet_keeps_the_float_accuracy() {
 }
 
 #[test]
+fn quantization_aware_fine_tuning() {
+    let (train, test) = load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
+    let small = Dataset::new(
+        train.shape(),
+        (0..2000).flat_map(|i| train.image(i).to_vec()).collect(),
+        train.labels()[..2000].to_vec(),
+        train.class_names().to_vec(),
+    )
+    .unwrap();
+    let mut net = zoo::lenet5(train.shape(), 10, 2).unwrap();
+    Trainer::new(TrainConfig {
+        epochs: 2,
+        ..TrainConfig::default()
+    })
+    .fit(&mut net, &small, &test, &mut |_| {});
+    let float = net.params.clone();
+    let reports = Trainer::new(TrainConfig {
+        epochs: 1,
+        qat: true,
+        learning_rate: 1e-4,
+        ..TrainConfig::default()
+    })
+    .fit(&mut net, &small, &test, &mut |_| {});
+    assert!(net.params != float, "fine-tuning must move the weights");
+    // The reported accuracy is the quantized network's; the exported int8
+    // model (calibrated afresh) agrees with it closely.
+    let calib = pixels(&train, 0..256);
+    let blob = AlignedBytes::from(
+        export(
+            &net,
+            &ExportOptions::new(Precision::Int8).calibration(&calib),
+        )
+        .unwrap(),
+    );
+    let n = 500;
+    let int8 = int8_accuracy(blob.as_bytes(), &test, n);
+    let simulated = reports[0].test_accuracy;
+    assert!(simulated > 0.85, "{simulated}");
+    assert!(int8 > 0.85, "{int8}");
+    // Training leaves fake quantization off: the float forward pass is float.
+    let x = pixels(&test, 0..1);
+    let t = net.forward(&x, None);
+    let mut plain = net.clone();
+    plain.set_fake_quant(None);
+    assert_eq!(t, plain.forward(&x, None));
+}
+
+#[test]
 fn what_cannot_be_exported_is_an_error() {
     // Batch norm after a convolution with a fused ReLU cannot be folded.
     let mut g = Graph::new();

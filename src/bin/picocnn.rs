@@ -5,6 +5,7 @@
 //!               [--seed N] [--threads N] [--lr X] [--batch N] [--optimizer adam|adamw|sgd]
 //!               [--schedule constant|cosine|step] [--label-smoothing X] [--augment SPEC]
 //!               [--log train.jsonl] [--plot curve.png] [--resume ckpt.safetensors]
+//!               [--from float.safetensors --qat]
 //! picocnn augment --data data/mnist --preview grid.png [--augment SPEC] [--seed N]
 //! ```
 
@@ -655,6 +656,14 @@ struct TrainArgs {
     /// Continue from this checkpoint.
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Start from this checkpoint's weights (epochs count from zero), e.g.
+    /// to fine-tune a float model with `--qat`.
+    #[arg(long, conflicts_with = "resume")]
+    from: Option<PathBuf>,
+    /// Quantization-aware training: int8 rounding of weights and
+    /// activations in the forward pass, gradients straight through.
+    #[arg(long)]
+    qat: bool,
 }
 
 fn load_data(dir: &Path) -> Result<(Dataset, Dataset), String> {
@@ -778,6 +787,19 @@ fn train(a: TrainArgs) -> Result<(), String> {
     let (train_set, test_set) = load_data(&a.data)?;
     let mut net = build(a.model, &train_set, a.seed)?;
     let mut done = 0usize;
+    if let Some(ckpt) = &a.from {
+        let meta = checkpoint::load(&mut net, ckpt).map_err(|e| e.to_string())?;
+        if meta.get("model").map(String::as_str) != Some(model_name(a.model)) {
+            return Err(format!(
+                "{}: a checkpoint of {}, not {}",
+                ckpt.display(),
+                meta.get("model")
+                    .map(String::as_str)
+                    .unwrap_or("an unknown model"),
+                model_name(a.model)
+            ));
+        }
+    }
     if let Some(ckpt) = &a.resume {
         let meta = checkpoint::load(&mut net, ckpt).map_err(|e| e.to_string())?;
         if meta.get("model").map(String::as_str) != Some(model_name(a.model)) {
@@ -830,6 +852,7 @@ fn train(a: TrainArgs) -> Result<(), String> {
         label_smoothing: a.label_smoothing,
         seed: a.seed,
         threads: a.threads,
+        qat: a.qat,
         ..TrainConfig::default()
     };
     eprintln!(

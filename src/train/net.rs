@@ -58,6 +58,35 @@ pub struct Net {
     pub(crate) blocks: Vec<(usize, usize, usize, bool)>,
     /// Running means and variances of the batch-normalisation layers.
     pub stats: Vec<f32>,
+    /// Quantization-aware training: per tensor, the int8 range its values
+    /// are rounded to in the forward pass (see [`Net::set_fake_quant`]).
+    pub(crate) fake_quant: Option<Vec<Option<(f32, f32)>>>,
+}
+
+/// Rounds `v` to the int8 grid covering `[lo, hi]` (and zero), as export
+/// quantizes that tensor.
+pub(crate) fn fake_quant(v: f32, lo: f32, hi: f32) -> f32 {
+    let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+    let s = if hi > lo {
+        (hi - lo) / 255.0
+    } else {
+        1.0 / 255.0
+    };
+    let zp = (-128.0 - lo / s).round().clamp(-128.0, 127.0);
+    ((v / s).round() + zp).clamp(-128.0, 127.0) * s - zp * s
+}
+
+/// Rounds each output channel's weights to symmetric int8 (`max |w| / 127`
+/// steps), as export quantizes them.
+pub(crate) fn fake_quant_weights(w: &mut [f32], channels: usize) {
+    let per = w.len() / channels.max(1);
+    for ch in w.chunks_mut(per.max(1)) {
+        let m = ch.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+        if m > 0.0 {
+            let s = m / 127.0;
+            ch.iter_mut().for_each(|v| *v = (*v / s).round() * s);
+        }
+    }
 }
 
 fn act_out(a: Activation, v: f32) -> f32 {
@@ -211,7 +240,52 @@ impl Net {
             params,
             blocks,
             stats,
+            fake_quant: None,
         })
+    }
+
+    /// Quantization-aware training: `Some(ranges)` rounds each tensor `t`
+    /// with `ranges[t] = Some((lo, hi))` to the int8 grid of that range in
+    /// the forward pass, and the backward pass passes gradients straight
+    /// through the rounding (not through the clipping); `None` turns it off.
+    pub fn set_fake_quant(&mut self, ranges: Option<Vec<Option<(f32, f32)>>>) {
+        self.fake_quant = ranges;
+    }
+
+    /// Rounds every convolution's and dense layer's weights to int8 per
+    /// output channel, in place (quantization-aware training).
+    pub(crate) fn fake_quantize_weights(&mut self) {
+        for &(node, off, len, is_weight) in &self.blocks {
+            let channels = match self.layers[node] {
+                Step::Conv { geom, .. } => geom.output_shape().c,
+                Step::Dense { n_out, .. } => n_out,
+                _ => continue,
+            };
+            if is_weight {
+                fake_quant_weights(&mut self.params[off..off + len], channels);
+            }
+        }
+    }
+
+    /// Tensors whose values an exported int8 model holds: every layer's
+    /// output except those only a batch norm reads (folded) and dropout's.
+    pub fn quantized_tensors(&self) -> Vec<bool> {
+        let n = self.shapes.len();
+        let mut readers: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, node) in self.graph.nodes.iter().enumerate() {
+            node.inputs.iter().for_each(|&t| readers[t].push(i));
+        }
+        (0..n)
+            .map(|t| {
+                t > 0
+                    && !matches!(self.graph.nodes[t - 1].spec, Layer::Dropout(_))
+                    && !(readers[t].len() == 1
+                        && matches!(
+                            self.graph.nodes[readers[t][0]].spec,
+                            Layer::BatchNorm { .. }
+                        ))
+            })
+            .collect()
     }
 
     /// Shape of tensor `t` (0 is the input).
@@ -416,6 +490,9 @@ impl Net {
                     }
                 }
             }
+            if let Some(Some((lo, hi))) = self.fake_quant.as_ref().and_then(|r| r.get(i + 1)) {
+                y.iter_mut().for_each(|v| *v = fake_quant(*v, *lo, *hi));
+            }
             t.push(y);
         }
         SCRATCH.with(|s| *s.borrow_mut() = (col, dcol));
@@ -459,8 +536,18 @@ impl Net {
             if !live[out] {
                 continue;
             }
-            let dy = std::mem::take(&mut g[out]);
+            let mut dy = std::mem::take(&mut g[out]);
             let y = &t[out];
+            // Straight-through estimator: the rounding passes the gradient,
+            // the clipping at the ends of the range does not.
+            if let Some(Some((lo, hi))) = self.fake_quant.as_ref().and_then(|r| r.get(out)) {
+                let (a, b) = (fake_quant(*lo, *lo, *hi), fake_quant(*hi, *lo, *hi));
+                for (d, &v) in dy.iter_mut().zip(y) {
+                    if v <= a && *lo < 0.0 || v >= b {
+                        *d = 0.0;
+                    }
+                }
+            }
             let xi = node.inputs[0];
             let (n_x, n_y) = (self.shapes[xi].len(), self.shapes[out].len());
             match self.layers[i] {
@@ -1506,6 +1593,28 @@ fn pool_backward(pool: &Pool2d, x: &[f32], y: &[f32], dy: &[f32], dx: &mut [f32]
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fake_quantization_rounds_to_the_export_grid() {
+        let (lo, hi) = (-1.0f32, 3.0f32);
+        let s = (hi - lo) / 255.0;
+        for k in -200..600 {
+            let v = k as f32 * 0.01;
+            let q = fake_quant(v, lo, hi);
+            // Inside the range (to a step: the zero point is a whole number), on
+            // the grid, and a fixed point.
+            assert!(q >= lo - s && q <= hi + s, "{v} -> {q}");
+            assert_eq!(fake_quant(q, lo, hi), q);
+            if (lo..=hi).contains(&v) {
+                assert!((q - v).abs() <= s / 2.0 + 1e-6, "{v} -> {q}");
+            }
+        }
+        let mut w = [0.5f32, -0.25, 0.1, 2.0, -1.0, 0.3];
+        fake_quant_weights(&mut w, 2);
+        assert_eq!(w[0], 0.5);
+        assert_eq!(w[3], 2.0);
+        assert!((w[2] - 0.1).abs() <= 0.5 / 127.0 / 2.0 + 1e-7);
+    }
 
     /// The vector kernels give the portable kernels' bits.
     #[test]

@@ -37,6 +37,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Worker threads (0: all cores).
     pub threads: usize,
+    /// Quantization-aware training: weights rounded to int8 per output
+    /// channel and activations to int8 ranges tracked during training, in
+    /// the forward pass; gradients straight through the rounding.
+    pub qat: bool,
 }
 
 impl Default for TrainConfig {
@@ -53,6 +57,7 @@ impl Default for TrainConfig {
             label_smoothing: 0.0,
             seed: 1,
             threads: 0,
+            qat: false,
         }
     }
 }
@@ -200,7 +205,7 @@ impl Trainer {
             .num_threads(c.threads)
             .build()
             .ok();
-        type Part = (Vec<f32>, f64, usize);
+        type Part = (Vec<f32>, f64, usize, Vec<(f32, f32)>);
         let install = |f: &(dyn Fn() -> Vec<Part> + Sync)| match &pool {
             Some(pool) => pool.install(f),
             None => f(),
@@ -211,6 +216,14 @@ impl Trainer {
             decay[off..off + len].iter_mut().for_each(|d| *d = weight);
         }
         let mut state = OptimState::new(n);
+        // Quantization-aware training: each quantized tensor's range, a
+        // moving average of the batches' ranges.
+        let quantized = if c.qat {
+            net.quantized_tensors()
+        } else {
+            Vec::new()
+        };
+        let mut ranges: Vec<Option<(f32, f32)>> = vec![None; quantized.len()];
         let steps_per_epoch = train.len().div_ceil(c.batch_size.max(1));
         let total = steps_per_epoch * c.epochs;
         let mut step = done_epochs * steps_per_epoch;
@@ -220,6 +233,12 @@ impl Trainer {
             let (mut loss_sum, mut correct) = (0.0f64, 0usize);
             for batch in train.batches(c.batch_size, mix(c.seed ^ epoch as u64)) {
                 let scale = 1.0 / batch.len() as f32;
+                let saved = c.qat.then(|| {
+                    let saved = net.params.clone();
+                    net.fake_quantize_weights();
+                    net.set_fake_quant(Some(ranges.clone()));
+                    saved
+                });
                 let augment = self.augment.as_ref();
                 let classes = net.shape(net.graph.heads[0]).len();
                 let aug_seed = mix(c.seed ^ 0x6175_6700_0000_0000 ^ (epoch as u64) << 32);
@@ -294,15 +313,43 @@ impl Trainer {
                                 Some(&seeds),
                                 &mut grads,
                             );
-                            (grads, loss, ok)
+                            let seen: Vec<(f32, f32)> = if c.qat {
+                                t.iter()
+                                    .map(|v| {
+                                        v.iter()
+                                            .fold((f32::INFINITY, f32::NEG_INFINITY), |r, &x| {
+                                                (r.0.min(x), r.1.max(x))
+                                            })
+                                    })
+                                    .collect()
+                            } else {
+                                Vec::new()
+                            };
+                            (grads, loss, ok, seen)
                         })
                         .collect()
                 });
                 let mut grads = vec![0.0f32; n];
-                for (g, l, ok) in parts {
+                let mut seen = vec![(f32::INFINITY, f32::NEG_INFINITY); quantized.len()];
+                for (g, l, ok, s) in parts {
                     grads.iter_mut().zip(&g).for_each(|(a, b)| *a += b);
                     loss_sum += l;
                     correct += ok;
+                    for (a, b) in seen.iter_mut().zip(s) {
+                        *a = (a.0.min(b.0), a.1.max(b.1));
+                    }
+                }
+                if let Some(saved) = saved {
+                    // The update applies to the float weights (straight through).
+                    net.params = saved;
+                    for ((r, &q), &(lo, hi)) in ranges.iter_mut().zip(&quantized).zip(&seen) {
+                        if q && lo <= hi {
+                            *r = Some(match *r {
+                                None => (lo, hi),
+                                Some((a, b)) => (0.95 * a + 0.05 * lo, 0.95 * b + 0.05 * hi),
+                            });
+                        }
+                    }
                 }
                 if let Some(max) = c.clip_norm {
                     clip_by_norm(&mut grads, max);
@@ -359,10 +406,21 @@ impl Trainer {
                 }
                 net.set_running_stats(&avg);
             }
+            // With quantization-aware training, measure the quantized network.
+            let saved = c.qat.then(|| {
+                let saved = net.params.clone();
+                net.fake_quantize_weights();
+                net.set_fake_quant(Some(ranges.clone()));
+                saved
+            });
             let test_accuracy = match &pool {
                 Some(pool) => pool.install(|| accuracy(net, test)),
                 None => accuracy(net, test),
             };
+            if let Some(saved) = saved {
+                net.params = saved;
+                net.set_fake_quant(None);
+            }
             let report = EpochReport {
                 epoch: epoch + 1,
                 train_loss: (loss_sum / train.len().max(1) as f64) as f32,

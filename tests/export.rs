@@ -112,6 +112,17 @@ fn pixels(d: &Dataset, range: std::ops::Range<usize>) -> Vec<f32> {
         .collect()
 }
 
+/// The first `n` images of `d`.
+fn first(d: &Dataset, n: usize) -> Dataset {
+    Dataset::new(
+        d.shape(),
+        (0..n).flat_map(|i| d.image(i).to_vec()).collect(),
+        d.labels()[..n].to_vec(),
+        d.class_names().to_vec(),
+    )
+    .unwrap()
+}
+
 fn int8_accuracy(blob: &[u8], test: &Dataset, n: usize) -> f32 {
     let model = Model::parse(blob).unwrap();
     let mut arena = vec![0u8; model.arena_len()];
@@ -136,13 +147,7 @@ fn int8_accuracy(blob: &[u8], test: &Dataset, n: usize) -> f32 {
 fn int8_lenet_keeps_the_float_accuracy() {
     let (train, test) = load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
     let mut net = zoo::lenet5(train.shape(), 10, 1).unwrap();
-    let small = Dataset::new(
-        train.shape(),
-        (0..2000).flat_map(|i| train.image(i).to_vec()).collect(),
-        train.labels()[..2000].to_vec(),
-        train.class_names().to_vec(),
-    )
-    .unwrap();
+    let small = first(&train, 2000);
     Trainer::new(TrainConfig {
         epochs: 2,
         ..TrainConfig::default()
@@ -186,13 +191,7 @@ fn int8_lenet_keeps_the_float_accuracy() {
 #[test]
 fn quantization_aware_fine_tuning() {
     let (train, test) = load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
-    let small = Dataset::new(
-        train.shape(),
-        (0..2000).flat_map(|i| train.image(i).to_vec()).collect(),
-        train.labels()[..2000].to_vec(),
-        train.class_names().to_vec(),
-    )
-    .unwrap();
+    let small = first(&train, 2000);
     let mut net = zoo::lenet5(train.shape(), 10, 2).unwrap();
     Trainer::new(TrainConfig {
         epochs: 2,

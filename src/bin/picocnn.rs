@@ -787,31 +787,24 @@ fn train(a: TrainArgs) -> Result<(), String> {
     let (train_set, test_set) = load_data(&a.data)?;
     let mut net = build(a.model, &train_set, a.seed)?;
     let mut done = 0usize;
-    if let Some(ckpt) = &a.from {
-        let meta = checkpoint::load(&mut net, ckpt).map_err(|e| e.to_string())?;
-        if meta.get("model").map(String::as_str) != Some(model_name(a.model)) {
-            return Err(format!(
+    // The weights of a checkpoint of this architecture, and its metadata.
+    let load = |net: &mut Net, ckpt: &Path| -> Result<HashMap<String, String>, String> {
+        let meta = checkpoint::load(net, ckpt).map_err(|e| e.to_string())?;
+        match meta.get("model").map(String::as_str) {
+            Some(m) if m == model_name(a.model) => Ok(meta),
+            other => Err(format!(
                 "{}: a checkpoint of {}, not {}",
                 ckpt.display(),
-                meta.get("model")
-                    .map(String::as_str)
-                    .unwrap_or("an unknown model"),
+                other.unwrap_or("an unknown model"),
                 model_name(a.model)
-            ));
+            )),
         }
+    };
+    if let Some(ckpt) = &a.from {
+        load(&mut net, ckpt)?;
     }
     if let Some(ckpt) = &a.resume {
-        let meta = checkpoint::load(&mut net, ckpt).map_err(|e| e.to_string())?;
-        if meta.get("model").map(String::as_str) != Some(model_name(a.model)) {
-            return Err(format!(
-                "{}: a checkpoint of {}, not {}",
-                ckpt.display(),
-                meta.get("model")
-                    .map(String::as_str)
-                    .unwrap_or("an unknown model"),
-                model_name(a.model)
-            ));
-        }
+        let meta = load(&mut net, ckpt)?;
         done = meta.get("epochs").and_then(|e| e.parse().ok()).unwrap_or(0);
         if done >= a.epochs as usize {
             return Err(format!(

@@ -293,6 +293,18 @@ fn test(opts: &Opts) -> bool {
     let mnist = qemu::run_mnist(&all_machines);
     totals.passed += mnist.passed;
     totals.failed += mnist.failed;
+    // The f16 model on the M4F (20 digits: f16 runs at about 20 million
+    // instructions a digit under QEMU).
+    let f16 = Opts {
+        machines: vec![&qemu::MACHINES[0]],
+        model: Some(root.join("tests/models/lenet5_mnist_f16.pcnn")),
+        digits: 20,
+        bin: String::new(),
+        ..all_machines
+    };
+    let mnist = qemu::run_mnist(&f16);
+    totals.passed += mnist.passed;
+    totals.failed += mnist.failed;
     eprintln!(
         "== cargo xtask qemu --machine all: {} ({:.1} s; all steps {:.1} s)",
         if totals.ok() { "ok" } else { "FAILED" },
@@ -416,7 +428,12 @@ fn main_job(opts: &Opts) -> bool {
     let int8 = dir.join("lenet5.pcnn");
     let float = dir.join("lenet5_f32.pcnn");
     let rust = dir.join("lenet5_model.rs");
-    for (precision, out, rust) in [("int8", &int8, Some(&rust)), ("f32", &float, None)] {
+    let half = dir.join("lenet5_f16.pcnn");
+    for (precision, out, rust) in [
+        ("int8", &int8, Some(&rust)),
+        ("f32", &float, None),
+        ("f16", &half, None),
+    ] {
         let mut cmd = Command::new(&bin);
         cmd.args([
             "export",
@@ -446,7 +463,11 @@ fn main_job(opts: &Opts) -> bool {
     let mut device = Vec::new();
     let mut ok = true;
     if toolchain::on_path("qemu-system-arm") {
-        for (m, digits) in [(&qemu::MACHINES[0], 2000), (&qemu::MACHINES[1], 150)] {
+        for (m, digits, model) in [
+            (&qemu::MACHINES[0], 2000, &int8),
+            (&qemu::MACHINES[1], 150, &int8),
+            (&qemu::MACHINES[0], 200, &half),
+        ] {
             let o = Opts {
                 machines: vec![m],
                 route: opts.route,
@@ -455,17 +476,18 @@ fn main_job(opts: &Opts) -> bool {
                 bless: false,
                 bin: String::new(),
                 shift: opts.shift,
-                model: Some(int8.clone()),
+                model: Some(model.clone()),
                 digits,
             };
+            let precision = if model == &half { "f16" } else { "int8" };
             eprintln!(
-                "== the int8 model on {} under QEMU ({digits} digits)",
+                "== the {precision} model on {} under QEMU ({digits} digits)",
                 m.name
             );
             let totals = qemu::run_mnist(&o);
             ok &= totals.ok();
             device.push(format!(
-                "{} ({}): {digits} test digits, predictions {} the host's",
+                "{precision} on {} ({}): {digits} test digits, predictions {} the host's",
                 m.name,
                 m.qemu_machine,
                 if totals.ok() {

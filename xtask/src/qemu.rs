@@ -156,18 +156,41 @@ fn host_mnist(model: &Path, n: usize) -> Result<(usize, usize, u32), String> {
     let mut arena = vec![0u8; model.arena_len()];
     let mut it = Interpreter::new(&model, &mut arena).map_err(|e| e.to_string())?;
     let input = model.tensor(model.input(0).ok_or("model without input")?);
-    let q = input.qparams.ok_or("the mnist firmware runs int8 models")?;
     let (scale, offset) = model.normalisation();
     let n = n.min(test.len());
     let (mut correct, mut digest) = (0usize, 0x811c_9dc5u32);
+    fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
+        (0..v.len()).fold(0, |b, k| if v[k] > v[b] { k } else { b })
+    }
+    let e = |e: picocnn::Error| e.to_string();
     for i in 0..n {
-        let x = it.input_mut::<i8>(0).map_err(|e| e.to_string())?;
-        for (d, &p) in x.iter_mut().zip(test.image(i)) {
-            *d = q.quantize(p as f32 * scale + offset);
-        }
-        it.run().map_err(|e| e.to_string())?;
-        let out = it.output::<i8>(0).map_err(|e| e.to_string())?;
-        let best = (0..out.len()).fold(0, |b, k| if out[k] > out[b] { k } else { b });
+        let real = |p: u8| p as f32 * scale + offset;
+        let img = test.image(i);
+        let best = match input.dtype {
+            picocnn::model::DType::I8 => {
+                let q = input.qparams.ok_or("int8 input without quantization")?;
+                let x = it.input_mut::<i8>(0).map_err(e)?;
+                x.iter_mut()
+                    .zip(img)
+                    .for_each(|(d, &p)| *d = q.quantize(real(p)));
+                it.run().map_err(e)?;
+                argmax(it.output::<i8>(0).map_err(e)?)
+            }
+            picocnn::model::DType::F16 => {
+                let x = it.input_mut::<half::f16>(0).map_err(e)?;
+                x.iter_mut()
+                    .zip(img)
+                    .for_each(|(d, &p)| *d = half::f16::from_f32(real(p)));
+                it.run().map_err(e)?;
+                argmax(it.output::<half::f16>(0).map_err(e)?)
+            }
+            picocnn::model::DType::F32 => {
+                let x = it.input_mut::<f32>(0).map_err(e)?;
+                x.iter_mut().zip(img).for_each(|(d, &p)| *d = real(p));
+                it.run().map_err(e)?;
+                argmax(it.output::<f32>(0).map_err(e)?)
+            }
+        };
         correct += (best == test.label(i)) as usize;
         digest = (digest ^ best as u32).wrapping_mul(0x0100_0193);
     }

@@ -1,4 +1,4 @@
-//! The end-to-end firmware: a trained int8 LeNet-5 (by default
+//! The end-to-end firmware: a trained LeNet-5 (int8; f16 or f32 on the M4F) (by default
 //! `tests/models/lenet5_mnist_i8.pcnn`; `PICOCNN_MNIST_MODEL` at build time
 //! picks another) classifies the first test digits of `data/mnist`
 //! (`PICOCNN_MNIST_DIGITS`, default 100, written by `build.rs`), read from
@@ -9,7 +9,8 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use picocnn::model::{Interpreter, Model};
+use half::f16;
+use picocnn::model::{DType, Interpreter, Model};
 use picocnn_qemu_tests::{icount, println, StaticArena, MACHINE};
 
 #[repr(C, align(16))]
@@ -19,7 +20,16 @@ static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("PICOCNN_MNIST_MODE
 /// `n` images of 28x28 bytes, then their `n` labels.
 static DIGITS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/digits.bin"));
 
+/// int8 LeNet-5 needs 5,903 bytes, f16 11,775 (the M4F only: the M0 has 16 KiB of RAM).
+#[cfg(machine = "m4")]
+static ARENA: StaticArena<{ 24 * 1024 }> = StaticArena::new();
+#[cfg(machine = "m0")]
 static ARENA: StaticArena<6144> = StaticArena::new();
+
+/// Index of the first largest value.
+fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
+    (0..v.len()).fold(0, |b, k| if v[k] > v[b] { k } else { b })
+}
 
 #[entry]
 fn main() -> ! {
@@ -29,26 +39,45 @@ fn main() -> ! {
     let arena = ARENA.take().unwrap();
     let mut interp = Interpreter::new(&model, &mut arena[..]).unwrap();
     let input = model.tensor(model.input(0).unwrap());
-    let q = input.qparams.unwrap();
     let (scale, offset) = model.normalisation();
     let len = input.shape.len();
     let n = DIGITS.len() / (len + 1);
     let (images, labels) = DIGITS.split_at(n * len);
-    // Pixels to int8 inputs once, as a table: no float per pixel (the M0 has no FPU).
-    let mut lut = [0i8; 256];
-    for (p, v) in lut.iter_mut().enumerate() {
-        *v = q.quantize(p as f32 * scale + offset);
+    // Pixels to inputs once, as a table: no float per pixel (the M0 has no FPU).
+    let mut lut_i8 = [0i8; 256];
+    let mut lut_f32 = [0f32; 256];
+    for p in 0..256 {
+        lut_f32[p] = p as f32 * scale + offset;
+        if let Some(q) = input.qparams {
+            lut_i8[p] = q.quantize(lut_f32[p]);
+        }
     }
     let (mut correct, mut digest) = (0usize, 0x811c_9dc5u32);
     let ((), instructions) = icount::measure(|| {
         for (img, &label) in images.chunks_exact(len).zip(labels) {
-            for (d, &p) in interp.input_mut::<i8>(0).unwrap().iter_mut().zip(img) {
-                *d = lut[p as usize];
-            }
-            interp.run().unwrap();
-            let out = interp.output::<i8>(0).unwrap();
-            // The first largest probability, as the host takes it.
-            let best = (0..out.len()).fold(0, |b, k| if out[k] > out[b] { k } else { b });
+            let best = match input.dtype {
+                DType::I8 => {
+                    for (d, &p) in interp.input_mut::<i8>(0).unwrap().iter_mut().zip(img) {
+                        *d = lut_i8[p as usize];
+                    }
+                    interp.run().unwrap();
+                    argmax(interp.output::<i8>(0).unwrap())
+                }
+                DType::F16 => {
+                    for (d, &p) in interp.input_mut::<f16>(0).unwrap().iter_mut().zip(img) {
+                        *d = f16::from_f32(lut_f32[p as usize]);
+                    }
+                    interp.run().unwrap();
+                    argmax(interp.output::<f16>(0).unwrap())
+                }
+                DType::F32 => {
+                    for (d, &p) in interp.input_mut::<f32>(0).unwrap().iter_mut().zip(img) {
+                        *d = lut_f32[p as usize];
+                    }
+                    interp.run().unwrap();
+                    argmax(interp.output::<f32>(0).unwrap())
+                }
+            };
             correct += (best == label as usize) as usize;
             digest = (digest ^ best as u32).wrapping_mul(0x0100_0193);
         }

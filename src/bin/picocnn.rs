@@ -1,4 +1,5 @@
-//! `picocnn`: train networks on the host.
+//! `picocnn`: train networks on the host, quantize and export them, and run
+//! the exported blobs through the no_std interpreter.
 //!
 //! ```text
 //! picocnn train --model lenet5 --data data/mnist --epochs 10 --out lenet5.safetensors
@@ -7,6 +8,11 @@
 //!               [--log train.jsonl] [--plot curve.png] [--resume ckpt.safetensors]
 //!               [--from float.safetensors --qat]
 //! picocnn augment --data data/mnist --preview grid.png [--augment SPEC] [--seed N]
+//! picocnn export --model ckpt.safetensors --data data/mnist --precision int8|f16|f32
+//!                --out m.pcnn [--rust m.rs] [--calibration N] [--percentile P]
+//! picocnn eval --model m.pcnn --data data/mnist [--json] [--confusion c.png]
+//! picocnn inspect m.pcnn [--json]
+//! picocnn predict --model m.pcnn digit.png ...
 //! ```
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -37,7 +43,7 @@ macro_rules! out {
 #[command(
     name = "picocnn",
     version,
-    about = "Convolutional networks for microcontrollers: train on the host"
+    about = "Convolutional networks for microcontrollers: train, augment, quantize, export, evaluate"
 )]
 struct Cli {
     #[command(subcommand)]

@@ -13,6 +13,7 @@ pub mod export;
 pub mod model;
 pub mod num;
 pub mod ops;
+pub mod protocol;
 pub mod quant;
 pub mod tensor;
 #[cfg(feature = "std")]

@@ -1,0 +1,152 @@
+//! The serial protocol: frames round trip, the receiver resynchronises
+//! after noise and broken frames, and no byte stream makes it panic.
+
+use picocnn::protocol::{
+    encode, Answer, Event, Kind, Receiver, Status, CRC_LEN, HEADER_LEN, REPLY_MAGIC, REQUEST_MAGIC,
+};
+use proptest::prelude::*;
+
+fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8; HEADER_LEN + payload.len() + CRC_LEN];
+    let n = encode(REQUEST_MAGIC, kind, payload, &mut out).unwrap();
+    assert_eq!(n, out.len());
+    out
+}
+
+fn events<const N: usize>(rx: &mut Receiver<N>, bytes: &[u8]) -> Vec<(Event, Vec<u8>)> {
+    let mut out = Vec::new();
+    for &b in bytes {
+        if let Some(e) = rx.push(b) {
+            out.push((e, rx.payload().to_vec()));
+        }
+    }
+    out
+}
+
+#[test]
+fn frames_round_trip_and_noise_is_skipped() {
+    let image: Vec<u8> = (0..784).map(|i| (i * 7) as u8).collect();
+    let mut rx = Receiver::<784>::new();
+    let mut bytes = b"noise P PQ? garbage".to_vec();
+    bytes.extend(frame(Kind::Classify as u8, &image));
+    bytes.extend(b"PPP");
+    bytes.extend(frame(Kind::Info as u8, &[]));
+    let got: Vec<(Event, Vec<u8>)> = events(&mut rx, &bytes)
+        .into_iter()
+        .filter(|e| matches!(e.0, Event::Request { .. }))
+        .collect();
+    assert_eq!(got.len(), 2, "{got:?}");
+    assert_eq!(
+        got[0],
+        (Event::Request { kind: 1, len: 784 }, image.clone())
+    );
+    assert_eq!(got[1], (Event::Request { kind: 2, len: 0 }, vec![]));
+}
+
+#[test]
+fn broken_frames_get_errors_and_the_next_frame_is_read() {
+    let image = [9u8; 100];
+    let mut rx = Receiver::<128>::new();
+    // A flipped payload bit: CRC error.
+    let mut bad = frame(1, &image);
+    bad[HEADER_LEN + 10] ^= 0x10;
+    // A payload longer than the receiver holds: an error at its header, and
+    // its bytes are searched for the next magic.
+    let long = frame(1, &[1u8; 300]);
+    let good = frame(1, &image);
+    let mut bytes = bad;
+    bytes.extend(&long);
+    bytes.extend(&good);
+    let got: Vec<Event> = events(&mut rx, &bytes).into_iter().map(|e| e.0).collect();
+    assert_eq!(
+        got,
+        vec![
+            Event::Error(Status::BadCrc),
+            Event::Error(Status::TooLong),
+            Event::Request { kind: 1, len: 100 }
+        ]
+    );
+    // A frame cut short: the runner's timeout drops it; then a whole frame.
+    let cut = &frame(1, &image)[..40];
+    assert!(events(&mut rx, cut).is_empty());
+    assert!(rx.in_frame());
+    assert_eq!(rx.timeout(), Some(Status::Timeout));
+    assert_eq!(rx.timeout(), None);
+    assert_eq!(
+        events(&mut rx, &good).last().unwrap().0,
+        Event::Request { kind: 1, len: 100 }
+    );
+}
+
+#[test]
+fn replies_and_answers() {
+    let answer = Answer::from_probabilities(&[0.05, 0.7, 0.05, 0.2]);
+    assert_eq!(
+        answer,
+        Answer {
+            class: 1,
+            confidence: 179,
+            runners_up: [3, 0]
+        }
+    );
+    assert_eq!(Answer::from_bytes(&answer.to_bytes()), Some(answer));
+    assert_eq!(Answer::from_bytes(&[1, 2, 3]), None);
+    let mut out = [0u8; 32];
+    let n = encode(REPLY_MAGIC, Status::Ok as u8, &answer.to_bytes(), &mut out).unwrap();
+    let mut rx = Receiver::<8>::with_magic(REPLY_MAGIC);
+    let got = events(&mut rx, &out[..n]);
+    assert_eq!(
+        got,
+        vec![(
+            Event::Request { kind: 0, len: 4 },
+            answer.to_bytes().to_vec()
+        )]
+    );
+    // Requests are not replies.
+    assert!(events(&mut rx, &frame(1, &[1, 2, 3])).is_empty());
+    for s in 0..=6u8 {
+        assert_eq!(Status::from_u8(s).unwrap() as u8, s);
+    }
+    assert_eq!(Status::from_u8(7), None);
+    assert!(matches!(
+        encode(REQUEST_MAGIC, 1, &[0u8; 10], &mut [0u8; 12]),
+        Err(picocnn::Error::BufferTooSmall {
+            needed: 19,
+            got: 12,
+            ..
+        })
+    ));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(500))]
+
+    /// Any bytes: no panic; every request event carries a payload whose CRC
+    /// was right.
+    #[test]
+    fn any_bytes_are_safe(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let mut rx = Receiver::<64>::new();
+        for &b in &bytes {
+            if let Some(Event::Request { len, .. }) = rx.push(b) {
+                prop_assert!(len <= 64);
+                prop_assert_eq!(rx.payload().len(), len);
+            }
+        }
+        let _ = rx.timeout();
+    }
+
+    /// A frame between noise without the magic's first byte is found intact.
+    #[test]
+    fn frames_survive_noise(
+        payload in proptest::collection::vec(any::<u8>(), 0..64),
+        before in proptest::collection::vec(any::<u8>().prop_filter("no P", |b| *b != b'P'), 0..50),
+        after in proptest::collection::vec(any::<u8>().prop_filter("no P", |b| *b != b'P'), 0..50),
+    ) {
+        let mut bytes = before.clone();
+        bytes.extend(frame(1, &payload));
+        bytes.extend(after);
+        let mut rx = Receiver::<64>::new();
+        let got = events(&mut rx, &bytes);
+        prop_assert_eq!(got, vec![(Event::Request { kind: 1, len: payload.len() }, payload.clone())]);
+    }
+}

@@ -318,36 +318,13 @@ impl Answer {
 
     /// From class probabilities (first maximum wins ties).
     pub fn from_probabilities(p: &[f32]) -> Answer {
-        let mut order = [0usize; 3];
-        let mut best = [f32::NEG_INFINITY; 3];
-        for (k, &v) in p.iter().enumerate() {
-            // Insert k into the top three, keeping earlier classes first on ties.
-            let mut at = 3;
-            for slot in (0..3).rev() {
-                if v > best[slot] {
-                    at = slot;
-                }
-            }
-            if at < 3 {
-                for s in (at + 1..3).rev() {
-                    best[s] = best[s - 1];
-                    order[s] = order[s - 1];
-                }
-                best[at] = v;
-                order[at] = k;
-            }
-        }
-        let n = p.len();
-        let class = |i: usize| if i < n { order[i].min(255) as u8 } else { 0 };
-        let conf = if n > 0 {
-            (best[0].clamp(0.0, 1.0) * 255.0 + 0.5) as u8
-        } else {
-            0
-        };
+        let o = top3(p);
+        let class = |k: usize| if k == usize::MAX { 0 } else { k.min(255) as u8 };
+        let best = p.get(o[0]).copied().unwrap_or(0.0);
         Answer {
-            class: class(0),
-            confidence: conf,
-            runners_up: [class(1), class(2)],
+            class: class(o[0]),
+            confidence: (best.clamp(0.0, 1.0) * 255.0 + 0.5) as u8,
+            runners_up: [class(o[1]), class(o[2])],
         }
     }
 
@@ -371,5 +348,145 @@ impl Answer {
             }),
             _ => None,
         }
+    }
+}
+
+/// Indices of the three largest values, first ones first on ties.
+fn top3<T: PartialOrd + Copy>(v: &[T]) -> [usize; 3] {
+    let mut order = [usize::MAX; 3];
+    for k in 0..v.len() {
+        let at = (0..3).find(|&s| order[s] == usize::MAX || v[k] > v[order[s]]);
+        if let Some(at) = at {
+            for s in (at + 1..3).rev() {
+                order[s] = order[s - 1];
+            }
+            order[at] = k;
+        }
+    }
+    order
+}
+
+/// Answers requests with a model: the board-independent part of a
+/// firmware that serves a model over a serial line.
+pub struct Server<'m, 'a> {
+    interp: crate::model::Interpreter<'m, 'a>,
+    input: crate::model::TensorInfo,
+    norm: (f32, f32),
+    classes: usize,
+}
+
+impl<'m, 'a> Server<'m, 'a> {
+    /// A server of `model`, running in `arena`.
+    pub fn new(model: &crate::model::Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
+        let input = model.tensor(model.input(0).ok_or(Error::InvalidParameter {
+            what: "model without input",
+        })?);
+        let output = model.tensor(model.output(0).ok_or(Error::InvalidParameter {
+            what: "model without output",
+        })?);
+        let norm = model.normalisation();
+        let interp = crate::model::Interpreter::new(model, arena)?;
+        Ok(Server {
+            interp,
+            input,
+            norm,
+            classes: output.shape.len(),
+        })
+    }
+
+    /// The reply to what a [`Receiver`] found (`payload` is its
+    /// [`payload`](Receiver::payload)), written into `out` (at least
+    /// [`HEADER_LEN`] + 8 + [`CRC_LEN`] bytes); returns the reply's length.
+    pub fn answer(&mut self, event: Event, payload: &[u8], out: &mut [u8]) -> Result<usize> {
+        let reply = |status: Status, body: &[u8], out: &mut [u8]| {
+            encode(REPLY_MAGIC, status as u8, body, out)
+        };
+        let kind = match event {
+            Event::Error(status) => return reply(status, &[], out),
+            Event::Request { kind, .. } => Kind::from_u8(kind),
+        };
+        match kind {
+            None => reply(Status::UnknownKind, &[], out),
+            Some(Kind::Info) => {
+                let s = self.input.shape;
+                let mut body = [0u8; 8];
+                for (i, v) in [s.h, s.w, s.c, self.classes].into_iter().enumerate() {
+                    body[2 * i..2 * i + 2]
+                        .copy_from_slice(&(v.min(u16::MAX as usize) as u16).to_le_bytes());
+                }
+                reply(Status::Ok, &body, out)
+            }
+            Some(Kind::Classify) => {
+                if payload.len() != self.input.shape.len() {
+                    return reply(Status::WrongSize, &[], out);
+                }
+                match self.classify(payload) {
+                    Ok(a) => reply(Status::Ok, &a.to_bytes(), out),
+                    Err(_) => reply(Status::ModelError, &[], out),
+                }
+            }
+        }
+    }
+
+    /// Classifies one image of 8-bit pixels (the model's input size).
+    pub fn classify(&mut self, image: &[u8]) -> Result<Answer> {
+        use crate::model::DType;
+        let (scale, offset) = self.norm;
+        let real = |p: u8| p as f32 * scale + offset;
+        let class = |k: usize| if k == usize::MAX { 0 } else { k.min(255) as u8 };
+        match self.input.dtype {
+            DType::I8 => {
+                let q = self.input.qparams.ok_or(Error::InvalidParameter {
+                    what: "int8 input without quantization",
+                })?;
+                for (d, &p) in self.interp.input_mut::<i8>(0)?.iter_mut().zip(image) {
+                    *d = q.quantize(real(p));
+                }
+            }
+            DType::F16 => {
+                for (d, &p) in self.interp.input_mut::<half::f16>(0)?.iter_mut().zip(image) {
+                    *d = half::f16::from_f32(real(p));
+                }
+            }
+            DType::F32 => {
+                for (d, &p) in self.interp.input_mut::<f32>(0)?.iter_mut().zip(image) {
+                    *d = real(p);
+                }
+            }
+        }
+        self.interp.run()?;
+        let out = self
+            .interp
+            .model()
+            .output(0)
+            .ok_or(Error::InvalidParameter {
+                what: "model without output",
+            })?;
+        let info = self.interp.model().tensor(out);
+        let (order, best) = match info.dtype {
+            DType::I8 => {
+                let v = self.interp.output::<i8>(0)?;
+                let q = info.qparams.ok_or(Error::InvalidParameter {
+                    what: "int8 output without quantization",
+                })?;
+                let o = top3(v);
+                (o, v.get(o[0]).map_or(0.0, |&x| q.dequantize(x)))
+            }
+            DType::F16 => {
+                let v = self.interp.output::<half::f16>(0)?;
+                let o = top3(v);
+                (o, v.get(o[0]).map_or(0.0, |x| x.to_f32()))
+            }
+            DType::F32 => {
+                let v = self.interp.output::<f32>(0)?;
+                let o = top3(v);
+                (o, v.get(o[0]).copied().unwrap_or(0.0))
+            }
+        };
+        Ok(Answer {
+            class: class(order[0]),
+            confidence: (best.clamp(0.0, 1.0) * 255.0 + 0.5) as u8,
+            runners_up: [class(order[1]), class(order[2])],
+        })
     }
 }

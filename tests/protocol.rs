@@ -150,3 +150,84 @@ proptest! {
         prop_assert_eq!(got, vec![(Event::Request { kind: 1, len: payload.len() }, payload.clone())]);
     }
 }
+
+/// The whole loop on the host: request frames through a receiver to the
+/// server and its replies back through a reply receiver, with the trained
+/// LeNet-5, broken frames in between.
+#[cfg(feature = "std")]
+#[test]
+fn a_server_answers_every_request() {
+    use picocnn::model::writer::AlignedBytes;
+    use picocnn::model::{Interpreter, Model};
+    use picocnn::protocol::Server;
+    let blob = AlignedBytes::from(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/models/lenet5_mnist_i8.pcnn"
+        ))
+        .unwrap(),
+    );
+    let model = Model::parse(blob.as_bytes()).unwrap();
+    let (_, test) =
+        picocnn::data::load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut server = Server::new(&model, &mut arena).unwrap();
+    let mut reference_arena = vec![0u8; model.arena_len()];
+    let mut reference = Interpreter::new(&model, &mut reference_arena).unwrap();
+    let q = model.tensor(model.input(0).unwrap()).qparams.unwrap();
+
+    let mut rx = Receiver::<784>::new();
+    let mut replies = Receiver::<16>::with_magic(REPLY_MAGIC);
+    let mut out = [0u8; 32];
+    let mut roundtrip = |bytes: &[u8]| -> Vec<(u8, Vec<u8>)> {
+        let mut got = Vec::new();
+        for &b in bytes {
+            if let Some(e) = rx.push(b) {
+                let n = server.answer(e, rx.payload(), &mut out).unwrap();
+                for &r in &out[..n] {
+                    if let Some(Event::Request { kind, .. }) = replies.push(r) {
+                        got.push((kind, replies.payload().to_vec()));
+                    }
+                }
+            }
+        }
+        got
+    };
+    let mut correct = 0;
+    for i in 0..100 {
+        let img = test.image(i);
+        let got = roundtrip(&frame(Kind::Classify as u8, img));
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].0, Status::Ok as u8);
+        let answer = Answer::from_bytes(&got[0].1).unwrap();
+        // The same as the interpreter's first largest output.
+        let x = reference.input_mut::<i8>(0).unwrap();
+        x.iter_mut()
+            .zip(img)
+            .for_each(|(d, &p)| *d = q.quantize(p as f32 / 255.0));
+        reference.run().unwrap();
+        let y = reference.output::<i8>(0).unwrap();
+        let best = (0..y.len()).fold(0, |b, k| if y[k] > y[b] { k } else { b });
+        assert_eq!(answer.class as usize, best);
+        assert_eq!(
+            answer.confidence as i32,
+            ((y[best] as i32 + 128) * 255 + 128) / 256
+        );
+        assert!(!answer.runners_up.contains(&answer.class));
+        correct += (best == test.label(i)) as usize;
+    }
+    assert!(correct >= 95, "{correct}");
+    // Info, a wrong size, an unknown kind, a bad CRC: each its own reply,
+    // and the server goes on serving.
+    let got = roundtrip(&frame(Kind::Info as u8, &[]));
+    assert_eq!(got, vec![(0, vec![28, 0, 28, 0, 1, 0, 10, 0])]);
+    let got = roundtrip(&frame(Kind::Classify as u8, &[0u8; 100]));
+    assert_eq!(got, vec![(Status::WrongSize as u8, vec![])]);
+    let got = roundtrip(&frame(9, &[1, 2, 3]));
+    assert_eq!(got, vec![(Status::UnknownKind as u8, vec![])]);
+    let mut bad = frame(Kind::Classify as u8, test.image(0));
+    bad[100] ^= 1;
+    assert_eq!(roundtrip(&bad), vec![(Status::BadCrc as u8, vec![])]);
+    let got = roundtrip(&frame(Kind::Classify as u8, test.image(0)));
+    assert_eq!(got[0].0, Status::Ok as u8);
+}

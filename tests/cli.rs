@@ -388,3 +388,114 @@ fn bad_flags_and_files_give_one_line() {
     assert_eq!(got, 1);
     assert!(err.contains("not a safetensors file"), "{err}");
 }
+
+/// `picocnn send` against a board simulated on the other end of a
+/// pseudo-terminal: the library's protocol server with the trained LeNet-5.
+#[cfg(unix)]
+#[test]
+fn send_talks_to_a_board_over_a_serial_line() {
+    use picocnn::model::writer::AlignedBytes;
+    use picocnn::model::Model;
+    use picocnn::protocol::{Receiver, Server};
+    use serialport::SerialPort;
+    use std::io::{Read, Write};
+    let (mut board, host) = serialport::TTYPort::pair().unwrap();
+    let port = host.name().unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop2 = stop.clone();
+    let board_thread = std::thread::spawn(move || {
+        let blob = AlignedBytes::from(
+            std::fs::read(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/models/lenet5_mnist_i8.pcnn"
+            ))
+            .unwrap(),
+        );
+        let model = Model::parse(blob.as_bytes()).unwrap();
+        let mut arena = vec![0u8; model.arena_len()];
+        let mut server = Server::new(&model, &mut arena).unwrap();
+        let mut rx = Receiver::<784>::new();
+        let mut out = [0u8; 32];
+        let mut buf = [0u8; 512];
+        board
+            .set_timeout(std::time::Duration::from_millis(20))
+            .unwrap();
+        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
+            // A read timeout is no data.
+            let n: usize = board.read(&mut buf).unwrap_or_default();
+            for &b in &buf[..n] {
+                if let Some(e) = rx.push(b) {
+                    let k = server.answer(e, rx.payload(), &mut out).unwrap();
+                    board.write_all(&out[..k]).unwrap();
+                }
+            }
+        }
+    });
+    // Ten test digits as a class-folder tree.
+    let d = temp_dir("send");
+    let (_, test) =
+        picocnn::data::load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
+    for i in 0..10 {
+        let dir = d.join("digits").join(test.label(i).to_string());
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = std::fs::File::create(dir.join(format!("{i}.png"))).unwrap();
+        let mut e = png::Encoder::new(std::io::BufWriter::new(f), 28, 28);
+        e.set_color(png::ColorType::Grayscale);
+        e.set_depth(png::BitDepth::Eight);
+        e.write_header()
+            .unwrap()
+            .write_image_data(test.image(i))
+            .unwrap();
+    }
+    let one = d
+        .join("digits")
+        .join(test.label(0).to_string())
+        .join("0.png");
+    let out = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .args(["send", "--port", &port, "--dir"])
+        .arg(d.join("digits"))
+        .arg(&one)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{}{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The single image first, then the folder; every digit answered.
+    assert_eq!(text.lines().count(), 1 + 10 + 1, "{text}");
+    assert!(text
+        .lines()
+        .next()
+        .unwrap()
+        .starts_with(&one.display().to_string()));
+    assert!(text.contains("10 images, "), "{text}");
+    // A PNG of another size is refused before anything is sent.
+    let wrong = d.join("wrong.png");
+    {
+        let f = std::fs::File::create(&wrong).unwrap();
+        let mut e = png::Encoder::new(std::io::BufWriter::new(f), 4, 4);
+        e.set_color(png::ColorType::Grayscale);
+        e.set_depth(png::BitDepth::Eight);
+        e.write_header()
+            .unwrap()
+            .write_image_data(&[0u8; 16])
+            .unwrap();
+    }
+    let (code, err) = picocnn(&["send", "--port", &port, &wrong.display().to_string()]);
+    assert_eq!(code, 1);
+    assert!(err.contains("4x4x1") && err.contains("28x28x1"), "{err}");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    board_thread.join().unwrap();
+    // No board at all: a one-line error after the timeout.
+    let (code, err) = picocnn(&[
+        "send",
+        "--port",
+        "/nonexistent-port",
+        &wrong.display().to_string(),
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent-port"), "{err}");
+}

@@ -13,6 +13,7 @@
 //! picocnn eval --model m.pcnn --data data/mnist [--json] [--confusion c.png]
 //! picocnn inspect m.pcnn [--json]
 //! picocnn predict --model m.pcnn digit.png ...
+//! picocnn send --port /dev/ttyACM0 [--baud 115200] digit.png ... | --dir folder
 //! ```
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -67,6 +68,147 @@ enum Command {
     Inspect(InspectArgs),
     /// Classify PNG images with a model blob: class, probability, top 3.
     Predict(PredictArgs),
+    /// Send images to a board over a serial port and print its answers
+    /// (protocol: docs/protocol.md).
+    Send(SendArgs),
+}
+
+#[derive(clap::Args)]
+struct SendArgs {
+    /// The board's serial port (e.g. /dev/ttyACM0, or QEMU's /dev/pts/N).
+    #[arg(long)]
+    port: String,
+    /// Line speed.
+    #[arg(long, default_value_t = 115_200)]
+    baud: u32,
+    /// Seconds to wait for each reply.
+    #[arg(long, default_value_t = 5.0)]
+    timeout: f64,
+    /// A folder with one sub-folder of PNGs per class: send them all and
+    /// report the accuracy.
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// PNG images to send.
+    images: Vec<PathBuf>,
+}
+
+/// One request and its reply over `port`: (status, payload).
+fn exchange(
+    port: &mut dyn serialport::SerialPort,
+    kind: picocnn::protocol::Kind,
+    payload: &[u8],
+    timeout: std::time::Duration,
+    what: &str,
+) -> Result<(u8, Vec<u8>), String> {
+    use picocnn::protocol::{
+        encode, Event, Receiver, CRC_LEN, HEADER_LEN, REPLY_MAGIC, REQUEST_MAGIC,
+    };
+    let mut frame = vec![0u8; HEADER_LEN + payload.len() + CRC_LEN];
+    let n = encode(REQUEST_MAGIC, kind as u8, payload, &mut frame).map_err(|e| e.to_string())?;
+    port.write_all(&frame[..n])
+        .and_then(|_| port.flush())
+        .map_err(|e| format!("{what}: writing to the port: {e}"))?;
+    let mut rx = Receiver::<64>::with_magic(REPLY_MAGIC);
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 256];
+    loop {
+        if start.elapsed() > timeout {
+            return Err(format!(
+                "{what}: no reply within {:.1} s (is the board running the picocnn server?)",
+                timeout.as_secs_f64()
+            ));
+        }
+        let got = match port.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut => 0,
+            Err(e) => return Err(format!("{what}: reading the port: {e}")),
+        };
+        for &b in &buf[..got] {
+            match rx.push(b) {
+                Some(Event::Request { kind, .. }) => return Ok((kind, rx.payload().to_vec())),
+                Some(Event::Error(s)) => {
+                    return Err(format!("{what}: a broken reply ({})", s.describe()))
+                }
+                None => {}
+            }
+        }
+    }
+}
+
+fn send_cmd(a: SendArgs) -> Result<(), String> {
+    use picocnn::protocol::{Answer, Kind, Status};
+    if !(a.timeout.is_finite() && a.timeout > 0.0) {
+        return Err(format!(
+            "--timeout {} must be a positive number of seconds",
+            a.timeout
+        ));
+    }
+    if a.images.is_empty() && a.dir.is_none() {
+        return Err("give PNG images or --dir".into());
+    }
+    let timeout = std::time::Duration::from_secs_f64(a.timeout);
+    let mut port = serialport::new(&a.port, a.baud)
+        .timeout(std::time::Duration::from_millis(50))
+        .open()
+        .map_err(|e| format!("{}: {e}", a.port))?;
+    let (status, info) = exchange(port.as_mut(), Kind::Info, &[], timeout, &a.port)?;
+    if status != Status::Ok as u8 || info.len() != 8 {
+        return Err(format!("{}: the board did not describe its model", a.port));
+    }
+    let field = |i: usize| u16::from_le_bytes([info[2 * i], info[2 * i + 1]]) as usize;
+    let shape = picocnn::Shape::new(field(0), field(1), field(2));
+    let mut items: Vec<(String, Vec<u8>, Option<usize>)> = Vec::new();
+    for path in &a.images {
+        let (s, img) = picocnn::data::load_png(path).map_err(|e| e.to_string())?;
+        if s != shape {
+            return Err(format!(
+                "{}: image is {s}, the board's model takes {shape}",
+                path.display()
+            ));
+        }
+        items.push((path.display().to_string(), img, None));
+    }
+    if let Some(dir) = &a.dir {
+        let set = picocnn::data::load_image_folder(dir).map_err(|e| e.to_string())?;
+        if set.shape() != shape {
+            return Err(format!(
+                "{}: images are {}, the board's model takes {shape}",
+                dir.display(),
+                set.shape()
+            ));
+        }
+        for i in 0..set.len() {
+            let name = format!("{}#{i}", set.class_names()[set.label(i)]);
+            items.push((name, set.image(i).to_vec(), Some(set.label(i))));
+        }
+    }
+    let (mut labelled, mut correct) = (0usize, 0usize);
+    for (name, img, label) in &items {
+        let (status, body) = exchange(port.as_mut(), Kind::Classify, img, timeout, name)?;
+        let answer = match (Status::from_u8(status), Answer::from_bytes(&body)) {
+            (Some(Status::Ok), Some(answer)) => answer,
+            (Some(s), _) => return Err(format!("{name}: the board answered: {}", s.describe())),
+            (None, _) => return Err(format!("{name}: unknown reply status {status}")),
+        };
+        out!(
+            "{name}: {} ({:.1} %); next {}, {}",
+            answer.class,
+            answer.confidence as f32 / 2.55,
+            answer.runners_up[0],
+            answer.runners_up[1]
+        );
+        if let Some(l) = label {
+            labelled += 1;
+            correct += (answer.class as usize == *l) as usize;
+        }
+    }
+    if labelled > 0 {
+        out!(
+            "{labelled} images, {correct} correct: accuracy {:.2} %",
+            100.0 * correct as f64 / labelled as f64
+        );
+    }
+    Ok(())
 }
 
 #[derive(clap::Args)]
@@ -976,6 +1118,7 @@ fn main() -> ExitCode {
         Command::Eval(a) => eval_cmd(a),
         Command::Inspect(a) => inspect_cmd(a),
         Command::Predict(a) => predict_cmd(a),
+        Command::Send(a) => send_cmd(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

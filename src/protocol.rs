@@ -490,3 +490,57 @@ impl<'m, 'a> Server<'m, 'a> {
         })
     }
 }
+
+/// Serves requests from a serial device: reads the bytes `dev` has ready,
+/// feeds them to `rx` and writes each reply (into `out`, then `dev`).
+/// Returns how many bytes it read: a runner calls it in its main loop and,
+/// when it has seen no byte for its timeout while
+/// [`rx.in_frame()`](Receiver::in_frame), answers
+/// [`rx.timeout()`](Receiver::timeout) with [`reply_error`].
+#[cfg(feature = "embedded-io")]
+pub fn poll<D, const N: usize>(
+    dev: &mut D,
+    rx: &mut Receiver<N>,
+    server: &mut Server<'_, '_>,
+    out: &mut [u8],
+) -> core::result::Result<usize, D::Error>
+where
+    D: embedded_io::Read + embedded_io::ReadReady + embedded_io::Write,
+{
+    let mut buf = [0u8; 32];
+    let mut total = 0;
+    while dev.read_ready()? {
+        let n = dev.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        total += n;
+        for &b in &buf[..n] {
+            if let Some(event) = rx.push(b) {
+                // Encoding fails only if `out` is too small: nothing to send then.
+                if let Ok(len) = server.answer(event, rx.payload(), out) {
+                    dev.write_all(&out[..len])?;
+                }
+            }
+        }
+    }
+    if total > 0 {
+        dev.flush()?;
+    }
+    Ok(total)
+}
+
+/// Writes a reply with `status` and no payload (a runner's timeout
+/// answer) to `dev`.
+#[cfg(feature = "embedded-io")]
+pub fn reply_error<D: embedded_io::Write>(
+    dev: &mut D,
+    status: Status,
+) -> core::result::Result<(), D::Error> {
+    let mut frame = [0u8; HEADER_LEN + CRC_LEN];
+    if let Ok(n) = encode(REPLY_MAGIC, status as u8, &[], &mut frame) {
+        dev.write_all(&frame[..n])?;
+        dev.flush()?;
+    }
+    Ok(())
+}

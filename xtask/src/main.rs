@@ -12,6 +12,8 @@
 //!
 //! - `mnist [--machine ...] [--model PATH] [--digits N]`: a trained int8 LeNet-5 over test
 //!   digits on each machine against the host's predictions.
+//! - `serial [--machine ...] [--digits N]`: the `serve` firmware with its UART on a
+//!   pseudo-terminal; `picocnn send` and malformed frames against it.
 //!
 //! Uses std, `picocnn` (host predictions) and `picocnn-conformance` (the host's digests).
 
@@ -32,6 +34,7 @@ commands:
   size       check the firmware's size against boards/qemu/expected/size-<machine>.txt
   bench-mcu  run a firmware binary under `qemu-system-arm -icount shift=N`, print its output
   mnist      the trained int8 LeNet-5 over test digits under QEMU, against the host's predictions
+  serial     the serve firmware under QEMU on a pseudo-terminal: picocnn send, malformed frames
   bless-models  rewrite tests/models/*.pcnn (the blobs the firmware embeds) from their builders
   test       cargo fmt --check, clippy -D warnings, cargo test --workspace, then qemu --machine all
   main-job   train LeNet-5 on the shipped digits, quantize, evaluate float against int8, write
@@ -86,6 +89,11 @@ fn main() -> ExitCode {
             totals.ok()
         }
         "size" => qemu::size(&opts),
+        "serial" => {
+            let totals = qemu::run_serial(&opts);
+            println!("{} passed, {} failed", totals.passed, totals.failed);
+            totals.ok()
+        }
         "mnist" => {
             let totals = qemu::run_mnist(&opts);
             println!("{} passed, {} failed", totals.passed, totals.failed);
@@ -305,6 +313,16 @@ fn test(opts: &Opts) -> bool {
     let mnist = qemu::run_mnist(&f16);
     totals.passed += mnist.passed;
     totals.failed += mnist.failed;
+    eprintln!("== cargo xtask serial --machine all");
+    let serial = qemu::run_serial(&Opts {
+        machines: qemu::MACHINES.iter().collect(),
+        digits: 100,
+        model: None,
+        bin: String::new(),
+        ..f16
+    });
+    totals.passed += serial.passed;
+    totals.failed += serial.failed;
     eprintln!(
         "== cargo xtask qemu --machine all: {} ({:.1} s; all steps {:.1} s)",
         if totals.ok() { "ok" } else { "FAILED" },

@@ -796,3 +796,289 @@ pub fn bench(opts: &Opts) -> bool {
     }
     ok
 }
+
+/// One exchange with the `serve` firmware over its serial port: the reply's
+/// status and payload.
+fn exchange(
+    port: &mut dyn serialport::SerialPort,
+    bytes: &[u8],
+    timeout: Duration,
+) -> Result<(u8, Vec<u8>), String> {
+    use picocnn::protocol::{Event, Receiver, REPLY_MAGIC};
+    port.write_all(bytes)
+        .and_then(|_| port.flush())
+        .map_err(|e| format!("writing the serial port: {e}"))?;
+    let mut rx = Receiver::<64>::with_magic(REPLY_MAGIC);
+    let start = Instant::now();
+    let mut buf = [0u8; 64];
+    while start.elapsed() < timeout {
+        let n = port.read(&mut buf).unwrap_or(0);
+        for &b in &buf[..n] {
+            if let Some(Event::Request { kind, .. }) = rx.push(b) {
+                return Ok((kind, rx.payload().to_vec()));
+            }
+        }
+    }
+    Err(format!("no reply within {:.1} s", timeout.as_secs_f64()))
+}
+
+/// `cargo xtask serial`: the `serve` firmware under QEMU with its UART on a
+/// pseudo-terminal; `picocnn send` classifies test digits through it and the
+/// answers must equal the host's; malformed frames get their error replies
+/// and the firmware goes on serving.
+pub fn run_serial(opts: &Opts) -> Totals {
+    use picocnn::protocol::{encode, Kind, Status, CRC_LEN, HEADER_LEN, REQUEST_MAGIC};
+    let mut totals = Totals::default();
+    let n = opts.digits.min(2000);
+    let fail = |totals: &mut Totals, tag: &str, why: &str| {
+        println!("{tag}: FAIL {why}");
+        totals.failed += 1;
+    };
+    // The digits as PNG files, and the host's answers through the same server code.
+    let dir = crate::root().join("target/serial-digits");
+    let model_path = crate::root().join("tests/models/lenet5_mnist_i8.pcnn");
+    let prepared = (|| -> Result<(Vec<PathBuf>, Vec<u8>), String> {
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let (_, test) = picocnn::data::load_mnist(crate::root().join("data/mnist"))
+            .map_err(|e| e.to_string())?;
+        let blob = picocnn::model::writer::AlignedBytes::from(
+            std::fs::read(&model_path).map_err(|e| e.to_string())?,
+        );
+        let model = picocnn::model::Model::parse(blob.as_bytes()).map_err(|e| e.to_string())?;
+        let mut arena = vec![0u8; model.arena_len()];
+        let mut server =
+            picocnn::protocol::Server::new(&model, &mut arena).map_err(|e| e.to_string())?;
+        let mut files = Vec::new();
+        let mut classes = Vec::new();
+        for i in 0..n {
+            let path = dir.join(format!("{i:04}.png"));
+            let f = std::fs::File::create(&path).map_err(|e| e.to_string())?;
+            let mut enc = png::Encoder::new(std::io::BufWriter::new(f), 28, 28);
+            enc.set_color(png::ColorType::Grayscale);
+            enc.set_depth(png::BitDepth::Eight);
+            enc.write_header()
+                .and_then(|mut w| w.write_image_data(test.image(i)))
+                .map_err(|e| e.to_string())?;
+            files.push(path);
+            classes.push(
+                server
+                    .classify(test.image(i))
+                    .map_err(|e| e.to_string())?
+                    .class,
+            );
+        }
+        Ok((files, classes))
+    })();
+    let (files, host) = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            fail(&mut totals, "serial", &format!("preparing the digits: {e}"));
+            return totals;
+        }
+    };
+    let status = Command::new(crate::host_cargo())
+        .args([
+            "build",
+            "--quiet",
+            "--release",
+            "--features",
+            "cli",
+            "--bin",
+            "picocnn",
+        ])
+        .current_dir(crate::root())
+        .status();
+    if !matches!(status, Ok(s) if s.success()) {
+        fail(&mut totals, "serial", "the picocnn command did not build");
+        return totals;
+    }
+    let picocnn = crate::root().join("target/release/picocnn");
+    let tc = match check_qemu().and_then(|()| choose_toolchain(opts)) {
+        Ok(tc) => tc,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            totals.failed += opts.machines.len();
+            return totals;
+        }
+    };
+    for m in &opts.machines {
+        let tag = format!("serial {}", m.name);
+        let elf = match build(&tc, m, "serve") {
+            Ok(elf) => elf,
+            Err(e) => {
+                fail(&mut totals, &tag, &e);
+                continue;
+            }
+        };
+        let mut cmd = Command::new("qemu-system-arm");
+        if let Some(cpu) = m.cpu {
+            cmd.args(["-cpu", cpu]);
+        }
+        let mut child = match cmd
+            .args(["-machine", m.qemu_machine, "-nographic", "-monitor", "none"])
+            .args([
+                "-semihosting-config",
+                "enable=on,target=native",
+                "-serial",
+                "pty",
+            ])
+            .arg("-kernel")
+            .arg(&elf)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                fail(
+                    &mut totals,
+                    &tag,
+                    &format!("cannot run qemu-system-arm: {e}"),
+                );
+                continue;
+            }
+        };
+        // QEMU names the pseudo-terminal on stderr, the firmware says it is ready on stdout.
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        for stream in [
+            Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>,
+            Box::new(child.stderr.take().expect("piped")) as Box<dyn Read + Send>,
+        ] {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let _ = tx.send(line);
+                }
+            });
+        }
+        let (mut pty, mut ready) = (None, false);
+        let start = Instant::now();
+        while !(ready && pty.is_some()) && start.elapsed() < Duration::from_secs(20) {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                if let Some(at) = line.find("/dev/pts/") {
+                    let rest = &line[at..];
+                    pty = Some(rest.split_whitespace().next().unwrap_or(rest).to_string());
+                }
+                ready |= line.contains("serve ready");
+            }
+        }
+        let Some(pty) = pty.filter(|_| ready) else {
+            fail(
+                &mut totals,
+                &tag,
+                "the firmware did not come up on a pseudo-terminal",
+            );
+            let _ = child.kill();
+            let _ = child.wait();
+            continue;
+        };
+        // 1. The digits through `picocnn send`.
+        let t = Instant::now();
+        let out = Command::new(&picocnn)
+            .args(["send", "--port", &pty, "--timeout", "10"])
+            .args(&files)
+            .output();
+        match out {
+            Ok(o) if o.status.success() => {
+                let text = String::from_utf8_lossy(&o.stdout);
+                let got: Vec<Option<u8>> = text
+                    .lines()
+                    .map(|l| {
+                        l.rsplit_once(": ")
+                            .and_then(|(_, r)| r.split_whitespace().next())
+                            .and_then(|c| c.parse().ok())
+                    })
+                    .collect();
+                let same =
+                    got.len() == host.len() && got.iter().zip(&host).all(|(g, h)| *g == Some(*h));
+                if same {
+                    println!(
+                        "{tag}: ok: {} digits sent with picocnn send, every answer equal to the host's ({:.1} s)",
+                        host.len(),
+                        t.elapsed().as_secs_f64()
+                    );
+                    totals.passed += 1;
+                } else {
+                    fail(
+                        &mut totals,
+                        &tag,
+                        &format!("answers differ from the host's:\n{text}"),
+                    );
+                }
+            }
+            Ok(o) => fail(
+                &mut totals,
+                &tag,
+                &format!(
+                    "picocnn send: {}",
+                    String::from_utf8_lossy(&o.stderr).trim()
+                ),
+            ),
+            Err(e) => fail(&mut totals, &tag, &format!("cannot run picocnn send: {e}")),
+        }
+        // 2. Malformed frames, each with its error reply, then a valid one.
+        let checks = (|| -> Result<usize, String> {
+            let mut port = serialport::new(&pty, 115_200)
+                .timeout(Duration::from_millis(50))
+                .open()
+                .map_err(|e| format!("{pty}: {e}"))?;
+            let frame = |kind: u8, payload: &[u8]| {
+                let mut f = vec![0u8; HEADER_LEN + payload.len() + CRC_LEN];
+                let _ = encode(REQUEST_MAGIC, kind, payload, &mut f);
+                f
+            };
+            let (_, test) = picocnn::data::load_mnist(crate::root().join("data/mnist"))
+                .map_err(|e| e.to_string())?;
+            let mut bad_crc = frame(Kind::Classify as u8, test.image(0));
+            bad_crc[200] ^= 0x40;
+            let wait = Duration::from_secs(10);
+            let cases: [(&str, Vec<u8>, Status); 5] = [
+                ("bad CRC", bad_crc, Status::BadCrc),
+                (
+                    "wrong size",
+                    frame(Kind::Classify as u8, &[0u8; 100]),
+                    Status::WrongSize,
+                ),
+                ("unknown kind", frame(9, &[1, 2, 3]), Status::UnknownKind),
+                (
+                    "cut-off frame",
+                    frame(Kind::Classify as u8, test.image(0))[..50].to_vec(),
+                    Status::Timeout,
+                ),
+                (
+                    "valid frame",
+                    frame(Kind::Classify as u8, test.image(0)),
+                    Status::Ok,
+                ),
+            ];
+            let mut ok = 0;
+            for (what, bytes, want) in cases {
+                let (status, payload) =
+                    exchange(port.as_mut(), &bytes, wait).map_err(|e| format!("{what}: {e}"))?;
+                if status != want as u8 {
+                    return Err(format!("{what}: status {status}, expected {}", want as u8));
+                }
+                if want == Status::Ok && payload.first() != Some(&host[0]) {
+                    return Err(format!(
+                        "{what}: class {:?}, host {}",
+                        payload.first(),
+                        host[0]
+                    ));
+                }
+                ok += 1;
+            }
+            Ok(ok)
+        })();
+        match checks {
+            Ok(k) => {
+                println!("{tag}: ok: {k} malformed and valid frames answered as they should be");
+                totals.passed += 1;
+            }
+            Err(e) => fail(&mut totals, &tag, &e),
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    totals
+}

@@ -12,6 +12,7 @@
 #![no_std]
 
 pub mod icount;
+pub mod uart;
 
 use core::cell::{Cell, UnsafeCell};
 use core::fmt::{self, Write};

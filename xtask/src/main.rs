@@ -35,6 +35,7 @@ commands:
   bench-mcu  run a firmware binary under `qemu-system-arm -icount shift=N`, print its output
   mnist      the trained int8 LeNet-5 over test digits under QEMU, against the host's predictions
   serial     the serve firmware under QEMU on a pseudo-terminal: picocnn send, malformed frames
+  boards     cross-compile every board crate under boards/ and print its size
   bless-models  rewrite tests/models/*.pcnn (the blobs the firmware embeds) from their builders
   test       cargo fmt --check, clippy -D warnings, cargo test --workspace, then qemu --machine all
   main-job   train LeNet-5 on the shipped digits, quantize, evaluate float against int8, write
@@ -89,6 +90,11 @@ fn main() -> ExitCode {
             totals.ok()
         }
         "size" => qemu::size(&opts),
+        "boards" => {
+            let totals = qemu::build_boards(&opts);
+            println!("{} passed, {} failed", totals.passed, totals.failed);
+            totals.ok()
+        }
         "serial" => {
             let totals = qemu::run_serial(&opts);
             println!("{} passed, {} failed", totals.passed, totals.failed);
@@ -215,10 +221,20 @@ pub fn host_cargo() -> String {
 fn test(opts: &Opts) -> bool {
     let root = root();
     let cargo = host_cargo();
-    let steps: [(&str, &[&str]); 5] = [
+    let steps: [(&str, &[&str]); 6] = [
         (
             "cargo fmt --all -- --check",
             &["fmt", "--all", "--", "--check"],
+        ),
+        (
+            "cargo fmt --manifest-path boards/stm32f4-disco/Cargo.toml -- --check",
+            &[
+                "fmt",
+                "--manifest-path",
+                "boards/stm32f4-disco/Cargo.toml",
+                "--",
+                "--check",
+            ],
         ),
         (
             "cargo fmt --manifest-path boards/qemu/Cargo.toml -- --check",
@@ -323,6 +339,10 @@ fn test(opts: &Opts) -> bool {
     });
     totals.passed += serial.passed;
     totals.failed += serial.failed;
+    eprintln!("== cargo xtask boards");
+    let boards = qemu::build_boards(opts);
+    totals.passed += boards.passed;
+    totals.failed += boards.failed;
     eprintln!(
         "== cargo xtask qemu --machine all: {} ({:.1} s; all steps {:.1} s)",
         if totals.ok() { "ok" } else { "FAILED" },

@@ -1082,3 +1082,50 @@ pub fn run_serial(opts: &Opts) -> Totals {
     }
     totals
 }
+
+/// Board crates under `boards/`: (folder, target, binary).
+pub const BOARDS: [(&str, &str, &str); 1] = [(
+    "stm32f4-disco",
+    "thumbv7em-none-eabihf",
+    "picocnn-stm32f4-disco",
+)];
+
+/// `cargo xtask boards`: cross-compiles every board crate and prints its
+/// size (one case per board).
+pub fn build_boards(opts: &Opts) -> Totals {
+    let mut totals = Totals::default();
+    let targets: Vec<&str> = BOARDS.iter().map(|b| b.1).collect();
+    let tc = match toolchain::choose(opts.route, &targets) {
+        Ok(tc) => tc,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            totals.failed += BOARDS.len();
+            return totals;
+        }
+    };
+    for (dir, target, bin) in BOARDS {
+        let path = crate::root().join("boards").join(dir);
+        let t = Instant::now();
+        let status = tc
+            .build_command(&path, target, bin, &path.join("target"))
+            .status();
+        let elf = path.join("target").join(target).join("release").join(bin);
+        match status {
+            Ok(s) if s.success() => {
+                let size = measure_size(&elf)
+                    .map(|s| format!("text {} data {} bss {}", s[0], s[1], s[2]))
+                    .unwrap_or_else(|e| e);
+                println!(
+                    "board {dir}: built for {target} in {:.1} s: {size}",
+                    t.elapsed().as_secs_f64()
+                );
+                totals.passed += 1;
+            }
+            other => {
+                println!("board {dir}: FAIL build: {other:?}");
+                totals.failed += 1;
+            }
+        }
+    }
+    totals
+}

@@ -221,7 +221,17 @@ pub fn host_cargo() -> String {
 fn test(opts: &Opts) -> bool {
     let root = root();
     let cargo = host_cargo();
-    let steps: [(&str, &[&str]); 6] = [
+    let steps: [(&str, &[&str]); 7] = [
+        (
+            "cargo fmt --manifest-path boards/pico/Cargo.toml -- --check",
+            &[
+                "fmt",
+                "--manifest-path",
+                "boards/pico/Cargo.toml",
+                "--",
+                "--check",
+            ],
+        ),
         (
             "cargo fmt --all -- --check",
             &["fmt", "--all", "--", "--check"],

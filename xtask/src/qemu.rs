@@ -1084,11 +1084,14 @@ pub fn run_serial(opts: &Opts) -> Totals {
 }
 
 /// Board crates under `boards/`: (folder, target, binary).
-pub const BOARDS: [(&str, &str, &str); 1] = [(
-    "stm32f4-disco",
-    "thumbv7em-none-eabihf",
-    "picocnn-stm32f4-disco",
-)];
+pub const BOARDS: [(&str, &str, &str); 2] = [
+    (
+        "stm32f4-disco",
+        "thumbv7em-none-eabihf",
+        "picocnn-stm32f4-disco",
+    ),
+    ("pico", "thumbv6m-none-eabi", "picocnn-pico"),
+];
 
 /// `cargo xtask boards`: cross-compiles every board crate and prints its
 /// size (one case per board).

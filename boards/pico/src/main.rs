@@ -1,0 +1,160 @@
+//! Digit recogniser for the Raspberry Pi Pico: serves the trained int8
+//! LeNet-5 over UART0 (GP0 TX, GP1 RX) with the picocnn serial protocol
+//! (`docs/protocol.md`; `picocnn send --port /dev/ttyUSB0 digit.png` through
+//! a USB serial adapter, or a Pico debug probe's UART bridge). Only the
+//! pins, clocks and runner live here; framing, checks and inference are
+//! `picocnn::protocol`.
+#![no_std]
+#![no_main]
+
+use defmt_rtt as _;
+use embedded_hal::digital::OutputPin;
+use panic_halt as _;
+use picocnn::model::Model;
+use picocnn::protocol::{poll, reply_error, Receiver, Server};
+use rp2040_hal::{
+    self as hal,
+    clocks::init_clocks_and_plls,
+    fugit::RateExtU32,
+    pac,
+    uart::{DataBits, Reader, StopBits, UartConfig, UartPeripheral, Writer},
+    Clock, Sio, Watchdog,
+};
+
+/// The second-stage bootloader for the Pico's W25Q080 flash.
+#[link_section = ".boot2"]
+#[no_mangle]
+#[used]
+pub static BOOT2_FIRMWARE: [u8; 256] = rp2040_boot2::BOOT_LOADER_W25Q080;
+
+#[repr(C, align(16))]
+struct Aligned<T: ?Sized>(T);
+
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(
+    "../../../tests/models/lenet5_mnist_i8.pcnn"
+));
+
+/// The first three test digits of `data/mnist` (a 3, a 4 and a 9), for the demo.
+static DEMO: [u8; 3 * 784] = *include_bytes!("demo-digits.bin");
+
+const XTAL_HZ: u32 = 12_000_000;
+
+type Pins = (
+    hal::gpio::Pin<hal::gpio::bank0::Gpio0, hal::gpio::FunctionUart, hal::gpio::PullDown>,
+    hal::gpio::Pin<hal::gpio::bank0::Gpio1, hal::gpio::FunctionUart, hal::gpio::PullDown>,
+);
+
+/// UART0's two halves as one `embedded-io` device. Line errors (overrun,
+/// framing) lose those bytes: the protocol's CRC and resynchronisation
+/// deal with the frame.
+struct Port {
+    rx: Reader<pac::UART0, Pins>,
+    tx: Writer<pac::UART0, Pins>,
+}
+
+impl embedded_io::ErrorType for Port {
+    type Error = core::convert::Infallible;
+}
+
+impl embedded_io::ReadReady for Port {
+    fn read_ready(&mut self) -> Result<bool, Self::Error> {
+        Ok(embedded_io::ReadReady::read_ready(&mut self.rx).unwrap_or(false))
+    }
+}
+
+impl embedded_io::Read for Port {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
+        Ok(embedded_io::Read::read(&mut self.rx, buf).unwrap_or(0))
+    }
+}
+
+impl embedded_io::Write for Port {
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
+        let Ok(n) = embedded_io::Write::write(&mut self.tx, buf);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> Result<(), Self::Error> {
+        let Ok(()) = embedded_io::Write::flush(&mut self.tx);
+        Ok(())
+    }
+}
+
+#[hal::entry]
+fn main() -> ! {
+    let mut pac = pac::Peripherals::take().unwrap();
+    let mut watchdog = Watchdog::new(pac.WATCHDOG);
+    let clocks = init_clocks_and_plls(
+        XTAL_HZ,
+        pac.XOSC,
+        pac.CLOCKS,
+        pac.PLL_SYS,
+        pac.PLL_USB,
+        &mut pac.RESETS,
+        &mut watchdog,
+    )
+    .ok()
+    .unwrap();
+    let sio = Sio::new(pac.SIO);
+    let pins = hal::gpio::Pins::new(
+        pac.IO_BANK0,
+        pac.PADS_BANK0,
+        sio.gpio_bank0,
+        &mut pac.RESETS,
+    );
+    let uart_pins: Pins = (pins.gpio0.into_function(), pins.gpio1.into_function());
+    let uart = UartPeripheral::new(pac.UART0, uart_pins, &mut pac.RESETS)
+        .enable(
+            UartConfig::new(115_200.Hz(), DataBits::Eight, None, StopBits::One),
+            clocks.peripheral_clock.freq(),
+        )
+        .unwrap();
+    let (rx, tx) = uart.split();
+    let mut port = Port { rx, tx };
+    let mut led = pins.gpio25.into_push_pull_output();
+
+    let model = Model::parse(&MODEL.0).unwrap();
+    static mut ARENA: [u8; 6144] = [0; 6144];
+    // SAFETY: the only reference to ARENA, taken once before the loop.
+    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
+    let mut server = Server::new(&model, arena).unwrap();
+    defmt::info!(
+        "picocnn: {} ({} bytes), arena {} bytes; serving on UART0 at 115200",
+        model.name(),
+        MODEL.0.len(),
+        model.arena_len()
+    );
+    let mut rx = Receiver::<784>::new();
+    let mut out = [0u8; 32];
+    let (mut idle, mut demo, mut served) = (0u32, 0usize, false);
+    loop {
+        let Ok(n) = poll(&mut port, &mut rx, &mut server, &mut out);
+        if n > 0 {
+            idle = 0;
+            served = true;
+            OutputPin::set_high(&mut led).ok();
+            continue;
+        }
+        idle = idle.saturating_add(1);
+        // About a second without a byte: a started frame is abandoned;
+        // without a host at all, classify the demo digits in turn.
+        if idle == 10_000_000 {
+            OutputPin::set_low(&mut led).ok();
+            if let Some(status) = rx.timeout() {
+                let Ok(()) = reply_error(&mut port, status);
+            } else if !served {
+                let digit = &DEMO[demo * 784..(demo + 1) * 784];
+                if let Ok(a) = server.classify(digit) {
+                    defmt::info!(
+                        "demo digit {}: class {} ({}/255)",
+                        demo,
+                        a.class,
+                        a.confidence
+                    );
+                }
+                demo = (demo + 1) % 3;
+            }
+            idle = 0;
+        }
+    }
+}

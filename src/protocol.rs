@@ -544,3 +544,70 @@ pub fn reply_error<D: embedded_io::Write>(
     }
     Ok(())
 }
+
+/// What one [`Service::tick`] saw.
+#[cfg(feature = "embedded-io")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Tick {
+    /// Bytes came in (and were answered when a frame was complete).
+    Busy,
+    /// Nothing came in.
+    Idle,
+    /// Nothing came in for the idle limit, in the middle of a frame: it was
+    /// answered with [`Status::Timeout`] and dropped.
+    TimedOut,
+    /// Nothing came in for the idle limit, between frames (a board may do
+    /// something else then, such as a demo).
+    Quiet,
+}
+
+/// A serving loop's state, the same on every board: the receiver, the
+/// server, the reply buffer and the count of passes without a byte.
+#[cfg(feature = "embedded-io")]
+pub struct Service<'m, 'a, const N: usize> {
+    /// The model's server (also for classifying outside the protocol).
+    pub server: Server<'m, 'a>,
+    rx: Receiver<N>,
+    out: [u8; 32],
+    idle: u32,
+    idle_limit: u32,
+}
+
+#[cfg(feature = "embedded-io")]
+impl<'m, 'a, const N: usize> Service<'m, 'a, N> {
+    /// Serves with `server`; `idle_limit` passes of [`tick`](Self::tick)
+    /// without a byte end a started frame (the runner's timeout).
+    pub fn new(server: Server<'m, 'a>, idle_limit: u32) -> Self {
+        Service {
+            server,
+            rx: Receiver::new(),
+            out: [0; 32],
+            idle: 0,
+            idle_limit,
+        }
+    }
+
+    /// One pass of a board's main loop over `dev`.
+    pub fn tick<D>(&mut self, dev: &mut D) -> core::result::Result<Tick, D::Error>
+    where
+        D: embedded_io::Read + embedded_io::ReadReady + embedded_io::Write,
+    {
+        if poll(dev, &mut self.rx, &mut self.server, &mut self.out)? > 0 {
+            self.idle = 0;
+            return Ok(Tick::Busy);
+        }
+        self.idle = self.idle.saturating_add(1);
+        if self.idle < self.idle_limit {
+            return Ok(Tick::Idle);
+        }
+        self.idle = 0;
+        match self.rx.timeout() {
+            Some(status) => {
+                reply_error(dev, status)?;
+                Ok(Tick::TimedOut)
+            }
+            None => Ok(Tick::Quiet),
+        }
+    }
+}

@@ -95,24 +95,7 @@ fn check_qemu() -> Result<(), String> {
 
 /// Builds `bin` for machine `m`; returns the ELF's path.
 fn build(tc: &Toolchain, m: &Machine, bin: &str) -> Result<PathBuf, String> {
-    let t = Instant::now();
-    let status = tc
-        .build_command(&board_dir(), m.target, bin, &target_dir())
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if !status.success() {
-        return Err(format!(
-            "building {bin} for {} ({}) failed: {status}",
-            m.name, m.target
-        ));
-    }
-    eprintln!(
-        "xtask: built {bin} for {} ({}) in {:.1} s",
-        m.name,
-        m.target,
-        t.elapsed().as_secs_f64()
-    );
-    Ok(elf_path(m, bin))
+    build_with_env(tc, m, bin, &[])
 }
 
 /// Builds `bin` for machine `m` with extra environment variables (read by

@@ -11,7 +11,7 @@ use defmt_rtt as _;
 use embedded_hal::digital::OutputPin;
 use panic_halt as _;
 use picocnn::model::Model;
-use picocnn::protocol::{poll, reply_error, Receiver, Server};
+use picocnn::protocol::{Server, Service, Tick};
 use rp2040_hal::{
     self as hal,
     clocks::init_clocks_and_plls,
@@ -117,44 +117,42 @@ fn main() -> ! {
     static mut ARENA: [u8; 6144] = [0; 6144];
     // SAFETY: the only reference to ARENA, taken once before the loop.
     let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
-    let mut server = Server::new(&model, arena).unwrap();
+    let server = Server::new(&model, arena).unwrap();
     defmt::info!(
         "picocnn: {} ({} bytes), arena {} bytes; serving on UART0 at 115200",
         model.name(),
         MODEL.0.len(),
         model.arena_len()
     );
-    let mut rx = Receiver::<784>::new();
-    let mut out = [0u8; 32];
-    let (mut idle, mut demo, mut served) = (0u32, 0usize, false);
+    // About a second of passes without a byte ends a started frame.
+    let mut service = Service::<784>::new(server, 10_000_000);
+    let (mut demo, mut served) = (0usize, false);
     loop {
-        let Ok(n) = poll(&mut port, &mut rx, &mut server, &mut out);
-        if n > 0 {
-            idle = 0;
-            served = true;
-            OutputPin::set_high(&mut led).ok();
-            continue;
-        }
-        idle = idle.saturating_add(1);
-        // About a second without a byte: a started frame is abandoned;
-        // without a host at all, classify the demo digits in turn.
-        if idle == 10_000_000 {
-            OutputPin::set_low(&mut led).ok();
-            if let Some(status) = rx.timeout() {
-                let Ok(()) = reply_error(&mut port, status);
-            } else if !served {
-                let digit = &DEMO[demo * 784..(demo + 1) * 784];
-                if let Ok(a) = server.classify(digit) {
-                    defmt::info!(
-                        "demo digit {}: class {} ({}/255)",
-                        demo,
-                        a.class,
-                        a.confidence
-                    );
-                }
-                demo = (demo + 1) % 3;
+        match service.tick(&mut port) {
+            Ok(Tick::Busy) => {
+                served = true;
+                OutputPin::set_high(&mut led).ok();
             }
-            idle = 0;
+            Ok(Tick::TimedOut) => {
+                OutputPin::set_low(&mut led).ok();
+            }
+            // Without a host at all, classify the demo digits in turn.
+            Ok(Tick::Quiet) => {
+                OutputPin::set_low(&mut led).ok();
+                if !served {
+                    let digit = &DEMO[demo * 784..(demo + 1) * 784];
+                    if let Ok(a) = service.server.classify(digit) {
+                        defmt::info!(
+                            "demo digit {}: class {} ({}/255)",
+                            demo,
+                            a.class,
+                            a.confidence
+                        );
+                    }
+                    demo = (demo + 1) % 3;
+                }
+            }
+            Ok(Tick::Idle) => {}
         }
     }
 }

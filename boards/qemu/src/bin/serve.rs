@@ -8,7 +8,7 @@
 
 use cortex_m_rt::entry;
 use picocnn::model::Model;
-use picocnn::protocol::{poll, reply_error, Receiver, Server};
+use picocnn::protocol::{Server, Service};
 use picocnn_qemu_tests::{println, uart::Uart, StaticArena};
 
 #[repr(C, align(16))]
@@ -28,24 +28,11 @@ const IDLE_POLLS: u32 = 2_000_000;
 fn main() -> ! {
     let model = Model::parse(&MODEL.0).unwrap();
     let arena = ARENA.take().unwrap();
-    let mut server = Server::new(&model, &mut arena[..]).unwrap();
+    let server = Server::new(&model, &mut arena[..]).unwrap();
     let mut uart = Uart::new();
-    let mut rx = Receiver::<784>::new();
-    let mut out = [0u8; 32];
+    let mut service = Service::<784>::new(server, IDLE_POLLS);
     println!("serve ready");
-    let mut idle = 0u32;
     loop {
-        let Ok(n) = poll(&mut uart, &mut rx, &mut server, &mut out);
-        if n > 0 {
-            idle = 0;
-            continue;
-        }
-        idle = idle.saturating_add(1);
-        if idle > IDLE_POLLS {
-            if let Some(status) = rx.timeout() {
-                let Ok(()) = reply_error(&mut uart, status);
-            }
-            idle = 0;
-        }
+        let Ok(_) = service.tick(&mut uart);
     }
 }

@@ -373,6 +373,7 @@ pub struct Server<'m, 'a> {
     input: crate::model::TensorInfo,
     norm: (f32, f32),
     classes: usize,
+    answered: Option<Answer>,
 }
 
 impl<'m, 'a> Server<'m, 'a> {
@@ -391,6 +392,7 @@ impl<'m, 'a> Server<'m, 'a> {
             input,
             norm,
             classes: output.shape.len(),
+            answered: None,
         })
     }
 
@@ -421,11 +423,21 @@ impl<'m, 'a> Server<'m, 'a> {
                     return reply(Status::WrongSize, &[], out);
                 }
                 match self.classify(payload) {
-                    Ok(a) => reply(Status::Ok, &a.to_bytes(), out),
+                    Ok(a) => {
+                        self.answered = Some(a);
+                        reply(Status::Ok, &a.to_bytes(), out)
+                    }
                     Err(_) => reply(Status::ModelError, &[], out),
                 }
             }
         }
+    }
+
+    /// The answer to the latest classify request that [`answer`](Self::answer)
+    /// replied to since the last call, for a board to show it (on a display,
+    /// say).
+    pub fn take_answer(&mut self) -> Option<Answer> {
+        self.answered.take()
     }
 
     /// Classifies one image of 8-bit pixels (the model's input size).
@@ -609,5 +621,119 @@ impl<'m, 'a, const N: usize> Service<'m, 'a, N> {
             }
             None => Ok(Tick::Quiet),
         }
+    }
+}
+
+/// A receiver half and a transmitter half joined as the one
+/// `embedded-io` device that [`poll`] and [`Service::tick`] take: HALs
+/// often split a UART into a reader and a writer with error types of
+/// their own.
+///
+/// ```
+/// use core::convert::Infallible;
+/// use picocnn::protocol::Duplex;
+///
+/// struct Rx(&'static [u8]);
+/// impl embedded_io::ErrorType for Rx {
+///     type Error = Infallible;
+/// }
+/// impl embedded_io::ReadReady for Rx {
+///     fn read_ready(&mut self) -> Result<bool, Infallible> {
+///         Ok(!self.0.is_empty())
+///     }
+/// }
+/// impl embedded_io::Read for Rx {
+///     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Infallible> {
+///         embedded_io::Read::read(&mut self.0, buf)
+///     }
+/// }
+///
+/// let mut tx = [0u8; 4];
+/// let mut port = Duplex { rx: Rx(b"PQ"), tx: &mut tx[..] };
+/// let mut two = [0u8; 2];
+/// embedded_io::Read::read_exact(&mut port, &mut two).unwrap();
+/// embedded_io::Write::write_all(&mut port, b"PR").unwrap();
+/// assert_eq!((&two, &tx[..2]), (b"PQ", &b"PR"[..]));
+/// ```
+#[cfg(feature = "embedded-io")]
+#[derive(Debug)]
+pub struct Duplex<R, W> {
+    /// The receiving half.
+    pub rx: R,
+    /// The transmitting half.
+    pub tx: W,
+}
+
+/// An error of one half of a [`Duplex`].
+#[cfg(feature = "embedded-io")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DuplexError<R, W> {
+    /// The receiver failed (a framing or overrun error, say).
+    Read(R),
+    /// The transmitter failed.
+    Write(W),
+}
+
+#[cfg(feature = "embedded-io")]
+impl<R: core::fmt::Debug, W: core::fmt::Debug> core::fmt::Display for DuplexError<R, W> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            DuplexError::Read(e) => write!(f, "receive error: {e:?}"),
+            DuplexError::Write(e) => write!(f, "transmit error: {e:?}"),
+        }
+    }
+}
+
+#[cfg(feature = "embedded-io")]
+impl<R: core::fmt::Debug, W: core::fmt::Debug> core::error::Error for DuplexError<R, W> {}
+
+#[cfg(feature = "embedded-io")]
+impl<R: embedded_io::Error, W: embedded_io::Error> embedded_io::Error for DuplexError<R, W> {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        match self {
+            DuplexError::Read(e) => e.kind(),
+            DuplexError::Write(e) => e.kind(),
+        }
+    }
+}
+
+#[cfg(feature = "defmt")]
+#[cfg(feature = "embedded-io")]
+impl<R: embedded_io::Error, W: embedded_io::Error> defmt::Format for DuplexError<R, W> {
+    fn format(&self, f: defmt::Formatter<'_>) {
+        match self {
+            DuplexError::Read(e) => defmt::write!(f, "receive error ({})", e.kind()),
+            DuplexError::Write(e) => defmt::write!(f, "transmit error ({})", e.kind()),
+        }
+    }
+}
+
+#[cfg(feature = "embedded-io")]
+impl<R: embedded_io::ErrorType, W: embedded_io::ErrorType> embedded_io::ErrorType for Duplex<R, W> {
+    type Error = DuplexError<R::Error, W::Error>;
+}
+
+#[cfg(feature = "embedded-io")]
+impl<R: embedded_io::Read, W: embedded_io::ErrorType> embedded_io::Read for Duplex<R, W> {
+    fn read(&mut self, buf: &mut [u8]) -> core::result::Result<usize, Self::Error> {
+        self.rx.read(buf).map_err(DuplexError::Read)
+    }
+}
+
+#[cfg(feature = "embedded-io")]
+impl<R: embedded_io::ReadReady, W: embedded_io::ErrorType> embedded_io::ReadReady for Duplex<R, W> {
+    fn read_ready(&mut self) -> core::result::Result<bool, Self::Error> {
+        self.rx.read_ready().map_err(DuplexError::Read)
+    }
+}
+
+#[cfg(feature = "embedded-io")]
+impl<R: embedded_io::ErrorType, W: embedded_io::Write> embedded_io::Write for Duplex<R, W> {
+    fn write(&mut self, buf: &[u8]) -> core::result::Result<usize, Self::Error> {
+        self.tx.write(buf).map_err(DuplexError::Write)
+    }
+
+    fn flush(&mut self) -> core::result::Result<(), Self::Error> {
+        self.tx.flush().map_err(DuplexError::Write)
     }
 }

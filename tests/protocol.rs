@@ -231,3 +231,155 @@ fn a_server_answers_every_request() {
     let got = roundtrip(&frame(Kind::Classify as u8, test.image(0)));
     assert_eq!(got[0].0, Status::Ok as u8);
 }
+
+/// The receiver half of a scripted line: each `Some` chunk is what one
+/// pass finds ready (a pause on the line follows it), `None` is a pass with
+/// a line error (a framing error, say).
+#[cfg(all(feature = "std", feature = "embedded-io"))]
+struct ScriptedRx {
+    passes: std::collections::VecDeque<Option<Vec<u8>>>,
+    ready: Vec<u8>,
+    pause: bool,
+}
+
+#[cfg(all(feature = "std", feature = "embedded-io"))]
+#[derive(Debug)]
+struct LineError;
+
+#[cfg(all(feature = "std", feature = "embedded-io"))]
+impl core::fmt::Display for LineError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("framing error")
+    }
+}
+
+#[cfg(all(feature = "std", feature = "embedded-io"))]
+impl std::error::Error for LineError {}
+
+#[cfg(all(feature = "std", feature = "embedded-io"))]
+impl embedded_io::Error for LineError {
+    fn kind(&self) -> embedded_io::ErrorKind {
+        embedded_io::ErrorKind::InvalidData
+    }
+}
+
+#[cfg(all(feature = "std", feature = "embedded-io"))]
+impl embedded_io::ErrorType for ScriptedRx {
+    type Error = LineError;
+}
+
+#[cfg(all(feature = "std", feature = "embedded-io"))]
+impl embedded_io::ReadReady for ScriptedRx {
+    fn read_ready(&mut self) -> Result<bool, LineError> {
+        if self.ready.is_empty() {
+            if std::mem::take(&mut self.pause) {
+                return Ok(false);
+            }
+            match self.passes.pop_front() {
+                Some(Some(bytes)) => self.ready = bytes,
+                Some(None) => return Err(LineError),
+                None => {}
+            }
+        }
+        Ok(!self.ready.is_empty())
+    }
+}
+
+#[cfg(all(feature = "std", feature = "embedded-io"))]
+impl embedded_io::Read for ScriptedRx {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, LineError> {
+        // A few bytes at a time, as a UART gives them.
+        let n = buf.len().min(self.ready.len()).min(5);
+        buf[..n].copy_from_slice(&self.ready[..n]);
+        self.ready.drain(..n);
+        self.pause = self.ready.is_empty();
+        Ok(n)
+    }
+}
+
+/// `Service::tick` over a `Duplex`: answers arrive whole, a line error
+/// surfaces as `DuplexError::Read` and serving goes on, a frame cut short
+/// gets a timeout reply after the idle limit, and idle passes between
+/// frames are `Quiet`.
+#[cfg(all(feature = "std", feature = "embedded-io"))]
+#[test]
+fn a_service_serves_a_split_uart() {
+    use picocnn::model::writer::AlignedBytes;
+    use picocnn::model::Model;
+    use picocnn::protocol::{Duplex, DuplexError, Server, Service};
+    let blob = AlignedBytes::from(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/models/lenet5_mnist_i8.pcnn"
+        ))
+        .unwrap(),
+    );
+    let model = Model::parse(blob.as_bytes()).unwrap();
+    let mut arena = vec![0u8; model.arena_len()];
+    let server = Server::new(&model, &mut arena).unwrap();
+    let mut service = Service::<784>::new(server, 3);
+
+    let (_, test) =
+        picocnn::data::load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
+    let image = frame(Kind::Classify as u8, test.image(0));
+    let info = frame(Kind::Info as u8, &[]);
+    let passes = vec![
+        Some(image[..400].to_vec()),
+        Some(image[400..].to_vec()),
+        None,
+        Some(info.clone()),
+        Some(image[..10].to_vec()),
+    ];
+    let mut port = Duplex {
+        rx: ScriptedRx {
+            passes: passes.into(),
+            ready: Vec::new(),
+            pause: false,
+        },
+        tx: Vec::<u8>::new(),
+    };
+    let mut ticks = Vec::new();
+    for _ in 0..12 {
+        match service.tick(&mut port) {
+            Ok(t) => ticks.push(format!("{t:?}")),
+            Err(DuplexError::Read(LineError)) => ticks.push("LineError".into()),
+            Err(DuplexError::Write(e)) => match e {},
+        }
+    }
+    assert_eq!(
+        ticks,
+        [
+            "Busy",
+            "Busy",
+            "LineError",
+            "Busy",
+            "Busy",
+            "Idle",
+            "Idle",
+            "TimedOut",
+            "Idle",
+            "Idle",
+            "Quiet",
+            "Idle"
+        ]
+    );
+    let mut replies = Receiver::<16>::with_magic(REPLY_MAGIC);
+    let got: Vec<(Event, Vec<u8>)> = events(&mut replies, &port.tx);
+    let statuses: Vec<u8> = got
+        .iter()
+        .map(|(e, _)| match e {
+            Event::Request { kind, .. } => *kind,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        statuses,
+        [Status::Ok as u8, Status::Ok as u8, Status::Timeout as u8]
+    );
+    let answer = Answer::from_bytes(&got[0].1).unwrap();
+    assert_eq!(answer.class as usize, test.label(0));
+    // The last classify answer once, for a board's display.
+    assert_eq!(service.server.take_answer(), Some(answer));
+    assert_eq!(service.server.take_answer(), None);
+    assert_eq!(got[1].1, [28, 0, 28, 0, 1, 0, 10, 0]);
+}

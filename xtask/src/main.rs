@@ -221,41 +221,22 @@ pub fn host_cargo() -> String {
 fn test(opts: &Opts) -> bool {
     let root = root();
     let cargo = host_cargo();
-    let steps: [(&str, &[&str]); 7] = [
-        (
-            "cargo fmt --manifest-path boards/pico/Cargo.toml -- --check",
-            &[
-                "fmt",
-                "--manifest-path",
-                "boards/pico/Cargo.toml",
-                "--",
-                "--check",
-            ],
-        ),
-        (
-            "cargo fmt --all -- --check",
-            &["fmt", "--all", "--", "--check"],
-        ),
-        (
-            "cargo fmt --manifest-path boards/stm32f4-disco/Cargo.toml -- --check",
-            &[
-                "fmt",
-                "--manifest-path",
-                "boards/stm32f4-disco/Cargo.toml",
-                "--",
-                "--check",
-            ],
-        ),
-        (
-            "cargo fmt --manifest-path boards/qemu/Cargo.toml -- --check",
-            &[
-                "fmt",
-                "--manifest-path",
-                "boards/qemu/Cargo.toml",
-                "--",
-                "--check",
-            ],
-        ),
+    let mut steps: Vec<(String, Vec<&str>)> = vec![(
+        "cargo fmt --all -- --check".into(),
+        vec!["fmt", "--all", "--", "--check"],
+    )];
+    // Every firmware crate is a workspace of its own.
+    let manifests: Vec<String> = std::iter::once("qemu")
+        .chain(qemu::BOARDS.iter().map(|b| b.0))
+        .map(|dir| format!("boards/{dir}/Cargo.toml"))
+        .collect();
+    for m in &manifests {
+        steps.push((
+            format!("cargo fmt --manifest-path {m} -- --check"),
+            vec!["fmt", "--manifest-path", m, "--", "--check"],
+        ));
+    }
+    for (label, args) in [
         (
             "cargo clippy --workspace --all-targets --all-features -- -D warnings",
             &[
@@ -266,7 +247,7 @@ fn test(opts: &Opts) -> bool {
                 "--",
                 "-D",
                 "warnings",
-            ],
+            ][..],
         ),
         (
             "cargo rustdoc -p picocnn --all-features -- -D warnings",
@@ -284,9 +265,11 @@ fn test(opts: &Opts) -> bool {
             "cargo test --workspace --all-features",
             &["test", "--workspace", "--all-features"],
         ),
-    ];
+    ] {
+        steps.push((label.into(), args.to_vec()));
+    }
     let all = Instant::now();
-    for (label, args) in steps {
+    for (label, args) in &steps {
         eprintln!("== {label}");
         let t = Instant::now();
         let status = Command::new(&cargo).args(args).current_dir(&root).status();

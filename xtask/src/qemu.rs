@@ -1067,20 +1067,32 @@ pub fn run_serial(opts: &Opts) -> Totals {
 }
 
 /// Board crates under `boards/`: (folder, target, binary).
-pub const BOARDS: [(&str, &str, &str); 2] = [
+pub const BOARDS: [(&str, &str, &str); 4] = [
     (
         "stm32f4-disco",
         "thumbv7em-none-eabihf",
         "picocnn-stm32f4-disco",
     ),
     ("pico", "thumbv6m-none-eabi", "picocnn-pico"),
+    (
+        "nrf52840-dk",
+        "thumbv7em-none-eabihf",
+        "picocnn-nrf52840-dk",
+    ),
+    (
+        "microbit-v2",
+        "thumbv7em-none-eabihf",
+        "picocnn-microbit-v2",
+    ),
 ];
 
 /// `cargo xtask boards`: cross-compiles every board crate and prints its
 /// size (one case per board).
 pub fn build_boards(opts: &Opts) -> Totals {
     let mut totals = Totals::default();
-    let targets: Vec<&str> = BOARDS.iter().map(|b| b.1).collect();
+    let mut targets: Vec<&str> = BOARDS.iter().map(|b| b.1).collect();
+    targets.sort_unstable();
+    targets.dedup();
     let tc = match toolchain::choose(opts.route, &targets) {
         Ok(tc) => tc,
         Err(e) => {

@@ -11,13 +11,13 @@ use defmt_rtt as _;
 use embedded_hal::digital::OutputPin;
 use panic_halt as _;
 use picocnn::model::Model;
-use picocnn::protocol::{Server, Service, Tick};
+use picocnn::protocol::{Duplex, Server, Service, Tick};
 use rp2040_hal::{
     self as hal,
     clocks::init_clocks_and_plls,
     fugit::RateExtU32,
     pac,
-    uart::{DataBits, Reader, StopBits, UartConfig, UartPeripheral, Writer},
+    uart::{DataBits, StopBits, UartConfig, UartPeripheral},
     Clock, Sio, Watchdog,
 };
 
@@ -43,42 +43,6 @@ type Pins = (
     hal::gpio::Pin<hal::gpio::bank0::Gpio0, hal::gpio::FunctionUart, hal::gpio::PullDown>,
     hal::gpio::Pin<hal::gpio::bank0::Gpio1, hal::gpio::FunctionUart, hal::gpio::PullDown>,
 );
-
-/// UART0's two halves as one `embedded-io` device. Line errors (overrun,
-/// framing) lose those bytes: the protocol's CRC and resynchronisation
-/// deal with the frame.
-struct Port {
-    rx: Reader<pac::UART0, Pins>,
-    tx: Writer<pac::UART0, Pins>,
-}
-
-impl embedded_io::ErrorType for Port {
-    type Error = core::convert::Infallible;
-}
-
-impl embedded_io::ReadReady for Port {
-    fn read_ready(&mut self) -> Result<bool, Self::Error> {
-        Ok(embedded_io::ReadReady::read_ready(&mut self.rx).unwrap_or(false))
-    }
-}
-
-impl embedded_io::Read for Port {
-    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Self::Error> {
-        Ok(embedded_io::Read::read(&mut self.rx, buf).unwrap_or(0))
-    }
-}
-
-impl embedded_io::Write for Port {
-    fn write(&mut self, buf: &[u8]) -> Result<usize, Self::Error> {
-        let Ok(n) = embedded_io::Write::write(&mut self.tx, buf);
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> Result<(), Self::Error> {
-        let Ok(()) = embedded_io::Write::flush(&mut self.tx);
-        Ok(())
-    }
-}
 
 #[hal::entry]
 fn main() -> ! {
@@ -110,7 +74,7 @@ fn main() -> ! {
         )
         .unwrap();
     let (rx, tx) = uart.split();
-    let mut port = Port { rx, tx };
+    let mut port = Duplex { rx, tx };
     let mut led = pins.gpio25.into_push_pull_output();
 
     let model = Model::parse(&MODEL.0).unwrap();
@@ -153,6 +117,9 @@ fn main() -> ! {
                 }
             }
             Ok(Tick::Idle) => {}
+            // A line error (overrun, framing) loses its bytes; the
+            // protocol's CRC and resynchronisation deal with the frame.
+            Err(e) => defmt::warn!("UART0: {}", e),
         }
     }
 }

@@ -226,7 +226,8 @@ fn test(opts: &Opts) -> bool {
         vec!["fmt", "--all", "--", "--check"],
     )];
     // Every firmware crate is a workspace of its own.
-    let manifests: Vec<String> = std::iter::once("qemu")
+    let manifests: Vec<String> = ["qemu", "firmware"]
+        .into_iter()
         .chain(qemu::BOARDS.iter().map(|b| b.0))
         .map(|dir| format!("boards/{dir}/Cargo.toml"))
         .collect();

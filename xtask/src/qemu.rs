@@ -1066,23 +1066,37 @@ pub fn run_serial(opts: &Opts) -> Totals {
     totals
 }
 
-/// Board crates under `boards/`: (folder, target, binary).
-pub const BOARDS: [(&str, &str, &str); 4] = [
+/// Board crates under `boards/`: (folder, target, binary, linker).
+pub const BOARDS: [(&str, &str, &str, &str); 5] = [
     (
         "stm32f4-disco",
         "thumbv7em-none-eabihf",
         "picocnn-stm32f4-disco",
+        "arm-none-eabi-ld",
     ),
-    ("pico", "thumbv6m-none-eabi", "picocnn-pico"),
+    (
+        "pico",
+        "thumbv6m-none-eabi",
+        "picocnn-pico",
+        "arm-none-eabi-ld",
+    ),
     (
         "nrf52840-dk",
         "thumbv7em-none-eabihf",
         "picocnn-nrf52840-dk",
+        "arm-none-eabi-ld",
     ),
     (
         "microbit-v2",
         "thumbv7em-none-eabihf",
         "picocnn-microbit-v2",
+        "arm-none-eabi-ld",
+    ),
+    (
+        "esp32c3",
+        "riscv32imc-unknown-none-elf",
+        "picocnn-esp32c3",
+        "riscv64-unknown-elf-ld",
     ),
 ];
 
@@ -1101,7 +1115,18 @@ pub fn build_boards(opts: &Opts) -> Totals {
             return totals;
         }
     };
-    for (dir, target, bin) in BOARDS {
+    for (dir, target, bin, linker) in BOARDS {
+        // The ARM boards fall back to rust-lld when GNU ld is missing
+        // (rustup route); the ESP32-C3's link needs GNU ld's 32-bit RISC-V
+        // emulation.
+        if !target.starts_with("thumb") && !toolchain::on_path(linker) {
+            println!(
+                "board {dir}: FAIL {linker} not found: apt-get install --no-install-recommends \
+                 binutils-riscv64-unknown-elf"
+            );
+            totals.failed += 1;
+            continue;
+        }
         let path = crate::root().join("boards").join(dir);
         let t = Instant::now();
         let status = tc

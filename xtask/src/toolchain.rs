@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 /// The Debian packages everything here needs.
 pub const APT_PACKAGES: &str =
-    "rustc-web cargo-web rust-web-src binutils-arm-none-eabi qemu-system-arm";
+    "rustc-web cargo-web rust-web-src binutils-arm-none-eabi binutils-riscv64-unknown-elf qemu-system-arm";
 
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
@@ -88,15 +88,22 @@ impl Toolchain {
                 std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo"))
             })
             .unwrap_or_default();
+        // cortex-m-rt's script; esp-hal's own comes from its board's build.rs
+        // (riscv-rt's `link.x` would clash with it).
+        let link_x = if target.starts_with("thumb") {
+            "-C link-arg=-Tlink.x "
+        } else {
+            ""
+        };
         cmd.env(
             "RUSTFLAGS",
             format!(
-                "-C link-arg=-Tlink.x --remap-path-prefix={}=/picocnn --remap-path-prefix={}=/cargo",
+                "{link_x}--remap-path-prefix={}=/picocnn --remap-path-prefix={}=/cargo",
                 root.display(),
                 cargo_home.display()
             ),
         );
-        if self.use_rust_lld {
+        if self.use_rust_lld && target.starts_with("thumb") {
             let var = format!(
                 "CARGO_TARGET_{}_LINKER",
                 target.to_uppercase().replace(['-', '.'], "_")

@@ -4,8 +4,8 @@
 //! matrix, brighter the surer the model is. UARTE0 is wired to the USB
 //! interface chip's serial port, so `picocnn send --port /dev/ttyACM0
 //! digit.png` over the cable that flashes it. Only pins, clocks, the
-//! display and the runner live here; framing, checks and inference are
-//! `picocnn::protocol`.
+//! display and the runner live here; the model, serving loop, demo and log are
+//! `picocnn_firmware::serve`.
 #![no_std]
 #![no_main]
 
@@ -23,18 +23,8 @@ use microbit::{
     Board,
 };
 use panic_halt as _;
-use picocnn::model::Model;
-use picocnn::protocol::{Answer, Duplex, Server, Service, Tick};
-
-#[repr(C, align(16))]
-struct Aligned<T: ?Sized>(T);
-
-static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(
-    "../../../tests/models/lenet5_mnist_i8.pcnn"
-));
-
-/// The first three test digits of `data/mnist` (a 3, a 4 and a 9), for the demo.
-static DEMO: [u8; 3 * 784] = *include_bytes!("demo-digits.bin");
+use picocnn::protocol::Duplex;
+use picocnn_firmware::Answer;
 
 /// The display, refreshed from TIMER1's interrupt so that serving never
 /// waits for it.
@@ -70,13 +60,18 @@ fn glyph(answer: &Answer) -> GreyscaleImage {
     GreyscaleImage::new(&image)
 }
 
-fn show(answer: &Answer) {
-    let image = glyph(answer);
-    cortex_m::interrupt::free(|cs| {
-        if let Some(display) = DISPLAY.borrow(cs).borrow_mut().as_mut() {
-            display.show(&image);
-        }
-    });
+/// The LED matrix: each answer's digit until the next.
+struct Matrix;
+
+impl picocnn_firmware::Board for Matrix {
+    fn show(&mut self, answer: &Answer) {
+        let image = glyph(answer);
+        cortex_m::interrupt::free(|cs| {
+            if let Some(display) = DISPLAY.borrow(cs).borrow_mut().as_mut() {
+                display.show(&image);
+            }
+        });
+    }
 }
 
 #[interrupt]
@@ -112,46 +107,5 @@ fn main() -> ! {
     .unwrap();
     let mut port = Duplex { rx, tx };
 
-    let model = Model::parse(&MODEL.0).unwrap();
-    static mut ARENA: [u8; 6144] = [0; 6144];
-    // SAFETY: the only reference to ARENA, taken once before the loop.
-    let arena = unsafe { &mut *core::ptr::addr_of_mut!(ARENA) };
-    let server = Server::new(&model, arena).unwrap();
-    defmt::info!(
-        "picocnn: {} ({} bytes), arena {} bytes; serving on UARTE0 at 115200",
-        model.name(),
-        MODEL.0.len(),
-        model.arena_len()
-    );
-    // About a second of passes without a byte ends a started frame.
-    let mut service = Service::<784>::new(server, 5_000_000);
-    let (mut demo, mut served) = (0usize, false);
-    loop {
-        match service.tick(&mut port) {
-            Ok(Tick::Busy) => {
-                served = true;
-                if let Some(answer) = service.server.take_answer() {
-                    show(&answer);
-                }
-            }
-            // Without a host at all, classify the demo digits in turn.
-            Ok(Tick::Quiet) if !served => {
-                let digit = &DEMO[demo * 784..(demo + 1) * 784];
-                if let Ok(a) = service.server.classify(digit) {
-                    defmt::info!(
-                        "demo digit {}: class {} ({}/255)",
-                        demo,
-                        a.class,
-                        a.confidence
-                    );
-                    show(&a);
-                }
-                demo = (demo + 1) % 3;
-            }
-            Ok(_) => {}
-            // A line error loses its byte; the protocol's CRC and
-            // resynchronisation deal with the frame.
-            Err(e) => defmt::warn!("UARTE0: {}", e),
-        }
-    }
+    picocnn_firmware::serve(&mut port, "UARTE0 at 115200", 5_000_000, &mut Matrix)
 }

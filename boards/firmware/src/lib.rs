@@ -1,0 +1,191 @@
+//! The board-independent half of picocnn's digit-recogniser firmware.
+//!
+//! A board crate sets up clocks, pins and its UART as an `embedded-io`
+//! device, then calls [`serve`]: the trained int8 LeNet-5 (in flash) answers
+//! the serial protocol of `docs/protocol.md` for ever. With no host on the
+//! line, three digits stored in flash are classified in turn (the demo).
+//! What a board shows of it (an LED, a display) goes through [`Board`]; the
+//! log goes through defmt, to whatever global logger the board links
+//! (defmt-rtt on real boards, defmt-semihosting under QEMU).
+#![no_std]
+#![deny(missing_docs)]
+
+use core::cell::{Cell, UnsafeCell};
+
+use picocnn::model::Model;
+pub use picocnn::protocol::Answer;
+use picocnn::protocol::{Server, Service, Tick};
+
+#[repr(C, align(16))]
+struct Aligned<T: ?Sized>(T);
+
+/// The trained int8 LeNet-5 (`tests/models/lenet5_mnist_i8.pcnn`),
+/// aligned as `Model::parse` needs.
+static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(
+    "../../../tests/models/lenet5_mnist_i8.pcnn"
+));
+
+/// The first three test digits of `data/mnist` (a 3, a 4 and a 9), for the
+/// demo.
+pub static DEMO_DIGITS: [u8; 3 * 784] = *include_bytes!("demo-digits.bin");
+
+/// Arena bytes: the model needs 5,903.
+const ARENA_LEN: usize = 6144;
+
+struct Arena {
+    buf: UnsafeCell<[u8; ARENA_LEN]>,
+    taken: critical_section::Mutex<Cell<bool>>,
+}
+
+// SAFETY: the buffer is reachable only through `take`, which hands it out once.
+unsafe impl Sync for Arena {}
+
+static ARENA: Arena = Arena {
+    buf: UnsafeCell::new([0; ARENA_LEN]),
+    taken: critical_section::Mutex::new(Cell::new(false)),
+};
+
+impl Arena {
+    fn take(&'static self) -> Option<&'static mut [u8]> {
+        // Test-and-set in a critical section: thumbv6m and riscv32imc have
+        // no atomic read-modify-write.
+        critical_section::with(|cs| {
+            let taken = self.taken.borrow(cs).replace(true);
+            // SAFETY: the first caller gets the only reference ever made.
+            (!taken).then(|| unsafe { &mut *self.buf.get() as &mut [u8] })
+        })
+    }
+}
+
+/// What a board shows of the serving loop. Every method defaults to
+/// nothing.
+pub trait Board {
+    /// Bytes of a request are arriving (light an LED, say).
+    fn busy(&mut self) {}
+    /// The line has been quiet for the idle limit.
+    fn quiet(&mut self) {}
+    /// An answer: to a request, or of a demo digit.
+    fn show(&mut self, answer: &Answer) {
+        let _ = answer;
+    }
+}
+
+/// A board that shows nothing.
+impl Board for () {}
+
+/// Serves the model on `port` for ever. `port_name` goes into the log;
+/// `idle_limit` passes of the loop without a byte (about a second's worth
+/// on the board) end a frame cut short with a timeout reply and, when no
+/// request has come yet, run the next demo digit. A line error on `port`
+/// is logged; the protocol's CRC and resynchronisation deal with its
+/// frame.
+///
+/// # Panics
+/// If called twice (the arena is handed out once).
+pub fn serve<D>(port: &mut D, port_name: &str, idle_limit: u32, board: &mut impl Board) -> !
+where
+    D: embedded_io::Read + embedded_io::ReadReady + embedded_io::Write,
+{
+    let Some(arena) = ARENA.take() else {
+        defmt::panic!("picocnn_firmware::serve called twice");
+    };
+    let model = match Model::parse(&MODEL.0) {
+        Ok(m) => m,
+        Err(e) => defmt::panic!("the model does not parse: {}", e),
+    };
+    let server = match Server::new(&model, arena) {
+        Ok(s) => s,
+        Err(e) => defmt::panic!("cannot serve the model: {}", e),
+    };
+    defmt::info!(
+        "picocnn: {=str} ({=usize} bytes), arena {=usize} of {=usize} bytes; serving on {=str}",
+        model.name(),
+        MODEL.0.len(),
+        model.arena_len(),
+        ARENA_LEN,
+        port_name
+    );
+    let mut service = Service::<784>::new(server, idle_limit);
+    let (mut demo, mut served) = (0usize, false);
+    loop {
+        match service.tick(port) {
+            Ok(Tick::Busy) => {
+                if !served {
+                    defmt::info!("host connected: demo stopped");
+                    served = true;
+                }
+                board.busy();
+                if let Some(answer) = service.server.take_answer() {
+                    board.show(&answer);
+                }
+            }
+            Ok(Tick::TimedOut) => {
+                defmt::warn!("{=str}: frame cut short, timeout reply sent", port_name);
+                board.quiet();
+            }
+            Ok(Tick::Quiet) => {
+                board.quiet();
+                if !served {
+                    let digit = &DEMO_DIGITS[demo * 784..(demo + 1) * 784];
+                    match service.server.classify(digit) {
+                        Ok(a) => {
+                            defmt::info!(
+                                "demo digit {=usize}: class {=u8} ({=u8}/255)",
+                                demo,
+                                a.class,
+                                a.confidence
+                            );
+                            board.show(&a);
+                        }
+                        Err(e) => defmt::error!("demo digit {=usize}: {}", demo, e),
+                    }
+                    demo = (demo + 1) % 3;
+                }
+            }
+            Ok(Tick::Idle) => {}
+            Err(e) => {
+                use embedded_io::Error as _;
+                defmt::warn!("{=str}: line error ({})", port_name, e.kind());
+            }
+        }
+    }
+}
+
+/// An LED on a GPIO pin that lights while requests arrive.
+pub struct Led<P> {
+    pin: P,
+    active_low: bool,
+}
+
+impl<P: embedded_hal::digital::OutputPin> Led<P> {
+    /// An LED that lights when `pin` is high.
+    pub fn active_high(pin: P) -> Self {
+        Led {
+            pin,
+            active_low: false,
+        }
+    }
+
+    /// An LED that lights when `pin` is low.
+    pub fn active_low(pin: P) -> Self {
+        Led {
+            pin,
+            active_low: true,
+        }
+    }
+
+    fn set(&mut self, on: bool) {
+        // A pin that cannot be set leaves the LED as it was: nothing to serve depends on it.
+        let _ = self.pin.set_state((on != self.active_low).into());
+    }
+}
+
+impl<P: embedded_hal::digital::OutputPin> Board for Led<P> {
+    fn busy(&mut self) {
+        self.set(true);
+    }
+
+    fn quiet(&mut self) {
+        self.set(false);
+    }
+}

@@ -28,6 +28,8 @@ fn main() {
 
     // .cargo/config.toml passes -Tlink.x; when it is not in effect (RUSTFLAGS set in the
     // environment replaces the config's rustflags), add it here. Passing it twice breaks the link.
+    // defmt's sections, for the one firmware that logs with defmt.
+    println!("cargo::rustc-link-arg-bin=serve=-Tdefmt.x");
     let flags = env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
     if !flags.split('\x1f').any(|f| f.contains("-Tlink.x")) {
         println!("cargo::rustc-link-arg=-Tlink.x");

@@ -922,19 +922,20 @@ pub fn run_serial(opts: &Opts) -> Totals {
                 continue;
             }
         };
-        // QEMU names the pseudo-terminal on stderr, the firmware says it is ready on stdout.
+        // QEMU names the pseudo-terminal on stderr; the firmware's defmt log
+        // comes out on stdout (semihosting) and is decoded with the ELF's table.
         let (tx, rx) = std::sync::mpsc::channel::<String>();
-        for stream in [
-            Box::new(child.stdout.take().expect("piped")) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().expect("piped")) as Box<dyn Read + Send>,
-        ] {
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let _ = tx.send(line);
-                }
-            });
-        }
+        let stderr = child.stderr.take().expect("piped");
+        let err_tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let _ = err_tx.send(line);
+            }
+        });
+        let stdout = child.stdout.take().expect("piped");
+        let elf_bytes = std::fs::read(&elf).unwrap_or_default();
+        std::thread::spawn(move || decode_defmt(&elf_bytes, stdout, &tx));
+        let mut log = Vec::new();
         let (mut pty, mut ready) = (None, false);
         let start = Instant::now();
         while !(ready && pty.is_some()) && start.elapsed() < Duration::from_secs(20) {
@@ -943,19 +944,53 @@ pub fn run_serial(opts: &Opts) -> Totals {
                     let rest = &line[at..];
                     pty = Some(rest.split_whitespace().next().unwrap_or(rest).to_string());
                 }
-                ready |= line.contains("serve ready");
+                if let Some(l) = line.strip_prefix(DEFMT_PREFIX) {
+                    ready |= l.starts_with("picocnn: ");
+                    log.push(l.to_string());
+                }
             }
         }
         let Some(pty) = pty.filter(|_| ready) else {
             fail(
                 &mut totals,
                 &tag,
-                "the firmware did not come up on a pseudo-terminal",
+                &format!(
+                    "the firmware did not come up on a pseudo-terminal; its log: {}",
+                    log.join(" | ")
+                ),
             );
             let _ = child.kill();
             let _ = child.wait();
             continue;
         };
+        // 0. With no host yet, the demo: its first digit is test digit 0.
+        let demo_line = format!("demo digit 0: class {} (", host[0]);
+        let start = Instant::now();
+        while !log.iter().any(|l| l.starts_with("demo digit 0:"))
+            && start.elapsed() < Duration::from_secs(20)
+        {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                if let Some(l) = line.strip_prefix(DEFMT_PREFIX) {
+                    log.push(l.to_string());
+                }
+            }
+        }
+        if log.iter().any(|l| l.starts_with(&demo_line)) {
+            println!(
+                "{tag}: ok: defmt log decoded ({}), demo digit 0 classified as the host does",
+                log[0]
+            );
+            totals.passed += 1;
+        } else {
+            fail(
+                &mut totals,
+                &tag,
+                &format!(
+                    "no `{demo_line}...` line in the decoded log: {}",
+                    log.join(" | ")
+                ),
+            );
+        }
         // 1. The digits through `picocnn send`.
         let t = Instant::now();
         let out = Command::new(&picocnn)
@@ -1060,10 +1095,99 @@ pub fn run_serial(opts: &Opts) -> Totals {
             }
             Err(e) => fail(&mut totals, &tag, &e),
         }
+        // 3. The log saw the host arrive and the cut-off frame.
+        let start = Instant::now();
+        let want = ["host connected", "frame cut short"];
+        while !want.iter().all(|w| log.iter().any(|l| l.contains(w)))
+            && start.elapsed() < Duration::from_secs(5)
+        {
+            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
+                if let Some(l) = line.strip_prefix(DEFMT_PREFIX) {
+                    log.push(l.to_string());
+                }
+            }
+        }
+        match want.iter().find(|w| !log.iter().any(|l| l.contains(*w))) {
+            None => {
+                println!(
+                    "{tag}: ok: the log reports the host and the cut-off frame ({} lines)",
+                    log.len()
+                );
+                totals.passed += 1;
+            }
+            Some(w) => fail(
+                &mut totals,
+                &tag,
+                &format!("no `{w}` in the decoded log: {}", log.join(" | ")),
+            ),
+        }
         let _ = child.kill();
         let _ = child.wait();
     }
     totals
+}
+
+/// Marks a decoded defmt message among QEMU's own lines.
+const DEFMT_PREFIX: &str = "defmt: ";
+
+/// Decodes the defmt frames `elf`'s firmware writes to `stream` and sends
+/// each message (prefixed with [`DEFMT_PREFIX`]) to `tx`, until the stream ends.
+fn decode_defmt(elf: &[u8], mut stream: impl Read, tx: &std::sync::mpsc::Sender<String>) {
+    use defmt_decoder::{DecodeError, Table};
+    let table = match Table::parse(elf) {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            let _ = tx.send(format!("{DEFMT_PREFIX}(the ELF has no defmt table)"));
+            return;
+        }
+        Err(e) => {
+            let _ = tx.send(format!(
+                "{DEFMT_PREFIX}(the defmt table does not parse: {e})"
+            ));
+            return;
+        }
+    };
+    let mut decoder = table.new_stream_decoder();
+    let mut buf = [0u8; 256];
+    // QEMU's own text lines (the pseudo-terminal's name) come first, on the
+    // same stdout.
+    let mut head = Vec::new();
+    let mut in_head = true;
+    loop {
+        let n = match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let mut bytes = &buf[..n];
+        while in_head {
+            head.extend_from_slice(bytes);
+            bytes = &[];
+            const QEMU_LINE: &[u8] = b"char device redirected to ";
+            let k = head.len().min(QEMU_LINE.len());
+            if head[..k] != QEMU_LINE[..k] {
+                in_head = false;
+                decoder.received(&head);
+            } else if let Some(end) = head.iter().position(|&b| b == b'\n') {
+                let _ = tx.send(String::from_utf8_lossy(&head[..end]).into_owned());
+                head.drain(..=end);
+            } else {
+                break;
+            }
+        }
+        decoder.received(bytes);
+        loop {
+            match decoder.decode() {
+                Ok(frame) => {
+                    let _ = tx.send(format!("{DEFMT_PREFIX}{}", frame.display_message()));
+                }
+                Err(DecodeError::UnexpectedEof) => break,
+                // rzCOBS frames resynchronise at the next frame.
+                Err(DecodeError::Malformed) => {
+                    let _ = tx.send(format!("{DEFMT_PREFIX}(malformed defmt frame)"));
+                }
+            }
+        }
+    }
 }
 
 /// Board crates under `boards/`: (folder, target, binary, linker).

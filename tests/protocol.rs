@@ -13,6 +13,18 @@ fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The committed int8 LeNet-5, aligned for `Model::parse`.
+#[cfg(feature = "std")]
+fn trained_lenet5() -> picocnn::model::writer::AlignedBytes {
+    picocnn::model::writer::AlignedBytes::from(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/models/lenet5_mnist_i8.pcnn"
+        ))
+        .unwrap(),
+    )
+}
+
 fn events<const N: usize>(rx: &mut Receiver<N>, bytes: &[u8]) -> Vec<(Event, Vec<u8>)> {
     let mut out = Vec::new();
     for &b in bytes {
@@ -157,16 +169,9 @@ proptest! {
 #[cfg(feature = "std")]
 #[test]
 fn a_server_answers_every_request() {
-    use picocnn::model::writer::AlignedBytes;
     use picocnn::model::{Interpreter, Model};
     use picocnn::protocol::Server;
-    let blob = AlignedBytes::from(
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/models/lenet5_mnist_i8.pcnn"
-        ))
-        .unwrap(),
-    );
+    let blob = trained_lenet5();
     let model = Model::parse(blob.as_bytes()).unwrap();
     let (_, test) =
         picocnn::data::load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
@@ -304,16 +309,9 @@ impl embedded_io::Read for ScriptedRx {
 #[cfg(all(feature = "std", feature = "embedded-io"))]
 #[test]
 fn a_service_serves_a_split_uart() {
-    use picocnn::model::writer::AlignedBytes;
     use picocnn::model::Model;
     use picocnn::protocol::{Duplex, DuplexError, Server, Service};
-    let blob = AlignedBytes::from(
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/models/lenet5_mnist_i8.pcnn"
-        ))
-        .unwrap(),
-    );
+    let blob = trained_lenet5();
     let model = Model::parse(blob.as_bytes()).unwrap();
     let mut arena = vec![0u8; model.arena_len()];
     let server = Server::new(&model, &mut arena).unwrap();

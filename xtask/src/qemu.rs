@@ -922,8 +922,9 @@ pub fn run_serial(opts: &Opts) -> Totals {
                 continue;
             }
         };
-        // QEMU names the pseudo-terminal on stderr; the firmware's defmt log
-        // comes out on stdout (semihosting) and is decoded with the ELF's table.
+        // QEMU's own lines (the pseudo-terminal's name, warnings) and the
+        // firmware's defmt log (stdout, over semihosting; decoded with the
+        // ELF's table) arrive as lines on one channel.
         let (tx, rx) = std::sync::mpsc::channel::<String>();
         let stderr = child.stderr.take().expect("piped");
         let err_tx = tx.clone();
@@ -935,28 +936,25 @@ pub fn run_serial(opts: &Opts) -> Totals {
         let stdout = child.stdout.take().expect("piped");
         let elf_bytes = std::fs::read(&elf).unwrap_or_default();
         std::thread::spawn(move || decode_defmt(&elf_bytes, stdout, &tx));
-        let mut log = Vec::new();
-        let (mut pty, mut ready) = (None, false);
-        let start = Instant::now();
-        while !(ready && pty.is_some()) && start.elapsed() < Duration::from_secs(20) {
-            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-                if let Some(at) = line.find("/dev/pts/") {
-                    let rest = &line[at..];
-                    pty = Some(rest.split_whitespace().next().unwrap_or(rest).to_string());
-                }
-                if let Some(l) = line.strip_prefix(DEFMT_PREFIX) {
-                    ready |= l.starts_with("picocnn: ");
-                    log.push(l.to_string());
-                }
-            }
-        }
-        let Some(pty) = pty.filter(|_| ready) else {
+        let mut log = QemuLog {
+            rx,
+            lines: Vec::new(),
+            pty: None,
+        };
+        log.wait(Duration::from_secs(20), |l| {
+            l.pty.is_some() && l.any(|m| m.starts_with("picocnn: "))
+        });
+        let Some(pty) = log
+            .pty
+            .clone()
+            .filter(|_| log.any(|m| m.starts_with("picocnn: ")))
+        else {
             fail(
                 &mut totals,
                 &tag,
                 &format!(
                     "the firmware did not come up on a pseudo-terminal; its log: {}",
-                    log.join(" | ")
+                    log.lines.join(" | ")
                 ),
             );
             let _ = child.kill();
@@ -965,20 +963,13 @@ pub fn run_serial(opts: &Opts) -> Totals {
         };
         // 0. With no host yet, the demo: its first digit is test digit 0.
         let demo_line = format!("demo digit 0: class {} (", host[0]);
-        let start = Instant::now();
-        while !log.iter().any(|l| l.starts_with("demo digit 0:"))
-            && start.elapsed() < Duration::from_secs(20)
-        {
-            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-                if let Some(l) = line.strip_prefix(DEFMT_PREFIX) {
-                    log.push(l.to_string());
-                }
-            }
-        }
-        if log.iter().any(|l| l.starts_with(&demo_line)) {
+        log.wait(Duration::from_secs(20), |l| {
+            l.any(|m| m.starts_with("demo digit 0:"))
+        });
+        if log.any(|m| m.starts_with(&demo_line)) {
             println!(
                 "{tag}: ok: defmt log decoded ({}), demo digit 0 classified as the host does",
-                log[0]
+                log.lines[0]
             );
             totals.passed += 1;
         } else {
@@ -987,7 +978,7 @@ pub fn run_serial(opts: &Opts) -> Totals {
                 &tag,
                 &format!(
                     "no `{demo_line}...` line in the decoded log: {}",
-                    log.join(" | ")
+                    log.lines.join(" | ")
                 ),
             );
         }
@@ -1096,29 +1087,22 @@ pub fn run_serial(opts: &Opts) -> Totals {
             Err(e) => fail(&mut totals, &tag, &e),
         }
         // 3. The log saw the host arrive and the cut-off frame.
-        let start = Instant::now();
         let want = ["host connected", "frame cut short"];
-        while !want.iter().all(|w| log.iter().any(|l| l.contains(w)))
-            && start.elapsed() < Duration::from_secs(5)
-        {
-            if let Ok(line) = rx.recv_timeout(Duration::from_millis(100)) {
-                if let Some(l) = line.strip_prefix(DEFMT_PREFIX) {
-                    log.push(l.to_string());
-                }
-            }
-        }
-        match want.iter().find(|w| !log.iter().any(|l| l.contains(*w))) {
+        log.wait(Duration::from_secs(5), |l| {
+            want.iter().all(|w| l.any(|m| m.contains(w)))
+        });
+        match want.iter().find(|w| !log.any(|m| m.contains(*w))) {
             None => {
                 println!(
                     "{tag}: ok: the log reports the host and the cut-off frame ({} lines)",
-                    log.len()
+                    log.lines.len()
                 );
                 totals.passed += 1;
             }
             Some(w) => fail(
                 &mut totals,
                 &tag,
-                &format!("no `{w}` in the decoded log: {}", log.join(" | ")),
+                &format!("no `{w}` in the decoded log: {}", log.lines.join(" | ")),
             ),
         }
         let _ = child.kill();
@@ -1129,6 +1113,37 @@ pub fn run_serial(opts: &Opts) -> Totals {
 
 /// Marks a decoded defmt message among QEMU's own lines.
 const DEFMT_PREFIX: &str = "defmt: ";
+
+/// What a QEMU run has said so far: its pseudo-terminal and the firmware's
+/// decoded defmt messages.
+struct QemuLog {
+    rx: std::sync::mpsc::Receiver<String>,
+    lines: Vec<String>,
+    pty: Option<String>,
+}
+
+impl QemuLog {
+    /// Takes in lines until `done` holds or `timeout` has passed.
+    fn wait(&mut self, timeout: Duration, done: impl Fn(&Self) -> bool) {
+        let start = Instant::now();
+        while !done(self) && start.elapsed() < timeout {
+            let Ok(line) = self.rx.recv_timeout(Duration::from_millis(100)) else {
+                continue;
+            };
+            if let Some(message) = line.strip_prefix(DEFMT_PREFIX) {
+                self.lines.push(message.to_string());
+            } else if let Some(at) = line.find("/dev/pts/") {
+                let rest = &line[at..];
+                self.pty = Some(rest.split_whitespace().next().unwrap_or(rest).to_string());
+            }
+        }
+    }
+
+    /// Whether a message satisfies `f`.
+    fn any(&self, f: impl Fn(&str) -> bool) -> bool {
+        self.lines.iter().any(|m| f(m))
+    }
+}
 
 /// Decodes the defmt frames `elf`'s firmware writes to `stream` and sends
 /// each message (prefixed with [`DEFMT_PREFIX`]) to `tx`, until the stream ends.

@@ -32,28 +32,49 @@ pub static DEMO_DIGITS: [u8; 3 * 784] = *include_bytes!("demo-digits.bin");
 /// Arena bytes: the model needs 5,903.
 const ARENA_LEN: usize = 6144;
 
-struct Arena {
-    buf: UnsafeCell<[u8; ARENA_LEN]>,
+static ARENA: StaticArena<ARENA_LEN> = StaticArena::new();
+
+/// A zero-initialised buffer in `.bss` that is lent out mutably once,
+/// without `static mut` (an interpreter's arena, say).
+///
+/// ```ignore
+/// static ARENA: StaticArena<6144> = StaticArena::new();
+/// let arena: &'static mut [u8; 6144] = ARENA.take().unwrap();
+/// ```
+pub struct StaticArena<const N: usize> {
+    buf: UnsafeCell<[u8; N]>,
     taken: critical_section::Mutex<Cell<bool>>,
 }
 
 // SAFETY: the buffer is reachable only through `take`, which hands it out once.
-unsafe impl Sync for Arena {}
+unsafe impl<const N: usize> Sync for StaticArena<N> {}
 
-static ARENA: Arena = Arena {
-    buf: UnsafeCell::new([0; ARENA_LEN]),
-    taken: critical_section::Mutex::new(Cell::new(false)),
-};
+impl<const N: usize> StaticArena<N> {
+    /// A new, untaken arena.
+    pub const fn new() -> Self {
+        StaticArena {
+            buf: UnsafeCell::new([0; N]),
+            taken: critical_section::Mutex::new(Cell::new(false)),
+        }
+    }
 
-impl Arena {
-    fn take(&'static self) -> Option<&'static mut [u8]> {
+    /// The buffer, the first time; `None` afterwards.
+    // A `&mut` from `&self` is sound here: `taken` makes it the only one, like `singleton!`.
+    #[allow(clippy::mut_from_ref)]
+    pub fn take(&'static self) -> Option<&'static mut [u8; N]> {
         // Test-and-set in a critical section: thumbv6m and riscv32imc have
         // no atomic read-modify-write.
         critical_section::with(|cs| {
             let taken = self.taken.borrow(cs).replace(true);
             // SAFETY: the first caller gets the only reference ever made.
-            (!taken).then(|| unsafe { &mut *self.buf.get() as &mut [u8] })
+            (!taken).then(|| unsafe { &mut *self.buf.get() })
         })
+    }
+}
+
+impl<const N: usize> Default for StaticArena<N> {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -93,7 +114,7 @@ where
         Ok(m) => m,
         Err(e) => defmt::panic!("the model does not parse: {}", e),
     };
-    let server = match Server::new(&model, arena) {
+    let server = match Server::new(&model, &mut arena[..]) {
         Ok(s) => s,
         Err(e) => defmt::panic!("cannot serve the model: {}", e),
     };

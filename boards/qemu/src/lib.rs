@@ -14,10 +14,9 @@
 pub mod icount;
 pub mod uart;
 
-use core::cell::{Cell, UnsafeCell};
+use core::cell::Cell;
 use core::fmt::{self, Write};
 use core::panic::PanicInfo;
-use core::sync::atomic::{AtomicBool, Ordering};
 
 use cortex_m::interrupt::{self, Mutex};
 use cortex_m_rt::{exception, ExceptionFrame};
@@ -39,51 +38,7 @@ pub const ARENA_SIZE: usize = 64 * 1024;
 #[cfg(machine = "m0")]
 pub const ARENA_SIZE: usize = 8 * 1024;
 
-/// A zero-initialised buffer in `.bss` that can be borrowed mutably once, without `static mut`.
-///
-/// ```ignore
-/// static ARENA: StaticArena<ARENA_SIZE> = StaticArena::new();
-/// let arena: &'static mut [u8; ARENA_SIZE] = ARENA.take().unwrap();
-/// ```
-pub struct StaticArena<const N: usize> {
-    buf: UnsafeCell<[u8; N]>,
-    taken: AtomicBool,
-}
-
-// SAFETY: the buffer is only reachable through `take`, which hands it out at most once.
-unsafe impl<const N: usize> Sync for StaticArena<N> {}
-
-impl<const N: usize> StaticArena<N> {
-    /// A new, untaken arena.
-    pub const fn new() -> Self {
-        Self {
-            buf: UnsafeCell::new([0; N]),
-            taken: AtomicBool::new(false),
-        }
-    }
-
-    /// The buffer, the first time; `None` afterwards.
-    // A `&mut` from `&self` is sound here: `taken` makes it the only one, like `singleton!`.
-    #[allow(clippy::mut_from_ref)]
-    pub fn take(&'static self) -> Option<&'static mut [u8; N]> {
-        // thumbv6m has no atomic read-modify-write, so test-and-set inside a critical section.
-        interrupt::free(|_| {
-            if self.taken.load(Ordering::Relaxed) {
-                None
-            } else {
-                self.taken.store(true, Ordering::Relaxed);
-                // SAFETY: `taken` guarantees this is the only reference ever handed out.
-                Some(unsafe { &mut *self.buf.get() })
-            }
-        })
-    }
-}
-
-impl<const N: usize> Default for StaticArena<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
+pub use picocnn_firmware::StaticArena;
 
 // ---------------------------------------------------------------------------------------------
 // Semihosting output

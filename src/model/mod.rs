@@ -10,6 +10,7 @@
 pub mod format;
 mod interp;
 mod layer;
+mod op;
 mod summary;
 mod view;
 #[cfg(feature = "std")]

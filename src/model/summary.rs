@@ -2,8 +2,8 @@
 //! parameters, multiply-accumulates and weight bytes, and totals.
 
 use super::format::{DType, OpKind};
-use super::interp::macs;
-use super::view::{Geometry, Model};
+use super::op::{Record, Site};
+use super::view::Model;
 use crate::tensor::Shape;
 use core::fmt;
 
@@ -51,28 +51,21 @@ impl<'m, 'a> Summary<'m, 'a> {
     pub fn layer(&self, i: usize) -> LayerSummary<'a> {
         let m = self.model;
         let op = m.op(i);
-        let geometry = m.geometry(&op).unwrap_or(Geometry::None);
-        let output = m.tensor(op.output).shape;
-        let (weights, channels) = match geometry {
-            Geometry::Conv(c) => (c.filter_len(), c.output_shape().c),
-            Geometry::Dense(d) => (d.weights_len(), d.out_features()),
-            _ => (0, 0),
+        let site = Site {
+            model: m,
+            op: &op,
+            index: i,
         };
-        let size = op.dtype.size();
-        let bytes = match (op.kind, op.dtype) {
-            (OpKind::Conv2d | OpKind::Dense, DType::I8) => weights + 12 * channels,
-            (OpKind::Conv2d | OpKind::Dense, _) => (weights + channels) * size,
-            (OpKind::Concat, DType::I8) => 16 * op.input_count(),
-            _ => 0,
-        };
+        let record = Record::read(&op);
+        let footprint = record.footprint(&site);
         LayerSummary {
             name: op.name,
             kind: op.kind,
             dtype: op.dtype,
-            output,
-            params: weights + channels,
-            macs: macs(geometry),
-            bytes,
+            output: m.tensor(op.output).shape,
+            params: footprint.params,
+            macs: record.macs(&site),
+            bytes: footprint.bytes,
         }
     }
 
@@ -106,7 +99,7 @@ impl fmt::Display for Summary<'_, '_> {
         )?;
         for (i, l) in self.layers().enumerate() {
             let shape = l.output;
-            let mut s = heapless_fmt::Buf::<24>::new();
+            let mut s = heapless::String::<24>::new();
             let _ = fmt::write(&mut s, format_args!("{}x{}x{}", shape.h, shape.w, shape.c));
             writeln!(
                 f,
@@ -158,40 +151,5 @@ impl defmt::Format for Summary<'_, '_> {
             self.macs(),
             self.model.arena_len()
         );
-    }
-}
-
-/// A fixed-capacity string for padding formatted cells without a heap.
-mod heapless_fmt {
-    use core::fmt;
-
-    pub struct Buf<const N: usize> {
-        bytes: [u8; N],
-        len: usize,
-    }
-
-    impl<const N: usize> Buf<N> {
-        pub fn new() -> Self {
-            Buf {
-                bytes: [0; N],
-                len: 0,
-            }
-        }
-
-        pub fn as_str(&self) -> &str {
-            core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
-        }
-    }
-
-    impl<const N: usize> fmt::Write for Buf<N> {
-        fn write_str(&mut self, s: &str) -> fmt::Result {
-            let end = self.len + s.len();
-            if end > N {
-                return Err(fmt::Error);
-            }
-            self.bytes[self.len..end].copy_from_slice(s.as_bytes());
-            self.len = end;
-            Ok(())
-        }
     }
 }

@@ -2,12 +2,9 @@
 
 use super::format::{self as f, DType, OpKind};
 use super::layer::Layer;
+use super::op::{activation_of, check_scratch, Record, Site};
 use crate::error::{Error, Result};
-use crate::ops::conv::{Conv2d, Conv2dConfig};
-use crate::ops::dense::Dense;
-use crate::ops::pool::{Pool2d, Pool2dConfig};
-use crate::ops::Padding;
-use crate::quant::{Activation, QParams, Requant, Rescale};
+use crate::quant::{Activation, QParams};
 use crate::tensor::Shape;
 use core::ops::Range;
 
@@ -75,44 +72,6 @@ impl OpInfo<'_> {
     pub fn input_count(&self) -> usize {
         self.n_inputs
     }
-
-    fn lo(&self, i: usize) -> usize {
-        (self.params[i] & 0xffff) as usize
-    }
-
-    fn hi(&self, i: usize) -> usize {
-        (self.params[i] >> 16) as usize
-    }
-
-    fn padding(&self) -> Padding {
-        Padding::Explicit {
-            top: self.lo(3),
-            bottom: self.hi(3),
-            left: self.lo(4),
-            right: self.hi(4),
-        }
-    }
-}
-
-/// Fixed-point parameters of an int8 op that has them.
-pub(crate) fn rescale_at(p: &[u32; 12], i: usize) -> Rescale {
-    Rescale {
-        input_zero_point: p[i] as i32,
-        requant: Requant {
-            multiplier: p[i + 1] as i32,
-            shift: p[i + 2] as i32,
-        },
-        output_zero_point: p[i + 3] as i32,
-    }
-}
-
-/// The geometry of a layer, rebuilt from its record and checked.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Geometry {
-    Conv(Conv2d),
-    Dense(Dense),
-    Pool(Pool2d),
-    None,
 }
 
 /// A model blob, checked once by [`Model::parse`]; afterwards every accessor
@@ -401,7 +360,7 @@ impl<'a> Model<'a> {
         OpInfo {
             kind: OpKind::from_u8(r[f::op::KIND]).unwrap_or(OpKind::Activation),
             dtype: DType::from_u8(r[f::op::DTYPE]).unwrap_or(DType::I8),
-            activation: activation(r[f::op::ACTIVATION]).unwrap_or_default(),
+            activation: activation_of(r[f::op::ACTIVATION]).unwrap_or(Activation::None),
             name: self.string(u16_at(r, f::op::NAME)),
             output: u16_at(r, f::op::OUTPUT) as usize,
             scratch_offset: u32_at(r, f::op::SCRATCH_OFFSET) as usize,
@@ -431,41 +390,12 @@ impl<'a> Model<'a> {
     /// # Ok::<(), picocnn::Error>(())
     /// ```
     pub fn layer(&self, op: &OpInfo<'_>) -> Layer {
-        let window = [op.lo(0), op.hi(0)];
-        let stride = [op.lo(1), op.hi(1)];
-        match op.kind {
-            OpKind::Conv2d => Layer::Conv2d {
-                out_channels: self.tensor(op.output).shape.c,
-                kernel: window,
-                stride,
-                dilation: [op.lo(2), op.hi(2)],
-                padding: op.padding(),
-                groups: op.params[5] as usize,
-                activation: op.activation,
-            },
-            OpKind::Dense => Layer::Dense {
-                out_features: self.tensor(op.output).shape.len(),
-                activation: op.activation,
-            },
-            OpKind::MaxPool => Layer::MaxPool {
-                window,
-                stride,
-                padding: op.padding(),
-            },
-            OpKind::AvgPool => Layer::AvgPool {
-                window,
-                stride,
-                padding: op.padding(),
-            },
-            OpKind::Add => Layer::Add {
-                activation: op.activation,
-            },
-            OpKind::Concat => Layer::Concat,
-            OpKind::Activation => Layer::Activation(op.activation),
-            OpKind::Softmax => Layer::Softmax {
-                beta: f32::from_bits(op.params[3]),
-            },
-        }
+        let site = Site {
+            model: self,
+            op,
+            index: 0,
+        };
+        Record::read(op).layer(&site)
     }
 
     /// String `i` of the string table ("" when absent).
@@ -496,24 +426,6 @@ impl<'a> Model<'a> {
     pub(crate) fn data_bytes(&self, off: u32, len: usize) -> &'a [u8] {
         let start = self.data_off + off as usize;
         &self.blob[start..start + len]
-    }
-
-    fn data_ref(
-        &self,
-        what: &'static str,
-        index: usize,
-        off: u32,
-        bytes: usize,
-        align: usize,
-    ) -> Result<()> {
-        let off = off as usize;
-        if !off.is_multiple_of(align) {
-            return Err(Error::Misaligned { what });
-        }
-        match off.checked_add(bytes) {
-            Some(end) if end <= self.data_len => Ok(()),
-            _ => Err(invalid(what, index)),
-        }
     }
 
     fn check_strings(&self) -> Result<usize> {
@@ -616,7 +528,7 @@ impl<'a> Model<'a> {
         let r = &self.blob[self.ops_off + i * f::OP_LEN..][..f::OP_LEN];
         let kind = OpKind::from_u8(r[f::op::KIND]).ok_or(invalid("op kind", i))?;
         let dtype = DType::from_u8(r[f::op::DTYPE]).ok_or(invalid("op type", i))?;
-        activation(r[f::op::ACTIVATION]).ok_or(invalid("op activation", i))?;
+        activation_of(r[f::op::ACTIVATION]).ok_or(invalid("op activation", i))?;
         if r[f::op::RESERVED] != 0 {
             return Err(invalid("reserved op field not zero", i));
         }
@@ -660,262 +572,25 @@ impl<'a> Model<'a> {
         if self.tensor(op.output).dtype != dtype {
             return Err(invalid("op output of another type", i));
         }
-        let geometry = self.geometry(&op)?;
-        let scratch = scratch_len(&op, geometry);
-        if scratch > 0 {
-            if !op.scratch_offset.is_multiple_of(f::ARENA_ALIGN) {
-                return Err(Error::Misaligned {
-                    what: "scratch arena offset",
-                });
-            }
-            match op.scratch_offset.checked_add(scratch) {
-                Some(end) if end <= self.arena_len => {}
-                _ => return Err(invalid("scratch outside the arena", i)),
-            }
-        } else if op.scratch_offset != 0 {
-            return Err(invalid("scratch offset without scratch", i));
-        }
-        self.check_params(i, &op, geometry)
-    }
-
-    /// Rebuilds and checks the op's geometry against its tensors.
-    pub(crate) fn geometry(&self, op: &OpInfo<'_>) -> Result<Geometry> {
-        let input = self.tensor(self.op_input(op, 0));
-        let output = self.tensor(op.output);
-        let index = op.output;
-        let shape_err = || invalid("op output shape does not follow from its input", index);
-        match op.kind {
-            OpKind::Conv2d => {
-                let groups = op.params[5] as usize;
-                let config = Conv2dConfig {
-                    input: input.shape,
-                    out_channels: output.shape.c,
-                    kernel: [op.lo(0), op.hi(0)],
-                    stride: [op.lo(1), op.hi(1)],
-                    dilation: [op.lo(2), op.hi(2)],
-                    padding: op.padding(),
-                    groups,
-                };
-                let conv = Conv2d::new(config).map_err(|_| invalid("conv parameters", index))?;
-                if conv.output_shape() != output.shape {
-                    return Err(shape_err());
-                }
-                Ok(Geometry::Conv(conv))
-            }
-            OpKind::Dense => {
-                let dense = Dense::new(input.shape.len(), output.shape.len())
-                    .map_err(|_| invalid("dense parameters", index))?;
-                Ok(Geometry::Dense(dense))
-            }
-            OpKind::MaxPool | OpKind::AvgPool => {
-                let config = Pool2dConfig {
-                    input: input.shape,
-                    window: [op.lo(0), op.hi(0)],
-                    stride: [op.lo(1), op.hi(1)],
-                    padding: op.padding(),
-                };
-                let pool = Pool2d::new(config).map_err(|_| invalid("pool parameters", index))?;
-                if pool.output_shape() != output.shape {
-                    return Err(shape_err());
-                }
-                Ok(Geometry::Pool(pool))
-            }
-            OpKind::Add | OpKind::Activation | OpKind::Softmax => {
-                for k in 0..op.n_inputs {
-                    if self.tensor(self.op_input(op, k)).shape != output.shape {
-                        return Err(shape_err());
-                    }
-                }
-                Ok(Geometry::None)
-            }
-            OpKind::Concat => {
-                let mut c = 0usize;
-                for k in 0..op.n_inputs {
-                    let s = self.tensor(self.op_input(op, k)).shape;
-                    if s.h != output.shape.h || s.w != output.shape.w {
-                        return Err(shape_err());
-                    }
-                    c = c.checked_add(s.c).ok_or(Error::Overflow)?;
-                }
-                if c != output.shape.c {
-                    return Err(shape_err());
-                }
-                Ok(Geometry::None)
-            }
-        }
-    }
-
-    fn check_params(&self, i: usize, op: &OpInfo<'_>, geometry: Geometry) -> Result<()> {
-        let p = &op.params;
-        let zero_from = |k: usize| -> Result<()> {
-            if p[k..].iter().all(|&v| v == 0) {
-                Ok(())
-            } else {
-                Err(invalid("unused op parameter not zero", i))
-            }
+        let site = Site {
+            model: self,
+            op: &op,
+            index: i,
         };
-        let out_q = self.tensor(op.output).qparams;
-        let in_q = self.tensor(self.op_input(op, 0)).qparams;
-        match (op.kind, geometry) {
-            (OpKind::Conv2d, Geometry::Conv(_)) | (OpKind::Dense, Geometry::Dense(_)) => {
-                let (weights, channels) = match geometry {
-                    Geometry::Conv(c) => (c.filter_len(), c.output_shape().c),
-                    Geometry::Dense(d) => (d.weights_len(), d.out_features()),
-                    _ => (0, 0),
-                };
-                if op.kind == OpKind::Dense && p[..7].iter().any(|&v| v != 0) {
-                    return Err(invalid("unused op parameter not zero", i));
-                }
-                if op.kind == OpKind::Conv2d && p[6] != 0 {
-                    return Err(invalid("unused op parameter not zero", i));
-                }
-                zero_from(11)?;
-                let size = op.dtype.size();
-                self.data_ref(
-                    "filter outside the data section",
-                    i,
-                    p[7],
-                    weights * size,
-                    size,
-                )?;
-                match op.dtype {
-                    DType::I8 => {
-                        self.data_ref("bias outside the data section", i, p[8], channels * 4, 4)?;
-                        self.data_ref(
-                            "multipliers outside the data section",
-                            i,
-                            p[9],
-                            channels * 4,
-                            4,
-                        )?;
-                        self.data_ref(
-                            "shifts outside the data section",
-                            i,
-                            p[10],
-                            channels * 4,
-                            4,
-                        )?;
-                        for o in 0..channels {
-                            let m = self.data_i32(p[9], o);
-                            let s = self.data_i32(p[10], o);
-                            if m < 0 || !(-31..=30).contains(&s) {
-                                return Err(invalid("requantization out of range", i));
-                            }
-                        }
-                    }
-                    _ => {
-                        self.data_ref(
-                            "bias outside the data section",
-                            i,
-                            p[8],
-                            channels * size,
-                            size,
-                        )?;
-                        if p[9] != 0 || p[10] != 0 {
-                            return Err(invalid("unused op parameter not zero", i));
-                        }
-                    }
-                }
-            }
-            (OpKind::MaxPool | OpKind::AvgPool, Geometry::Pool(_)) => {
-                if p[2] != 0 {
-                    return Err(invalid("unused op parameter not zero", i));
-                }
-                zero_from(5)?;
-                if in_q != out_q {
-                    return Err(invalid("int8 pooling changes quantization", i));
-                }
-            }
-            (OpKind::Add, _) => match op.dtype {
-                DType::I8 => {
-                    for (zp, shift) in [(0, 2), (3, 5), (8, 7)] {
-                        if !(-128..=127).contains(&(p[zp] as i32))
-                            || !(-31..=30).contains(&(p[shift] as i32))
-                        {
-                            return Err(invalid("add parameters out of range", i));
-                        }
-                    }
-                    if (p[1] as i32) < 0 || (p[4] as i32) < 0 || (p[6] as i32) < 0 {
-                        return Err(invalid("add parameters out of range", i));
-                    }
-                    zero_from(9)?;
-                }
-                _ => zero_from(0)?,
-            },
-            (OpKind::Concat, _) => match op.dtype {
-                DType::I8 => {
-                    zero_from(1)?;
-                    self.data_ref(
-                        "concat rescales outside the data section",
-                        i,
-                        p[0],
-                        op.n_inputs * 16,
-                        4,
-                    )?;
-                    for k in 0..op.n_inputs {
-                        self.rescale(p[0], k)
-                            .validate()
-                            .map_err(|_| invalid("concat rescale out of range", i))?;
-                    }
-                }
-                _ => zero_from(0)?,
-            },
-            (OpKind::Activation, _) => match op.dtype {
-                DType::I8 => {
-                    rescale_at(p, 0)
-                        .validate()
-                        .map_err(|_| invalid("activation rescale out of range", i))?;
-                    zero_from(4)?;
-                }
-                _ => zero_from(0)?,
-            },
-            (OpKind::Softmax, _) => {
-                let beta = f32::from_bits(p[3]);
-                if !(beta.is_finite() && beta > 0.0) {
-                    return Err(invalid("softmax beta", i));
-                }
-                if op.dtype == DType::I8 {
-                    crate::ops::softmax::SoftmaxI8::from_parts(
-                        p[0] as i32,
-                        p[1] as i32,
-                        p[2] as i32,
-                    )
-                    .map_err(|_| invalid("softmax parameters", i))?;
-                    let q = out_q.unwrap_or(QParams {
-                        scale: 0.0,
-                        zero_point: 0,
-                    });
-                    if q.scale != 1.0 / 256.0 || q.zero_point != -128 {
-                        return Err(invalid(
-                            "int8 softmax output must have scale 1/256 and zero point -128",
-                            i,
-                        ));
-                    }
-                } else if p[..3].iter().any(|&v| v != 0) {
-                    return Err(invalid("unused op parameter not zero", i));
-                }
-                zero_from(4)?;
-            }
-            _ => return Err(invalid("op parameters", i)),
-        }
-        Ok(())
+        let record = Record::read(&op);
+        record.check(&site)?;
+        check_scratch(&site, record.scratch_len(&site), self.arena_len)
     }
 
-    pub(crate) fn data_i32(&self, off: u32, k: usize) -> i32 {
-        let b = self.data_bytes(off + 4 * k as u32, 4);
-        i32::from_le_bytes([b[0], b[1], b[2], b[3]])
-    }
-
-    pub(crate) fn rescale(&self, off: u32, k: usize) -> Rescale {
-        let g = |j: usize| self.data_i32(off, 4 * k + j);
-        Rescale {
-            input_zero_point: g(0),
-            requant: Requant {
-                multiplier: g(1),
-                shift: g(2),
-            },
-            output_zero_point: g(3),
-        }
+    /// Scratch bytes of op `i` (of a checked record).
+    pub(crate) fn scratch_len(&self, i: usize) -> usize {
+        let op = self.op(i);
+        let site = Site {
+            model: self,
+            op: &op,
+            index: i,
+        };
+        Record::read(&op).scratch_len(&site)
     }
 
     /// Live interval `[first, last]` (op indices) of tensor `t`: from its
@@ -953,7 +628,7 @@ impl<'a> Model<'a> {
             } else {
                 let i = b - self.n_tensors;
                 let op = self.op(i);
-                let len = self.geometry(&op).map(|g| scratch_len(&op, g)).unwrap_or(0);
+                let len = self.scratch_len(i);
                 (op.scratch_offset..op.scratch_offset + len, (i, i))
             }
         };
@@ -1009,24 +684,6 @@ impl<'a> Model<'a> {
             }
         }
         Ok(())
-    }
-}
-
-/// Scratch bytes of an op.
-pub(crate) fn scratch_len(op: &OpInfo<'_>, geometry: Geometry) -> usize {
-    match (op.dtype, geometry) {
-        (DType::I8, Geometry::Conv(c)) => c.scratch_len_i8(),
-        (DType::I8, Geometry::Dense(d)) => d.scratch_len_i8(),
-        _ => 0,
-    }
-}
-
-fn activation(v: u8) -> Option<Activation> {
-    match v {
-        0 => Some(Activation::None),
-        1 => Some(Activation::Relu),
-        2 => Some(Activation::Relu6),
-        _ => None,
     }
 }
 

@@ -29,6 +29,10 @@ extern crate std;
 
 use super::format::{self as f, align_up, DType, OpKind};
 use super::layer::Layer;
+use super::op::{
+    activation_byte, ActivationRecord, AddRecord, ConcatRecord, Conv2dRecord, DenseRecord,
+    OpRecord, PoolRecord, SoftmaxRecord, WeightRefs,
+};
 use super::view::Model;
 use crate::error::{Error, Result};
 use crate::ops::add::AddQuant;
@@ -179,23 +183,6 @@ pub struct ModelBuilder {
     reuse: bool,
 }
 
-fn pack(a: usize, b: usize) -> Result<u32> {
-    if a > 0xffff || b > 0xffff {
-        return Err(Error::Unsupported {
-            what: "kernel, stride, dilation or padding above 65535",
-        });
-    }
-    Ok(a as u32 | (b as u32) << 16)
-}
-
-fn act_byte(a: Activation) -> u8 {
-    match a {
-        Activation::None => 0,
-        Activation::Relu => 1,
-        Activation::Relu6 => 2,
-    }
-}
-
 /// Effective `[top, bottom, left, right]` padding of a geometry.
 fn pads(
     input: Shape,
@@ -305,31 +292,28 @@ impl ModelBuilder {
         self.push_data(v, |x| x.to_le_bytes().to_vec())
     }
 
-    fn push_weights(&mut self, w: &Weights) -> Result<(u32, u32, u32, u32)> {
+    fn push_weights(&mut self, w: &Weights) -> Result<WeightRefs> {
         Ok(match w {
             Weights::I8 {
                 filter,
                 bias,
                 multiplier,
                 shift,
-            } => (
-                self.push_data(filter, |x| vec![x as u8])?,
-                self.push_i32(bias)?,
-                self.push_i32(multiplier)?,
-                self.push_i32(shift)?,
-            ),
-            Weights::F32 { filter, bias } => (
-                self.push_data(filter, |x| x.to_le_bytes().to_vec())?,
-                self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
-                0,
-                0,
-            ),
-            Weights::F16 { filter, bias } => (
-                self.push_data(filter, |x| x.to_le_bytes().to_vec())?,
-                self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
-                0,
-                0,
-            ),
+            } => WeightRefs {
+                filter: self.push_data(filter, |x| vec![x as u8])?,
+                bias: self.push_i32(bias)?,
+                requant: Some((self.push_i32(multiplier)?, self.push_i32(shift)?)),
+            },
+            Weights::F32 { filter, bias } => WeightRefs {
+                filter: self.push_data(filter, |x| x.to_le_bytes().to_vec())?,
+                bias: self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
+                requant: None,
+            },
+            Weights::F16 { filter, bias } => WeightRefs {
+                filter: self.push_data(filter, |x| x.to_le_bytes().to_vec())?,
+                bias: self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
+                requant: None,
+            },
         })
     }
 
@@ -406,21 +390,15 @@ impl ModelBuilder {
             conv.dilation(),
             conv.padding(),
         );
-        let (w, b, m, s) = self.push_weights(&weights)?;
-        let params = [
-            pack(conv.kernel()[0], conv.kernel()[1])?,
-            pack(conv.stride()[0], conv.stride()[1])?,
-            pack(conv.dilation()[0], conv.dilation()[1])?,
-            pack(top, bottom)?,
-            pack(left, right)?,
-            conv.groups() as u32,
-            0,
-            w,
-            b,
-            m,
-            s,
-            0,
-        ];
+        let params = Conv2dRecord {
+            kernel: conv.kernel(),
+            stride: conv.stride(),
+            dilation: conv.dilation(),
+            pads: [top, bottom, left, right],
+            groups: conv.groups(),
+            weights: self.push_weights(&weights)?,
+        }
+        .emit()?;
         let scratch = if dtype == DType::I8 {
             conv.scratch_len_i8()
         } else {
@@ -458,8 +436,10 @@ impl ModelBuilder {
         }
         let dense = Dense::new(x.shape.len(), out_features)?;
         check_dense(dense, &weights, x.ty, output, activation)?;
-        let (w, b, m, s) = self.push_weights(&weights)?;
-        let params = [0, 0, 0, 0, 0, 0, 0, w, b, m, s, 0];
+        let params = DenseRecord {
+            weights: self.push_weights(&weights)?,
+        }
+        .emit()?;
         let scratch = if dtype == DType::I8 {
             dense.scratch_len_i8()
         } else {
@@ -501,20 +481,13 @@ impl ModelBuilder {
             [1, 1],
             pool.padding(),
         );
-        let params = [
-            pack(window[0], window[1])?,
-            pack(stride[0], stride[1])?,
-            0,
-            pack(top, bottom)?,
-            pack(left, right)?,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-            0,
-        ];
+        let params = PoolRecord {
+            max: kind == OpKind::MaxPool,
+            window,
+            stride,
+            pads: [top, bottom, left, right],
+        }
+        .emit()?;
         Ok(self.op(
             kind,
             x.ty.dtype(),
@@ -583,22 +556,15 @@ impl ModelBuilder {
         }
         let dtype = output.dtype();
         self.same_dtype(&[a, b], dtype)?;
-        let mut params = [0u32; 12];
-        if let (Some(qa), Some(qb), Some(qo)) = (x.ty.qparams(), y.ty.qparams(), output.qparams()) {
-            let q = AddQuant::new(qa, qb, qo)?;
-            crate::ops::add::AddI8::new(q, activation.range_i8(qo))?;
-            params[..9].copy_from_slice(&[
-                q.input1_zero_point as u32,
-                q.input1.multiplier as u32,
-                q.input1.shift as u32,
-                q.input2_zero_point as u32,
-                q.input2.multiplier as u32,
-                q.input2.shift as u32,
-                q.output.multiplier as u32,
-                q.output.shift as u32,
-                q.output_zero_point as u32,
-            ]);
-        }
+        let quant = match (x.ty.qparams(), y.ty.qparams(), output.qparams()) {
+            (Some(qa), Some(qb), Some(qo)) => {
+                let q = AddQuant::new(qa, qb, qo)?;
+                crate::ops::add::AddI8::new(q, activation.range_i8(qo))?;
+                Some(q)
+            }
+            _ => None,
+        };
+        let params = AddRecord { quant }.emit()?;
         Ok(self.op(
             OpKind::Add,
             dtype,
@@ -649,10 +615,11 @@ impl ModelBuilder {
                 ]);
             }
         }
-        let mut params = [0u32; 12];
-        if dtype == DType::I8 {
-            params[0] = self.push_i32(&rescales)?;
-        }
+        let rescales = match dtype {
+            DType::I8 => Some(self.push_i32(&rescales)?),
+            _ => None,
+        };
+        let params = ConcatRecord { rescales }.emit()?;
         Ok(self.op(
             OpKind::Concat,
             dtype,
@@ -676,17 +643,15 @@ impl ModelBuilder {
         let x = self.get(input)?.clone();
         let dtype = output.dtype();
         self.same_dtype(&[input], dtype)?;
-        let mut params = [0u32; 12];
-        if let (Some(qi), Some(qo)) = (x.ty.qparams(), output.qparams()) {
-            let r = Rescale::new(qi, qo)?;
-            crate::ops::act::ActI8::from_parts(r, activation.range_i8(qo))?;
-            params[..4].copy_from_slice(&[
-                r.input_zero_point as u32,
-                r.requant.multiplier as u32,
-                r.requant.shift as u32,
-                r.output_zero_point as u32,
-            ]);
-        }
+        let rescale = match (x.ty.qparams(), output.qparams()) {
+            (Some(qi), Some(qo)) => {
+                let r = Rescale::new(qi, qo)?;
+                crate::ops::act::ActI8::from_parts(r, activation.range_i8(qo))?;
+                Some(r)
+            }
+            _ => None,
+        };
+        let params = ActivationRecord { rescale }.emit()?;
         Ok(self.op(
             OpKind::Activation,
             dtype,
@@ -702,21 +667,19 @@ impl ModelBuilder {
     /// Softmax over channels; int8 output has scale 1/256 and zero point -128.
     pub fn softmax(&mut self, name: &str, input: TensorId, beta: f32) -> Result<TensorId> {
         let x = self.get(input)?.clone();
-        let mut params = [0u32; 12];
-        params[3] = beta.to_bits();
         if !(beta.is_finite() && beta > 0.0) {
             return Err(Error::InvalidParameter {
                 what: "softmax beta must be finite and positive",
             });
         }
-        let output = match x.ty {
-            TensorType::I8(q) => {
-                let (m, s, d) = SoftmaxI8::new(q.scale, beta)?.parts();
-                params[..3].copy_from_slice(&[m as u32, s as u32, d as u32]);
-                TensorType::I8(QParams::new(1.0 / 256.0, -128)?)
-            }
-            other => other,
+        let (fixed, output) = match x.ty {
+            TensorType::I8(q) => (
+                Some(SoftmaxI8::new(q.scale, beta)?.parts()),
+                TensorType::I8(QParams::new(1.0 / 256.0, -128)?),
+            ),
+            other => (None, other),
         };
+        let params = SoftmaxRecord { fixed, beta }.emit()?;
         Ok(self.op(
             OpKind::Softmax,
             x.ty.dtype(),
@@ -942,7 +905,7 @@ impl ModelBuilder {
             let r = ops_off + i * f::OP_LEN;
             b[r + f::op::KIND] = o.kind as u8;
             b[r + f::op::DTYPE] = o.dtype as u8;
-            b[r + f::op::ACTIVATION] = act_byte(o.activation);
+            b[r + f::op::ACTIVATION] = activation_byte(o.activation);
             put16(&mut b, r + f::op::INPUTS_FIRST, op_first[i] as u16);
             put16(&mut b, r + f::op::N_INPUTS, o.inputs.len() as u16);
             put16(&mut b, r + f::op::OUTPUT, o.output as u16);
@@ -1208,7 +1171,6 @@ impl ModelBuilder {
         b.data = model.data().to_vec();
         for i in 0..model.op_count() {
             let op = model.op(i);
-            let geometry = model.geometry(&op)?;
             b.ops.push(OpDef {
                 kind: op.kind,
                 dtype: op.dtype,
@@ -1219,7 +1181,7 @@ impl ModelBuilder {
                 output: op.output,
                 name: op.name.to_string(),
                 params: op.params,
-                scratch: super::view::scratch_len(&op, geometry),
+                scratch: model.scratch_len(i),
             });
         }
         Ok(b)

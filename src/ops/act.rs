@@ -39,6 +39,11 @@ impl ActI8 {
         Ok(ActI8 { rescale, clamp })
     }
 
+    /// From parts that `from_parts` accepted before (a checked model record).
+    pub(crate) const fn from_checked(rescale: Rescale, clamp: Clamp) -> Self {
+        ActI8 { rescale, clamp }
+    }
+
     /// Applies to `input`, writing `output` of the same length.
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<()> {
         check_len("activation output", input.len(), output.len())?;

@@ -85,6 +85,11 @@ impl AddI8 {
         Ok(AddI8 { q, clamp })
     }
 
+    /// From parts that `new` accepted before (a checked model record).
+    pub(crate) const fn from_checked(q: AddQuant, clamp: Clamp) -> Self {
+        AddI8 { q, clamp }
+    }
+
     /// Adds `a` and `b` into `output`; all three have the same length.
     pub fn run(&self, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
         check_len("add second input", a.len(), b.len())?;

@@ -174,23 +174,46 @@ impl Conv2d {
         if filter > isize::MAX as usize / 4 || input.len() > isize::MAX as usize / 4 {
             return Err(Error::Overflow);
         }
-        let kind = if kernel == [1, 1] && pad_top == 0 && pad_left == 0 && groups == 1 {
+        Ok(Conv2d::from_checked(
+            input,
+            output,
+            kernel,
+            stride,
+            dilation,
+            [pad_top, pad_left],
+            groups,
+        ))
+    }
+
+    /// A geometry from the parts a checked model record holds: `new` of
+    /// the same configuration gave this output and leading padding.
+    pub(crate) const fn from_checked(
+        input: Shape,
+        output: Shape,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        dilation: [usize; 2],
+        pad: [usize; 2],
+        groups: usize,
+    ) -> Self {
+        let kind = if kernel[0] == 1 && kernel[1] == 1 && pad[0] == 0 && pad[1] == 0 && groups == 1
+        {
             ConvKind::Pointwise
         } else if groups == input.c && groups > 1 {
             ConvKind::Depthwise
         } else {
             ConvKind::General
         };
-        Ok(Conv2d {
+        Conv2d {
             input,
             output,
             kernel,
             stride,
             dilation,
-            pad: [pad_top, pad_left],
+            pad,
             groups,
             kind,
-        })
+        }
     }
 
     /// Input shape.
@@ -310,13 +333,30 @@ impl<'a> Conv2dI8<'a> {
         check_zero_point(input_zero_point)?;
         check_zero_point(output_zero_point)?;
         Clamp::new(clamp.min, clamp.max)?;
-        Ok(Conv2dI8 {
+        Ok(Conv2dI8::from_checked(
+            geom,
+            weights,
+            input_zero_point,
+            output_zero_point,
+            clamp,
+        ))
+    }
+
+    /// From parts that `new` accepted before (a checked model record).
+    pub(crate) const fn from_checked(
+        geom: Conv2d,
+        weights: ConvWeightsI8<'a>,
+        input_zero_point: i32,
+        output_zero_point: i32,
+        clamp: Clamp,
+    ) -> Self {
+        Conv2dI8 {
             geom,
             weights,
             input_offset: -input_zero_point,
             output_zero_point,
             clamp,
-        })
+        }
     }
 
     /// The geometry.
@@ -572,14 +612,24 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
     ) -> Result<Self> {
         check_len("conv filter", geom.filter_len(), filter.len())?;
         check_len("conv bias", geom.output.c, bias.len())?;
+        Ok(Conv2dFloat::from_checked(geom, filter, bias, activation))
+    }
+
+    /// From parts that `new` accepted before (a checked model record).
+    pub(crate) fn from_checked(
+        geom: Conv2d,
+        filter: &'a [T],
+        bias: &'a [T],
+        activation: Activation,
+    ) -> Self {
         let (lo, hi) = activation.range_f32();
-        Ok(Conv2dFloat {
+        Conv2dFloat {
             geom,
             filter,
             bias,
             lo,
             hi,
-        })
+        }
     }
 
     /// The geometry.

@@ -47,6 +47,14 @@ impl Dense {
         })
     }
 
+    /// From the sizes of a checked model record.
+    pub(crate) const fn from_checked(in_features: usize, out_features: usize) -> Self {
+        Dense {
+            in_features,
+            out_features,
+        }
+    }
+
     /// Inputs.
     pub const fn in_features(&self) -> usize {
         self.in_features
@@ -119,6 +127,26 @@ impl<'a> DenseI8<'a> {
         })
     }
 
+    /// From parts that `new` accepted before (a checked model record).
+    pub(crate) const fn from_checked(
+        geom: Dense,
+        weights: crate::ops::conv::ConvWeightsI8<'a>,
+        input_zero_point: i32,
+        output_zero_point: i32,
+        clamp: Clamp,
+    ) -> Self {
+        DenseI8 {
+            geom,
+            weights: weights.filter,
+            bias: weights.bias,
+            multiplier: weights.multiplier,
+            shift: weights.shift,
+            input_offset: -input_zero_point,
+            output_zero_point,
+            clamp,
+        }
+    }
+
     /// The geometry.
     pub const fn geometry(&self) -> &Dense {
         &self.geom
@@ -172,14 +200,24 @@ impl<'a, T: Real> DenseFloat<'a, T> {
     ) -> Result<Self> {
         check_len("dense weights", geom.weights_len(), weights.len())?;
         check_len("dense bias", geom.out_features, bias.len())?;
+        Ok(DenseFloat::from_checked(geom, weights, bias, activation))
+    }
+
+    /// From parts that `new` accepted before (a checked model record).
+    pub(crate) fn from_checked(
+        geom: Dense,
+        weights: &'a [T],
+        bias: &'a [T],
+        activation: Activation,
+    ) -> Self {
         let (lo, hi) = activation.range_f32();
-        Ok(DenseFloat {
+        DenseFloat {
             geom,
             weights,
             bias,
             lo,
             hi,
-        })
+        }
     }
 
     /// The geometry.

@@ -98,6 +98,24 @@ impl Pool2d {
         })
     }
 
+    /// From the parts of a checked model record: `new` of the same
+    /// configuration gave this output and leading padding.
+    pub(crate) const fn from_checked(
+        input: Shape,
+        output: Shape,
+        window: [usize; 2],
+        stride: [usize; 2],
+        pad: [usize; 2],
+    ) -> Self {
+        Pool2d {
+            input,
+            output,
+            window,
+            stride,
+            pad,
+        }
+    }
+
     /// Global average or max pooling over the whole input.
     pub fn global(input: Shape) -> Result<Self> {
         Pool2d::new(Pool2dConfig::global(input))

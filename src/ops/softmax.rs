@@ -83,6 +83,19 @@ impl SoftmaxI8 {
         })
     }
 
+    /// From parts that `from_parts` accepted before (a checked model record).
+    pub(crate) const fn from_checked(
+        input_multiplier: i32,
+        input_left_shift: i32,
+        diff_min: i32,
+    ) -> Self {
+        SoftmaxI8 {
+            input_multiplier,
+            input_left_shift,
+            diff_min,
+        }
+    }
+
     /// `(multiplier, left_shift, diff_min)`.
     pub const fn parts(&self) -> (i32, i32, i32) {
         (self.input_multiplier, self.input_left_shift, self.diff_min)

@@ -1,0 +1,119 @@
+//! `Add`: the residual add of two inputs of one shape.
+//!
+//! Words, int8: `[zp1, m1, s1, zp2, m2, s2, m_out, s_out, zp_out, 0 ×3]`
+//! (TensorFlow Lite's rescaling to a common scale); float: all zero.
+
+use super::{cast, cast_mut, check_same_shapes, Io, OpRecord, Site};
+use crate::error::Result;
+use crate::model::format::DType;
+use crate::model::layer::Layer;
+use crate::model::OpInfo;
+use crate::num::Real;
+use crate::ops::add::{add_float, add_float_in_place, AddI8, AddQuant};
+use crate::quant::Requant;
+use half::f16;
+
+/// An add's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AddRecord {
+    /// int8 only.
+    pub quant: Option<AddQuant>,
+}
+
+fn run_float<T: Real + crate::model::Element>(s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+    let b = cast::<T>(io.input(s, 1)?)?;
+    if io.in_place {
+        add_float_in_place::<T>(cast_mut(io.out)?, b, s.op.activation)
+    } else {
+        add_float::<T>(
+            cast(io.input(s, 0)?)?,
+            b,
+            cast_mut(io.out)?,
+            s.op.activation,
+        )
+    }
+}
+
+impl OpRecord for AddRecord {
+    fn read(op: &OpInfo<'_>) -> Self {
+        let p = op.params.map(|w| w as i32);
+        let requant = |i: usize| Requant {
+            multiplier: p[i],
+            shift: p[i + 1],
+        };
+        AddRecord {
+            quant: (op.dtype == DType::I8).then_some(AddQuant {
+                input1_zero_point: p[0],
+                input1: requant(1),
+                input2_zero_point: p[3],
+                input2: requant(4),
+                output: requant(6),
+                output_zero_point: p[8],
+            }),
+        }
+    }
+
+    fn emit(&self) -> Result<[u32; 12]> {
+        let mut p = [0u32; 12];
+        if let Some(q) = self.quant {
+            let words = [
+                q.input1_zero_point,
+                q.input1.multiplier,
+                q.input1.shift,
+                q.input2_zero_point,
+                q.input2.multiplier,
+                q.input2.shift,
+                q.output.multiplier,
+                q.output.shift,
+                q.output_zero_point,
+            ];
+            for (p, w) in p.iter_mut().zip(words) {
+                *p = w as u32;
+            }
+        }
+        Ok(p)
+    }
+
+    fn check(&self, s: &Site<'_, '_>) -> Result<()> {
+        check_same_shapes(s)?;
+        if let Some(q) = self.quant {
+            let zero_points = [
+                q.input1_zero_point,
+                q.input2_zero_point,
+                q.output_zero_point,
+            ];
+            let requants = [q.input1, q.input2, q.output];
+            if zero_points.iter().any(|zp| !(-128..=127).contains(zp))
+                || requants
+                    .iter()
+                    .any(|r| r.multiplier < 0 || !(-31..=30).contains(&r.shift))
+            {
+                return Err(s.invalid("add parameters out of range"));
+            }
+        }
+        Ok(())
+    }
+
+    fn layer(&self, s: &Site<'_, '_>) -> Layer {
+        Layer::Add {
+            activation: s.op.activation,
+        }
+    }
+
+    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+        match (s.op.dtype, self.quant) {
+            (DType::I8, Some(q)) => {
+                let clamp = s.op.activation.range_i8(Site::qparams(s.output()));
+                let add = AddI8::from_checked(q, clamp);
+                let b = cast::<i8>(io.input(s, 1)?)?;
+                if io.in_place {
+                    add.run_in_place(cast_mut(io.out)?, b)
+                } else {
+                    add.run(cast(io.input(s, 0)?)?, b, cast_mut(io.out)?)
+                }
+            }
+            (DType::F16, _) => run_float::<f16>(s, io),
+            _ => run_float::<f32>(s, io),
+        }
+    }
+}

@@ -1,0 +1,259 @@
+//! `Conv2d`: convolution, also 1x1, grouped and depthwise.
+//!
+//! Words: `[kh|kw, sh|sw, dh|dw, top|bottom, left|right, groups, 0, filter,
+//! bias, multiplier, shift, 0]` (`a|b` packs two `u16`, `a` in the low
+//! half). int8: int8 filters, int32 bias and per-channel requantization
+//! tables; float: filters and bias in the op's type, `multiplier` and
+//! `shift` zero. Offsets are into the data section.
+
+use super::{cast, cast_mut, pack, padding, read_pads, unpack, Footprint, Io, OpRecord, Site};
+use crate::error::Result;
+use crate::model::format::DType;
+use crate::model::layer::Layer;
+use crate::num::Real;
+use crate::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvWeightsI8};
+
+use half::f16;
+
+/// Data offsets of a convolution's or dense layer's weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WeightRefs {
+    pub filter: u32,
+    pub bias: u32,
+    /// int8 only: Q31 multipliers and shifts per output channel.
+    pub requant: Option<(u32, u32)>,
+}
+
+impl WeightRefs {
+    /// Reads words 7..=10 as an op of type `dtype` uses them.
+    pub fn read(p: &[u32; 12], dtype: DType) -> Self {
+        WeightRefs {
+            filter: p[7],
+            bias: p[8],
+            requant: (dtype == DType::I8).then_some((p[9], p[10])),
+        }
+    }
+
+    /// Writes words 7..=10.
+    pub fn emit(&self, p: &mut [u32; 12]) {
+        p[7] = self.filter;
+        p[8] = self.bias;
+        if let Some((m, s)) = self.requant {
+            p[9] = m;
+            p[10] = s;
+        }
+    }
+
+    /// Checks that `weights` filters and `channels` biases (and tables) lie
+    /// in the data section, and that the requantization is in range.
+    pub fn check(&self, s: &Site<'_, '_>, weights: usize, channels: usize) -> Result<()> {
+        let size = s.op.dtype.size();
+        s.data_ref(
+            "filter outside the data section",
+            self.filter,
+            weights * size,
+            size,
+        )?;
+        match self.requant {
+            Some((m, sh)) => {
+                s.data_ref("bias outside the data section", self.bias, channels * 4, 4)?;
+                s.data_ref("multipliers outside the data section", m, channels * 4, 4)?;
+                s.data_ref("shifts outside the data section", sh, channels * 4, 4)?;
+                let multipliers = cast::<i32>(s.data(m, channels * 4))?;
+                let shifts = cast::<i32>(s.data(sh, channels * 4))?;
+                for (&m, &sh) in multipliers.iter().zip(shifts) {
+                    if m < 0 || !(-31..=30).contains(&sh) {
+                        return Err(s.invalid("requantization out of range"));
+                    }
+                }
+                Ok(())
+            }
+            None => s.data_ref(
+                "bias outside the data section",
+                self.bias,
+                channels * size,
+                size,
+            ),
+        }
+    }
+
+    /// The int8 weights of a checked record.
+    pub fn i8<'a>(
+        &self,
+        s: &Site<'_, 'a>,
+        weights: usize,
+        channels: usize,
+    ) -> Result<ConvWeightsI8<'a>> {
+        let (m, sh) = self.requant.unwrap_or((0, 0));
+        Ok(ConvWeightsI8 {
+            filter: cast(s.data(self.filter, weights))?,
+            bias: cast(s.data(self.bias, channels * 4))?,
+            multiplier: cast(s.data(m, channels * 4))?,
+            shift: cast(s.data(sh, channels * 4))?,
+        })
+    }
+
+    /// Float filters and bias of a checked record.
+    pub fn float<'a, T: Real + super::super::interp::Element>(
+        &self,
+        s: &Site<'_, 'a>,
+        weights: usize,
+        channels: usize,
+    ) -> Result<(&'a [T], &'a [T])> {
+        let size = core::mem::size_of::<T>();
+        Ok((
+            cast(s.data(self.filter, weights * size))?,
+            cast(s.data(self.bias, channels * size))?,
+        ))
+    }
+
+    /// Parameters and bytes of `weights` filters and `channels` outputs.
+    pub fn footprint(&self, dtype: DType, weights: usize, channels: usize) -> Footprint {
+        Footprint {
+            params: weights + channels,
+            bytes: match dtype {
+                DType::I8 => weights + super::i8_tables_len(channels),
+                _ => (weights + channels) * dtype.size(),
+            },
+        }
+    }
+}
+
+/// A convolution's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Conv2dRecord {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// `[top, bottom, left, right]` cells.
+    pub pads: [usize; 4],
+    pub groups: usize,
+    pub weights: WeightRefs,
+}
+
+impl Conv2dRecord {
+    /// The geometry of a checked record (no arithmetic that could fail).
+    fn geometry(&self, s: &Site<'_, '_>) -> Conv2d {
+        Conv2d::from_checked(
+            s.input(0).shape,
+            s.output().shape,
+            self.kernel,
+            self.stride,
+            self.dilation,
+            [self.pads[0], self.pads[2]],
+            self.groups,
+        )
+    }
+
+    fn config(&self, s: &Site<'_, '_>) -> Conv2dConfig {
+        Conv2dConfig {
+            input: s.input(0).shape,
+            out_channels: s.output().shape.c,
+            kernel: self.kernel,
+            stride: self.stride,
+            dilation: self.dilation,
+            padding: padding(self.pads),
+            groups: self.groups,
+        }
+    }
+
+    fn run_float<T: Real + super::super::interp::Element>(
+        &self,
+        s: &Site<'_, '_>,
+        conv: Conv2d,
+        io: Io<'_>,
+    ) -> Result<()> {
+        let (filter, bias) =
+            self.weights
+                .float::<T>(s, conv.filter_len(), conv.output_shape().c)?;
+        Conv2dFloat::from_checked(conv, filter, bias, s.op.activation)
+            .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
+    }
+}
+
+impl OpRecord for Conv2dRecord {
+    fn read(op: &crate::model::OpInfo<'_>) -> Self {
+        let p = &op.params;
+        Conv2dRecord {
+            kernel: unpack(p[0]),
+            stride: unpack(p[1]),
+            dilation: unpack(p[2]),
+            pads: read_pads(p, 3),
+            groups: p[5] as usize,
+            weights: WeightRefs::read(p, op.dtype),
+        }
+    }
+
+    fn emit(&self) -> Result<[u32; 12]> {
+        let [top, bottom, left, right] = self.pads;
+        let mut p = [0u32; 12];
+        p[0] = pack(self.kernel[0], self.kernel[1])?;
+        p[1] = pack(self.stride[0], self.stride[1])?;
+        p[2] = pack(self.dilation[0], self.dilation[1])?;
+        p[3] = pack(top, bottom)?;
+        p[4] = pack(left, right)?;
+        p[5] = u32::try_from(self.groups).map_err(|_| crate::Error::Overflow)?;
+        self.weights.emit(&mut p);
+        Ok(p)
+    }
+
+    fn check(&self, s: &Site<'_, '_>) -> Result<()> {
+        let conv = Conv2d::new(self.config(s)).map_err(|_| s.invalid("conv parameters"))?;
+        if conv.output_shape() != s.output().shape {
+            return Err(s.invalid("op output shape does not follow from its input"));
+        }
+        self.weights
+            .check(s, conv.filter_len(), conv.output_shape().c)
+    }
+
+    fn layer(&self, s: &Site<'_, '_>) -> Layer {
+        Layer::Conv2d {
+            out_channels: s.output().shape.c,
+            kernel: self.kernel,
+            stride: self.stride,
+            dilation: self.dilation,
+            padding: padding(self.pads),
+            groups: self.groups,
+            activation: s.op.activation,
+        }
+    }
+
+    fn macs(&self, s: &Site<'_, '_>) -> usize {
+        self.geometry(s).macs()
+    }
+
+    fn scratch_len(&self, s: &Site<'_, '_>) -> usize {
+        match s.op.dtype {
+            DType::I8 => self.geometry(s).scratch_len_i8(),
+            _ => 0,
+        }
+    }
+
+    fn footprint(&self, s: &Site<'_, '_>) -> Footprint {
+        let conv = self.geometry(s);
+        self.weights
+            .footprint(s.op.dtype, conv.filter_len(), conv.output_shape().c)
+    }
+
+    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+        let conv = self.geometry(s);
+        match s.op.dtype {
+            DType::I8 => {
+                let weights = self
+                    .weights
+                    .i8(s, conv.filter_len(), conv.output_shape().c)?;
+                let (in_q, out_q) = (Site::qparams(s.input(0)), Site::qparams(s.output()));
+                Conv2dI8::from_checked(
+                    conv,
+                    weights,
+                    in_q.zero_point,
+                    out_q.zero_point,
+                    s.op.activation.range_i8(out_q),
+                )
+                .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?, io.scratch)
+            }
+            DType::F32 => self.run_float::<f32>(s, conv, io),
+            DType::F16 => self.run_float::<f16>(s, conv, io),
+        }
+    }
+}

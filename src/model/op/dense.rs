@@ -1,0 +1,106 @@
+//! `Dense`: a fully connected layer over the whole (flattened) input.
+//!
+//! Words: `[0 ×7, weights, bias, multiplier, shift, 0]`, the weights as a
+//! convolution's (`[out][in]`).
+
+use super::conv::WeightRefs;
+use super::{cast, cast_mut, Footprint, Io, OpRecord, Site};
+use crate::error::Result;
+use crate::model::format::DType;
+use crate::model::layer::Layer;
+use crate::model::OpInfo;
+use crate::num::Real;
+use crate::ops::dense::{Dense, DenseFloat, DenseI8};
+use half::f16;
+
+/// A dense layer's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DenseRecord {
+    pub weights: WeightRefs,
+}
+
+impl DenseRecord {
+    fn geometry(s: &Site<'_, '_>) -> Dense {
+        Dense::from_checked(s.input(0).shape.len(), s.output().shape.len())
+    }
+
+    fn run_float<T: Real + crate::model::Element>(
+        &self,
+        s: &Site<'_, '_>,
+        dense: Dense,
+        io: Io<'_>,
+    ) -> Result<()> {
+        let (w, bias) = self
+            .weights
+            .float::<T>(s, dense.weights_len(), dense.out_features())?;
+        DenseFloat::from_checked(dense, w, bias, s.op.activation)
+            .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
+    }
+}
+
+impl OpRecord for DenseRecord {
+    fn read(op: &OpInfo<'_>) -> Self {
+        DenseRecord {
+            weights: WeightRefs::read(&op.params, op.dtype),
+        }
+    }
+
+    fn emit(&self) -> Result<[u32; 12]> {
+        let mut p = [0u32; 12];
+        self.weights.emit(&mut p);
+        Ok(p)
+    }
+
+    fn check(&self, s: &Site<'_, '_>) -> Result<()> {
+        let dense = Dense::new(s.input(0).shape.len(), s.output().shape.len())
+            .map_err(|_| s.invalid("dense parameters"))?;
+        self.weights
+            .check(s, dense.weights_len(), dense.out_features())
+    }
+
+    fn layer(&self, s: &Site<'_, '_>) -> Layer {
+        Layer::Dense {
+            out_features: s.output().shape.len(),
+            activation: s.op.activation,
+        }
+    }
+
+    fn macs(&self, s: &Site<'_, '_>) -> usize {
+        Self::geometry(s).macs()
+    }
+
+    fn scratch_len(&self, s: &Site<'_, '_>) -> usize {
+        match s.op.dtype {
+            DType::I8 => Self::geometry(s).scratch_len_i8(),
+            _ => 0,
+        }
+    }
+
+    fn footprint(&self, s: &Site<'_, '_>) -> Footprint {
+        let d = Self::geometry(s);
+        self.weights
+            .footprint(s.op.dtype, d.weights_len(), d.out_features())
+    }
+
+    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+        let dense = Self::geometry(s);
+        match s.op.dtype {
+            DType::I8 => {
+                let w = self
+                    .weights
+                    .i8(s, dense.weights_len(), dense.out_features())?;
+                let (in_q, out_q) = (Site::qparams(s.input(0)), Site::qparams(s.output()));
+                DenseI8::from_checked(
+                    dense,
+                    w,
+                    in_q.zero_point,
+                    out_q.zero_point,
+                    s.op.activation.range_i8(out_q),
+                )
+                .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?, io.scratch)
+            }
+            DType::F32 => self.run_float::<f32>(s, dense, io),
+            DType::F16 => self.run_float::<f16>(s, dense, io),
+        }
+    }
+}

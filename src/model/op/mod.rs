@@ -1,0 +1,395 @@
+//! One module per op kind. Each holds the kind's typed record: how its
+//! twelve parameter words read and write ([`OpRecord::read`] /
+//! [`OpRecord::emit`]), how it is checked against the model once at parse
+//! time, its multiply-accumulates, scratch and summary figures, the layer
+//! it computes, and how it runs its kernel. The view, the writer, the
+//! interpreter and the summary all go through these records.
+//!
+//! The blob is the prepared form of a model: the writer computed every
+//! multiplier, shift and table once, and [`Model::parse`] checks every
+//! record once. Running an op therefore only reads its record and hands
+//! the already checked parts to the kernel, without checking them again.
+//!
+//! Adding an op: a module here with a record implementing [`OpRecord`], a
+//! line in [`registry!`] below, and a variant in
+//! [`format::OpKind`](super::format::OpKind) for its byte.
+
+mod act;
+mod add;
+mod concat;
+mod conv;
+mod dense;
+mod pool;
+mod softmax;
+
+pub(crate) use act::ActivationRecord;
+pub(crate) use add::AddRecord;
+pub(crate) use concat::ConcatRecord;
+pub(crate) use conv::{Conv2dRecord, WeightRefs};
+pub(crate) use dense::DenseRecord;
+pub(crate) use pool::PoolRecord;
+pub(crate) use softmax::SoftmaxRecord;
+
+use super::format::{OpKind, ARENA_ALIGN};
+use super::layer::Layer;
+use super::view::{Model, OpInfo, TensorInfo};
+use crate::error::{Error, Result};
+use crate::quant::{Activation, QParams, Requant, Rescale};
+use core::ops::Range;
+
+/// An op's place in a checked model: what its record is checked and run
+/// against.
+#[derive(Clone, Copy)]
+pub(crate) struct Site<'m, 'a> {
+    pub model: &'m Model<'a>,
+    pub op: &'m OpInfo<'a>,
+    pub index: usize,
+}
+
+impl<'a> Site<'_, 'a> {
+    /// Tensor of input `k`.
+    pub fn input(&self, k: usize) -> TensorInfo {
+        self.model.tensor(self.model.op_input(self.op, k))
+    }
+
+    /// The output tensor.
+    pub fn output(&self) -> TensorInfo {
+        self.model.tensor(self.op.output)
+    }
+
+    /// Quantization of a tensor (unit scale for float tensors, whose kernels
+    /// never read it).
+    pub fn qparams(t: TensorInfo) -> QParams {
+        t.qparams.unwrap_or(QParams {
+            scale: 1.0,
+            zero_point: 0,
+        })
+    }
+
+    /// A model error at this op.
+    pub fn invalid(&self, what: &'static str) -> Error {
+        Error::InvalidModel {
+            what,
+            index: self.index,
+        }
+    }
+
+    /// Checks that `bytes` at data offset `off` lie in the data section and
+    /// are aligned to `align`.
+    pub fn data_ref(&self, what: &'static str, off: u32, bytes: usize, align: usize) -> Result<()> {
+        let off = off as usize;
+        if !off.is_multiple_of(align) {
+            return Err(Error::Misaligned { what });
+        }
+        match off.checked_add(bytes) {
+            Some(end) if end <= self.model.data().len() => Ok(()),
+            _ => Err(self.invalid(what)),
+        }
+    }
+
+    /// Data bytes of a checked reference.
+    pub fn data(&self, off: u32, len: usize) -> &'a [u8] {
+        self.model.data_bytes(off, len)
+    }
+}
+
+/// What an op is given to run: its output, its scratch and the readable
+/// rest of the arena.
+pub(crate) struct Io<'x> {
+    pub out: &'x mut [u8],
+    pub scratch: &'x mut [u8],
+    pub rest: Readable<'x>,
+    /// The output lies over the first input (ops that can run in place).
+    pub in_place: bool,
+}
+
+impl<'x> Io<'x> {
+    /// Bytes of input `k` of the op at `s`.
+    pub fn input(&self, s: &Site<'_, '_>, k: usize) -> Result<&'x [u8]> {
+        self.rest.get(s.input(k).range())
+    }
+}
+
+/// The arena around an op's output and scratch.
+pub(crate) struct Readable<'x> {
+    pub pieces: [(usize, &'x [u8]); 3],
+}
+
+impl<'x> Readable<'x> {
+    fn get(&self, r: Range<usize>) -> Result<&'x [u8]> {
+        for &(base, piece) in &self.pieces {
+            if r.start >= base && r.end <= base + piece.len() {
+                return Ok(&piece[r.start - base..r.end - base]);
+            }
+        }
+        Err(Error::InvalidModel {
+            what: "input overlaps the output or scratch",
+            index: r.start,
+        })
+    }
+}
+
+/// Weights, biases and tables of an op, as counted in a summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Footprint {
+    /// Trainable parameters (weights and biases).
+    pub params: usize,
+    /// Bytes of weights, biases and fixed-point tables in the data section.
+    pub bytes: usize,
+}
+
+/// The parts every op kind's record provides.
+pub(crate) trait OpRecord: Sized {
+    /// Reads the record's parameter words; [`check`](Self::check) decides
+    /// whether they make sense. Never panics, whatever the words.
+    fn read(op: &OpInfo<'_>) -> Self;
+    /// The parameter words: `read` of them gives the record back.
+    fn emit(&self) -> Result<[u32; 12]>;
+    /// Checks the record against the model (geometry, tensors, data
+    /// references, fixed-point ranges, unused words zero), once, at parse.
+    fn check(&self, s: &Site<'_, '_>) -> Result<()>;
+    /// The layer it computes, in the description training uses.
+    fn layer(&self, s: &Site<'_, '_>) -> Layer;
+    /// Multiply-accumulates per inference.
+    fn macs(&self, _s: &Site<'_, '_>) -> usize {
+        0
+    }
+    /// Scratch bytes in the arena.
+    fn scratch_len(&self, _s: &Site<'_, '_>) -> usize {
+        0
+    }
+    /// Parameters and data bytes.
+    fn footprint(&self, _s: &Site<'_, '_>) -> Footprint {
+        Footprint::default()
+    }
+    /// Runs the kernel of a checked record.
+    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()>;
+}
+
+/// Declares the records of every op kind: one line per kind.
+macro_rules! registry {
+    ($($kind:ident => $record:ty,)*) => {
+        /// The typed record of one op.
+        pub(crate) enum Record {
+            $(
+                #[allow(missing_docs)]
+                $kind($record),
+            )*
+        }
+
+        impl Record {
+            /// Reads op `op`'s record as its kind's type.
+            pub fn read(op: &OpInfo<'_>) -> Record {
+                match op.kind {
+                    $(OpKind::$kind => Record::$kind(<$record>::read(op)),)*
+                }
+            }
+
+            fn with<R>(&self, f: impl FnOnce(&dyn Dispatch) -> R) -> R {
+                match self {
+                    $(Record::$kind(r) => f(r),)*
+                }
+            }
+        }
+    };
+}
+
+registry! {
+    Conv2d => conv::Conv2dRecord,
+    Dense => dense::DenseRecord,
+    MaxPool => pool::PoolRecord,
+    AvgPool => pool::PoolRecord,
+    Add => add::AddRecord,
+    Concat => concat::ConcatRecord,
+    Activation => act::ActivationRecord,
+    Softmax => softmax::SoftmaxRecord,
+}
+
+/// [`OpRecord`] without its constructor, so that a record of any kind can
+/// be borrowed as one type.
+trait Dispatch {
+    fn emit(&self) -> Result<[u32; 12]>;
+    fn check(&self, s: &Site<'_, '_>) -> Result<()>;
+    fn layer(&self, s: &Site<'_, '_>) -> Layer;
+    fn macs(&self, s: &Site<'_, '_>) -> usize;
+    fn scratch_len(&self, s: &Site<'_, '_>) -> usize;
+    fn footprint(&self, s: &Site<'_, '_>) -> Footprint;
+    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()>;
+}
+
+impl<T: OpRecord> Dispatch for T {
+    fn emit(&self) -> Result<[u32; 12]> {
+        OpRecord::emit(self)
+    }
+    fn check(&self, s: &Site<'_, '_>) -> Result<()> {
+        OpRecord::check(self, s)
+    }
+    fn layer(&self, s: &Site<'_, '_>) -> Layer {
+        OpRecord::layer(self, s)
+    }
+    fn macs(&self, s: &Site<'_, '_>) -> usize {
+        OpRecord::macs(self, s)
+    }
+    fn scratch_len(&self, s: &Site<'_, '_>) -> usize {
+        OpRecord::scratch_len(self, s)
+    }
+    fn footprint(&self, s: &Site<'_, '_>) -> Footprint {
+        OpRecord::footprint(self, s)
+    }
+    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+        OpRecord::run(self, s, io)
+    }
+}
+
+impl Record {
+    /// Checks the record against the model; also that it reads back from
+    /// exactly the stored words (unused words zero).
+    pub fn check(&self, s: &Site<'_, '_>) -> Result<()> {
+        self.with(|r| {
+            r.check(s)?;
+            if r.emit().ok() != Some(s.op.params) {
+                return Err(s.invalid("unused op parameter not zero"));
+            }
+            Ok(())
+        })
+    }
+
+    /// The layer.
+    pub fn layer(&self, s: &Site<'_, '_>) -> Layer {
+        self.with(|r| r.layer(s))
+    }
+
+    /// Multiply-accumulates per inference.
+    pub fn macs(&self, s: &Site<'_, '_>) -> usize {
+        self.with(|r| r.macs(s))
+    }
+
+    /// Scratch bytes.
+    pub fn scratch_len(&self, s: &Site<'_, '_>) -> usize {
+        self.with(|r| r.scratch_len(s))
+    }
+
+    /// Parameters and data bytes.
+    pub fn footprint(&self, s: &Site<'_, '_>) -> Footprint {
+        self.with(|r| r.footprint(s))
+    }
+
+    /// Runs the op.
+    pub fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+        self.with(|r| r.run(s, io))
+    }
+}
+
+/// `a | b << 16`, the packing of two `u16` in one word.
+pub(crate) fn pack(a: usize, b: usize) -> Result<u32> {
+    if a > 0xffff || b > 0xffff {
+        return Err(Error::Unsupported {
+            what: "kernel, stride, dilation or padding above 65535",
+        });
+    }
+    Ok(a as u32 | (b as u32) << 16)
+}
+
+/// The two `u16` halves of a word.
+pub(crate) fn unpack(w: u32) -> [usize; 2] {
+    [(w & 0xffff) as usize, (w >> 16) as usize]
+}
+
+/// Explicit padding cells `[top, bottom, left, right]` from two words.
+pub(crate) fn read_pads(p: &[u32; 12], at: usize) -> [usize; 4] {
+    let [top, bottom] = unpack(p[at]);
+    let [left, right] = unpack(p[at + 1]);
+    [top, bottom, left, right]
+}
+
+/// The padding cells as a [`Padding`](crate::ops::Padding).
+pub(crate) fn padding(pads: [usize; 4]) -> crate::ops::Padding {
+    let [top, bottom, left, right] = pads;
+    crate::ops::Padding::Explicit {
+        top,
+        bottom,
+        left,
+        right,
+    }
+}
+
+/// Four words `[zp_in, multiplier, shift, zp_out]` as a rescale.
+pub(crate) fn rescale_from(w: &[u32]) -> Rescale {
+    Rescale {
+        input_zero_point: w[0] as i32,
+        requant: Requant {
+            multiplier: w[1] as i32,
+            shift: w[2] as i32,
+        },
+        output_zero_point: w[3] as i32,
+    }
+}
+
+/// A rescale as its four words.
+pub(crate) fn rescale_words(r: Rescale) -> [u32; 4] {
+    [
+        r.input_zero_point as u32,
+        r.requant.multiplier as u32,
+        r.requant.shift as u32,
+        r.output_zero_point as u32,
+    ]
+}
+
+/// The activation byte of a record.
+pub(crate) const fn activation_byte(a: Activation) -> u8 {
+    match a {
+        Activation::None => 0,
+        Activation::Relu => 1,
+        Activation::Relu6 => 2,
+    }
+}
+
+/// The activation of a record's byte.
+pub(crate) const fn activation_of(v: u8) -> Option<Activation> {
+    match v {
+        0 => Some(Activation::None),
+        1 => Some(Activation::Relu),
+        2 => Some(Activation::Relu6),
+        _ => None,
+    }
+}
+
+/// Checks that every input tensor has the output's shape.
+pub(crate) fn check_same_shapes(s: &Site<'_, '_>) -> Result<()> {
+    let out = s.output().shape;
+    for k in 0..s.op.input_count() {
+        if s.input(k).shape != out {
+            return Err(s.invalid("op output shape does not follow from its input"));
+        }
+    }
+    Ok(())
+}
+
+/// A model data or arena region viewed as elements.
+pub(crate) use super::interp::{cast, cast_mut};
+
+/// Bytes of the int8 weight tables of `channels` outputs: int32 bias,
+/// multiplier and shift each.
+pub(crate) const fn i8_tables_len(channels: usize) -> usize {
+    12 * channels
+}
+
+/// Scratch placement check shared by the view.
+pub(crate) fn check_scratch(s: &Site<'_, '_>, len: usize, arena_len: usize) -> Result<()> {
+    let off = s.op.scratch_offset;
+    if len > 0 {
+        if !off.is_multiple_of(ARENA_ALIGN) {
+            return Err(Error::Misaligned {
+                what: "scratch arena offset",
+            });
+        }
+        match off.checked_add(len) {
+            Some(end) if end <= arena_len => Ok(()),
+            _ => Err(s.invalid("scratch outside the arena")),
+        }
+    } else if off != 0 {
+        Err(s.invalid("scratch offset without scratch"))
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,122 @@
+//! `MaxPool` and `AvgPool`: one record, the kind byte tells which.
+//!
+//! Words: `[wh|ww, sh|sw, 0, top|bottom, left|right, 0 ×7]`. int8 pooling
+//! keeps the input's quantization.
+
+use super::{cast, cast_mut, pack, padding, read_pads, unpack, Io, OpRecord, Site};
+use crate::error::Result;
+use crate::model::format::{DType, OpKind};
+use crate::model::layer::Layer;
+use crate::model::OpInfo;
+use crate::num::Real;
+use crate::ops::pool::{Pool2d, Pool2dConfig};
+use half::f16;
+
+/// A pooling layer's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PoolRecord {
+    pub max: bool,
+    pub window: [usize; 2],
+    pub stride: [usize; 2],
+    /// `[top, bottom, left, right]` cells.
+    pub pads: [usize; 4],
+}
+
+impl PoolRecord {
+    fn geometry(&self, s: &Site<'_, '_>) -> Pool2d {
+        Pool2d::from_checked(
+            s.input(0).shape,
+            s.output().shape,
+            self.window,
+            self.stride,
+            [self.pads[0], self.pads[2]],
+        )
+    }
+
+    fn run_float<T: Real + crate::model::Element>(
+        &self,
+        s: &Site<'_, '_>,
+        pool: Pool2d,
+        io: Io<'_>,
+    ) -> Result<()> {
+        let (x, y) = (cast::<T>(io.input(s, 0)?)?, cast_mut::<T>(io.out)?);
+        if self.max {
+            pool.max_float(x, y, s.op.activation)
+        } else {
+            pool.avg_float(x, y, s.op.activation)
+        }
+    }
+}
+
+impl OpRecord for PoolRecord {
+    fn read(op: &OpInfo<'_>) -> Self {
+        let p = &op.params;
+        PoolRecord {
+            max: op.kind == OpKind::MaxPool,
+            window: unpack(p[0]),
+            stride: unpack(p[1]),
+            pads: read_pads(p, 3),
+        }
+    }
+
+    fn emit(&self) -> Result<[u32; 12]> {
+        let [top, bottom, left, right] = self.pads;
+        let mut p = [0u32; 12];
+        p[0] = pack(self.window[0], self.window[1])?;
+        p[1] = pack(self.stride[0], self.stride[1])?;
+        p[3] = pack(top, bottom)?;
+        p[4] = pack(left, right)?;
+        Ok(p)
+    }
+
+    fn check(&self, s: &Site<'_, '_>) -> Result<()> {
+        let config = Pool2dConfig {
+            input: s.input(0).shape,
+            window: self.window,
+            stride: self.stride,
+            padding: padding(self.pads),
+        };
+        let pool = Pool2d::new(config).map_err(|_| s.invalid("pool parameters"))?;
+        if pool.output_shape() != s.output().shape {
+            return Err(s.invalid("op output shape does not follow from its input"));
+        }
+        if s.input(0).qparams != s.output().qparams {
+            return Err(s.invalid("int8 pooling changes quantization"));
+        }
+        Ok(())
+    }
+
+    fn layer(&self, _s: &Site<'_, '_>) -> Layer {
+        let (window, stride, padding) = (self.window, self.stride, padding(self.pads));
+        if self.max {
+            Layer::MaxPool {
+                window,
+                stride,
+                padding,
+            }
+        } else {
+            Layer::AvgPool {
+                window,
+                stride,
+                padding,
+            }
+        }
+    }
+
+    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+        let pool = self.geometry(s);
+        match s.op.dtype {
+            DType::I8 => {
+                let clamp = s.op.activation.range_i8(Site::qparams(s.output()));
+                let (x, y) = (cast::<i8>(io.input(s, 0)?)?, cast_mut::<i8>(io.out)?);
+                if self.max {
+                    pool.max_i8(x, y, clamp)
+                } else {
+                    pool.avg_i8(x, y, clamp)
+                }
+            }
+            DType::F32 => self.run_float::<f32>(s, pool, io),
+            DType::F16 => self.run_float::<f16>(s, pool, io),
+        }
+    }
+}

@@ -1,0 +1,73 @@
+//! `Softmax` over channels.
+//!
+//! Words: `[multiplier, left_shift, diff_min, beta (f32 bits), 0 ×8]`; the
+//! first three are int8's fixed-point parameters (zero for float). int8
+//! output has scale 1/256 and zero point -128, as TensorFlow Lite's.
+
+use super::{cast, cast_mut, check_same_shapes, Io, OpRecord, Site};
+use crate::error::Result;
+use crate::model::format::DType;
+use crate::model::layer::Layer;
+use crate::model::OpInfo;
+use crate::ops::softmax::{softmax_float, SoftmaxI8};
+use half::f16;
+
+/// A softmax's record.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct SoftmaxRecord {
+    /// int8 only: `(multiplier, left_shift, diff_min)`.
+    pub fixed: Option<(i32, i32, i32)>,
+    pub beta: f32,
+}
+
+impl OpRecord for SoftmaxRecord {
+    fn read(op: &OpInfo<'_>) -> Self {
+        let p = &op.params;
+        SoftmaxRecord {
+            fixed: (op.dtype == DType::I8).then_some((p[0] as i32, p[1] as i32, p[2] as i32)),
+            beta: f32::from_bits(p[3]),
+        }
+    }
+
+    fn emit(&self) -> Result<[u32; 12]> {
+        let mut p = [0u32; 12];
+        if let Some((m, s, d)) = self.fixed {
+            p[..3].copy_from_slice(&[m as u32, s as u32, d as u32]);
+        }
+        p[3] = self.beta.to_bits();
+        Ok(p)
+    }
+
+    fn check(&self, s: &Site<'_, '_>) -> Result<()> {
+        check_same_shapes(s)?;
+        if !(self.beta.is_finite() && self.beta > 0.0) {
+            return Err(s.invalid("softmax beta"));
+        }
+        if let Some((m, l, d)) = self.fixed {
+            SoftmaxI8::from_parts(m, l, d).map_err(|_| s.invalid("softmax parameters"))?;
+            let q = Site::qparams(s.output());
+            if q.scale != 1.0 / 256.0 || q.zero_point != -128 {
+                return Err(
+                    s.invalid("int8 softmax output must have scale 1/256 and zero point -128")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn layer(&self, _s: &Site<'_, '_>) -> Layer {
+        Layer::Softmax { beta: self.beta }
+    }
+
+    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+        let depth = s.output().shape.c;
+        let x = io.input(s, 0)?;
+        match (s.op.dtype, self.fixed) {
+            (DType::I8, Some((m, l, d))) => {
+                SoftmaxI8::from_checked(m, l, d).run(depth, cast(x)?, cast_mut(io.out)?)
+            }
+            (DType::F16, _) => softmax_float::<f16>(depth, cast(x)?, cast_mut(io.out)?, self.beta),
+            _ => softmax_float::<f32>(depth, cast(x)?, cast_mut(io.out)?, self.beta),
+        }
+    }
+}

@@ -9,7 +9,8 @@
 
 use core::arch::asm;
 
-use crate::ops::conv::{taps, ConvArgs};
+use super::portable::{im2col, Lane};
+use super::ConvArgs;
 
 /// Two dot products of one int32 column with two int8 filter rows:
 /// `[col.wa, col.wb]` added to `acc`.
@@ -110,76 +111,20 @@ fn channels(a: &ConvArgs<'_>, depth: usize, lo: usize, hi: usize, col: &[i32], o
     }
 }
 
-/// `dst[i] = src[i] + offset`, widened to int32.
-#[inline(always)]
-fn widen(src: &[i8], dst: &mut [i32], offset: i32) {
-    let n = src.len().min(dst.len());
-    let (src, dst) = (&src[..n], &mut dst[..n]);
-    for i in 0..n {
-        dst[i] = src[i] as i32 + offset;
-    }
-}
-
-/// im2col of one pixel and group into an int32 column (`x + offset`).
-#[inline(always)]
-fn im2col_i32(a: &ConvArgs<'_>, input: &[i8], oy: usize, ox: usize, g: usize, col: &mut [i32]) {
-    let geom = &a.geom;
-    let [kh, kw] = geom.kernel();
-    let [dh, dw] = geom.dilation();
-    let [sh, sw] = geom.stride();
-    let [pt, pl] = geom.padding();
-    let in_shape = geom.input_shape();
-    let cin = in_shape.c;
-    let cpg = cin / geom.groups();
-    let y0 = (oy * sh) as isize - pt as isize;
-    let x0 = (ox * sw) as isize - pl as isize;
-    let (ky_lo, ky_hi) = taps(y0, in_shape.h, kh, dh);
-    let (kx_lo, kx_hi) = taps(x0, in_shape.w, kw, dw);
-    let off = a.input_offset;
-    if ky_lo > 0 || kx_lo > 0 || ky_hi < kh || kx_hi < kw {
-        col[..kh * kw * cpg].fill(0);
-    }
-    if cpg == cin && dw == 1 {
-        // One group, no horizontal dilation: each kernel row is one span.
-        let span = (kx_hi - kx_lo) * cin;
-        let ix = (x0 + kx_lo as isize) as usize;
-        for ky in ky_lo..ky_hi {
-            let iy = (y0 + (ky * dh) as isize) as usize;
-            widen(
-                &input[(iy * in_shape.w + ix) * cin..][..span],
-                &mut col[(ky * kw + kx_lo) * cin..][..span],
-                off,
-            );
-        }
-        return;
-    }
-    for ky in ky_lo..ky_hi {
-        let iy = (y0 + (ky * dh) as isize) as usize;
-        for kx in kx_lo..kx_hi {
-            let ix = (x0 + (kx * dw) as isize) as usize;
-            widen(
-                &input[(iy * in_shape.w + ix) * cin + g * cpg..][..cpg],
-                &mut col[(ky * kw + kx) * cpg..][..cpg],
-                off,
-            );
-        }
-    }
-}
-
 /// General convolution: im2col one pixel, then two channels at a time.
 pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
     let geom = &a.geom;
     let depth = geom.filter_depth();
-    let out_shape = geom.output_shape();
+    let out_shape = geom.output;
     let oc = out_shape.c;
-    let opg = oc / geom.groups();
+    let opg = oc / geom.groups;
     let col = &mut as_i32(col)[..depth];
     for oy in 0..out_shape.h {
         for ox in 0..out_shape.w {
             let p = oy * out_shape.w + ox;
             let out = &mut output[p * oc..(p + 1) * oc];
-            for g in 0..geom.groups() {
-                im2col_i32(a, input, oy, ox, g, col);
+            for g in 0..geom.groups {
+                im2col(a, input, oy, ox, g, col);
                 channels(a, depth, g * opg, (g + 1) * opg, col, out);
             }
         }
@@ -194,16 +139,16 @@ pub(crate) fn conv_pointwise_i8(
     col: &mut [i16],
 ) {
     let geom = &a.geom;
-    let cin = geom.input_shape().c;
-    let in_w = geom.input_shape().w;
-    let out_shape = geom.output_shape();
+    let cin = geom.input.c;
+    let in_w = geom.input.w;
+    let out_shape = geom.output;
     let oc = out_shape.c;
-    let [sh, sw] = geom.stride();
+    let [sh, sw] = geom.stride;
     let col = &mut as_i32(col)[..cin];
     for oy in 0..out_shape.h {
         for ox in 0..out_shape.w {
             let s = (oy * sh * in_w + ox * sw) * cin;
-            widen(&input[s..s + cin], col, a.input_offset);
+            i32::widen(&input[s..s + cin], col, a.input_offset);
             let p = oy * out_shape.w + ox;
             channels(a, cin, 0, oc, col, &mut output[p * oc..(p + 1) * oc]);
         }
@@ -221,7 +166,7 @@ pub(crate) fn dense_i8(
 ) {
     let n = input.len();
     let col = &mut as_i32(col)[..n];
-    widen(input, col, input_offset);
+    i32::widen(input, col, input_offset);
     let w = |o: usize| &weights[o * n..(o + 1) * n];
     let mut o = 0;
     while o < bias.len() {

@@ -9,7 +9,8 @@
 
 use core::arch::asm;
 
-use crate::ops::conv::{im2col_i8, ConvArgs};
+use super::portable::im2col;
+use super::ConvArgs;
 
 #[inline(always)]
 fn sxtb16(x: u32) -> u32 {
@@ -395,7 +396,7 @@ fn channels(
     pa: usize,
     pb: usize,
 ) {
-    let oc = a.geom.output_shape().c;
+    let oc = a.geom.output.c;
     let w = |o: usize| &a.filter[o * depth..(o + 1) * depth];
     let mut o = lo;
     while o < hi {
@@ -415,9 +416,9 @@ fn channels(
 pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
     let geom = &a.geom;
     let depth = geom.filter_depth();
-    let out_shape = geom.output_shape();
+    let out_shape = geom.output;
     let ow = out_shape.w;
-    let groups = geom.groups();
+    let groups = geom.groups;
     let opg = out_shape.c / groups;
     let (packed, rest) = col.split_at_mut(2 * depth);
     let (nat_a, rest) = rest.split_at_mut(depth);
@@ -427,8 +428,8 @@ pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8],
     while p < pixels {
         let q = if p + 1 < pixels { p + 1 } else { p };
         for g in 0..groups {
-            im2col_i8(a, input, p / ow, p % ow, g, nat_a);
-            im2col_i8(a, input, q / ow, q % ow, g, nat_b);
+            im2col(a, input, p / ow, p % ow, g, nat_a);
+            im2col(a, input, q / ow, q % ow, g, nat_b);
             pack_pair(nat_a, nat_b, packed);
             channels(a, depth, g * opg, (g + 1) * opg, packed, output, p, q);
         }
@@ -444,11 +445,11 @@ pub(crate) fn conv_pointwise_i8(
     col: &mut [i16],
 ) {
     let geom = &a.geom;
-    let cin = geom.input_shape().c;
-    let in_w = geom.input_shape().w;
-    let out_shape = geom.output_shape();
+    let cin = geom.input.c;
+    let in_w = geom.input.w;
+    let out_shape = geom.output;
     let (oc, ow) = (out_shape.c, out_shape.w);
-    let [sh, sw] = geom.stride();
+    let [sh, sw] = geom.stride;
     let packed = &mut col[..2 * cin];
     let src = |p: usize| {
         let s = ((p / ow) * sh * in_w + (p % ow) * sw) * cin;

@@ -4,12 +4,19 @@
 //! loops against a naive reference, on the target by the conformance
 //! firmware, whose digests must equal the host's).
 
-use crate::ops::conv::ConvArgs;
+//!
+//! `arch` is a leaf: it knows shapes, requantization and clamps, never the
+//! ops that call it. [`portable`] holds the reference loops and the argument
+//! types every path shares; each target module implements the same entry
+//! points, and the functions below pick one.
 
 #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
 mod cortex_m0;
 #[cfg(picocnn_dsp)]
 mod cortex_m_dsp;
+pub(crate) mod portable;
+
+pub(crate) use portable::{depthwise_i8, taps, ConvArgs, ConvGeom};
 
 /// Scratch bytes of a general int8 convolution with filters of `depth`
 /// values: two packed int16 columns and two natural-order ones, plus slack
@@ -37,15 +44,6 @@ pub(crate) fn scratch_i16(scratch: &mut [u8]) -> &mut [i16] {
     unsafe { core::slice::from_raw_parts_mut(mid.as_mut_ptr() as *mut i16, len) }
 }
 
-/// Dot product of int16 activations and int8 weights, wrapping on overflow
-/// as the int32 accumulators of the reference kernels do.
-#[inline(always)]
-pub(crate) fn dot_i16_i8(col: &[i16], w: &[i8]) -> i32 {
-    col.iter()
-        .zip(w)
-        .fold(0i32, |acc, (&c, &w)| acc.wrapping_add(c as i32 * w as i32))
-}
-
 /// Four independent multiply-accumulates (depthwise, one tap of four
 /// channels): `acc[j] + (x[j] + offset) * w[j]`.
 #[inline(always)]
@@ -53,52 +51,7 @@ pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8], offset: i32) -> [i32; 4] {
     #[cfg(picocnn_dsp)]
     return cortex_m_dsp::mac4(acc, x, w, offset);
     #[cfg(not(picocnn_dsp))]
-    {
-        let (x, w) = (&x[..4], &w[..4]);
-        let mut acc = acc;
-        for j in 0..4 {
-            acc[j] = acc[j].wrapping_add((x[j] as i32 + offset) * w[j] as i32);
-        }
-        acc
-    }
-}
-
-/// Two dot products sharing the activations: `[col.wa, col.wb]` added to `acc`.
-#[inline(always)]
-pub(crate) fn dot2_i16_i8(col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [i32; 2] {
-    let n = col.len().min(wa.len()).min(wb.len());
-    let (col, wa, wb) = (&col[..n], &wa[..n], &wb[..n]);
-    let [mut x, mut y] = acc;
-    for i in 0..n {
-        let c = col[i] as i32;
-        x = x.wrapping_add(c * wa[i] as i32);
-        y = y.wrapping_add(c * wb[i] as i32);
-    }
-    [x, y]
-}
-
-/// Output channels `lo..hi` of one pixel from its column, two at a time.
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
-#[inline(always)]
-pub(crate) fn channels_portable(
-    a: &ConvArgs<'_>,
-    depth: usize,
-    lo: usize,
-    hi: usize,
-    col: &[i16],
-    out: &mut [i8],
-) {
-    let w = |o: usize| &a.filter[o * depth..(o + 1) * depth];
-    let mut o = lo;
-    while o + 1 < hi {
-        let [x, y] = dot2_i16_i8(col, w(o), w(o + 1), [a.bias[o], a.bias[o + 1]]);
-        out[o] = a.requantize(x, o);
-        out[o + 1] = a.requantize(y, o + 1);
-        o += 2;
-    }
-    if o < hi {
-        out[o] = a.requantize(a.bias[o].wrapping_add(dot_i16_i8(col, w(o))), o);
-    }
+    portable::mac4(acc, x, w, offset)
 }
 
 #[inline(always)]
@@ -108,7 +61,7 @@ pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8],
     #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
     cortex_m0::conv_general_i8(a, input, output, col);
     #[cfg(not(target_arch = "arm"))]
-    crate::ops::conv::conv_general_i8_portable(a, input, output, col);
+    portable::conv_general_i8(a, input, output, col);
 }
 
 #[inline(always)]
@@ -123,7 +76,7 @@ pub(crate) fn conv_pointwise_i8(
     #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
     cortex_m0::conv_pointwise_i8(a, input, output, col);
     #[cfg(not(target_arch = "arm"))]
-    crate::ops::conv::conv_pointwise_i8_portable(a, input, output, col);
+    portable::conv_pointwise_i8(a, input, output, col);
 }
 
 /// Dense accumulators: `emit(o, bias[o] + sum_i w[o][i] * (x[i] + offset))`.
@@ -141,27 +94,5 @@ pub(crate) fn dense_i8(
     #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
     cortex_m0::dense_i8(input, weights, col, offset, emit, bias);
     #[cfg(not(target_arch = "arm"))]
-    dense_i8_portable(input, weights, col, offset, emit, bias);
-}
-
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
-fn dense_i8_portable(
-    input: &[i8],
-    weights: &[i8],
-    col: &mut [i16],
-    offset: i32,
-    mut emit: impl FnMut(usize, i32),
-    bias: &[i32],
-) {
-    let n = input.len();
-    let col = &mut col[..n];
-    for (d, &s) in col.iter_mut().zip(input) {
-        *d = s as i16 + offset as i16;
-    }
-    for (o, &b) in bias.iter().enumerate() {
-        emit(
-            o,
-            b.wrapping_add(dot_i16_i8(col, &weights[o * n..(o + 1) * n])),
-        );
-    }
+    portable::dense_i8(input, weights, col, offset, emit, bias);
 }

@@ -161,11 +161,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         let m = self.model;
         for i in 0..m.op_count() {
             let op = m.op(i);
-            let site = Site {
-                model: &m,
-                op: &op,
-                index: i,
-            };
+            let site = Site::new(&m, &op, i);
             let record = Record::read(&op);
             let mut event = LayerEvent {
                 index: i,
@@ -176,12 +172,12 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             };
             hook(&event);
             let scratch = op.scratch_offset..op.scratch_offset + record.scratch_len(&site);
-            let (out, scratch, rest) = split(self.arena, m.tensor(op.output).range(), scratch)?;
+            let (out, scratch, rest) = split(self.arena, site.output().range(), scratch)?;
             let io = Io {
                 out,
                 scratch,
                 rest,
-                in_place: m.in_place(i),
+                in_place: site.in_place(),
             };
             record.run(&site, io)?;
             event.done = true;

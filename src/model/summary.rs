@@ -51,11 +51,7 @@ impl<'m, 'a> Summary<'m, 'a> {
     pub fn layer(&self, i: usize) -> LayerSummary<'a> {
         let m = self.model;
         let op = m.op(i);
-        let site = Site {
-            model: m,
-            op: &op,
-            index: i,
-        };
+        let site = Site::new(m, &op, i);
         let record = Record::read(&op);
         let footprint = record.footprint(&site);
         LayerSummary {

@@ -12,12 +12,20 @@ fn invalid(what: &'static str, index: usize) -> Error {
     Error::InvalidModel { what, index }
 }
 
+// One bounds check per field; a field past the end reads as zero (parse
+// checks every length before any field is read).
 fn u16_at(b: &[u8], off: usize) -> u16 {
-    u16::from_le_bytes([b[off], b[off + 1]])
+    match b.get(off..off + 2) {
+        Some(&[x, y]) => u16::from_le_bytes([x, y]),
+        _ => 0,
+    }
 }
 
 fn u32_at(b: &[u8], off: usize) -> u32 {
-    u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+    match b.get(off..off + 4) {
+        Some(&[x, y, z, w]) => u32::from_le_bytes([x, y, z, w]),
+        _ => 0,
+    }
 }
 
 /// One activation tensor of a model.
@@ -390,12 +398,7 @@ impl<'a> Model<'a> {
     /// # Ok::<(), picocnn::Error>(())
     /// ```
     pub fn layer(&self, op: &OpInfo<'_>) -> Layer {
-        let site = Site {
-            model: self,
-            op,
-            index: 0,
-        };
-        Record::read(op).layer(&site)
+        Record::read(op).layer(&Site::new(self, op, 0))
     }
 
     /// String `i` of the string table ("" when absent).
@@ -572,11 +575,7 @@ impl<'a> Model<'a> {
         if self.tensor(op.output).dtype != dtype {
             return Err(invalid("op output of another type", i));
         }
-        let site = Site {
-            model: self,
-            op: &op,
-            index: i,
-        };
+        let site = Site::new(self, &op, i);
         let record = Record::read(&op);
         record.check(&site)?;
         check_scratch(&site, record.scratch_len(&site), self.arena_len)
@@ -585,12 +584,7 @@ impl<'a> Model<'a> {
     /// Scratch bytes of op `i` (of a checked record).
     pub(crate) fn scratch_len(&self, i: usize) -> usize {
         let op = self.op(i);
-        let site = Site {
-            model: self,
-            op: &op,
-            index: i,
-        };
-        Record::read(&op).scratch_len(&site)
+        Record::read(&op).scratch_len(&Site::new(self, &op, i))
     }
 
     /// Live interval `[first, last]` (op indices) of tensor `t`: from its
@@ -615,8 +609,7 @@ impl<'a> Model<'a> {
     /// may arrange for ops that can run in place.
     pub(crate) fn in_place(&self, i: usize) -> bool {
         let op = self.op(i);
-        let input = self.op_input(&op, 0);
-        op.kind.can_run_in_place() && self.tensor(input).range() == self.tensor(op.output).range()
+        Site::new(self, &op, i).in_place()
     }
 
     fn check_plan(&self) -> Result<()> {

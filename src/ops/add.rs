@@ -101,6 +101,7 @@ impl AddI8 {
     }
 
     /// Adds `b` into `a` in place (a residual add into a dying input).
+    #[inline(never)]
     pub fn run_in_place(&self, a: &mut [i8], b: &[i8]) -> Result<()> {
         check_len("add second input", a.len(), b.len())?;
         for (x, &y) in a.iter_mut().zip(b) {

@@ -28,9 +28,9 @@
 //! ```
 
 use crate::arch;
+use crate::arch::{taps, ConvArgs, ConvGeom};
 use crate::error::{check_len, check_min_len, invalid, Error, Result};
 use crate::num::{clamp_f32, Real};
-pub(crate) use crate::ops::taps;
 use crate::ops::{axis, check_zero_point, Padding};
 use crate::quant::{check_requant, Activation, Clamp};
 use crate::tensor::Shape;
@@ -375,15 +375,24 @@ impl<'a> Conv2dI8<'a> {
         let k = self.kernel_args();
         match g.kind {
             ConvKind::Pointwise => arch::conv_pointwise_i8(&k, input, output, col),
-            ConvKind::Depthwise => depthwise_i8(&k, input, output),
+            ConvKind::Depthwise => arch::depthwise_i8(&k, input, output),
             ConvKind::General => arch::conv_general_i8(&k, input, output, col),
         }
         Ok(())
     }
 
     pub(crate) fn kernel_args(&self) -> ConvArgs<'a> {
+        let g = &self.geom;
         ConvArgs {
-            geom: self.geom,
+            geom: ConvGeom {
+                input: g.input,
+                output: g.output,
+                kernel: g.kernel,
+                stride: g.stride,
+                dilation: g.dilation,
+                pad: g.pad,
+                groups: g.groups,
+            },
             filter: self.weights.filter,
             bias: self.weights.bias,
             multiplier: self.weights.multiplier,
@@ -391,203 +400,6 @@ impl<'a> Conv2dI8<'a> {
             input_offset: self.input_offset,
             output_zero_point: self.output_zero_point,
             clamp: self.clamp,
-        }
-    }
-}
-
-/// Everything an int8 convolution loop needs, already checked.
-pub(crate) struct ConvArgs<'a> {
-    pub geom: Conv2d,
-    pub filter: &'a [i8],
-    pub bias: &'a [i32],
-    pub multiplier: &'a [i32],
-    pub shift: &'a [i32],
-    pub input_offset: i32,
-    pub output_zero_point: i32,
-    pub clamp: Clamp,
-}
-
-impl ConvArgs<'_> {
-    /// Requantizes one accumulator of output channel `o`.
-    #[inline(always)]
-    pub fn requantize(&self, acc: i32, o: usize) -> i8 {
-        let v =
-            crate::quant::multiply_by_quantized_multiplier(acc, self.multiplier[o], self.shift[o]);
-        self.clamp.apply(v.wrapping_add(self.output_zero_point))
-    }
-}
-
-/// Fills `col` with the window of output pixel `(oy, ox)` for group `g`,
-/// widened to int16 with the input offset added; padding becomes 0.
-#[inline]
-pub(crate) fn im2col_i8(
-    a: &ConvArgs<'_>,
-    input: &[i8],
-    oy: usize,
-    ox: usize,
-    g: usize,
-    col: &mut [i16],
-) {
-    let geom = &a.geom;
-    let [kh, kw] = geom.kernel;
-    let [dh, dw] = geom.dilation;
-    let cin = geom.input.c;
-    let cpg = cin / geom.groups;
-    let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
-    let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
-    let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
-    let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
-    let off = a.input_offset as i16;
-    if ky_lo > 0 || kx_lo > 0 || ky_hi < kh || kx_hi < kw {
-        col[..kh * kw * cpg].fill(0);
-    }
-    if cpg == cin && dw == 1 {
-        // One group and no horizontal dilation: each kernel row is one
-        // contiguous span of the input.
-        let span = (kx_hi - kx_lo) * cin;
-        let ix = (x0 + kx_lo as isize) as usize;
-        for ky in ky_lo..ky_hi {
-            let iy = (y0 + (ky * dh) as isize) as usize;
-            let src = &input[(iy * geom.input.w + ix) * cin..][..span];
-            let dst = &mut col[(ky * kw + kx_lo) * cin..][..span];
-            widen(src, dst, off);
-        }
-        return;
-    }
-    for ky in ky_lo..ky_hi {
-        let iy = (y0 + (ky * dh) as isize) as usize;
-        for kx in kx_lo..kx_hi {
-            let ix = (x0 + (kx * dw) as isize) as usize;
-            let src = (iy * geom.input.w + ix) * cin + g * cpg;
-            let dst = (ky * kw + kx) * cpg;
-            widen(&input[src..src + cpg], &mut col[dst..dst + cpg], off);
-        }
-    }
-}
-
-/// `dst[i] = src[i] + offset`, widened to int16.
-#[inline(always)]
-pub(crate) fn widen(src: &[i8], dst: &mut [i16], offset: i16) {
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = s as i16 + offset;
-    }
-}
-
-/// Portable general convolution: im2col one pixel and group, then one dot
-/// product per output channel of the group.
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
-pub(crate) fn conv_general_i8_portable(
-    a: &ConvArgs<'_>,
-    input: &[i8],
-    output: &mut [i8],
-    col: &mut [i16],
-) {
-    let geom = &a.geom;
-    let depth = geom.filter_depth();
-    let opg = geom.output.c / geom.groups;
-    let col = &mut col[..depth];
-    let mut out_idx = 0;
-    for oy in 0..geom.output.h {
-        for ox in 0..geom.output.w {
-            let out = &mut output[out_idx..out_idx + geom.output.c];
-            for g in 0..geom.groups {
-                im2col_i8(a, input, oy, ox, g, col);
-                arch::channels_portable(a, depth, g * opg, (g + 1) * opg, col, out);
-            }
-            out_idx += geom.output.c;
-        }
-    }
-}
-
-/// Portable 1x1 convolution: widen one pixel's channels, then a dot product
-/// per output channel.
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
-pub(crate) fn conv_pointwise_i8_portable(
-    a: &ConvArgs<'_>,
-    input: &[i8],
-    output: &mut [i8],
-    col: &mut [i16],
-) {
-    let geom = &a.geom;
-    let cin = geom.input.c;
-    let col = &mut col[..cin];
-    let off = a.input_offset as i16;
-    let mut out_idx = 0;
-    for oy in 0..geom.output.h {
-        for ox in 0..geom.output.w {
-            let src = (oy * geom.stride[0] * geom.input.w + ox * geom.stride[1]) * cin;
-            for (d, &s) in col.iter_mut().zip(&input[src..src + cin]) {
-                *d = s as i16 + off;
-            }
-            let out = &mut output[out_idx..out_idx + geom.output.c];
-            arch::channels_portable(a, cin, 0, geom.output.c, col, out);
-            out_idx += geom.output.c;
-        }
-    }
-}
-
-/// Depthwise convolution (HWO filters): per output pixel, blocks of four
-/// output channels whose accumulators stay in registers across the taps.
-fn depthwise_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8]) {
-    let geom = &a.geom;
-    let [kh, kw] = geom.kernel;
-    let [dh, dw] = geom.dilation;
-    let cin = geom.input.c;
-    let oc = geom.output.c;
-    let mult = oc / cin;
-    let off = a.input_offset;
-    let mut out_idx = 0;
-    for oy in 0..geom.output.h {
-        let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
-        let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
-        for ox in 0..geom.output.w {
-            let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
-            let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
-            let out = &mut output[out_idx..out_idx + oc];
-            let mut o0 = 0;
-            if mult == 1 {
-                // Four channels at a time, each tap one 4-byte run of the
-                // input and of the filters.
-                while o0 + 4 <= oc {
-                    let mut acc = [0i32; 4];
-                    for ky in ky_lo..ky_hi {
-                        let iy = (y0 + (ky * dh) as isize) as usize;
-                        for kx in kx_lo..kx_hi {
-                            let ix = (x0 + (kx * dw) as isize) as usize;
-                            let x = &input[(iy * geom.input.w + ix) * cin + o0..][..4];
-                            let w = &a.filter[(ky * kw + kx) * oc + o0..][..4];
-                            acc = arch::mac4(acc, x, w, off);
-                        }
-                    }
-                    for (j, &v) in acc.iter().enumerate() {
-                        let o = o0 + j;
-                        out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
-                    }
-                    o0 += 4;
-                }
-            }
-            while o0 < oc {
-                let n = (oc - o0).min(4);
-                let ic = [o0 / mult, (o0 + 1) / mult, (o0 + 2) / mult, (o0 + 3) / mult];
-                let mut acc = [0i32; 4];
-                for ky in ky_lo..ky_hi {
-                    let iy = (y0 + (ky * dh) as isize) as usize;
-                    for kx in kx_lo..kx_hi {
-                        let ix = (x0 + (kx * dw) as isize) as usize;
-                        let x = &input[(iy * geom.input.w + ix) * cin..][..cin];
-                        let w = &a.filter[(ky * kw + kx) * oc + o0..][..n];
-                        for ((acc, &c), &w) in acc.iter_mut().zip(&ic).zip(w) {
-                            *acc = acc.wrapping_add((x[c] as i32 + off) * w as i32);
-                        }
-                    }
-                }
-                for (j, &v) in acc[..n].iter().enumerate() {
-                    let o = o0 + j;
-                    out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
-                }
-                o0 += 4;
-            }
-            out_idx += oc;
         }
     }
 }

@@ -106,24 +106,7 @@ pub(crate) fn axis(
     Ok(((padded - effective) / stride + 1, before))
 }
 
-/// The taps `lo..hi` of a window starting at `origin` (in input cells, may be
-/// negative) that land inside `0..size`.
-#[inline(always)]
-pub(crate) fn taps(origin: isize, size: usize, kernel: usize, dilation: usize) -> (usize, usize) {
-    let d = dilation as isize;
-    let lo = if origin >= 0 {
-        0
-    } else {
-        ((-origin + d - 1) / d) as usize
-    };
-    let end = size as isize - origin; // first tap offset past the input
-    let hi = if end <= 0 {
-        0
-    } else {
-        (((end + d - 1) / d) as usize).min(kernel)
-    };
-    (lo.min(hi), hi)
-}
+pub(crate) use crate::arch::taps;
 
 pub(crate) fn check_zero_point(zp: i32) -> Result<()> {
     if (-128..=127).contains(&zp) {
@@ -148,14 +131,5 @@ mod tests {
         assert_eq!(axis(12, 5, 1, 1, Padding::Valid, true).unwrap(), (8, 0));
         assert!(axis(3, 5, 1, 1, Padding::Valid, true).is_err());
         assert!(axis(3, 0, 1, 1, Padding::Valid, true).is_err());
-    }
-
-    #[test]
-    fn taps_clip_to_input() {
-        assert_eq!(taps(-2, 10, 5, 1), (2, 5));
-        assert_eq!(taps(8, 10, 5, 1), (0, 2));
-        assert_eq!(taps(-3, 10, 3, 2), (2, 3));
-        assert_eq!(taps(-1, 10, 3, 2), (1, 3));
-        assert_eq!(taps(11, 10, 3, 1), (0, 0));
     }
 }

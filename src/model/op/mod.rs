@@ -22,13 +22,12 @@ mod dense;
 mod pool;
 mod softmax;
 
-pub(crate) use act::ActivationRecord;
-pub(crate) use add::AddRecord;
-pub(crate) use concat::ConcatRecord;
-pub(crate) use conv::{Conv2dRecord, WeightRefs};
-pub(crate) use dense::DenseRecord;
-pub(crate) use pool::PoolRecord;
-pub(crate) use softmax::SoftmaxRecord;
+// The writer builds records of each kind.
+#[cfg(feature = "std")]
+pub(crate) use {
+    act::ActivationRecord, add::AddRecord, concat::ConcatRecord, conv::Conv2dRecord,
+    conv::WeightRefs, dense::DenseRecord, pool::PoolRecord, softmax::SoftmaxRecord,
+};
 
 use super::format::{OpKind, ARENA_ALIGN};
 use super::layer::Layer;
@@ -37,24 +36,47 @@ use crate::error::{Error, Result};
 use crate::quant::{Activation, QParams, Requant, Rescale};
 use core::ops::Range;
 
-/// An op's place in a checked model: what its record is checked and run
-/// against.
+/// An op's place in a model: what its record is checked and run against.
+/// Its first input and its output are read once.
 #[derive(Clone, Copy)]
 pub(crate) struct Site<'m, 'a> {
     pub model: &'m Model<'a>,
     pub op: &'m OpInfo<'a>,
     pub index: usize,
+    first: TensorInfo,
+    output: TensorInfo,
 }
 
-impl<'a> Site<'_, 'a> {
+impl<'m, 'a> Site<'m, 'a> {
+    /// Op `op`, number `index` of `model`.
+    pub fn new(model: &'m Model<'a>, op: &'m OpInfo<'a>, index: usize) -> Self {
+        Site {
+            model,
+            op,
+            index,
+            first: model.tensor(model.op_input(op, 0)),
+            output: model.tensor(op.output),
+        }
+    }
+
     /// Tensor of input `k`.
     pub fn input(&self, k: usize) -> TensorInfo {
-        self.model.tensor(self.model.op_input(self.op, k))
+        if k == 0 {
+            self.first
+        } else {
+            self.model.tensor(self.model.op_input(self.op, k))
+        }
     }
 
     /// The output tensor.
     pub fn output(&self) -> TensorInfo {
-        self.model.tensor(self.op.output)
+        self.output
+    }
+
+    /// True when the op writes its output over its first input, as the plan
+    /// may arrange for ops that can run in place.
+    pub fn in_place(&self) -> bool {
+        self.op.kind.can_run_in_place() && self.first.range() == self.output.range()
     }
 
     /// Quantization of a tensor (unit scale for float tensors, whose kernels
@@ -336,6 +358,7 @@ pub(crate) fn rescale_words(r: Rescale) -> [u32; 4] {
 }
 
 /// The activation byte of a record.
+#[cfg(feature = "std")]
 pub(crate) const fn activation_byte(a: Activation) -> u8 {
     match a {
         Activation::None => 0,

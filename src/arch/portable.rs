@@ -1,0 +1,396 @@
+//! The portable reference loops, and the argument types every target's
+//! loops share. Every fast path gives these loops' results bit for bit.
+
+use crate::quant::Clamp;
+use crate::tensor::Shape;
+
+/// A checked convolution geometry, as the loops read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ConvGeom {
+    pub input: Shape,
+    pub output: Shape,
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Leading padding `[top, left]`.
+    pub pad: [usize; 2],
+    pub groups: usize,
+}
+
+impl ConvGeom {
+    /// Values per filter.
+    pub const fn filter_depth(&self) -> usize {
+        self.kernel[0] * self.kernel[1] * (self.input.c / self.groups)
+    }
+}
+
+/// The taps `lo..hi` of a window starting at `origin` (in input cells, may be
+/// negative) that land inside `0..size`.
+#[inline(always)]
+pub(crate) fn taps(origin: isize, size: usize, kernel: usize, dilation: usize) -> (usize, usize) {
+    if dilation == 1 {
+        // The common case without divisions (a library call on Armv6-M).
+        let lo = if origin < 0 { origin.unsigned_abs() } else { 0 };
+        let end = size as isize - origin;
+        let hi = if end <= 0 {
+            0
+        } else {
+            (end as usize).min(kernel)
+        };
+        return (lo.min(hi), hi);
+    }
+    let d = dilation as isize;
+    let lo = if origin >= 0 {
+        0
+    } else {
+        ((-origin + d - 1) / d) as usize
+    };
+    let end = size as isize - origin; // first tap offset past the input
+    let hi = if end <= 0 {
+        0
+    } else {
+        (((end + d - 1) / d) as usize).min(kernel)
+    };
+    (lo.min(hi), hi)
+}
+
+/// Four independent multiply-accumulates (depthwise, one tap of four
+/// channels): `acc[j] + (x[j] + offset) * w[j]`.
+#[cfg_attr(picocnn_dsp, allow(dead_code))]
+#[inline(always)]
+pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8], offset: i32) -> [i32; 4] {
+    let (x, w) = (&x[..4], &w[..4]);
+    let mut acc = acc;
+    for j in 0..4 {
+        acc[j] = acc[j].wrapping_add((x[j] as i32 + offset) * w[j] as i32);
+    }
+    acc
+}
+
+/// Everything an int8 convolution loop needs, already checked.
+pub(crate) struct ConvArgs<'a> {
+    pub geom: ConvGeom,
+    pub filter: &'a [i8],
+    pub bias: &'a [i32],
+    pub multiplier: &'a [i32],
+    pub shift: &'a [i32],
+    pub input_offset: i32,
+    pub output_zero_point: i32,
+    pub clamp: Clamp,
+}
+
+impl ConvArgs<'_> {
+    /// Requantizes one accumulator of output channel `o`.
+    #[inline(always)]
+    pub fn requantize(&self, acc: i32, o: usize) -> i8 {
+        let v =
+            crate::quant::multiply_by_quantized_multiplier(acc, self.multiplier[o], self.shift[o]);
+        self.clamp.apply(v.wrapping_add(self.output_zero_point))
+    }
+}
+
+/// A column element: int16 on most paths, int32 where the multiply takes
+/// whole words (Armv6-M).
+pub(crate) trait Lane: Copy + Default {
+    /// `dst[i] = src[i] + offset`, widened.
+    fn widen(src: &[i8], dst: &mut [Self], offset: i32);
+}
+
+impl Lane for i16 {
+    #[inline(always)]
+    fn widen(src: &[i8], dst: &mut [i16], offset: i32) {
+        let offset = offset as i16;
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s as i16 + offset;
+        }
+    }
+}
+
+impl Lane for i32 {
+    #[inline(always)]
+    fn widen(src: &[i8], dst: &mut [i32], offset: i32) {
+        let n = src.len().min(dst.len());
+        let (src, dst) = (&src[..n], &mut dst[..n]);
+        for i in 0..n {
+            dst[i] = src[i] as i32 + offset;
+        }
+    }
+}
+
+/// Fills `col` with the window of output pixel `(oy, ox)` for group `g`,
+/// widened with the input offset added; padding becomes 0.
+#[inline]
+pub(crate) fn im2col<T: Lane>(
+    a: &ConvArgs<'_>,
+    input: &[i8],
+    oy: usize,
+    ox: usize,
+    g: usize,
+    col: &mut [T],
+) {
+    let geom = &a.geom;
+    let [kh, kw] = geom.kernel;
+    let [dh, dw] = geom.dilation;
+    let cin = geom.input.c;
+    let cpg = cin / geom.groups;
+    let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
+    let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
+    let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
+    let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
+    let off = a.input_offset;
+    if ky_lo > 0 || kx_lo > 0 || ky_hi < kh || kx_hi < kw {
+        col[..kh * kw * cpg].fill(T::default());
+    }
+    if cpg == cin && dw == 1 {
+        // One group and no horizontal dilation: each kernel row is one
+        // contiguous span of the input.
+        let span = (kx_hi - kx_lo) * cin;
+        let ix = (x0 + kx_lo as isize) as usize;
+        for ky in ky_lo..ky_hi {
+            let iy = (y0 + (ky * dh) as isize) as usize;
+            let src = &input[(iy * geom.input.w + ix) * cin..][..span];
+            let dst = &mut col[(ky * kw + kx_lo) * cin..][..span];
+            T::widen(src, dst, off);
+        }
+        return;
+    }
+    for ky in ky_lo..ky_hi {
+        let iy = (y0 + (ky * dh) as isize) as usize;
+        for kx in kx_lo..kx_hi {
+            let ix = (x0 + (kx * dw) as isize) as usize;
+            let src = (iy * geom.input.w + ix) * cin + g * cpg;
+            let dst = (ky * kw + kx) * cpg;
+            T::widen(&input[src..src + cpg], &mut col[dst..dst + cpg], off);
+        }
+    }
+}
+
+/// Portable general convolution: im2col one pixel and group, then one dot
+/// product per output channel of the group.
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
+pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
+    let geom = &a.geom;
+    let depth = geom.filter_depth();
+    let opg = geom.output.c / geom.groups;
+    let col = &mut col[..depth];
+    let mut out_idx = 0;
+    for oy in 0..geom.output.h {
+        for ox in 0..geom.output.w {
+            let out = &mut output[out_idx..out_idx + geom.output.c];
+            for g in 0..geom.groups {
+                im2col(a, input, oy, ox, g, col);
+                channels(a, depth, g * opg, (g + 1) * opg, col, out);
+            }
+            out_idx += geom.output.c;
+        }
+    }
+}
+
+/// Portable 1x1 convolution: widen one pixel's channels, then a dot product
+/// per output channel.
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
+pub(crate) fn conv_pointwise_i8(
+    a: &ConvArgs<'_>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+) {
+    let geom = &a.geom;
+    let cin = geom.input.c;
+    let col = &mut col[..cin];
+    let off = a.input_offset as i16;
+    let mut out_idx = 0;
+    for oy in 0..geom.output.h {
+        for ox in 0..geom.output.w {
+            let src = (oy * geom.stride[0] * geom.input.w + ox * geom.stride[1]) * cin;
+            for (d, &s) in col.iter_mut().zip(&input[src..src + cin]) {
+                *d = s as i16 + off;
+            }
+            let out = &mut output[out_idx..out_idx + geom.output.c];
+            channels(a, cin, 0, geom.output.c, col, out);
+            out_idx += geom.output.c;
+        }
+    }
+}
+
+/// Dot product of int16 activations and int8 weights, wrapping on overflow
+/// as the int32 accumulators of the reference kernels do.
+#[inline(always)]
+pub(crate) fn dot_i16_i8(col: &[i16], w: &[i8]) -> i32 {
+    col.iter()
+        .zip(w)
+        .fold(0i32, |acc, (&c, &w)| acc.wrapping_add(c as i32 * w as i32))
+}
+
+/// Two dot products sharing the activations: `[col.wa, col.wb]` added to `acc`.
+#[inline(always)]
+pub(crate) fn dot2_i16_i8(col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [i32; 2] {
+    let n = col.len().min(wa.len()).min(wb.len());
+    let (col, wa, wb) = (&col[..n], &wa[..n], &wb[..n]);
+    let [mut x, mut y] = acc;
+    for i in 0..n {
+        let c = col[i] as i32;
+        x = x.wrapping_add(c * wa[i] as i32);
+        y = y.wrapping_add(c * wb[i] as i32);
+    }
+    [x, y]
+}
+
+/// Output channels `lo..hi` of one pixel from its column, two at a time.
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
+#[inline(always)]
+pub(crate) fn channels(
+    a: &ConvArgs<'_>,
+    depth: usize,
+    lo: usize,
+    hi: usize,
+    col: &[i16],
+    out: &mut [i8],
+) {
+    let w = |o: usize| &a.filter[o * depth..(o + 1) * depth];
+    let mut o = lo;
+    while o + 1 < hi {
+        let [x, y] = dot2_i16_i8(col, w(o), w(o + 1), [a.bias[o], a.bias[o + 1]]);
+        out[o] = a.requantize(x, o);
+        out[o + 1] = a.requantize(y, o + 1);
+        o += 2;
+    }
+    if o < hi {
+        out[o] = a.requantize(a.bias[o].wrapping_add(dot_i16_i8(col, w(o))), o);
+    }
+}
+
+/// Depthwise convolution (HWO filters): per output pixel, blocks of four
+/// output channels whose accumulators stay in registers across the taps.
+pub(crate) fn depthwise_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8]) {
+    let geom = &a.geom;
+    let [kh, kw] = geom.kernel;
+    let [dh, dw] = geom.dilation;
+    let cin = geom.input.c;
+    let oc = geom.output.c;
+    let mult = oc / cin;
+    let off = a.input_offset;
+    let mut out_idx = 0;
+    for oy in 0..geom.output.h {
+        let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
+        let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
+        for ox in 0..geom.output.w {
+            let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
+            let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
+            let out = &mut output[out_idx..out_idx + oc];
+            let mut o0 = 0;
+            if mult == 1 {
+                // Four channels at a time, each tap one 4-byte run of the
+                // input and of the filters.
+                while o0 + 4 <= oc {
+                    let mut acc = [0i32; 4];
+                    for ky in ky_lo..ky_hi {
+                        let iy = (y0 + (ky * dh) as isize) as usize;
+                        for kx in kx_lo..kx_hi {
+                            let ix = (x0 + (kx * dw) as isize) as usize;
+                            let x = &input[(iy * geom.input.w + ix) * cin + o0..][..4];
+                            let w = &a.filter[(ky * kw + kx) * oc + o0..][..4];
+                            acc = super::mac4(acc, x, w, off);
+                        }
+                    }
+                    for (j, &v) in acc.iter().enumerate() {
+                        let o = o0 + j;
+                        out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
+                    }
+                    o0 += 4;
+                }
+            }
+            while o0 < oc {
+                let n = (oc - o0).min(4);
+                let ic = [o0 / mult, (o0 + 1) / mult, (o0 + 2) / mult, (o0 + 3) / mult];
+                let mut acc = [0i32; 4];
+                for ky in ky_lo..ky_hi {
+                    let iy = (y0 + (ky * dh) as isize) as usize;
+                    for kx in kx_lo..kx_hi {
+                        let ix = (x0 + (kx * dw) as isize) as usize;
+                        let x = &input[(iy * geom.input.w + ix) * cin..][..cin];
+                        let w = &a.filter[(ky * kw + kx) * oc + o0..][..n];
+                        for ((acc, &c), &w) in acc.iter_mut().zip(&ic).zip(w) {
+                            *acc = acc.wrapping_add((x[c] as i32 + off) * w as i32);
+                        }
+                    }
+                }
+                for (j, &v) in acc[..n].iter().enumerate() {
+                    let o = o0 + j;
+                    out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
+                }
+                o0 += 4;
+            }
+            out_idx += oc;
+        }
+    }
+}
+
+#[cfg_attr(target_arch = "arm", allow(dead_code))]
+pub(crate) fn dense_i8(
+    input: &[i8],
+    weights: &[i8],
+    col: &mut [i16],
+    offset: i32,
+    mut emit: impl FnMut(usize, i32),
+    bias: &[i32],
+) {
+    let n = input.len();
+    let col = &mut col[..n];
+    for (d, &s) in col.iter_mut().zip(input) {
+        *d = s as i16 + offset as i16;
+    }
+    for (o, &b) in bias.iter().enumerate() {
+        emit(
+            o,
+            b.wrapping_add(dot_i16_i8(col, &weights[o * n..(o + 1) * n])),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn taps_clip_to_input() {
+        assert_eq!(taps(-2, 10, 5, 1), (2, 5));
+        assert_eq!(taps(8, 10, 5, 1), (0, 2));
+        assert_eq!(taps(-3, 10, 3, 2), (2, 3));
+        assert_eq!(taps(-1, 10, 3, 2), (1, 3));
+        assert_eq!(taps(11, 10, 3, 1), (0, 0));
+        assert_eq!(taps(-7, 10, 5, 1), (5, 5));
+    }
+
+    #[test]
+    fn taps_without_dilation_equal_the_general_form() {
+        let general = |origin: isize, size: usize, kernel: usize| {
+            let lo = if origin >= 0 { 0 } else { (-origin) as usize };
+            let end = size as isize - origin;
+            let hi = if end <= 0 {
+                0
+            } else {
+                (end as usize).min(kernel)
+            };
+            (lo.min(hi), hi)
+        };
+        for origin in -12..14 {
+            for size in 1..12 {
+                for kernel in 1..8 {
+                    assert_eq!(taps(origin, size, kernel, 1), general(origin, size, kernel));
+                    // Dilation 2 covers the same cells as a kernel of twice the span.
+                    let (lo, hi) = taps(origin, size, kernel, 2);
+                    for k in 0..kernel {
+                        let cell = origin + 2 * k as isize;
+                        let inside = (0..size as isize).contains(&cell);
+                        assert_eq!(
+                            inside,
+                            (lo..hi).contains(&k),
+                            "{origin} {size} {kernel} {k}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

@@ -780,31 +780,6 @@ pub fn bench(opts: &Opts) -> bool {
     ok
 }
 
-/// One exchange with the `serve` firmware over its serial port: the reply's
-/// status and payload.
-fn exchange(
-    port: &mut dyn serialport::SerialPort,
-    bytes: &[u8],
-    timeout: Duration,
-) -> Result<(u8, Vec<u8>), String> {
-    use picocnn::protocol::{Event, Receiver, REPLY_MAGIC};
-    port.write_all(bytes)
-        .and_then(|_| port.flush())
-        .map_err(|e| format!("writing the serial port: {e}"))?;
-    let mut rx = Receiver::<64>::with_magic(REPLY_MAGIC);
-    let start = Instant::now();
-    let mut buf = [0u8; 64];
-    while start.elapsed() < timeout {
-        let n = port.read(&mut buf).unwrap_or(0);
-        for &b in &buf[..n] {
-            if let Some(Event::Request { kind, .. }) = rx.push(b) {
-                return Ok((kind, rx.payload().to_vec()));
-            }
-        }
-    }
-    Err(format!("no reply within {:.1} s", timeout.as_secs_f64()))
-}
-
 /// `cargo xtask serial`: the `serve` firmware under QEMU with its UART on a
 /// pseudo-terminal; `picocnn send` classifies test digits through it and the
 /// answers must equal the host's; malformed frames get their error replies
@@ -1062,9 +1037,11 @@ pub fn run_serial(opts: &Opts) -> Totals {
                 ),
             ];
             let mut ok = 0;
+            let mut client = picocnn::protocol::Client::new(port.as_mut(), wait);
             for (what, bytes, want) in cases {
-                let (status, payload) =
-                    exchange(port.as_mut(), &bytes, wait).map_err(|e| format!("{what}: {e}"))?;
+                let picocnn::protocol::Reply { status, payload } = client
+                    .exchange(&bytes)
+                    .map_err(|e| format!("{what}: {e}"))?;
                 if status != want as u8 {
                     return Err(format!("{what}: status {status}, expected {}", want as u8));
                 }

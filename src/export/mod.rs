@@ -9,6 +9,9 @@
 //! `s_in * s_w`, and the requantization the kernels use
 //! ([`Weights::i8_from_scales`]).
 //!
+//! [`rust_source`] wraps a blob in Rust source for firmware that links the
+//! model in.
+//!
 //! ```
 //! use picocnn::export::{export, ExportOptions, Precision};
 //! use picocnn::model::Model;
@@ -23,6 +26,10 @@
 //! assert_eq!(model.op_count(), 8); // 7 layers and the softmax
 //! # Ok::<(), picocnn::Error>(())
 //! ```
+
+mod rust;
+
+pub use rust::rust_source;
 
 use crate::model::writer::{ModelBuilder, TensorId, TensorType, Weights};
 use crate::model::Layer;

@@ -1,0 +1,92 @@
+//! `picocnn export`: a training checkpoint as a model blob (and Rust
+//! source).
+
+use crate::common::{load_data, write_atomically, Arch, At};
+use anyhow::{bail, Result};
+use clap::ValueEnum;
+use picocnn::export::{export, rust_source, ExportOptions, Precision, Ranges};
+use picocnn::train::checkpoint;
+use std::path::PathBuf;
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Prec {
+    Int8,
+    F16,
+    F32,
+}
+
+#[derive(clap::Args)]
+pub struct ExportArgs {
+    /// The checkpoint `picocnn train` wrote.
+    #[arg(long)]
+    model: PathBuf,
+    /// The data it was trained on (calibration images, class names).
+    #[arg(long)]
+    data: PathBuf,
+    /// Element type of the model.
+    #[arg(long, value_enum, default_value_t = Prec::Int8)]
+    precision: Prec,
+    /// The model blob to write.
+    #[arg(long)]
+    out: PathBuf,
+    /// Also write Rust source with the blob as an aligned static and its
+    /// arena size as a constant.
+    #[arg(long)]
+    rust: Option<PathBuf>,
+    /// Training images used to calibrate int8 ranges.
+    #[arg(long, default_value_t = 1000)]
+    calibration: usize,
+    /// Clip int8 ranges at this percentile (e.g. 99.99) instead of min/max.
+    #[arg(long)]
+    percentile: Option<f32>,
+}
+
+pub fn run(a: ExportArgs) -> Result<()> {
+    let (train_set, _) = load_data(&a.data)?;
+    let meta = checkpoint::read_metadata(&a.model)?;
+    let name = meta.get("model").map(String::as_str).unwrap_or("");
+    let Some(arch) = Arch::from_name(name) else {
+        bail!(
+            "{}: not a picocnn training checkpoint (no known model in its metadata)",
+            a.model.display()
+        );
+    };
+    let mut net = arch.build(&train_set, 1)?;
+    checkpoint::load(&mut net, &a.model)?;
+    if a.calibration == 0 {
+        bail!("--calibration must be at least 1");
+    }
+    let n = a.calibration.min(train_set.len());
+    let order = picocnn::data::shuffled(train_set.len(), 7);
+    let calib: Vec<f32> = order[..n]
+        .iter()
+        .flat_map(|&i| train_set.image(i).iter().map(|&p| p as f32 / 255.0))
+        .collect();
+    let mut options = ExportOptions::new(match a.precision {
+        Prec::Int8 => Precision::Int8,
+        Prec::F16 => Precision::F16,
+        Prec::F32 => Precision::F32,
+    })
+    .calibration(&calib);
+    if let Some(p) = a.percentile {
+        options.ranges = Ranges::Percentile(p);
+    }
+    options.name = name.to_string();
+    options.labels = train_set.class_names().to_vec();
+    let blob = export(&net, &options).at(a.model.display())?;
+    let aligned = picocnn::model::writer::AlignedBytes::from(blob.clone());
+    let parsed = picocnn::model::Model::parse(aligned.as_bytes())?;
+    write_atomically(&a.out, &blob)?;
+    if let Some(r) = &a.rust {
+        let what = format!("{name} ({:?})", options.precision);
+        write_atomically(r, rust_source(&blob, parsed.arena_len(), &what).as_bytes())?;
+    }
+    eprintln!(
+        "wrote {}: {name}, {:?}, {} bytes, arena {} bytes",
+        a.out.display(),
+        options.precision,
+        blob.len(),
+        parsed.arena_len()
+    );
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! `picocnn inspect`: a model blob's layers and totals.
+
+use crate::common::{dtype_name, parse_model, read_blob};
+use anyhow::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct InspectArgs {
+    /// The model blob.
+    model: PathBuf,
+    /// One JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: InspectArgs) -> Result<()> {
+    let blob = read_blob(&a.model)?;
+    let model = parse_model(&blob, &a.model)?;
+    let summary = picocnn::model::Summary::new(&model);
+    if !a.json {
+        out!("{summary}");
+        out!(
+            "arena {} bytes, model {} bytes",
+            model.arena_len(),
+            blob.as_bytes().len()
+        );
+        return Ok(());
+    }
+    let layers: Vec<serde_json::Value> = summary
+        .layers()
+        .map(|l| {
+            serde_json::json!({
+                "name": l.name,
+                "op": l.kind.name(),
+                "dtype": dtype_name(l.dtype),
+                "output": [l.output.h, l.output.w, l.output.c],
+                "params": l.params,
+                "macs": l.macs,
+                "bytes": l.bytes,
+            })
+        })
+        .collect();
+    let obj = serde_json::json!({
+        "name": model.name(),
+        "layers": layers,
+        "totals": {
+            "params": summary.params(),
+            "macs": summary.macs(),
+            "bytes": summary.bytes(),
+            "arena_bytes": model.arena_len(),
+            "model_bytes": blob.as_bytes().len(),
+        },
+    });
+    out!("{obj}");
+    Ok(())
+}

@@ -1,7 +1,10 @@
 //! Augmentation: identities, ranges, determinism, bad parameters.
 #![cfg(feature = "std")]
 
-use picocnn::augment::{Op, Pipeline, Rng};
+use picocnn::augment::{
+    Affine, Brightness, ColorJitter, Contrast, CropResize, Elastic, Erase, FlipHorizontal,
+    FlipVertical, Gamma, Noise, Op, Pipeline, Rng, Translate,
+};
 use picocnn::{Error, Shape};
 use proptest::prelude::*;
 
@@ -39,14 +42,14 @@ fn identities_give_the_input_back_exactly() {
             Pipeline::new().elastic(1.0, 0.0, 3.0).unwrap(),
             Pipeline::new().erase(1.0, 0.0, 0.0).unwrap(),
             Pipeline::new()
-                .then(1.0, Op::FlipHorizontal)
+                .then(1.0, Op::FlipHorizontal(FlipHorizontal))
                 .unwrap()
-                .then(1.0, Op::FlipHorizontal)
+                .then(1.0, Op::FlipHorizontal(FlipHorizontal))
                 .unwrap(),
             Pipeline::new()
-                .then(1.0, Op::FlipVertical)
+                .then(1.0, Op::FlipVertical(FlipVertical))
                 .unwrap()
-                .then(1.0, Op::FlipVertical)
+                .then(1.0, Op::FlipVertical(FlipVertical))
                 .unwrap(),
             // Probability zero: nothing happens whatever the operation.
             Pipeline::new()
@@ -68,7 +71,9 @@ fn identities_give_the_input_back_exactly() {
 fn flips_mirror_and_ops_change_the_image() {
     let (img, shape) = rgb(5);
     let f = run(
-        &Pipeline::new().then(1.0, Op::FlipHorizontal).unwrap(),
+        &Pipeline::new()
+            .then(1.0, Op::FlipHorizontal(FlipHorizontal))
+            .unwrap(),
         &img,
         shape,
         0,
@@ -93,10 +98,10 @@ fn flips_mirror_and_ops_change_the_image() {
         Pipeline::new()
             .then(
                 1.0,
-                Op::CropResize {
+                Op::CropResize(CropResize {
                     scale: [0.5, 0.8],
                     ratio: [0.75, 1.33],
-                },
+                }),
             )
             .unwrap(),
     ] {
@@ -162,31 +167,32 @@ fn bad_parameters_are_errors() {
 fn any_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0.0f32..0.5, any::<bool>())
-            .prop_map(|(max, per_channel)| Op::Brightness { max, per_channel }),
-        (0.0f32..1.0, 1.0f32..2.0).prop_map(|(a, b)| Op::Contrast { range: [a, b] }),
-        (0.2f32..1.0, 1.0f32..3.0).prop_map(|(a, b)| Op::Gamma { range: [a, b] }),
-        (0.0f32..0.3).prop_map(|sigma| Op::Noise { sigma }),
-        (0.0f32..1.0, 0.0f32..0.5).prop_map(|(s, gain)| Op::ColorJitter {
+            .prop_map(|(max, per_channel)| Op::Brightness(Brightness { max, per_channel })),
+        (0.0f32..1.0, 1.0f32..2.0).prop_map(|(a, b)| Op::Contrast(Contrast { range: [a, b] })),
+        (0.2f32..1.0, 1.0f32..3.0).prop_map(|(a, b)| Op::Gamma(Gamma { range: [a, b] })),
+        (0.0f32..0.3).prop_map(|sigma| Op::Noise(Noise { sigma })),
+        (0.0f32..1.0, 0.0f32..0.5).prop_map(|(s, gain)| Op::ColorJitter(ColorJitter {
             saturation: [s, s + 0.5],
             gain
-        }),
-        (0.0f32..5.0).prop_map(|max| Op::Translate { max }),
-        (0.1f32..1.0, 0.5f32..2.0).prop_map(|(s, r)| Op::CropResize {
+        })),
+        (0.0f32..5.0).prop_map(|max| Op::Translate(Translate { max })),
+        (0.1f32..1.0, 0.5f32..2.0).prop_map(|(s, r)| Op::CropResize(CropResize {
             scale: [s * 0.5, s],
             ratio: [r * 0.5, r]
-        }),
-        (0.0f32..180.0, 0.5f32..1.5, 0.0f32..45.0).prop_map(|(d, s, sh)| Op::Affine {
+        })),
+        (0.0f32..180.0, 0.5f32..1.5, 0.0f32..45.0).prop_map(|(d, s, sh)| Op::Affine(Affine {
             degrees: d,
             scale: [s, s + 0.2],
             shear: sh
-        }),
-        (0.0f32..40.0, 0.0f32..6.0).prop_map(|(alpha, sigma)| Op::Elastic { alpha, sigma }),
-        Just(Op::FlipHorizontal),
-        Just(Op::FlipVertical),
-        (0.0f32..1.0, 0.0f32..1.0).prop_map(|(a, v)| Op::Erase {
+        })),
+        (0.0f32..40.0, 0.0f32..6.0)
+            .prop_map(|(alpha, sigma)| Op::Elastic(Elastic { alpha, sigma })),
+        Just(Op::FlipHorizontal(FlipHorizontal)),
+        Just(Op::FlipVertical(FlipVertical)),
+        (0.0f32..1.0, 0.0f32..1.0).prop_map(|(a, v)| Op::Erase(Erase {
             area: [a * 0.5, a],
             value: v
-        }),
+        })),
     ]
 }
 
@@ -343,37 +349,37 @@ fn a_fixed_pipeline_gives_pinned_pixels_on_a_digit() {
         .flat_map(|(i, &v)| [v, 1.0 - v, (v + (i % 5) as f32 / 8.0).min(1.0)])
         .collect();
     let ops = [
-        Op::Brightness {
+        Op::Brightness(Brightness {
             max: 0.2,
             per_channel: true,
-        },
-        Op::Contrast { range: [0.7, 1.3] },
-        Op::Gamma { range: [0.8, 1.25] },
-        Op::Noise { sigma: 0.05 },
-        Op::ColorJitter {
+        }),
+        Op::Contrast(Contrast { range: [0.7, 1.3] }),
+        Op::Gamma(Gamma { range: [0.8, 1.25] }),
+        Op::Noise(Noise { sigma: 0.05 }),
+        Op::ColorJitter(ColorJitter {
             saturation: [0.7, 1.3],
             gain: 0.1,
-        },
-        Op::Translate { max: 3.0 },
-        Op::CropResize {
+        }),
+        Op::Translate(Translate { max: 3.0 }),
+        Op::CropResize(CropResize {
             scale: [0.6, 0.9],
             ratio: [0.75, 1.333],
-        },
-        Op::Affine {
+        }),
+        Op::Affine(Affine {
             degrees: 15.0,
             scale: [0.9, 1.1],
             shear: 10.0,
-        },
-        Op::Elastic {
+        }),
+        Op::Elastic(Elastic {
             alpha: 34.0,
             sigma: 4.0,
-        },
-        Op::FlipHorizontal,
-        Op::FlipVertical,
-        Op::Erase {
+        }),
+        Op::FlipHorizontal(FlipHorizontal),
+        Op::FlipVertical(FlipVertical),
+        Op::Erase(Erase {
             area: [0.05, 0.2],
             value: 0.5,
-        },
+        }),
     ];
     let mut all = Pipeline::new();
     let mut got = Vec::new();

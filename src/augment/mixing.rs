@@ -7,6 +7,9 @@ use crate::{Error, Result};
 use std::vec;
 use std::vec::Vec;
 
+/// Makes a [`Mix`] from `p` and `alpha`.
+type MakeMix = fn(f32, f32) -> Mix;
+
 /// Mixing of two images of a batch with soft labels.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Mix {
@@ -29,26 +32,22 @@ pub enum Mix {
 }
 
 impl Mix {
-    /// Each kind's name in the text form and its default `alpha` there.
-    pub(crate) const TEXT: [(&'static str, &'static str); 2] = [("mixup", "0.4"), ("cutmix", "1")];
-
-    /// The kind named `name` in the text form.
-    pub(crate) fn named(name: &str, p: f32, alpha: f32) -> Option<Mix> {
-        match name {
-            "mixup" => Some(Mix::Mixup { p, alpha }),
-            "cutmix" => Some(Mix::Cutmix { p, alpha }),
-            _ => None,
-        }
-    }
+    /// Each kind in the text form: its name, its default `alpha`, and how
+    /// to make it from `p` and `alpha`.
+    pub(crate) const KINDS: [(&'static str, &'static str, MakeMix); 2] = [
+        ("mixup", "0.4", |p, alpha| Mix::Mixup { p, alpha }),
+        ("cutmix", "1", |p, alpha| Mix::Cutmix { p, alpha }),
+    ];
 
     /// `(name in the text form, p, alpha)`.
     pub(crate) fn parts(self) -> (&'static str, f32, f32) {
         match self {
-            Mix::Mixup { p, alpha } => (Mix::TEXT[0].0, p, alpha),
-            Mix::Cutmix { p, alpha } => (Mix::TEXT[1].0, p, alpha),
+            Mix::Mixup { p, alpha } => (Mix::KINDS[0].0, p, alpha),
+            Mix::Cutmix { p, alpha } => (Mix::KINDS[1].0, p, alpha),
         }
     }
 
+    /// Checks `p` and `alpha`.
     pub(crate) fn check(self) -> Result<()> {
         let (_, p, alpha) = self.parts();
         check_probability(p)?;

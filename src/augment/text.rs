@@ -27,7 +27,7 @@ const PRESETS: [&str; 2] = ["digits", "none"];
 pub const NAMES: [&str; 17] = flatten(&[
     &[&PRESETS],
     OPERATION_NAMES,
-    &[&[Mix::TEXT[0].0, Mix::TEXT[1].0]],
+    &[&[Mix::KINDS[0].0, Mix::KINDS[1].0]],
 ]);
 
 /// The names of `groups` in order; fails to compile unless there are `N`.
@@ -215,13 +215,16 @@ impl core::str::FromStr for Pipeline {
                 for param in op.params() {
                     args.read(param)?;
                 }
+                // Unknown keys come before bad values here, after them for
+                // mixing.
                 args.all_used()?;
                 pipeline = pipeline.then(p, op).map_err(|e| args.invalid(e))?;
                 continue;
-            } else if let Some(&(_, default)) = Mix::TEXT.iter().find(|(n, _)| *n == name) {
+            } else if let Some(&(_, default, mix)) = Mix::KINDS.iter().find(|k| k.0 == name) {
                 let alpha = args.num("alpha", default)?;
-                let mix = Mix::named(name, p, alpha).expect("a name of Mix::TEXT");
-                pipeline = pipeline.mixing(mix).map_err(|e| args.invalid(e))?;
+                pipeline = pipeline
+                    .mixing(mix(p, alpha))
+                    .map_err(|e| args.invalid(e))?;
             } else {
                 return Err(SpecError(format!(
                     "unknown augmentation `{name}` (known: {})",

@@ -2,7 +2,7 @@
 //! preset, on one thread. `cargo bench --features std --bench augment`
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use picocnn::augment::{Op, Pipeline};
+use picocnn::augment::{Affine, Elastic, Noise, Op, Pipeline, Translate};
 use picocnn::Shape;
 use std::hint::black_box;
 
@@ -16,21 +16,21 @@ fn bench(c: &mut Criterion) {
         ("digits_preset", Pipeline::digits()),
         (
             "affine",
-            one(Op::Affine {
+            one(Op::Affine(Affine {
                 degrees: 10.0,
                 scale: [0.9, 1.1],
                 shear: 10.0,
-            }),
+            })),
         ),
-        ("translate", one(Op::Translate { max: 2.0 })),
+        ("translate", one(Op::Translate(Translate { max: 2.0 }))),
         (
             "elastic",
-            one(Op::Elastic {
+            one(Op::Elastic(Elastic {
                 alpha: 34.0,
                 sigma: 4.0,
-            }),
+            })),
         ),
-        ("noise", one(Op::Noise { sigma: 0.05 })),
+        ("noise", one(Op::Noise(Noise { sigma: 0.05 }))),
     ];
     let mut g = c.benchmark_group("augment_28x28");
     for (name, p) in &cases {

@@ -15,6 +15,8 @@ pub mod num;
 pub mod ops;
 pub mod protocol;
 pub mod quant;
+#[cfg(feature = "std")]
+pub mod rng;
 pub mod tensor;
 #[cfg(feature = "std")]
 pub mod train;

@@ -1,7 +1,10 @@
 //! Augmentation: identities, ranges, determinism, bad parameters.
 #![cfg(feature = "std")]
 
-use picocnn::augment::{Op, Pipeline, Rng};
+use picocnn::augment::{
+    Affine, Brightness, ColorJitter, Contrast, CropResize, Elastic, Erase, FlipHorizontal,
+    FlipVertical, Gamma, Noise, Op, Pipeline, Rng, Translate,
+};
 use picocnn::{Error, Shape};
 use proptest::prelude::*;
 
@@ -39,14 +42,14 @@ fn identities_give_the_input_back_exactly() {
             Pipeline::new().elastic(1.0, 0.0, 3.0).unwrap(),
             Pipeline::new().erase(1.0, 0.0, 0.0).unwrap(),
             Pipeline::new()
-                .then(1.0, Op::FlipHorizontal)
+                .then(1.0, Op::FlipHorizontal(FlipHorizontal))
                 .unwrap()
-                .then(1.0, Op::FlipHorizontal)
+                .then(1.0, Op::FlipHorizontal(FlipHorizontal))
                 .unwrap(),
             Pipeline::new()
-                .then(1.0, Op::FlipVertical)
+                .then(1.0, Op::FlipVertical(FlipVertical))
                 .unwrap()
-                .then(1.0, Op::FlipVertical)
+                .then(1.0, Op::FlipVertical(FlipVertical))
                 .unwrap(),
             // Probability zero: nothing happens whatever the operation.
             Pipeline::new()
@@ -68,7 +71,9 @@ fn identities_give_the_input_back_exactly() {
 fn flips_mirror_and_ops_change_the_image() {
     let (img, shape) = rgb(5);
     let f = run(
-        &Pipeline::new().then(1.0, Op::FlipHorizontal).unwrap(),
+        &Pipeline::new()
+            .then(1.0, Op::FlipHorizontal(FlipHorizontal))
+            .unwrap(),
         &img,
         shape,
         0,
@@ -93,10 +98,10 @@ fn flips_mirror_and_ops_change_the_image() {
         Pipeline::new()
             .then(
                 1.0,
-                Op::CropResize {
+                Op::CropResize(CropResize {
                     scale: [0.5, 0.8],
                     ratio: [0.75, 1.33],
-                },
+                }),
             )
             .unwrap(),
     ] {
@@ -162,31 +167,32 @@ fn bad_parameters_are_errors() {
 fn any_op() -> impl Strategy<Value = Op> {
     prop_oneof![
         (0.0f32..0.5, any::<bool>())
-            .prop_map(|(max, per_channel)| Op::Brightness { max, per_channel }),
-        (0.0f32..1.0, 1.0f32..2.0).prop_map(|(a, b)| Op::Contrast { range: [a, b] }),
-        (0.2f32..1.0, 1.0f32..3.0).prop_map(|(a, b)| Op::Gamma { range: [a, b] }),
-        (0.0f32..0.3).prop_map(|sigma| Op::Noise { sigma }),
-        (0.0f32..1.0, 0.0f32..0.5).prop_map(|(s, gain)| Op::ColorJitter {
+            .prop_map(|(max, per_channel)| Op::Brightness(Brightness { max, per_channel })),
+        (0.0f32..1.0, 1.0f32..2.0).prop_map(|(a, b)| Op::Contrast(Contrast { range: [a, b] })),
+        (0.2f32..1.0, 1.0f32..3.0).prop_map(|(a, b)| Op::Gamma(Gamma { range: [a, b] })),
+        (0.0f32..0.3).prop_map(|sigma| Op::Noise(Noise { sigma })),
+        (0.0f32..1.0, 0.0f32..0.5).prop_map(|(s, gain)| Op::ColorJitter(ColorJitter {
             saturation: [s, s + 0.5],
             gain
-        }),
-        (0.0f32..5.0).prop_map(|max| Op::Translate { max }),
-        (0.1f32..1.0, 0.5f32..2.0).prop_map(|(s, r)| Op::CropResize {
+        })),
+        (0.0f32..5.0).prop_map(|max| Op::Translate(Translate { max })),
+        (0.1f32..1.0, 0.5f32..2.0).prop_map(|(s, r)| Op::CropResize(CropResize {
             scale: [s * 0.5, s],
             ratio: [r * 0.5, r]
-        }),
-        (0.0f32..180.0, 0.5f32..1.5, 0.0f32..45.0).prop_map(|(d, s, sh)| Op::Affine {
+        })),
+        (0.0f32..180.0, 0.5f32..1.5, 0.0f32..45.0).prop_map(|(d, s, sh)| Op::Affine(Affine {
             degrees: d,
             scale: [s, s + 0.2],
             shear: sh
-        }),
-        (0.0f32..40.0, 0.0f32..6.0).prop_map(|(alpha, sigma)| Op::Elastic { alpha, sigma }),
-        Just(Op::FlipHorizontal),
-        Just(Op::FlipVertical),
-        (0.0f32..1.0, 0.0f32..1.0).prop_map(|(a, v)| Op::Erase {
+        })),
+        (0.0f32..40.0, 0.0f32..6.0)
+            .prop_map(|(alpha, sigma)| Op::Elastic(Elastic { alpha, sigma })),
+        Just(Op::FlipHorizontal(FlipHorizontal)),
+        Just(Op::FlipVertical(FlipVertical)),
+        (0.0f32..1.0, 0.0f32..1.0).prop_map(|(a, v)| Op::Erase(Erase {
             area: [a * 0.5, a],
             value: v
-        }),
+        })),
     ]
 }
 
@@ -319,4 +325,186 @@ fn pipelines_read_from_text() {
         assert!(e.contains(needle), "{text}: {e}");
         assert_eq!(e.lines().count(), 1);
     }
+}
+
+/// FNV-1a over the bits of every value.
+fn digest(values: &[f32]) -> u64 {
+    values.iter().fold(0xcbf2_9ce4_8422_2325, |h, v| {
+        v.to_bits()
+            .to_le_bytes()
+            .iter()
+            .fold(h, |h, &b| (h ^ b as u64).wrapping_mul(0x100_0000_01b3))
+    })
+}
+
+#[test]
+fn a_fixed_pipeline_gives_pinned_pixels_on_a_digit() {
+    // Digests of today's outputs: a change of any pixel, label weight, draw
+    // of the generator, text form or message shows here.
+    let (img, shape) = digit();
+    let rgb_shape = Shape::new(shape.h, shape.w, 3);
+    let rgb: Vec<f32> = img
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &v)| [v, 1.0 - v, (v + (i % 5) as f32 / 8.0).min(1.0)])
+        .collect();
+    let ops = [
+        Op::Brightness(Brightness {
+            max: 0.2,
+            per_channel: true,
+        }),
+        Op::Contrast(Contrast { range: [0.7, 1.3] }),
+        Op::Gamma(Gamma { range: [0.8, 1.25] }),
+        Op::Noise(Noise { sigma: 0.05 }),
+        Op::ColorJitter(ColorJitter {
+            saturation: [0.7, 1.3],
+            gain: 0.1,
+        }),
+        Op::Translate(Translate { max: 3.0 }),
+        Op::CropResize(CropResize {
+            scale: [0.6, 0.9],
+            ratio: [0.75, 1.333],
+        }),
+        Op::Affine(Affine {
+            degrees: 15.0,
+            scale: [0.9, 1.1],
+            shear: 10.0,
+        }),
+        Op::Elastic(Elastic {
+            alpha: 34.0,
+            sigma: 4.0,
+        }),
+        Op::FlipHorizontal(FlipHorizontal),
+        Op::FlipVertical(FlipVertical),
+        Op::Erase(Erase {
+            area: [0.05, 0.2],
+            value: 0.5,
+        }),
+    ];
+    let mut all = Pipeline::new();
+    let mut got = Vec::new();
+    for op in ops {
+        all = all.then(0.5, op).unwrap();
+        let one = Pipeline::new().then(1.0, op).unwrap();
+        let mut h = 0u64;
+        for seed in 0..3 {
+            h ^= digest(&run(&one, &img, shape, seed)).rotate_left(seed as u32);
+            h ^= digest(&run(&one, &rgb, rgb_shape, seed)).rotate_left(seed as u32 + 7);
+        }
+        got.push((op.name(), h));
+    }
+    let mut h = 0u64;
+    for seed in 0..16 {
+        h ^= digest(&run(&all, &img, shape, seed)).rotate_left(seed as u32);
+        h ^= digest(&run(&all, &rgb, rgb_shape, seed)).rotate_left(seed as u32 + 20);
+    }
+    got.push(("all", h));
+    for (name, mix) in [
+        ("mixup", Pipeline::new().mixup(0.8, 0.4).unwrap()),
+        ("cutmix", Pipeline::new().cutmix(0.8, 1.0).unwrap()),
+    ] {
+        let mut images = [img.clone(), run(&all, &img, shape, 1), img.clone()].concat();
+        let t = mix
+            .mix_batch(&mut images, shape, &[3, 7, 3], 10, &[11, 12, 13])
+            .unwrap();
+        got.push((name, digest(&[images, t].concat())));
+    }
+    let mut rng = Rng::new(99);
+    let draws: Vec<f32> = (0..64)
+        .map(|i| match i % 4 {
+            0 => rng.normal(),
+            1 => rng.beta(0.4),
+            2 => rng.gamma(2.5),
+            _ => rng.uniform(-1.0, 3.0),
+        })
+        .collect();
+    got.push(("rng", digest(&draws) ^ rng.next_u64()));
+    let order: Vec<f32> = picocnn::data::shuffled(100, 5)
+        .iter()
+        .map(|&i| i as f32)
+        .collect();
+    got.push(("shuffled", digest(&order)));
+    let expected: [(&str, u64); 17] = [
+        ("brightness", 0x2a3f065b3483e2f0),
+        ("contrast", 0x64f810277084ee2d),
+        ("gamma", 0xe9f921a132b8b30f),
+        ("noise", 0xbb0526bba7de5c19),
+        ("color_jitter", 0xe390d122b4e18cb5),
+        ("translate", 0xab7c5374363ae2d0),
+        ("crop_resize", 0xe443870c96c23b22),
+        ("affine", 0x25087f97afad886e),
+        ("elastic", 0xe038c99e694edd9f),
+        ("flip_horizontal", 0x3e38813e26ef6b9a),
+        ("flip_vertical", 0x9567c6b7360a55bc),
+        ("erase", 0x20de1d59dbf32ed1),
+        ("all", 0xa8d1e42d82074ed6),
+        ("mixup", 0xbcabf8506bb38e5b),
+        ("cutmix", 0xeec1e22265bf3831),
+        ("rng", 0x318632807e8368af),
+        ("shuffled", 0xd3073c8bfd883224),
+    ];
+    assert_eq!(got, expected, "{got:#x?}");
+    assert_eq!(all.cutmix(0.8, 1.0).unwrap().to_string(),
+        "brightness(p=0.5, max=0.2, per_channel=1); contrast(p=0.5, range=0.7:1.3); gamma(p=0.5, range=0.8:1.25); noise(p=0.5, sigma=0.05); color_jitter(p=0.5, saturation=0.7:1.3, gain=0.1); translate(p=0.5, max=3); crop_resize(p=0.5, scale=0.6:0.9, ratio=0.75:1.333); affine(p=0.5, degrees=15, scale=0.9:1.1, shear=10); elastic(p=0.5, alpha=34, sigma=4); flip_horizontal(p=0.5); flip_vertical(p=0.5); erase(p=0.5, area=0.05:0.2, value=0.5); cutmix(p=0.8, alpha=1)"
+    );
+    // Every default of the text form, and its messages, word for word.
+    let defaults: Pipeline = "brightness; contrast; gamma; noise; color_jitter; translate; crop_resize; affine; rotate; elastic; flip_horizontal; flip_vertical; erase; mixup"
+        .parse()
+        .unwrap();
+    assert_eq!(defaults.to_string(),
+        "brightness(p=0.5, max=0.2, per_channel=0); contrast(p=0.5, range=0.8:1.2); gamma(p=0.5, range=0.8:1.25); noise(p=0.5, sigma=0.05); color_jitter(p=0.5, saturation=0.7:1.3, gain=0.1); translate(p=0.5, max=2); crop_resize(p=0.5, scale=0.8:1, ratio=0.75:1.333); affine(p=0.5, degrees=10, scale=1:1, shear=0); affine(p=0.5, degrees=10, scale=1:1, shear=0); elastic(p=0.5, alpha=34, sigma=4); flip_horizontal(p=0.5); flip_vertical(p=0.5); erase(p=0.5, area=0.02:0.2, value=0); mixup(p=0.5, alpha=0.4)"
+    );
+    let messages: Vec<String> = [
+        "rotat(p=0.5)",
+        "rotate(deg=10)",
+        "rotate(p=2)",
+        "noise(sigma=x)",
+        "crop_resize(scale=0.5:x)",
+        "affine(scale=1.2:0.8)",
+        "gamma(range=0:1)",
+        "crop_resize(scale=0.5:1.5)",
+        "erase(value=inf)",
+        "noise(p=0.5",
+        "noise(sigma)",
+        "mixup(alpha=0)",
+        "cutmix(p=-1)",
+        "flip_vertical(x=1)",
+        "mixup(alpha=0, foo=1)",
+        "noise(sigma=-1, foo=1)",
+        "digits(x=1)",
+        "rotate(p=x)",
+        "noise(sigma=1, sigma=2)",
+        "affine(shear=x, degrees=y)",
+        "brightness(p=0.1,max=-1,per_channel=1)",
+    ]
+    .iter()
+    .map(|t| t.parse::<Pipeline>().unwrap_err().to_string())
+    .collect();
+    assert_eq!(
+        messages,
+        [
+    "unknown augmentation `rotat` (known: digits, none, brightness, contrast, gamma, noise, color_jitter, translate, crop_resize, affine, rotate, elastic, flip_horizontal, flip_vertical, erase, mixup, cutmix)",
+    "`rotate`: unknown parameter `deg`",
+    "`rotate`: invalid parameter: probability must be in [0, 1]",
+    "`noise`: sigma `x` is not a number",
+    "`crop_resize`: scale `x` is not a number",
+    "`affine`: invalid parameter: affine: need 0 < scale lo <= hi",
+    "`gamma`: invalid parameter: gamma: need 0 < lo <= hi",
+    "`crop_resize`: invalid parameter: crop_resize: need 0 < scale lo <= hi <= 1 and ratio lo > 0",
+    "`erase`: invalid parameter: erase: need 0 <= area lo <= hi <= 1 and a finite value",
+    "`noise(p=0.5`: missing `)`",
+    "`noise`: `sigma` is not key=value",
+    "`mixup`: invalid parameter: mixup/cutmix: alpha must be > 0",
+    "`cutmix`: invalid parameter: probability must be in [0, 1]",
+    "`flip_vertical`: unknown parameter `x`",
+    "`mixup`: invalid parameter: mixup/cutmix: alpha must be > 0",
+    "`noise`: unknown parameter `foo`",
+    "`digits`: unknown parameter `x`",
+    "`rotate`: p `x` is not a number",
+    "`noise`: unknown parameter `sigma`",
+    "`affine`: degrees `y` is not a number",
+    "`brightness`: invalid parameter: brightness: max must be >= 0",
+        ],
+        "{messages:#?}"
+    );
 }

@@ -17,6 +17,7 @@ extern crate std;
 mod folder;
 mod idx;
 
+pub use crate::rng::shuffled;
 pub use folder::{load_image_folder, load_png};
 pub use idx::{load_mnist, read_idx, Idx};
 
@@ -195,24 +196,4 @@ impl Dataset {
         (0..self.len().div_ceil(size))
             .map(move |b| order[b * size..((b + 1) * size).min(order.len())].to_vec())
     }
-}
-
-/// `0..n` in an order shuffled by `seed` (Fisher-Yates over SplitMix64).
-pub fn shuffled(n: usize, seed: u64) -> Vec<usize> {
-    let mut order: Vec<usize> = (0..n).collect();
-    let mut s = seed;
-    for i in (1..n).rev() {
-        let z = mix(s);
-        s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        order.swap(i, (z % (i as u64 + 1)) as usize);
-    }
-    order
-}
-
-/// One SplitMix64 output for state `z` (shuffles, initialisation, dropout).
-pub(crate) fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

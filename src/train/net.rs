@@ -106,7 +106,7 @@ fn act_grad(a: Activation, y: f32) -> f32 {
     }
 }
 
-pub(crate) use crate::data::mix;
+pub(crate) use crate::rng::mix;
 
 impl Net {
     /// Builds a network for `input` images, initialising weights with

@@ -6,11 +6,13 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use half::f16;
 use picocnn::ops::add::{add_float, AddI8, AddQuant};
-use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvWeightsI8};
+use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
 use picocnn::ops::dense::{Dense, DenseFloat, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+use picocnn::ops::pool::{Pool2dI8, PoolKind};
 use picocnn::ops::softmax::{softmax_float, SoftmaxI8};
 use picocnn::ops::Padding;
+use picocnn::ops::WeightsI8;
 use picocnn::quant::{Activation, Clamp, QParams};
 use picocnn::{Real, Shape};
 use std::hint::black_box;
@@ -71,7 +73,7 @@ fn bench_conv(c: &mut Criterion) {
         let shift = vec![-8i32; oc];
         let layer = Conv2dI8::new(
             conv,
-            ConvWeightsI8 {
+            WeightsI8 {
                 filter: &filter,
                 bias: &bias,
                 multiplier: &mult,
@@ -124,7 +126,19 @@ fn bench_dense(c: &mut Criterion) {
         let bias = vec![7i32; m];
         let mult = vec![1_500_000_000i32; m];
         let shift = vec![-9i32; m];
-        let layer = DenseI8::new(dense, &w, &bias, &mult, &shift, 4, -2, Clamp::NONE).unwrap();
+        let layer = DenseI8::new(
+            dense,
+            WeightsI8 {
+                filter: &w,
+                bias: &bias,
+                multiplier: &mult,
+                shift: &shift,
+            },
+            4,
+            -2,
+            Clamp::NONE,
+        )
+        .unwrap();
         let x = pattern_i8(n, 2);
         let mut out = vec![0i8; m];
         let mut scratch = vec![0u8; dense.scratch_len_i8()];
@@ -155,13 +169,15 @@ fn bench_elementwise(c: &mut Criterion) {
     let mut pooled = vec![0i8; pool.output_shape().len()];
     g.bench_function("maxpool_2x2_i8", |b| {
         b.iter(|| {
-            pool.max_i8(black_box(&x), &mut pooled, Clamp::NONE)
+            Pool2dI8::new(pool, PoolKind::Max, Clamp::NONE)
+                .and_then(|p| p.run(black_box(&x), &mut pooled))
                 .unwrap()
         })
     });
     g.bench_function("avgpool_2x2_i8", |b| {
         b.iter(|| {
-            pool.avg_i8(black_box(&x), &mut pooled, Clamp::NONE)
+            Pool2dI8::new(pool, PoolKind::Average, Clamp::NONE)
+                .and_then(|p| p.run(black_box(&x), &mut pooled))
                 .unwrap()
         })
     });

@@ -7,11 +7,13 @@
 //! The weights are pseudo-random: this shows the API and the memory plan, not
 //! a trained network (training and model files come with later work).
 
-use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dI8, ConvWeightsI8};
+use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dI8};
 use picocnn::ops::dense::{Dense, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+use picocnn::ops::pool::{Pool2dI8, PoolKind};
 use picocnn::ops::softmax::SoftmaxI8;
 use picocnn::ops::Padding;
+use picocnn::ops::WeightsI8;
 use picocnn::quant::{quantize_multiplier, Activation, Clamp, QParams};
 use picocnn::{Error, Shape};
 use std::time::Instant;
@@ -67,7 +69,7 @@ fn main() -> Result<(), Error> {
 
     let l1 = Conv2dI8::new(
         conv1,
-        ConvWeightsI8 {
+        WeightsI8 {
             filter: &w1,
             bias: &b1,
             multiplier: &m1,
@@ -79,7 +81,7 @@ fn main() -> Result<(), Error> {
     )?;
     let l2 = Conv2dI8::new(
         conv2,
-        ConvWeightsI8 {
+        WeightsI8 {
             filter: &w2,
             bias: &b2,
             multiplier: &m2,
@@ -89,9 +91,42 @@ fn main() -> Result<(), Error> {
         -128,
         relu,
     )?;
-    let f1 = DenseI8::new(fc1, &wf1, &bf1, &mf1, &sf1, -128, -128, relu)?;
-    let f2 = DenseI8::new(fc2, &wf2, &bf2, &mf2, &sf2, -128, -128, relu)?;
-    let f3 = DenseI8::new(fc3, &wf3, &bf3, &mf3, &sf3, -128, 0, Clamp::NONE)?;
+    let f1 = DenseI8::new(
+        fc1,
+        WeightsI8 {
+            filter: &wf1,
+            bias: &bf1,
+            multiplier: &mf1,
+            shift: &sf1,
+        },
+        -128,
+        -128,
+        relu,
+    )?;
+    let f2 = DenseI8::new(
+        fc2,
+        WeightsI8 {
+            filter: &wf2,
+            bias: &bf2,
+            multiplier: &mf2,
+            shift: &sf2,
+        },
+        -128,
+        -128,
+        relu,
+    )?;
+    let f3 = DenseI8::new(
+        fc3,
+        WeightsI8 {
+            filter: &wf3,
+            bias: &bf3,
+            multiplier: &mf3,
+            shift: &sf3,
+        },
+        -128,
+        0,
+        Clamp::NONE,
+    )?;
     let softmax = SoftmaxI8::new(0.1, 1.0)?;
 
     // One scratch buffer serves every layer: the largest need.
@@ -140,9 +175,10 @@ fn main() -> Result<(), Error> {
     let start = Instant::now();
     for _ in 0..runs {
         l1.run(&input, &mut a, &mut scratch)?;
-        pool1.max_i8(&a, &mut b, Clamp::NONE)?;
+        Pool2dI8::new(pool1, PoolKind::Max, Clamp::NONE).and_then(|p| p.run(&a, &mut b))?;
         l2.run(&b, &mut a[..conv2.output_shape().len()], &mut scratch)?;
-        pool2.max_i8(&a[..conv2.output_shape().len()], &mut b[..400], Clamp::NONE)?;
+        Pool2dI8::new(pool2, PoolKind::Max, Clamp::NONE)
+            .and_then(|p| p.run(&a[..conv2.output_shape().len()], &mut b[..400]))?;
         f1.run(&b[..400], &mut a[..120], &mut scratch)?;
         f2.run(&a[..120], &mut b[..84], &mut scratch)?;
         f3.run(&b[..84], &mut a[..10], &mut scratch)?;

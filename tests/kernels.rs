@@ -5,10 +5,12 @@ mod reference;
 
 use half::f16;
 use picocnn::ops::add::{add_float, AddI8, AddQuant};
-use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvKind, ConvWeightsI8};
+use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvKind};
 use picocnn::ops::dense::{Dense, DenseFloat, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+use picocnn::ops::pool::{Pool2dFloat, Pool2dI8, PoolKind};
 use picocnn::ops::Padding;
+use picocnn::ops::WeightsI8;
 use picocnn::quant::{quantize_multiplier, Activation, Clamp, QParams};
 use picocnn::{Error, Shape};
 use proptest::prelude::*;
@@ -166,7 +168,7 @@ fn run_conv_i8(c: &ConvCase, g: &ConvGeom, conv: Conv2d) {
     let hi = rng.range(0, 127) as i8;
     let layer = Conv2dI8::new(
         conv,
-        ConvWeightsI8 {
+        WeightsI8 {
             filter: &filter,
             bias: &bias,
             multiplier: &mult,
@@ -303,7 +305,7 @@ proptest! {
         let zp_in = rng.range(-128, 127) as i32;
         let zp_out = rng.range(-128, 127) as i32;
         let dense = Dense::new(n, m).unwrap();
-        let layer = DenseI8::new(dense, &w, &bias, &mult, &shift, zp_in, zp_out, Clamp::NONE).unwrap();
+        let layer = DenseI8::new(dense, WeightsI8 { filter: &w, bias: &bias, multiplier: &mult, shift: &shift }, zp_in, zp_out, Clamp::NONE).unwrap();
         let mut out = vec![0i8; m];
         let mut scratch = vec![0u8; dense.scratch_len_i8()];
         layer.run(&input, &mut out, &mut scratch).unwrap();
@@ -338,25 +340,25 @@ proptest! {
                 let hi = rng.range(0, 127) as i8;
                 let clamp = Clamp::new(lo, hi).unwrap();
                 let mut out = vec![0i8; oh * ow * c];
-                pool.max_i8(&input, &mut out, clamp).unwrap();
+                Pool2dI8::new(pool, PoolKind::Max, clamp).and_then(|p| p.run(&input, &mut out)).unwrap();
                 prop_assert_eq!(&out, &reference::pool_i8(&input, h, w, c, fh, fw, s, s, pt, pl, oh, ow, false, lo, hi));
-                pool.avg_i8(&input, &mut out, clamp).unwrap();
+                Pool2dI8::new(pool, PoolKind::Average, clamp).and_then(|p| p.run(&input, &mut out)).unwrap();
                 prop_assert_eq!(&out, &reference::pool_i8(&input, h, w, c, fh, fw, s, s, pt, pl, oh, ow, true, lo, hi));
 
                 // Float pools on the same (small integer) values are exact up to the division.
                 let xf: Vec<f32> = input.iter().map(|&v| v as f32).collect();
                 let mut of = vec![0f32; out.len()];
-                pool.max_float(&xf, &mut of, Activation::None).unwrap();
+                Pool2dFloat::new(pool, PoolKind::Max, Activation::None).run(&xf, &mut of).unwrap();
                 let mx = reference::pool_i8(&input, h, w, c, fh, fw, s, s, pt, pl, oh, ow, false, -128, 127);
                 prop_assert_eq!(of.iter().map(|&v| v as i8).collect::<Vec<_>>(), mx.clone());
-                pool.avg_float(&xf, &mut of, Activation::None).unwrap();
+                Pool2dFloat::new(pool, PoolKind::Average, Activation::None).run(&xf, &mut of).unwrap();
                 let av = reference::pool_i8(&input, h, w, c, fh, fw, s, s, pt, pl, oh, ow, true, -128, 127);
                 for (f, q) in of.iter().zip(&av) {
                     prop_assert!((f - *q as f32).abs() <= 0.5 + 1e-4);
                 }
                 let mut o16 = vec![f16::ZERO; out.len()];
                 let x16: Vec<f16> = xf.iter().map(|&v| f16::from_f32(v)).collect();
-                pool.max_float(&x16, &mut o16, Activation::None).unwrap();
+                Pool2dFloat::new(pool, PoolKind::Max, Activation::None).run(&x16, &mut o16).unwrap();
                 prop_assert_eq!(o16.iter().map(|v| v.to_f32() as i8).collect::<Vec<_>>(), mx);
             }
             (Err(_), (a, b)) => prop_assert!(a.is_none() || b.is_none()),
@@ -442,7 +444,7 @@ fn int8_conv_within_quantization_error_of_f32() {
         let clamp = Activation::Relu.range_i8(out_q);
         let layer = Conv2dI8::new(
             conv,
-            ConvWeightsI8 {
+            WeightsI8 {
                 filter: &filter,
                 bias: &bias,
                 multiplier: &mult,
@@ -493,7 +495,7 @@ fn bad_parameters_are_errors() {
     assert!(Conv2d::new(Conv2dConfig::new(Shape::new(usize::MAX, 2, 4), 4, 1, 1)).is_err());
     let conv = Conv2d::new(Conv2dConfig::new(s, 2, 3, 3)).unwrap();
     let filter = vec![0i8; conv.filter_len()];
-    let w = |f: &'static [i8]| ConvWeightsI8 {
+    let w = |f: &'static [i8]| WeightsI8 {
         filter: f,
         bias: &[0, 0],
         multiplier: &[1 << 30, 1 << 30],
@@ -507,7 +509,7 @@ fn bad_parameters_are_errors() {
             ..
         })
     ));
-    let bad_shift = ConvWeightsI8 {
+    let bad_shift = WeightsI8 {
         filter,
         bias: &[0, 0],
         multiplier: &[1, 1],
@@ -644,7 +646,7 @@ mod more_ops {
             let pool = Pool2d::global(Shape::new(h, w, c)).unwrap();
             prop_assert_eq!(pool.output_shape(), Shape::new(1, 1, c));
             let mut out = vec![0i8; c];
-            pool.avg_i8(&x, &mut out, picocnn::Clamp::NONE).unwrap();
+            picocnn::ops::pool::Pool2dI8::new(pool, picocnn::ops::pool::PoolKind::Average, picocnn::Clamp::NONE).and_then(|p| p.run(&x, &mut out)).unwrap();
             for ch in 0..c {
                 let sum: i32 = (0..h * w).map(|p| x[p * c + ch] as i32).sum();
                 let mean = sum as f64 / (h * w) as f64;

@@ -188,11 +188,12 @@ mod single_ops {
     use picocnn::ops::act::ActI8;
     use picocnn::ops::add::{AddI8, AddQuant};
     use picocnn::ops::concat::{concat_i8, ConcatInputI8};
-    use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvWeightsI8};
+    use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
     use picocnn::ops::dense::{Dense, DenseI8};
-    use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+    use picocnn::ops::pool::{Pool2d, Pool2dConfig, Pool2dI8, PoolKind};
     use picocnn::ops::softmax::SoftmaxI8;
     use picocnn::ops::Padding;
+    use picocnn::ops::WeightsI8;
     use picocnn::quant::{Activation, QParams, Rescale};
     use picocnn::Shape;
 
@@ -257,7 +258,7 @@ mod single_ops {
             let input = vec_i8(&mut r, s.len());
             let layer = Conv2dI8::new(
                 conv,
-                ConvWeightsI8 {
+                WeightsI8 {
                     filter: &filter,
                     bias: &bias,
                     multiplier: &multiplier,
@@ -336,10 +337,12 @@ mod single_ops {
         let mut expected = vec![0i8; 7];
         DenseI8::new(
             dense,
-            &wts,
-            &bias,
-            &multiplier,
-            &shift,
+            WeightsI8 {
+                filter: &wts,
+                bias: &bias,
+                multiplier: &multiplier,
+                shift: &shift,
+            },
             qi.zero_point,
             qo.zero_point,
             picocnn::Clamp::NONE,
@@ -376,10 +379,12 @@ mod single_ops {
             b.output(y);
             let mut expected = vec![0i8; pool.output_shape().len()];
             if max {
-                pool.max_i8(&input, &mut expected, picocnn::Clamp::NONE)
+                Pool2dI8::new(pool, PoolKind::Max, picocnn::Clamp::NONE)
+                    .and_then(|p| p.run(&input, &mut expected))
                     .unwrap();
             } else {
-                pool.avg_i8(&input, &mut expected, picocnn::Clamp::NONE)
+                Pool2dI8::new(pool, PoolKind::Average, picocnn::Clamp::NONE)
+                    .and_then(|p| p.run(&input, &mut expected))
                     .unwrap();
             }
             assert_eq!(run(&b, &input), expected);

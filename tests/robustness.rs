@@ -4,11 +4,13 @@
 use picocnn::ops::act::ActI8;
 use picocnn::ops::add::{AddI8, AddQuant};
 use picocnn::ops::concat::{concat_float, concat_i8, ConcatInput, ConcatInputI8};
-use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvWeightsI8};
+use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
 use picocnn::ops::dense::{Dense, DenseFloat, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+use picocnn::ops::pool::{Pool2dFloat, Pool2dI8, PoolKind};
 use picocnn::ops::softmax::{softmax_float, SoftmaxI8};
 use picocnn::ops::Padding;
+use picocnn::ops::WeightsI8;
 use picocnn::quant::{quantize_multiplier, Activation, Clamp, QParams, Requant, Rescale};
 use picocnn::Shape;
 use proptest::prelude::*;
@@ -67,7 +69,7 @@ proptest! {
         let input = vec![-128i8; pick(conv.input_shape().len(), lens.3)];
         let mut out = vec![0i8; conv.output_shape().len()];
         let mut scratch = vec![0u8; pick(conv.scratch_len_i8(), lens.3)];
-        if let Ok(layer) = Conv2dI8::new(conv, ConvWeightsI8 { filter: &filter, bias: &bias, multiplier: &mults, shift: &shifts }, zps.0, zps.1, Clamp::NONE) {
+        if let Ok(layer) = Conv2dI8::new(conv, WeightsI8 { filter: &filter, bias: &bias, multiplier: &mults, shift: &shifts }, zps.0, zps.1, Clamp::NONE) {
             let _ = layer.run(&input, &mut out, &mut scratch);
         }
         let ff = vec![f32::MAX; filter.len()];
@@ -88,12 +90,12 @@ proptest! {
         let input = vec![7i8; (pool.input_shape().len() + l).saturating_sub(1)];
         let mut out = vec![0i8; pool.output_shape().len()];
         let clamp = Clamp { min: lo, max: hi };
-        let _ = pool.max_i8(&input, &mut out, clamp);
-        let _ = pool.avg_i8(&input, &mut out, clamp);
+        let _ = Pool2dI8::new(pool, PoolKind::Max, clamp).and_then(|p| p.run(&input, &mut out));
+        let _ = Pool2dI8::new(pool, PoolKind::Average, clamp).and_then(|p| p.run(&input, &mut out));
         let xf = vec![1.0f32; input.len()];
         let mut of = vec![0f32; out.len()];
-        let _ = pool.max_float(&xf, &mut of, Activation::None);
-        let _ = pool.avg_float(&xf, &mut of, Activation::None);
+        let _ = Pool2dFloat::new(pool, PoolKind::Max, Activation::None).run(&xf, &mut of);
+        let _ = Pool2dFloat::new(pool, PoolKind::Average, Activation::None).run(&xf, &mut of);
     }
 
     #[test]
@@ -110,7 +112,7 @@ proptest! {
             let sh = vec![shift; lb];
             let mut out = vec![0i8; lb];
             let mut scratch = vec![0u8; 2000];
-            if let Ok(layer) = DenseI8::new(dense, &w, &b, &mult, &sh, z.0, z.1, Clamp::NONE) {
+            if let Ok(layer) = DenseI8::new(dense, WeightsI8 { filter: &w, bias: &b, multiplier: &mult, shift: &sh }, z.0, z.1, Clamp::NONE) {
                 let _ = layer.run(&x, &mut out, &mut scratch);
             }
             let wf = vec![1f32; lw];

@@ -36,11 +36,12 @@ use super::op::{
 use super::view::Model;
 use crate::error::{Error, Result};
 use crate::ops::add::AddQuant;
-use crate::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvWeightsI8};
+use crate::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
 use crate::ops::dense::{Dense, DenseFloat, DenseI8};
-use crate::ops::pool::{Pool2d, Pool2dConfig};
+use crate::ops::pool::{Pool2d, Pool2dConfig, PoolKind};
 use crate::ops::softmax::SoftmaxI8;
 use crate::ops::Padding;
+use crate::ops::WeightsI8;
 use crate::quant::{conv_requant, Activation, QParams, Rescale};
 use crate::tensor::Shape;
 use half::f16;
@@ -482,7 +483,11 @@ impl ModelBuilder {
             pool.padding(),
         );
         let params = PoolRecord {
-            max: kind == OpKind::MaxPool,
+            kind: if kind == OpKind::MaxPool {
+                PoolKind::Max
+            } else {
+                PoolKind::Average
+            },
             window,
             stride,
             pads: [top, bottom, left, right],
@@ -947,7 +952,7 @@ fn check_conv(
             TensorType::I8(qo),
         ) => Conv2dI8::new(
             conv,
-            ConvWeightsI8 {
+            WeightsI8 {
                 filter,
                 bias,
                 multiplier,
@@ -989,10 +994,12 @@ fn check_dense(
             TensorType::I8(qo),
         ) => DenseI8::new(
             d,
-            filter,
-            bias,
-            multiplier,
-            shift,
+            WeightsI8 {
+                filter,
+                bias,
+                multiplier,
+                shift,
+            },
             qi.zero_point,
             qo.zero_point,
             act.range_i8(qo),

@@ -31,7 +31,7 @@ use crate::arch;
 use crate::arch::{taps, ConvArgs, ConvGeom};
 use crate::error::{check_len, check_min_len, invalid, Error, Result};
 use crate::num::{clamp_f32, Real};
-use crate::ops::{axis, check_zero_point, Padding};
+use crate::ops::{axis, check_zero_point, Padding, WeightsI8};
 use crate::quant::{check_requant, Activation, Clamp};
 use crate::tensor::Shape;
 
@@ -288,26 +288,12 @@ impl Conv2d {
     }
 }
 
-/// Int8 parameters of a convolution: filters, bias and per-channel
-/// requantization, as TensorFlow Lite stores them.
-#[derive(Debug, Clone, Copy)]
-pub struct ConvWeightsI8<'a> {
-    /// OHWI filters, symmetric (zero point 0) per output channel.
-    pub filter: &'a [i8],
-    /// One int32 bias per output channel, scale `s_in * s_w[o]`.
-    pub bias: &'a [i32],
-    /// Q31 multiplier of `s_in * s_w[o] / s_out`, per output channel.
-    pub multiplier: &'a [i32],
-    /// Shift of that multiplier, per output channel.
-    pub shift: &'a [i32],
-}
-
 /// A ready-to-run int8 convolution (TensorFlow Lite `CONV_2D` and
 /// `DEPTHWISE_CONV_2D` with per-channel quantization, bit-exact).
 #[derive(Debug, Clone, Copy)]
 pub struct Conv2dI8<'a> {
     geom: Conv2d,
-    weights: ConvWeightsI8<'a>,
+    weights: WeightsI8<'a>,
     input_offset: i32,
     output_zero_point: i32,
     clamp: Clamp,
@@ -317,7 +303,7 @@ impl<'a> Conv2dI8<'a> {
     /// Checks the weights against the geometry.
     pub fn new(
         geom: Conv2d,
-        weights: ConvWeightsI8<'a>,
+        weights: WeightsI8<'a>,
         input_zero_point: i32,
         output_zero_point: i32,
         clamp: Clamp,
@@ -345,7 +331,7 @@ impl<'a> Conv2dI8<'a> {
     /// From parts that `new` accepted before (a checked model record).
     pub(crate) const fn from_checked(
         geom: Conv2d,
-        weights: ConvWeightsI8<'a>,
+        weights: WeightsI8<'a>,
         input_zero_point: i32,
         output_zero_point: i32,
         clamp: Clamp,

@@ -18,7 +18,7 @@
 use crate::arch;
 use crate::error::{check_len, check_min_len, invalid, Error, Result};
 use crate::num::{clamp_f32, Real};
-use crate::ops::check_zero_point;
+use crate::ops::{check_zero_point, WeightsI8};
 use crate::quant::{check_requant, multiply_by_quantized_multiplier, Activation, Clamp};
 
 /// A checked dense geometry.
@@ -96,41 +96,38 @@ pub struct DenseI8<'a> {
 }
 
 impl<'a> DenseI8<'a> {
-    /// Checks the parameters. `multiplier` and `shift` have one entry per
-    /// output (repeat the value for per-tensor quantization).
-    #[allow(clippy::too_many_arguments)]
+    /// Checks the weights against the geometry.
     pub fn new(
         geom: Dense,
-        weights: &'a [i8],
-        bias: &'a [i32],
-        multiplier: &'a [i32],
-        shift: &'a [i32],
+        weights: WeightsI8<'a>,
         input_zero_point: i32,
         output_zero_point: i32,
         clamp: Clamp,
     ) -> Result<Self> {
-        check_len("dense weights", geom.weights_len(), weights.len())?;
-        check_len("dense bias", geom.out_features, bias.len())?;
-        check_requant("dense requantization", geom.out_features, multiplier, shift)?;
+        check_len("dense weights", geom.weights_len(), weights.filter.len())?;
+        check_len("dense bias", geom.out_features, weights.bias.len())?;
+        check_requant(
+            "dense requantization",
+            geom.out_features,
+            weights.multiplier,
+            weights.shift,
+        )?;
         check_zero_point(input_zero_point)?;
         check_zero_point(output_zero_point)?;
         Clamp::new(clamp.min, clamp.max)?;
-        Ok(DenseI8 {
+        Ok(DenseI8::from_checked(
             geom,
             weights,
-            bias,
-            multiplier,
-            shift,
-            input_offset: -input_zero_point,
+            input_zero_point,
             output_zero_point,
             clamp,
-        })
+        ))
     }
 
     /// From parts that `new` accepted before (a checked model record).
     pub(crate) const fn from_checked(
         geom: Dense,
-        weights: crate::ops::conv::ConvWeightsI8<'a>,
+        weights: WeightsI8<'a>,
         input_zero_point: i32,
         output_zero_point: i32,
         clamp: Clamp,

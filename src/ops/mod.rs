@@ -14,6 +14,21 @@ pub mod softmax;
 
 use crate::error::{invalid, Error, Result};
 
+/// Int8 parameters of a convolution or dense layer, as TensorFlow Lite
+/// stores them: filters, bias and per-channel requantization.
+#[derive(Debug, Clone, Copy)]
+pub struct WeightsI8<'a> {
+    /// Symmetric int8 filters (zero point 0) per output channel: OHWI for
+    /// a convolution (HWO for depthwise), `[out][in]` for a dense layer.
+    pub filter: &'a [i8],
+    /// One int32 bias per output channel, scale `s_in * s_w[o]`.
+    pub bias: &'a [i32],
+    /// Q31 multiplier of `s_in * s_w[o] / s_out`, per output channel.
+    pub multiplier: &'a [i32],
+    /// Shift of that multiplier, per output channel.
+    pub shift: &'a [i32],
+}
+
 /// How a window is placed over the input's border.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -5,14 +5,14 @@
 //! The int8 kernels keep the input's quantization parameters.
 //!
 //! ```
-//! use picocnn::ops::pool::{Pool2d, Pool2dConfig};
-//! use picocnn::Shape;
+//! use picocnn::ops::pool::{Pool2d, Pool2dConfig, Pool2dFloat, PoolKind};
+//! use picocnn::{Activation, Shape};
 //!
 //! let pool = Pool2d::new(Pool2dConfig::new(Shape::new(2, 2, 1), 2, 2).stride(2, 2))?;
 //! let mut out = [0.0f32; 1];
-//! pool.max_float(&[1.0f32, 4.0, 2.0, 3.0], &mut out, picocnn::Activation::None)?;
+//! Pool2dFloat::new(pool, PoolKind::Max, Activation::None).run(&[1.0f32, 4.0, 2.0, 3.0], &mut out)?;
 //! assert_eq!(out, [4.0]);
-//! pool.avg_float(&[1.0f32, 4.0, 2.0, 3.0], &mut out, picocnn::Activation::None)?;
+//! Pool2dFloat::new(pool, PoolKind::Average, Activation::None).run(&[1.0f32, 4.0, 2.0, 3.0], &mut out)?;
 //! assert_eq!(out, [2.5]);
 //! # Ok::<(), picocnn::Error>(())
 //! ```
@@ -182,10 +182,8 @@ impl Pool2d {
         check_len("pool output", self.output.len(), output.len())
     }
 
-    /// Int8 max pooling (TensorFlow Lite `MAX_POOL_2D`).
-    pub fn max_i8(&self, input: &[i8], output: &mut [i8], clamp: Clamp) -> Result<()> {
+    fn max_i8(&self, input: &[i8], output: &mut [i8], clamp: Clamp) -> Result<()> {
         self.check(input, output)?;
-        Clamp::new(clamp.min, clamp.max)?;
         let (w, c) = (self.input.w, self.input.c);
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
             // Channels innermost: every tap is one contiguous run of `c` values.
@@ -206,11 +204,10 @@ impl Pool2d {
         Ok(())
     }
 
-    /// Int8 average pooling (TensorFlow Lite `AVERAGE_POOL_2D`): the sum
-    /// divided by the count of in-bounds cells, rounded half away from zero.
-    pub fn avg_i8(&self, input: &[i8], output: &mut [i8], clamp: Clamp) -> Result<()> {
+    // The sum divided by the count of in-bounds cells, rounded half away
+    // from zero.
+    fn avg_i8(&self, input: &[i8], output: &mut [i8], clamp: Clamp) -> Result<()> {
         self.check(input, output)?;
-        Clamp::new(clamp.min, clamp.max)?;
         let (w, c) = (self.input.w, self.input.c);
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
             let count = ((yhi - ylo) * (xhi - xlo)) as i32;
@@ -235,15 +232,8 @@ impl Pool2d {
         Ok(())
     }
 
-    /// Float max pooling.
-    pub fn max_float<T: Real>(
-        &self,
-        input: &[T],
-        output: &mut [T],
-        activation: Activation,
-    ) -> Result<()> {
+    fn max_float<T: Real>(&self, input: &[T], output: &mut [T], [lo, hi]: [f32; 2]) -> Result<()> {
         self.check(input, output)?;
-        let (lo, hi) = activation.range_f32();
         let (w, c) = (self.input.w, self.input.c);
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
             for ch in 0..c {
@@ -262,15 +252,8 @@ impl Pool2d {
         Ok(())
     }
 
-    /// Float average pooling.
-    pub fn avg_float<T: Real>(
-        &self,
-        input: &[T],
-        output: &mut [T],
-        activation: Activation,
-    ) -> Result<()> {
+    fn avg_float<T: Real>(&self, input: &[T], output: &mut [T], [lo, hi]: [f32; 2]) -> Result<()> {
         self.check(input, output)?;
-        let (lo, hi) = activation.range_f32();
         let (w, c) = (self.input.w, self.input.c);
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
             let count = ((yhi - ylo) * (xhi - xlo)) as f32;
@@ -285,5 +268,84 @@ impl Pool2d {
             }
         });
         Ok(())
+    }
+}
+
+/// Which value a pooling window keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum PoolKind {
+    /// The largest (TensorFlow Lite `MAX_POOL_2D`).
+    Max,
+    /// The mean of the in-bounds cells (TensorFlow Lite `AVERAGE_POOL_2D`;
+    /// int8 rounds half away from zero).
+    Average,
+}
+
+/// A ready-to-run int8 pooling layer. The output keeps the input's
+/// quantization; `clamp` is the fused activation's range.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool2dI8 {
+    geom: Pool2d,
+    kind: PoolKind,
+    clamp: Clamp,
+}
+
+impl Pool2dI8 {
+    /// Checks the clamp.
+    pub fn new(geom: Pool2d, kind: PoolKind, clamp: Clamp) -> Result<Self> {
+        Clamp::new(clamp.min, clamp.max)?;
+        Ok(Pool2dI8::from_checked(geom, kind, clamp))
+    }
+
+    /// From parts that `new` accepted before (a checked model record).
+    pub(crate) const fn from_checked(geom: Pool2d, kind: PoolKind, clamp: Clamp) -> Self {
+        Pool2dI8 { geom, kind, clamp }
+    }
+
+    /// The geometry.
+    pub const fn geometry(&self) -> &Pool2d {
+        &self.geom
+    }
+
+    /// Pools `input` into `output` (no scratch needed).
+    pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<()> {
+        match self.kind {
+            PoolKind::Max => self.geom.max_i8(input, output, self.clamp),
+            PoolKind::Average => self.geom.avg_i8(input, output, self.clamp),
+        }
+    }
+}
+
+/// A ready-to-run float pooling layer over `f32` or `f16`.
+#[derive(Debug, Clone, Copy)]
+pub struct Pool2dFloat {
+    geom: Pool2d,
+    kind: PoolKind,
+    range: [f32; 2],
+}
+
+impl Pool2dFloat {
+    /// A pool with a fused activation.
+    pub fn new(geom: Pool2d, kind: PoolKind, activation: Activation) -> Self {
+        let (lo, hi) = activation.range_f32();
+        Pool2dFloat {
+            geom,
+            kind,
+            range: [lo, hi],
+        }
+    }
+
+    /// The geometry.
+    pub const fn geometry(&self) -> &Pool2d {
+        &self.geom
+    }
+
+    /// Pools `input` into `output` (no scratch needed).
+    pub fn run<T: Real>(&self, input: &[T], output: &mut [T]) -> Result<()> {
+        match self.kind {
+            PoolKind::Max => self.geom.max_float(input, output, self.range),
+            PoolKind::Average => self.geom.avg_float(input, output, self.range),
+        }
     }
 }

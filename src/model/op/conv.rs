@@ -11,7 +11,8 @@ use crate::error::Result;
 use crate::model::format::DType;
 use crate::model::layer::Layer;
 use crate::num::Real;
-use crate::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvWeightsI8};
+use crate::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
+use crate::ops::WeightsI8;
 
 use half::f16;
 
@@ -83,9 +84,9 @@ impl WeightRefs {
         s: &Site<'_, 'a>,
         weights: usize,
         channels: usize,
-    ) -> Result<ConvWeightsI8<'a>> {
+    ) -> Result<WeightsI8<'a>> {
         let (m, sh) = self.requant.unwrap_or((0, 0));
-        Ok(ConvWeightsI8 {
+        Ok(WeightsI8 {
             filter: cast(s.data(self.filter, weights))?,
             bias: cast(s.data(self.bias, channels * 4))?,
             multiplier: cast(s.data(m, channels * 4))?,

@@ -9,13 +9,13 @@ use crate::model::format::{DType, OpKind};
 use crate::model::layer::Layer;
 use crate::model::OpInfo;
 use crate::num::Real;
-use crate::ops::pool::{Pool2d, Pool2dConfig};
+use crate::ops::pool::{Pool2d, Pool2dConfig, Pool2dFloat, Pool2dI8, PoolKind};
 use half::f16;
 
 /// A pooling layer's record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PoolRecord {
-    pub max: bool,
+    pub kind: PoolKind,
     pub window: [usize; 2],
     pub stride: [usize; 2],
     /// `[top, bottom, left, right]` cells.
@@ -39,12 +39,8 @@ impl PoolRecord {
         pool: Pool2d,
         io: Io<'_>,
     ) -> Result<()> {
-        let (x, y) = (cast::<T>(io.input(s, 0)?)?, cast_mut::<T>(io.out)?);
-        if self.max {
-            pool.max_float(x, y, s.op.activation)
-        } else {
-            pool.avg_float(x, y, s.op.activation)
-        }
+        Pool2dFloat::new(pool, self.kind, s.op.activation)
+            .run::<T>(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
     }
 }
 
@@ -52,7 +48,11 @@ impl OpRecord for PoolRecord {
     fn read(op: &OpInfo<'_>) -> Self {
         let p = &op.params;
         PoolRecord {
-            max: op.kind == OpKind::MaxPool,
+            kind: if op.kind == OpKind::MaxPool {
+                PoolKind::Max
+            } else {
+                PoolKind::Average
+            },
             window: unpack(p[0]),
             stride: unpack(p[1]),
             pads: read_pads(p, 3),
@@ -88,18 +88,17 @@ impl OpRecord for PoolRecord {
 
     fn layer(&self, _s: &Site<'_, '_>) -> Layer {
         let (window, stride, padding) = (self.window, self.stride, padding(self.pads));
-        if self.max {
-            Layer::MaxPool {
+        match self.kind {
+            PoolKind::Max => Layer::MaxPool {
                 window,
                 stride,
                 padding,
-            }
-        } else {
-            Layer::AvgPool {
+            },
+            PoolKind::Average => Layer::AvgPool {
                 window,
                 stride,
                 padding,
-            }
+            },
         }
     }
 
@@ -108,12 +107,8 @@ impl OpRecord for PoolRecord {
         match s.op.dtype {
             DType::I8 => {
                 let clamp = s.op.activation.range_i8(Site::qparams(s.output()));
-                let (x, y) = (cast::<i8>(io.input(s, 0)?)?, cast_mut::<i8>(io.out)?);
-                if self.max {
-                    pool.max_i8(x, y, clamp)
-                } else {
-                    pool.avg_i8(x, y, clamp)
-                }
+                Pool2dI8::from_checked(pool, self.kind, clamp)
+                    .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
             }
             DType::F32 => self.run_float::<f32>(s, pool, io),
             DType::F16 => self.run_float::<f16>(s, pool, io),

@@ -6,11 +6,13 @@ use half::f16;
 use picocnn::ops::act::{activation_float, ActI8};
 use picocnn::ops::add::{add_float, AddI8, AddQuant};
 use picocnn::ops::concat::{concat_float, concat_i8, ConcatInput, ConcatInputI8};
-use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvWeightsI8};
+use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
 use picocnn::ops::dense::{Dense, DenseFloat, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+use picocnn::ops::pool::{Pool2dFloat, Pool2dI8, PoolKind};
 use picocnn::ops::softmax::{softmax_float, SoftmaxI8};
 use picocnn::ops::Padding;
+use picocnn::ops::WeightsI8;
 use picocnn::quant::{quantize_multiplier, Activation, QParams, Rescale};
 use picocnn::{Error, Real, Shape};
 
@@ -114,7 +116,7 @@ fn i8_conv_run<'a>(
     let out_q = QParams::new(0.05, rng.i32(-20, 20))?;
     let layer = Conv2dI8::new(
         conv,
-        ConvWeightsI8 {
+        WeightsI8 {
             filter,
             bias,
             multiplier: mult,
@@ -209,7 +211,18 @@ fn i8_dense_run<'a>(b: &mut Bump<'a>, n: usize, m: usize, seed: u64) -> Result<&
         mult[o] = r.multiplier;
         shift[o] = r.shift;
     }
-    let layer = DenseI8::new(dense, w, bias, mult, shift, 3, -7, picocnn::Clamp::NONE)?;
+    let layer = DenseI8::new(
+        dense,
+        WeightsI8 {
+            filter: w,
+            bias,
+            multiplier: mult,
+            shift,
+        },
+        3,
+        -7,
+        picocnn::Clamp::NONE,
+    )?;
     let out = b.take::<i8>(m)?;
     let scratch = b.take::<u8>(dense.scratch_len_i8())?;
     layer.run(input, out, scratch)?;
@@ -240,9 +253,9 @@ fn i8_pool<'a>(
     let out = b.take::<i8>(pool.output_shape().len())?;
     let clamp = picocnn::Clamp::new(-100, 100)?;
     if max {
-        pool.max_i8(input, out, clamp)?;
+        Pool2dI8::new(pool, PoolKind::Max, clamp).and_then(|p| p.run(input, out))?;
     } else {
-        pool.avg_i8(input, out, clamp)?;
+        Pool2dI8::new(pool, PoolKind::Average, clamp).and_then(|p| p.run(input, out))?;
     }
     Ok(out_bytes(out))
 }
@@ -395,9 +408,9 @@ fn float_pools<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     let out = b.take::<T>(2 * n + 3)?;
     let (mx, rest) = out.split_at_mut(n);
     let (av, gl) = rest.split_at_mut(n);
-    pool.max_float(x, mx, Activation::None)?;
-    pool.avg_float(x, av, Activation::Relu)?;
-    global.avg_float(x, gl, Activation::None)?;
+    Pool2dFloat::new(pool, PoolKind::Max, Activation::None).run(x, mx)?;
+    Pool2dFloat::new(pool, PoolKind::Average, Activation::Relu).run(x, av)?;
+    Pool2dFloat::new(global, PoolKind::Average, Activation::None).run(x, gl)?;
     Ok(out_bytes(out))
 }
 

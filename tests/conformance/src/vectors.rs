@@ -4,11 +4,13 @@ use crate::bump::Bump;
 use picocnn::ops::act::ActI8;
 use picocnn::ops::add::{AddI8, AddQuant};
 use picocnn::ops::concat::{concat_i8, ConcatInputI8};
-use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dI8, ConvWeightsI8};
+use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dI8};
 use picocnn::ops::dense::{Dense, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+use picocnn::ops::pool::{Pool2dI8, PoolKind};
 use picocnn::ops::softmax::SoftmaxI8;
 use picocnn::ops::Padding;
+use picocnn::ops::WeightsI8;
 use picocnn::quant::{conv_requant, dense_requant_per_tensor, Activation, QParams, Rescale};
 use picocnn::{Error, Shape};
 
@@ -190,7 +192,7 @@ pub fn run<'a>(case: &VectorCase, bump: &mut Bump<'a>) -> Result<&'a [i8], Error
             let (mult, shift) = requant_tables(bump, input, filter.scales, out_t, oc)?;
             let layer = Conv2dI8::new(
                 conv,
-                ConvWeightsI8 {
+                WeightsI8 {
                     filter: weights,
                     bias: filter.bias,
                     multiplier: mult,
@@ -213,10 +215,12 @@ pub fn run<'a>(case: &VectorCase, bump: &mut Bump<'a>) -> Result<&'a [i8], Error
             let (mult, shift) = requant_tables(bump, input, filter.scales, out_t, o)?;
             let layer = DenseI8::new(
                 dense,
-                filter.data,
-                filter.bias,
-                mult,
-                shift,
+                WeightsI8 {
+                    filter: filter.data,
+                    bias: filter.bias,
+                    multiplier: mult,
+                    shift,
+                },
                 input.zero_point,
                 out_t.zero_point,
                 activation.range_i8(out_q),
@@ -265,9 +269,10 @@ pub fn run<'a>(case: &VectorCase, bump: &mut Bump<'a>) -> Result<&'a [i8], Error
             )?;
             let clamp = activation.range_i8(out_q);
             if *max {
-                pool.max_i8(input.data, out, clamp)?;
+                Pool2dI8::new(pool, PoolKind::Max, clamp).and_then(|p| p.run(input.data, out))?;
             } else {
-                pool.avg_i8(input.data, out, clamp)?;
+                Pool2dI8::new(pool, PoolKind::Average, clamp)
+                    .and_then(|p| p.run(input.data, out))?;
             }
         }
         Op::Softmax { beta } => {

@@ -529,7 +529,7 @@ impl<'a> Model<'a> {
 
     fn check_op(&self, i: usize) -> Result<()> {
         let r = &self.blob[self.ops_off + i * f::OP_LEN..][..f::OP_LEN];
-        let kind = OpKind::from_u8(r[f::op::KIND]).ok_or(invalid("op kind", i))?;
+        OpKind::from_u8(r[f::op::KIND]).ok_or(invalid("op kind", i))?;
         let dtype = DType::from_u8(r[f::op::DTYPE]).ok_or(invalid("op type", i))?;
         activation_of(r[f::op::ACTIVATION]).ok_or(invalid("op activation", i))?;
         if r[f::op::RESERVED] != 0 {
@@ -543,12 +543,8 @@ impl<'a> Model<'a> {
         {
             return Err(invalid("op input list outside the index lists", i));
         }
-        let wanted = match kind {
-            OpKind::Add => op.n_inputs == 2,
-            OpKind::Concat => op.n_inputs >= 2,
-            _ => op.n_inputs == 1,
-        };
-        if !wanted {
+        let record = Record::read(&op);
+        if !record.takes_inputs(op.n_inputs) {
             return Err(invalid("wrong number of op inputs", i));
         }
         // Every input exists before this op (so the graph is acyclic) and has
@@ -576,7 +572,6 @@ impl<'a> Model<'a> {
             return Err(invalid("op output of another type", i));
         }
         let site = Site::new(self, &op, i);
-        let record = Record::read(&op);
         record.check(&site)?;
         check_scratch(&site, record.scratch_len(&site), self.arena_len)
     }

@@ -74,3 +74,49 @@ impl OpRecord for ActivationRecord {
         }
     }
 }
+
+/// Writing the op with [`ModelBuilder`](crate::model::writer::ModelBuilder).
+#[cfg(feature = "std")]
+mod build {
+    use super::*;
+    use crate::error::Result;
+    use crate::model::format::OpKind;
+    use crate::model::writer::{ModelBuilder, TensorId, TensorType};
+    use crate::quant::Activation;
+
+    use crate::quant::Rescale;
+
+    impl ModelBuilder {
+        /// A standalone activation (int8: also rescales to `output`).
+        pub fn activation(
+            &mut self,
+            name: &str,
+            input: TensorId,
+            activation: Activation,
+            output: TensorType,
+        ) -> Result<TensorId> {
+            let x = self.get(input)?.clone();
+            let dtype = output.dtype();
+            self.same_dtype(&[input], dtype)?;
+            let rescale = match (x.ty.qparams(), output.qparams()) {
+                (Some(qi), Some(qo)) => {
+                    let r = Rescale::new(qi, qo)?;
+                    crate::ops::act::ActI8::from_parts(r, activation.range_i8(qo))?;
+                    Some(r)
+                }
+                _ => None,
+            };
+            let params = ActivationRecord { rescale }.emit()?;
+            Ok(self.op(
+                OpKind::Activation,
+                dtype,
+                activation,
+                &[input],
+                (x.shape, output),
+                name,
+                params,
+                0,
+            ))
+        }
+    }
+}

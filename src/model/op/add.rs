@@ -74,6 +74,10 @@ impl OpRecord for AddRecord {
         Ok(p)
     }
 
+    fn takes_inputs(&self, n: usize) -> bool {
+        n == 2
+    }
+
     fn check(&self, s: &Site<'_, '_>) -> Result<()> {
         check_same_shapes(s)?;
         if let Some(q) = self.quant {
@@ -114,6 +118,60 @@ impl OpRecord for AddRecord {
             }
             (DType::F16, _) => run_float::<f16>(s, io),
             _ => run_float::<f32>(s, io),
+        }
+    }
+}
+
+/// Writing the op with [`ModelBuilder`](crate::model::writer::ModelBuilder).
+#[cfg(feature = "std")]
+mod build {
+    use super::*;
+    use crate::error::{Error, Result};
+    use crate::model::format::OpKind;
+    use crate::model::writer::{ModelBuilder, TensorId, TensorType};
+    use crate::quant::Activation;
+
+    use crate::ops::add::AddQuant;
+
+    impl ModelBuilder {
+        /// Residual add of two tensors of the same shape.
+        pub fn add(
+            &mut self,
+            name: &str,
+            a: TensorId,
+            b: TensorId,
+            activation: Activation,
+            output: TensorType,
+        ) -> Result<TensorId> {
+            let (x, y) = (self.get(a)?.clone(), self.get(b)?.clone());
+            if x.shape != y.shape {
+                return Err(Error::ShapeMismatch {
+                    what: "add inputs",
+                    expected: x.shape.len(),
+                    got: y.shape.len(),
+                });
+            }
+            let dtype = output.dtype();
+            self.same_dtype(&[a, b], dtype)?;
+            let quant = match (x.ty.qparams(), y.ty.qparams(), output.qparams()) {
+                (Some(qa), Some(qb), Some(qo)) => {
+                    let q = AddQuant::new(qa, qb, qo)?;
+                    crate::ops::add::AddI8::new(q, activation.range_i8(qo))?;
+                    Some(q)
+                }
+                _ => None,
+            };
+            let params = AddRecord { quant }.emit()?;
+            Ok(self.op(
+                OpKind::Add,
+                dtype,
+                activation,
+                &[a, b],
+                (x.shape, output),
+                name,
+                params,
+                0,
+            ))
         }
     }
 }

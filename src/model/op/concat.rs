@@ -51,6 +51,10 @@ impl OpRecord for ConcatRecord {
         Ok(p)
     }
 
+    fn takes_inputs(&self, n: usize) -> bool {
+        n >= 2
+    }
+
     fn check(&self, s: &Site<'_, '_>) -> Result<()> {
         let out = s.output().shape;
         let mut c = 0usize;
@@ -129,5 +133,75 @@ impl OpRecord for ConcatRecord {
             offset += c;
         }
         Ok(())
+    }
+}
+
+/// Writing the op with [`ModelBuilder`](crate::model::writer::ModelBuilder).
+#[cfg(feature = "std")]
+mod build {
+    use super::*;
+    use crate::error::{Error, Result};
+    use crate::model::format::{DType, OpKind};
+    use crate::model::writer::{ModelBuilder, TensorId, TensorType};
+    use crate::quant::Activation;
+    use crate::quant::Rescale;
+    use crate::tensor::Shape;
+    use std::vec::Vec;
+
+    impl ModelBuilder {
+        /// Channel concatenation of 2..N tensors of the same height and width.
+        pub fn concat(
+            &mut self,
+            name: &str,
+            inputs: &[TensorId],
+            output: TensorType,
+        ) -> Result<TensorId> {
+            if inputs.len() < 2 {
+                return Err(Error::InvalidParameter {
+                    what: "concat needs at least two inputs",
+                });
+            }
+            let dtype = output.dtype();
+            self.same_dtype(inputs, dtype)?;
+            let first = self.get(inputs[0])?.shape;
+            let mut c = 0;
+            let mut rescales = Vec::new();
+            for &t in inputs {
+                let d = self.get(t)?.clone();
+                if d.shape.h != first.h || d.shape.w != first.w {
+                    return Err(Error::ShapeMismatch {
+                        what: "concat input height and width",
+                        expected: first.h * first.w,
+                        got: d.shape.h * d.shape.w,
+                    });
+                }
+                c += d.shape.c;
+                if let (Some(qi), Some(qo)) = (d.ty.qparams(), output.qparams()) {
+                    let r = Rescale::new(qi, qo)?;
+                    r.validate()?;
+                    rescales.extend_from_slice(&[
+                        r.input_zero_point,
+                        r.requant.multiplier,
+                        r.requant.shift,
+                        r.output_zero_point,
+                    ]);
+                }
+            }
+            let rescales = match dtype {
+                DType::I8 => Some(self.push_i32(&rescales)?),
+                _ => None,
+            };
+            let params = ConcatRecord { rescales }.emit()?;
+            Ok(self.op(
+                OpKind::Concat,
+                dtype,
+                Activation::None,
+                inputs,
+                (Shape::new(first.h, first.w, c), output),
+                name,
+                params,
+                0,
+            ))
+        }
     }
 }

@@ -258,3 +258,123 @@ impl OpRecord for Conv2dRecord {
         }
     }
 }
+
+/// Writing the op with [`ModelBuilder`](crate::model::writer::ModelBuilder).
+#[cfg(feature = "std")]
+mod build {
+    use super::*;
+    use crate::error::{Error, Result};
+    use crate::model::format::{DType, OpKind};
+    use crate::model::writer::{ModelBuilder, TensorId, TensorType, Weights};
+    use crate::quant::Activation;
+
+    use crate::model::writer::pads;
+    use crate::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
+    use crate::ops::WeightsI8;
+
+    impl ModelBuilder {
+        /// A convolution. `config.input` must be the input tensor's shape; for
+        /// int8, `output` gives the output's quantization.
+        pub fn conv2d(
+            &mut self,
+            name: &str,
+            input: TensorId,
+            config: Conv2dConfig,
+            activation: Activation,
+            weights: Weights,
+            output: TensorType,
+        ) -> Result<TensorId> {
+            let x = self.get(input)?.clone();
+            if config.input != x.shape {
+                return Err(Error::ShapeMismatch {
+                    what: "conv config input",
+                    expected: x.shape.len(),
+                    got: config.input.len(),
+                });
+            }
+            let dtype = weights.dtype();
+            self.same_dtype(&[input], dtype)?;
+            if output.dtype() != dtype {
+                return Err(Error::Unsupported {
+                    what: "layer mixes element types",
+                });
+            }
+            let conv = Conv2d::new(config)?;
+            check_conv(conv, &weights, x.ty, output, activation)?;
+            let [top, bottom, left, right] = pads(
+                conv.input_shape(),
+                conv.output_shape(),
+                conv.kernel(),
+                conv.stride(),
+                conv.dilation(),
+                conv.padding(),
+            );
+            let params = Conv2dRecord {
+                kernel: conv.kernel(),
+                stride: conv.stride(),
+                dilation: conv.dilation(),
+                pads: [top, bottom, left, right],
+                groups: conv.groups(),
+                weights: self.push_weights(&weights)?,
+            }
+            .emit()?;
+            let scratch = if dtype == DType::I8 {
+                conv.scratch_len_i8()
+            } else {
+                0
+            };
+            Ok(self.op(
+                OpKind::Conv2d,
+                dtype,
+                activation,
+                &[input],
+                (conv.output_shape(), output),
+                name,
+                params,
+                scratch,
+            ))
+        }
+    }
+
+    fn check_conv(
+        conv: Conv2d,
+        w: &Weights,
+        input: TensorType,
+        output: TensorType,
+        act: Activation,
+    ) -> Result<()> {
+        match (w, input, output) {
+            (
+                Weights::I8 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                },
+                TensorType::I8(qi),
+                TensorType::I8(qo),
+            ) => Conv2dI8::new(
+                conv,
+                WeightsI8 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                },
+                qi.zero_point,
+                qo.zero_point,
+                act.range_i8(qo),
+            )
+            .map(|_| ()),
+            (Weights::F32 { filter, bias }, TensorType::F32, TensorType::F32) => {
+                Conv2dFloat::new(conv, filter, bias, act).map(|_| ())
+            }
+            (Weights::F16 { filter, bias }, TensorType::F16, TensorType::F16) => {
+                Conv2dFloat::new(conv, filter, bias, act).map(|_| ())
+            }
+            _ => Err(Error::Unsupported {
+                what: "layer mixes element types",
+            }),
+        }
+    }
+}

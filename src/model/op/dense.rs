@@ -104,3 +104,101 @@ impl OpRecord for DenseRecord {
         }
     }
 }
+
+/// Writing the op with [`ModelBuilder`](crate::model::writer::ModelBuilder).
+#[cfg(feature = "std")]
+mod build {
+    use super::*;
+    use crate::error::{Error, Result};
+    use crate::model::format::{DType, OpKind};
+    use crate::model::writer::{ModelBuilder, TensorId, TensorType, Weights};
+    use crate::ops::dense::{Dense, DenseFloat, DenseI8};
+    use crate::ops::WeightsI8;
+    use crate::quant::Activation;
+    use crate::tensor::Shape;
+
+    impl ModelBuilder {
+        /// A dense layer over the whole input tensor, to `out_features`.
+        pub fn dense(
+            &mut self,
+            name: &str,
+            input: TensorId,
+            out_features: usize,
+            activation: Activation,
+            weights: Weights,
+            output: TensorType,
+        ) -> Result<TensorId> {
+            let x = self.get(input)?.clone();
+            let dtype = weights.dtype();
+            self.same_dtype(&[input], dtype)?;
+            if output.dtype() != dtype {
+                return Err(Error::Unsupported {
+                    what: "layer mixes element types",
+                });
+            }
+            let dense = Dense::new(x.shape.len(), out_features)?;
+            check_dense(dense, &weights, x.ty, output, activation)?;
+            let params = DenseRecord {
+                weights: self.push_weights(&weights)?,
+            }
+            .emit()?;
+            let scratch = if dtype == DType::I8 {
+                dense.scratch_len_i8()
+            } else {
+                0
+            };
+            Ok(self.op(
+                OpKind::Dense,
+                dtype,
+                activation,
+                &[input],
+                (Shape::flat(out_features), output),
+                name,
+                params,
+                scratch,
+            ))
+        }
+    }
+
+    fn check_dense(
+        d: Dense,
+        w: &Weights,
+        input: TensorType,
+        output: TensorType,
+        act: Activation,
+    ) -> Result<()> {
+        match (w, input, output) {
+            (
+                Weights::I8 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                },
+                TensorType::I8(qi),
+                TensorType::I8(qo),
+            ) => DenseI8::new(
+                d,
+                WeightsI8 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                },
+                qi.zero_point,
+                qo.zero_point,
+                act.range_i8(qo),
+            )
+            .map(|_| ()),
+            (Weights::F32 { filter, bias }, TensorType::F32, TensorType::F32) => {
+                DenseFloat::new(d, filter, bias, act).map(|_| ())
+            }
+            (Weights::F16 { filter, bias }, TensorType::F16, TensorType::F16) => {
+                DenseFloat::new(d, filter, bias, act).map(|_| ())
+            }
+            _ => Err(Error::Unsupported {
+                what: "layer mixes element types",
+            }),
+        }
+    }
+}

@@ -22,12 +22,9 @@ mod dense;
 mod pool;
 mod softmax;
 
-// The writer builds records of each kind.
+// The writer keeps a weighted op's data references.
 #[cfg(feature = "std")]
-pub(crate) use {
-    act::ActivationRecord, add::AddRecord, concat::ConcatRecord, conv::Conv2dRecord,
-    conv::WeightRefs, dense::DenseRecord, pool::PoolRecord, softmax::SoftmaxRecord,
-};
+pub(crate) use conv::WeightRefs;
 
 use super::format::{OpKind, ARENA_ALIGN};
 use super::layer::Layer;
@@ -172,6 +169,10 @@ pub(crate) trait OpRecord: Sized {
     fn check(&self, s: &Site<'_, '_>) -> Result<()>;
     /// The layer it computes, in the description training uses.
     fn layer(&self, s: &Site<'_, '_>) -> Layer;
+    /// Whether the op takes `n` inputs.
+    fn takes_inputs(&self, n: usize) -> bool {
+        n == 1
+    }
     /// Multiply-accumulates per inference.
     fn macs(&self, _s: &Site<'_, '_>) -> usize {
         0
@@ -230,6 +231,7 @@ registry! {
 /// [`OpRecord`] without its constructor, so that a record of any kind can
 /// be borrowed as one type.
 trait Dispatch {
+    fn takes_inputs(&self, n: usize) -> bool;
     fn emit(&self) -> Result<[u32; 12]>;
     fn check(&self, s: &Site<'_, '_>) -> Result<()>;
     fn layer(&self, s: &Site<'_, '_>) -> Layer;
@@ -240,6 +242,9 @@ trait Dispatch {
 }
 
 impl<T: OpRecord> Dispatch for T {
+    fn takes_inputs(&self, n: usize) -> bool {
+        OpRecord::takes_inputs(self, n)
+    }
     fn emit(&self) -> Result<[u32; 12]> {
         OpRecord::emit(self)
     }
@@ -274,6 +279,11 @@ impl Record {
             }
             Ok(())
         })
+    }
+
+    /// Whether the op takes `n` inputs.
+    pub fn takes_inputs(&self, n: usize) -> bool {
+        self.with(|r| r.takes_inputs(n))
     }
 
     /// The layer.

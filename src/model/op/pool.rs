@@ -115,3 +115,103 @@ impl OpRecord for PoolRecord {
         }
     }
 }
+
+/// Writing the op with [`ModelBuilder`](crate::model::writer::ModelBuilder).
+#[cfg(feature = "std")]
+mod build {
+    use super::*;
+    use crate::error::Result;
+    use crate::model::format::OpKind;
+    use crate::model::writer::{ModelBuilder, TensorId};
+    use crate::quant::Activation;
+
+    use crate::model::writer::pads;
+    use crate::ops::pool::{Pool2d, Pool2dConfig, PoolKind};
+    use crate::ops::Padding;
+
+    impl ModelBuilder {
+        pub(in crate::model) fn pool(
+            &mut self,
+            kind: OpKind,
+            name: &str,
+            input: TensorId,
+            window: [usize; 2],
+            stride: [usize; 2],
+            padding: Padding,
+        ) -> Result<TensorId> {
+            let x = self.get(input)?.clone();
+            let pool = Pool2d::new(Pool2dConfig {
+                input: x.shape,
+                window,
+                stride,
+                padding,
+            })?;
+            let [top, bottom, left, right] = pads(
+                x.shape,
+                pool.output_shape(),
+                window,
+                stride,
+                [1, 1],
+                pool.padding(),
+            );
+            let params = PoolRecord {
+                kind: if kind == OpKind::MaxPool {
+                    PoolKind::Max
+                } else {
+                    PoolKind::Average
+                },
+                window,
+                stride,
+                pads: [top, bottom, left, right],
+            }
+            .emit()?;
+            Ok(self.op(
+                kind,
+                x.ty.dtype(),
+                Activation::None,
+                &[input],
+                (pool.output_shape(), x.ty),
+                name,
+                params,
+                0,
+            ))
+        }
+
+        /// Max pooling (output quantization = input's).
+        pub fn max_pool(
+            &mut self,
+            name: &str,
+            input: TensorId,
+            window: [usize; 2],
+            stride: [usize; 2],
+            padding: Padding,
+        ) -> Result<TensorId> {
+            self.pool(OpKind::MaxPool, name, input, window, stride, padding)
+        }
+
+        /// Average pooling (output quantization = input's).
+        pub fn avg_pool(
+            &mut self,
+            name: &str,
+            input: TensorId,
+            window: [usize; 2],
+            stride: [usize; 2],
+            padding: Padding,
+        ) -> Result<TensorId> {
+            self.pool(OpKind::AvgPool, name, input, window, stride, padding)
+        }
+
+        /// Global average pooling to 1x1xC.
+        pub fn global_avg_pool(&mut self, name: &str, input: TensorId) -> Result<TensorId> {
+            let s = self.get(input)?.shape;
+            self.pool(
+                OpKind::AvgPool,
+                name,
+                input,
+                [s.h, s.w],
+                [1, 1],
+                Padding::Valid,
+            )
+        }
+    }
+}

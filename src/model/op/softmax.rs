@@ -71,3 +71,46 @@ impl OpRecord for SoftmaxRecord {
         }
     }
 }
+
+/// Writing the op with [`ModelBuilder`](crate::model::writer::ModelBuilder).
+#[cfg(feature = "std")]
+mod build {
+    use super::*;
+    use crate::error::{Error, Result};
+    use crate::model::format::OpKind;
+    use crate::model::writer::{ModelBuilder, TensorId, TensorType};
+    use crate::quant::Activation;
+
+    use crate::ops::softmax::SoftmaxI8;
+    use crate::quant::QParams;
+
+    impl ModelBuilder {
+        /// Softmax over channels; int8 output has scale 1/256 and zero point -128.
+        pub fn softmax(&mut self, name: &str, input: TensorId, beta: f32) -> Result<TensorId> {
+            let x = self.get(input)?.clone();
+            if !(beta.is_finite() && beta > 0.0) {
+                return Err(Error::InvalidParameter {
+                    what: "softmax beta must be finite and positive",
+                });
+            }
+            let (fixed, output) = match x.ty {
+                TensorType::I8(q) => (
+                    Some(SoftmaxI8::new(q.scale, beta)?.parts()),
+                    TensorType::I8(QParams::new(1.0 / 256.0, -128)?),
+                ),
+                other => (None, other),
+            };
+            let params = SoftmaxRecord { fixed, beta }.emit()?;
+            Ok(self.op(
+                OpKind::Softmax,
+                x.ty.dtype(),
+                Activation::None,
+                &[input],
+                (x.shape, output),
+                name,
+                params,
+                0,
+            ))
+        }
+    }
+}

@@ -274,3 +274,85 @@ pub fn root() -> PathBuf {
 pub fn host_cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    fn opts(args: &[&str]) -> Result<Opts, String> {
+        let cli =
+            Cli::try_parse_from(["cargo xtask"].iter().chain(args)).map_err(|e| e.to_string())?;
+        cli.args.into_opts()
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults() {
+        let o = opts(&["qemu"]).unwrap();
+        let names: Vec<&str> = o.machines.iter().map(|m| m.name).collect();
+        assert_eq!(names, ["m4", "m0"]);
+        assert_eq!((o.timeout_s, o.shift, o.digits), (300, 7, 100));
+        assert_eq!(o.bin, "bench");
+        assert!(!o.verbose && !o.bless && o.model.is_none());
+    }
+
+    #[test]
+    fn options_after_the_job_in_both_spellings() {
+        let o = opts(&[
+            "mnist",
+            "--machine=m0",
+            "--shift",
+            "10",
+            "--digits=150",
+            "--model",
+            "x.pcnn",
+            "-v",
+            "--route",
+            "debian",
+        ])
+        .unwrap();
+        assert_eq!(o.machines.len(), 1);
+        assert_eq!(o.machines[0].qemu_machine, "microbit");
+        assert_eq!((o.shift, o.digits), (10, 150));
+        assert_eq!(o.model, Some(PathBuf::from("x.pcnn")));
+        assert!(o.verbose);
+        assert_eq!(o.route, RoutePref::Debian);
+    }
+
+    #[test]
+    fn bad_values_are_refused() {
+        for args in [
+            &["qemu", "--machine", "m9"][..],
+            &["bench-mcu", "--shift", "11"],
+            &["mnist", "--digits", "0"],
+            &["qemu", "--timeout", "soon"],
+            &["qemu", "--frobnicate"],
+            &["nosuch"],
+            &[],
+        ] {
+            assert!(opts(args).is_err(), "{args:?}");
+        }
+    }
+
+    #[test]
+    fn totals_add_up() {
+        let mut t = Totals {
+            passed: 66,
+            failed: 0,
+            skipped: 0,
+        };
+        t += Totals {
+            passed: 62,
+            failed: 1,
+            skipped: 4,
+        };
+        assert_eq!((t.passed, t.failed, t.skipped), (128, 1, 4));
+        assert!(!t.ok());
+        assert!(!Totals::default().ok());
+    }
+}

@@ -219,3 +219,17 @@ pub fn run(opts: &Opts) -> bool {
     }
     ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_picocnn_eval_json() {
+        // The shape `picocnn eval --json` prints (src/bin/picocnn.rs).
+        let text = r#"{"accuracy":0.9865,"arena_bytes":5903,"confusion":[[1,0],[0,1]],"model_bytes":65384,"n":2000,"per_class_accuracy":[1.0,0.98],"precision":"int8"}"#;
+        let e: Eval = serde_json::from_str(text).unwrap();
+        assert_eq!(e.accuracy, 0.9865);
+        assert_eq!((e.arena_bytes, e.model_bytes), (5903, 65384));
+    }
+}

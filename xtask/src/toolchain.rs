@@ -20,14 +20,18 @@ const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
 const RUSTUP_ADD_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Which route the user asked for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum RoutePref {
+    /// rustup when it works, else Debian's Rust.
     Auto,
+    /// Prebuilt `core` from rustup.
     Rustup,
+    /// Debian's Rust with `-Zbuild-std=core`.
     Debian,
 }
 
 impl RoutePref {
+    /// Parses `$PICOCNN_ROUTE`.
     pub fn parse(s: &str) -> Result<Self, String> {
         match s {
             "auto" => Ok(Self::Auto),

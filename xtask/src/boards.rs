@@ -1,0 +1,112 @@
+//! `cargo xtask boards`: every board crate under `boards/` cross-compiled, with its size.
+
+use std::time::Instant;
+
+use crate::size::measure_size;
+use crate::toolchain;
+use crate::{Opts, Totals};
+
+/// A board crate under `boards/`.
+pub struct Board {
+    /// Its folder under `boards/`.
+    pub dir: &'static str,
+    /// Rust target triple.
+    pub target: &'static str,
+    /// The firmware binary.
+    pub bin: &'static str,
+    /// The GNU linker the board's link needs.
+    pub linker: &'static str,
+}
+
+/// Every board crate.
+pub const BOARDS: [Board; 5] = [
+    Board {
+        dir: "stm32f4-disco",
+        target: "thumbv7em-none-eabihf",
+        bin: "picocnn-stm32f4-disco",
+        linker: "arm-none-eabi-ld",
+    },
+    Board {
+        dir: "pico",
+        target: "thumbv6m-none-eabi",
+        bin: "picocnn-pico",
+        linker: "arm-none-eabi-ld",
+    },
+    Board {
+        dir: "nrf52840-dk",
+        target: "thumbv7em-none-eabihf",
+        bin: "picocnn-nrf52840-dk",
+        linker: "arm-none-eabi-ld",
+    },
+    Board {
+        dir: "microbit-v2",
+        target: "thumbv7em-none-eabihf",
+        bin: "picocnn-microbit-v2",
+        linker: "arm-none-eabi-ld",
+    },
+    Board {
+        dir: "esp32c3",
+        target: "riscv32imc-unknown-none-elf",
+        bin: "picocnn-esp32c3",
+        linker: "riscv64-unknown-elf-ld",
+    },
+];
+
+/// `cargo xtask boards`: cross-compiles every board crate and prints its
+/// size (one case per board).
+pub fn run(opts: &Opts) -> Totals {
+    let mut totals = Totals::default();
+    let mut targets: Vec<&str> = BOARDS.iter().map(|b| b.target).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let tc = match toolchain::choose(opts.route, &targets) {
+        Ok(tc) => tc,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            totals.failed += BOARDS.len();
+            return totals;
+        }
+    };
+    for Board {
+        dir,
+        target,
+        bin,
+        linker,
+    } in BOARDS
+    {
+        // The ARM boards fall back to rust-lld when GNU ld is missing
+        // (rustup route); the ESP32-C3's link needs GNU ld's 32-bit RISC-V
+        // emulation.
+        if !target.starts_with("thumb") && !toolchain::on_path(linker) {
+            println!(
+                "board {dir}: FAIL {linker} not found: apt-get install --no-install-recommends \
+                 binutils-riscv64-unknown-elf"
+            );
+            totals.failed += 1;
+            continue;
+        }
+        let path = crate::root().join("boards").join(dir);
+        let t = Instant::now();
+        let status = tc
+            .build_command(&path, target, bin, &path.join("target"))
+            .status();
+        let elf = path.join("target").join(target).join("release").join(bin);
+        match status {
+            Ok(s) if s.success() => {
+                let size = measure_size(&elf)
+                    .map(|s| format!("text {} data {} bss {}", s[0], s[1], s[2]))
+                    .unwrap_or_else(|e| e);
+                println!(
+                    "board {dir}: built for {target} in {:.1} s: {size}",
+                    t.elapsed().as_secs_f64()
+                );
+                totals.passed += 1;
+            }
+            other => {
+                println!("board {dir}: FAIL build: {other:?}");
+                totals.failed += 1;
+            }
+        }
+    }
+    totals
+}

@@ -1,0 +1,231 @@
+//! The QEMU machines the firmware in `boards/qemu` runs on, building it for them, and the one
+//! `qemu-system-arm` command line every job starts from.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::toolchain::{self, Toolchain};
+use crate::Opts;
+
+/// A QEMU machine the firmware runs on.
+pub struct Machine {
+    /// Short name used on the command line and in file names.
+    pub name: &'static str,
+    /// `qemu-system-arm -machine`.
+    pub qemu_machine: &'static str,
+    /// `qemu-system-arm -cpu`, when the machine's default is not the one we build for.
+    pub cpu: Option<&'static str>,
+    /// Rust target triple.
+    pub target: &'static str,
+    /// SysTick clock in Hz under QEMU (see boards/qemu/src/icount.rs).
+    pub systick_hz: u64,
+    /// Arena of the conformance firmware (boards/qemu/src/lib.rs, ARENA_SIZE).
+    pub arena: usize,
+}
+
+/// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0).
+pub static MACHINES: [Machine; 2] = [
+    Machine {
+        name: "m4",
+        qemu_machine: "mps2-an386",
+        cpu: Some("cortex-m4"),
+        target: "thumbv7em-none-eabihf",
+        systick_hz: 25_000_000,
+        arena: 64 * 1024,
+    },
+    Machine {
+        name: "m0",
+        qemu_machine: "microbit",
+        cpu: None,
+        target: "thumbv6m-none-eabi",
+        systick_hz: 16_000_000,
+        arena: 8 * 1024,
+    },
+];
+
+/// The Cortex-M4F machine.
+pub fn m4() -> &'static Machine {
+    &MACHINES[0]
+}
+
+/// The Cortex-M0 machine.
+pub fn m0() -> &'static Machine {
+    &MACHINES[1]
+}
+
+/// The firmware crate run under QEMU.
+pub fn board_dir() -> PathBuf {
+    crate::root().join("boards/qemu")
+}
+
+fn target_dir() -> PathBuf {
+    board_dir().join("target")
+}
+
+/// The toolchain for every machine in `opts`; prints which one it is, or says on stderr why
+/// there is none.
+pub fn toolchain(opts: &Opts) -> Option<Toolchain> {
+    report(choose_toolchain(opts))
+}
+
+/// [`toolchain`], after checking that `qemu-system-arm` is there: what every job that runs
+/// firmware needs first.
+pub fn qemu_toolchain(opts: &Opts) -> Option<Toolchain> {
+    report(check_qemu().and_then(|()| choose_toolchain(opts)))
+}
+
+fn choose_toolchain(opts: &Opts) -> Result<Toolchain, String> {
+    let targets: Vec<&str> = opts.machines.iter().map(|m| m.target).collect();
+    let tc = toolchain::choose(opts.route, &targets)?;
+    println!("{}", tc.description);
+    Ok(tc)
+}
+
+fn report(tc: Result<Toolchain, String>) -> Option<Toolchain> {
+    tc.map_err(|e| eprintln!("xtask: {e}")).ok()
+}
+
+/// Fails with the package to install when `qemu-system-arm` is missing.
+fn check_qemu() -> Result<(), String> {
+    if toolchain::on_path("qemu-system-arm") {
+        Ok(())
+    } else {
+        Err(format!(
+            "qemu-system-arm not found: apt-get install --no-install-recommends qemu-system-arm \
+             (all packages used here: {})",
+            toolchain::APT_PACKAGES
+        ))
+    }
+}
+
+/// Builds `bin` for machine `m`; returns the ELF's path.
+pub fn build(tc: &Toolchain, m: &Machine, bin: &str) -> Result<PathBuf, String> {
+    build_with_env(tc, m, bin, &[])
+}
+
+/// Builds `bin` for machine `m` with extra environment variables (read by
+/// the firmware's build script); returns the ELF's path.
+pub fn build_with_env(
+    tc: &Toolchain,
+    m: &Machine,
+    bin: &str,
+    envs: &[(&str, String)],
+) -> Result<PathBuf, String> {
+    let t = Instant::now();
+    let mut cmd = tc.build_command(&board_dir(), m.target, bin, &target_dir());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let status = cmd.status().map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "building {bin} for {} ({}) failed: {status}",
+            m.name, m.target
+        ));
+    }
+    eprintln!(
+        "xtask: built {bin} for {} ({}) in {:.1} s",
+        m.name,
+        m.target,
+        t.elapsed().as_secs_f64()
+    );
+    Ok(target_dir().join(m.target).join("release").join(bin))
+}
+
+/// `qemu-system-arm` running `elf` on machine `m` with semihosting, `extra` before the
+/// kernel; stdin closed, stdout and stderr piped.
+pub fn qemu_command(m: &Machine, elf: &Path, extra: &[String]) -> Command {
+    let mut cmd = Command::new("qemu-system-arm");
+    if let Some(cpu) = m.cpu {
+        cmd.args(["-cpu", cpu]);
+    }
+    cmd.args(["-machine", m.qemu_machine, "-nographic"])
+        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(extra)
+        .arg("-kernel")
+        .arg(elf)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// `-icount shift=N`: one instruction every 2^N ns of virtual time.
+pub fn icount(shift: u32) -> [String; 2] {
+    ["-icount".to_string(), format!("shift={shift}")]
+}
+
+/// What a QEMU run produced.
+pub struct Run {
+    /// The firmware's output (semihosting stdout).
+    pub stdout: String,
+    /// QEMU's own messages.
+    pub stderr: String,
+    /// `None` when it was killed at the timeout.
+    pub status: Option<ExitStatus>,
+    /// Wall time of the run.
+    pub secs: f64,
+}
+
+/// Runs `elf` on machine `m`, killing QEMU after `timeout`. With `echo`, the firmware's
+/// output lines are printed as they come, prefixed with `prefix`.
+pub fn run_qemu(
+    m: &Machine,
+    elf: &Path,
+    extra: &[String],
+    timeout: Duration,
+    echo: Option<&str>,
+) -> Result<Run, String> {
+    let t = Instant::now();
+    let mut child = qemu_command(m, elf, extra)
+        .spawn()
+        .map_err(|e| format!("cannot run qemu-system-arm: {e}"))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let prefix = echo.map(str::to_string);
+    let out_thread = std::thread::spawn(move || {
+        let mut all = String::new();
+        let mut reader = BufReader::new(stdout);
+        let mut line = Vec::new();
+        while reader.read_until(b'\n', &mut line).unwrap_or(0) > 0 {
+            let text = String::from_utf8_lossy(&line);
+            if let Some(p) = &prefix {
+                print!("{p}{text}");
+                if !text.ends_with('\n') {
+                    println!();
+                }
+            }
+            all.push_str(&text);
+            line.clear();
+        }
+        all
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = t + timeout;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break Some(status),
+            Ok(None) if Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(format!("waiting for qemu-system-arm: {e}")),
+        }
+    };
+    let stdout = out_thread.join().unwrap_or_default();
+    let stderr = err_thread.join().unwrap_or_default();
+    Ok(Run {
+        stdout,
+        stderr,
+        status,
+        secs: t.elapsed().as_secs_f64(),
+    })
+}

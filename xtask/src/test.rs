@@ -1,0 +1,133 @@
+//! `cargo xtask test`: the project's one test command. The cargo steps stop at the first
+//! failure; then the firmware jobs, whose cases add up to one "N passed, N failed" line.
+
+use std::process::Command;
+use std::time::Instant;
+
+use crate::machines::{self, MACHINES};
+use crate::{boards, conformance, mnist, serial, size, Opts};
+
+/// Runs every step; true when all passed.
+pub fn run(opts: &Opts) -> bool {
+    let all = Instant::now();
+    for (label, args) in cargo_steps() {
+        if !cargo_step(&label, &args) {
+            return false;
+        }
+    }
+    eprintln!("== cargo xtask qemu --machine all");
+    let t = Instant::now();
+    let all_machines = Opts {
+        machines: MACHINES.iter().collect(),
+        route: opts.route,
+        timeout_s: opts.timeout_s,
+        verbose: opts.verbose,
+        bless: false,
+        bin: String::new(),
+        shift: opts.shift,
+        model: opts.model.clone(),
+        digits: opts.digits,
+    };
+    eprintln!("== cargo xtask size");
+    if !size::run(&all_machines) {
+        eprintln!("== cargo xtask size: FAILED");
+        println!("0 passed, 1 failed");
+        return false;
+    }
+    let mut totals = conformance::run(&all_machines);
+    eprintln!("== cargo xtask mnist --machine all");
+    totals += mnist::run(&all_machines);
+    // The f16 model on the M4F (20 digits: f16 runs at about 20 million
+    // instructions a digit under QEMU).
+    let f16 = Opts {
+        machines: vec![machines::m4()],
+        model: Some(crate::root().join("tests/models/lenet5_mnist_f16.pcnn")),
+        digits: 20,
+        bin: String::new(),
+        ..all_machines
+    };
+    totals += mnist::run(&f16);
+    eprintln!("== cargo xtask serial --machine all");
+    totals += serial::run(&Opts {
+        machines: MACHINES.iter().collect(),
+        digits: 100,
+        model: None,
+        bin: String::new(),
+        ..f16
+    });
+    eprintln!("== cargo xtask boards");
+    totals += boards::run(opts);
+    eprintln!(
+        "== cargo xtask qemu --machine all: {} ({:.1} s; all steps {:.1} s)",
+        if totals.ok() { "ok" } else { "FAILED" },
+        t.elapsed().as_secs_f64(),
+        all.elapsed().as_secs_f64()
+    );
+    totals.print_with_skipped();
+    totals.ok()
+}
+
+/// fmt (the library and every firmware crate, each a workspace of its own), clippy, rustdoc
+/// and the host tests: (label, cargo's arguments).
+fn cargo_steps() -> Vec<(String, Vec<String>)> {
+    let step = |args: &[&str]| {
+        let label = format!("cargo {}", args.join(" "));
+        (label, args.iter().map(|a| a.to_string()).collect())
+    };
+    let mut steps = vec![step(&["fmt", "--all", "--", "--check"])];
+    let manifests = ["qemu", "firmware"]
+        .into_iter()
+        .chain(crate::boards::BOARDS.iter().map(|b| b.dir))
+        .map(|dir| format!("boards/{dir}/Cargo.toml"));
+    for m in manifests {
+        steps.push(step(&["fmt", "--manifest-path", &m, "--", "--check"]));
+    }
+    steps.extend([
+        step(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+        step(&[
+            "rustdoc",
+            "-p",
+            "picocnn",
+            "--all-features",
+            "--",
+            "-D",
+            "warnings",
+        ]),
+        step(&["test", "--workspace", "--all-features"]),
+    ]);
+    steps
+}
+
+/// Runs one cargo step in the repository root, reporting it on stderr.
+fn cargo_step(label: &str, args: &[String]) -> bool {
+    let cargo = crate::host_cargo();
+    eprintln!("== {label}");
+    let t = Instant::now();
+    let status = Command::new(&cargo)
+        .args(args)
+        .current_dir(crate::root())
+        .status();
+    let secs = t.elapsed().as_secs_f64();
+    match status {
+        Ok(s) if s.success() => {
+            eprintln!("== {label}: ok ({secs:.1} s)");
+            true
+        }
+        Ok(s) => {
+            eprintln!("== {label}: FAILED ({s}, {secs:.1} s)");
+            false
+        }
+        Err(e) => {
+            eprintln!("== {label}: could not run {cargo}: {e}");
+            false
+        }
+    }
+}

@@ -7,6 +7,8 @@
 //! [`Model::parse`](crate::model::Model::parse); `docs/format.md` describes
 //! the same layout for people writing other tools.
 
+use crate::quant::Activation;
+
 /// `b"PCNN"`.
 pub const MAGIC: [u8; 4] = *b"PCNN";
 /// The format version this crate reads and writes.
@@ -229,6 +231,26 @@ impl OpKind {
     /// True when the output may share the buffer of its first input.
     pub const fn can_run_in_place(self) -> bool {
         matches!(self, OpKind::Add | OpKind::Activation)
+    }
+}
+
+/// The activation byte of a record.
+#[cfg(feature = "std")]
+pub(crate) const fn activation_byte(a: Activation) -> u8 {
+    match a {
+        Activation::None => 0,
+        Activation::Relu => 1,
+        Activation::Relu6 => 2,
+    }
+}
+
+/// The activation of a record's byte.
+pub(crate) const fn activation_of(v: u8) -> Option<Activation> {
+    match v {
+        0 => Some(Activation::None),
+        1 => Some(Activation::Relu),
+        2 => Some(Activation::Relu6),
+        _ => None,
     }
 }
 

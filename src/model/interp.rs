@@ -1,50 +1,11 @@
 //! Runs a checked model in one caller-owned arena.
 
-use super::format::{DType, OpKind, ARENA_ALIGN};
+use super::element::{cast, cast_mut, Element};
+use super::format::{OpKind, ARENA_ALIGN};
 use super::op::{Io, Readable, Record, Site};
 use super::view::Model;
 use crate::error::{Error, Result};
 use core::ops::Range;
-use half::f16;
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for i8 {}
-    impl Sealed for f32 {}
-    impl Sealed for half::f16 {}
-    impl Sealed for i32 {}
-}
-
-/// An element type the arena and the data section can be viewed as.
-pub trait Element: bytemuck::Pod + sealed::Sealed {
-    /// The tensor type it stands for (`None` for int32 bias and tables).
-    const DTYPE: Option<DType>;
-}
-
-impl Element for i8 {
-    const DTYPE: Option<DType> = Some(DType::I8);
-}
-impl Element for f32 {
-    const DTYPE: Option<DType> = Some(DType::F32);
-}
-impl Element for f16 {
-    const DTYPE: Option<DType> = Some(DType::F16);
-}
-impl Element for i32 {
-    const DTYPE: Option<DType> = None;
-}
-
-/// `b` as elements; the blob's and the arena's alignment make it exact.
-pub(crate) fn cast<T: Element>(b: &[u8]) -> Result<&[T]> {
-    bytemuck::try_cast_slice(b).map_err(|_| Error::Misaligned {
-        what: "tensor or weights",
-    })
-}
-
-/// `b` as mutable elements.
-pub(crate) fn cast_mut<T: Element>(b: &mut [u8]) -> Result<&mut [T]> {
-    bytemuck::try_cast_slice_mut(b).map_err(|_| Error::Misaligned { what: "tensor" })
-}
 
 /// What a per-layer hook is told.
 #[derive(Debug, Clone, Copy)]

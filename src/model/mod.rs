@@ -7,6 +7,8 @@
 //! [`ModelBuilder`](crate::model::writer::ModelBuilder) writes blobs (the
 //! reader's exact twin) and plans the arena.
 
+mod check;
+mod element;
 pub mod format;
 mod interp;
 mod layer;
@@ -16,8 +18,9 @@ mod view;
 #[cfg(feature = "std")]
 pub mod writer;
 
+pub use element::Element;
 pub use format::{DType, OpKind};
-pub use interp::{Element, Interpreter, LayerEvent};
+pub use interp::{Interpreter, LayerEvent};
 pub use layer::Layer;
 pub use summary::{LayerSummary, Summary};
 pub use view::{crc32, Model, OpInfo, TensorInfo};

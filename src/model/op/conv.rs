@@ -95,7 +95,7 @@ impl WeightRefs {
     }
 
     /// Float filters and bias of a checked record.
-    pub fn float<'a, T: Real + super::super::interp::Element>(
+    pub fn float<'a, T: Real + crate::model::Element>(
         &self,
         s: &Site<'_, 'a>,
         weights: usize,
@@ -158,7 +158,7 @@ impl Conv2dRecord {
         }
     }
 
-    fn run_float<T: Real + super::super::interp::Element>(
+    fn run_float<T: Real + crate::model::Element>(
         &self,
         s: &Site<'_, '_>,
         conv: Conv2d,
@@ -273,6 +273,32 @@ mod build {
     use crate::ops::WeightsI8;
 
     impl ModelBuilder {
+        /// Appends a layer's weights to the data section.
+        pub(in crate::model) fn push_weights(&mut self, w: &Weights) -> Result<WeightRefs> {
+            Ok(match w {
+                Weights::I8 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                } => WeightRefs {
+                    filter: self.push_data(filter, |x| vec![x as u8])?,
+                    bias: self.push_i32(bias)?,
+                    requant: Some((self.push_i32(multiplier)?, self.push_i32(shift)?)),
+                },
+                Weights::F32 { filter, bias } => WeightRefs {
+                    filter: self.push_data(filter, |x| x.to_le_bytes().to_vec())?,
+                    bias: self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
+                    requant: None,
+                },
+                Weights::F16 { filter, bias } => WeightRefs {
+                    filter: self.push_data(filter, |x| x.to_le_bytes().to_vec())?,
+                    bias: self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
+                    requant: None,
+                },
+            })
+        }
+
         /// A convolution. `config.input` must be the input tensor's shape; for
         /// int8, `output` gives the output's quantization.
         pub fn conv2d(

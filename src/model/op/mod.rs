@@ -23,14 +23,12 @@ mod pool;
 mod softmax;
 
 // The writer keeps a weighted op's data references.
-#[cfg(feature = "std")]
-pub(crate) use conv::WeightRefs;
 
 use super::format::{OpKind, ARENA_ALIGN};
 use super::layer::Layer;
 use super::view::{Model, OpInfo, TensorInfo};
 use crate::error::{Error, Result};
-use crate::quant::{Activation, QParams, Requant, Rescale};
+use crate::quant::{QParams, Requant, Rescale};
 use core::ops::Range;
 
 /// An op's place in a model: what its record is checked and run against.
@@ -367,23 +365,23 @@ pub(crate) fn rescale_words(r: Rescale) -> [u32; 4] {
     ]
 }
 
-/// The activation byte of a record.
-#[cfg(feature = "std")]
-pub(crate) const fn activation_byte(a: Activation) -> u8 {
-    match a {
-        Activation::None => 0,
-        Activation::Relu => 1,
-        Activation::Relu6 => 2,
-    }
-}
-
-/// The activation of a record's byte.
-pub(crate) const fn activation_of(v: u8) -> Option<Activation> {
-    match v {
-        0 => Some(Activation::None),
-        1 => Some(Activation::Relu),
-        2 => Some(Activation::Relu6),
-        _ => None,
+impl Model<'_> {
+    /// The layer `op` computes, in the description training uses (padding
+    /// as the explicit cells the record stores).
+    ///
+    /// ```
+    /// # use picocnn::model::{Layer, Model};
+    /// #[repr(C, align(16))]
+    /// struct Aligned<T: ?Sized>(T);
+    /// static BLOB: &Aligned<[u8]> = &Aligned(*include_bytes!("../../../tests/models/lenet5_i8.pcnn"));
+    ///
+    /// let model = Model::parse(&BLOB.0)?;
+    /// let first = model.layer(&model.op(0));
+    /// assert!(matches!(first, Layer::Conv2d { out_channels: 6, kernel: [5, 5], .. }));
+    /// # Ok::<(), picocnn::Error>(())
+    /// ```
+    pub fn layer(&self, op: &OpInfo<'_>) -> Layer {
+        Record::read(op).layer(&Site::new(self, op, 0))
     }
 }
 
@@ -399,7 +397,7 @@ pub(crate) fn check_same_shapes(s: &Site<'_, '_>) -> Result<()> {
 }
 
 /// A model data or arena region viewed as elements.
-pub(crate) use super::interp::{cast, cast_mut};
+pub(crate) use super::element::{cast, cast_mut};
 
 /// Bytes of the int8 weight tables of `channels` outputs: int32 bias,
 /// multiplier and shift each.

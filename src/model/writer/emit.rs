@@ -3,8 +3,8 @@
 
 use super::{AlignedBytes, ModelBuilder};
 use crate::error::{Error, Result};
+use crate::model::format::activation_byte;
 use crate::model::format::{self as f, align_up};
-use crate::model::op::activation_byte;
 use crate::model::view::Model;
 use std::vec;
 use std::vec::Vec;

@@ -29,7 +29,6 @@ extern crate std;
 
 use super::format::{self as f, align_up, DType, OpKind};
 use super::layer::Layer;
-use super::op::WeightRefs;
 use super::view::Model;
 use crate::error::{Error, Result};
 use crate::quant::{conv_requant, Activation, QParams};
@@ -275,7 +274,11 @@ impl ModelBuilder {
     }
 
     /// Appends `values` to the data section (16-byte aligned); returns the offset.
-    fn push_data<T: Copy>(&mut self, values: &[T], to_le: impl Fn(T) -> Vec<u8>) -> Result<u32> {
+    pub(in crate::model) fn push_data<T: Copy>(
+        &mut self,
+        values: &[T],
+        to_le: impl Fn(T) -> Vec<u8>,
+    ) -> Result<u32> {
         let off = align_up(self.data.len(), f::SECTION_ALIGN);
         self.data.resize(off, 0);
         for &v in values {
@@ -286,31 +289,6 @@ impl ModelBuilder {
 
     pub(in crate::model) fn push_i32(&mut self, v: &[i32]) -> Result<u32> {
         self.push_data(v, |x| x.to_le_bytes().to_vec())
-    }
-
-    pub(in crate::model) fn push_weights(&mut self, w: &Weights) -> Result<WeightRefs> {
-        Ok(match w {
-            Weights::I8 {
-                filter,
-                bias,
-                multiplier,
-                shift,
-            } => WeightRefs {
-                filter: self.push_data(filter, |x| vec![x as u8])?,
-                bias: self.push_i32(bias)?,
-                requant: Some((self.push_i32(multiplier)?, self.push_i32(shift)?)),
-            },
-            Weights::F32 { filter, bias } => WeightRefs {
-                filter: self.push_data(filter, |x| x.to_le_bytes().to_vec())?,
-                bias: self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
-                requant: None,
-            },
-            Weights::F16 { filter, bias } => WeightRefs {
-                filter: self.push_data(filter, |x| x.to_le_bytes().to_vec())?,
-                bias: self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
-                requant: None,
-            },
-        })
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -169,70 +169,9 @@ impl DType {
     }
 }
 
-/// The ops a model can hold. Parameter words (`params[i]`, `u32`) per kind;
-/// `a|b` packs two `u16` (a in the low half); offsets are into the data
-/// section and must be aligned to their element size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-#[repr(u8)]
-pub enum OpKind {
-    /// `[kh|kw, sh|sw, dh|dw, top|bottom, left|right, groups, 0, filter,
-    /// bias, multiplier, shift, 0]`; int8: int8 filters, int32 bias and
-    /// requantization tables; float: filters and bias in the op's type.
-    Conv2d = 1,
-    /// `[0 ×7, weights, bias, multiplier, shift, 0]`, as for `Conv2d`.
-    Dense = 2,
-    /// `[wh|ww, sh|sw, 0, top|bottom, left|right, 0 ×7]`.
-    MaxPool = 3,
-    /// As `MaxPool`.
-    AvgPool = 4,
-    /// Two inputs. int8: `[zp1, m1, s1, zp2, m2, s2, m_out, s_out, zp_out, 0 ×3]`.
-    Add = 5,
-    /// Channel concatenation of 2..N inputs. int8: `[rescales, 0 ×11]`,
-    /// `rescales` pointing at N × `[zp_in, multiplier, shift, zp_out]` (i32).
-    Concat = 6,
-    /// Standalone activation (the record's activation byte); int8 rescales:
-    /// `[zp_in, multiplier, shift, zp_out, 0 ×8]`.
-    Activation = 7,
-    /// Softmax over channels: `[multiplier, left_shift, diff_min, beta (f32 bits), 0 ×8]`.
-    Softmax = 8,
-}
-
-impl OpKind {
-    /// From the byte in a record.
-    pub const fn from_u8(v: u8) -> Option<OpKind> {
-        match v {
-            1 => Some(OpKind::Conv2d),
-            2 => Some(OpKind::Dense),
-            3 => Some(OpKind::MaxPool),
-            4 => Some(OpKind::AvgPool),
-            5 => Some(OpKind::Add),
-            6 => Some(OpKind::Concat),
-            7 => Some(OpKind::Activation),
-            8 => Some(OpKind::Softmax),
-            _ => None,
-        }
-    }
-
-    /// Short name, as in summaries.
-    pub const fn name(self) -> &'static str {
-        match self {
-            OpKind::Conv2d => "conv2d",
-            OpKind::Dense => "dense",
-            OpKind::MaxPool => "max_pool",
-            OpKind::AvgPool => "avg_pool",
-            OpKind::Add => "add",
-            OpKind::Concat => "concat",
-            OpKind::Activation => "activation",
-            OpKind::Softmax => "softmax",
-        }
-    }
-
-    /// True when the output may share the buffer of its first input.
-    pub const fn can_run_in_place(self) -> bool {
-        matches!(self, OpKind::Add | OpKind::Activation)
-    }
-}
+/// The ops a model can hold, by their record's kind byte; each kind's
+/// parameter words are described with its record in `model/op/`.
+pub use super::op::OpKind;
 
 /// The activation byte of a record.
 #[cfg(feature = "std")]

@@ -24,7 +24,7 @@ mod softmax;
 
 // The writer keeps a weighted op's data references.
 
-use super::format::{OpKind, ARENA_ALIGN};
+use super::format::ARENA_ALIGN;
 use super::layer::Layer;
 use super::view::{Model, OpInfo, TensorInfo};
 use crate::error::{Error, Result};
@@ -187,9 +187,42 @@ pub(crate) trait OpRecord: Sized {
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()>;
 }
 
-/// Declares the records of every op kind: one line per kind.
+/// Declares every op kind: its byte in a record, its name in summaries,
+/// whether it may run in place, and its record type. One line per kind.
 macro_rules! registry {
-    ($($kind:ident => $record:ty,)*) => {
+    ($($(#[$doc:meta])* $byte:literal $kind:ident $name:literal $in_place:literal => $record:ty,)*) => {
+        /// The ops a model can hold, by the kind byte of their record.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[cfg_attr(feature = "defmt", derive(defmt::Format))]
+        #[repr(u8)]
+        pub enum OpKind {
+            $($(#[$doc])* $kind = $byte,)*
+        }
+
+        impl OpKind {
+            /// From the byte in a record.
+            pub const fn from_u8(v: u8) -> Option<OpKind> {
+                match v {
+                    $($byte => Some(OpKind::$kind),)*
+                    _ => None,
+                }
+            }
+
+            /// Short name, as in summaries.
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(OpKind::$kind => $name,)*
+                }
+            }
+
+            /// True when the output may share the buffer of its first input.
+            pub const fn can_run_in_place(self) -> bool {
+                match self {
+                    $(OpKind::$kind => $in_place,)*
+                }
+            }
+        }
+
         /// The typed record of one op.
         pub(crate) enum Record {
             $(
@@ -216,14 +249,22 @@ macro_rules! registry {
 }
 
 registry! {
-    Conv2d => conv::Conv2dRecord,
-    Dense => dense::DenseRecord,
-    MaxPool => pool::PoolRecord,
-    AvgPool => pool::PoolRecord,
-    Add => add::AddRecord,
-    Concat => concat::ConcatRecord,
-    Activation => act::ActivationRecord,
-    Softmax => softmax::SoftmaxRecord,
+    /// Convolution, also 1x1, grouped and depthwise.
+    1 Conv2d "conv2d" false => conv::Conv2dRecord,
+    /// Fully connected layer over the flattened input.
+    2 Dense "dense" false => dense::DenseRecord,
+    /// Max pooling.
+    3 MaxPool "max_pool" false => pool::PoolRecord,
+    /// Average pooling (also global).
+    4 AvgPool "avg_pool" false => pool::PoolRecord,
+    /// Residual add of two inputs.
+    5 Add "add" true => add::AddRecord,
+    /// Channel concatenation of 2..N inputs.
+    6 Concat "concat" false => concat::ConcatRecord,
+    /// Standalone activation (the record's activation byte).
+    7 Activation "activation" true => act::ActivationRecord,
+    /// Softmax over channels.
+    8 Softmax "softmax" false => softmax::SoftmaxRecord,
 }
 
 /// [`OpRecord`] without its constructor, so that a record of any kind can

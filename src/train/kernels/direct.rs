@@ -58,6 +58,7 @@ impl Plane {
 
 /// `acc[j] = sum over taps of w * x[base + off + j * step]`, taps in order:
 /// the forward kernel.
+#[inline]
 fn taps_block(xp: &[f32], base: usize, taps: &[(usize, f32)], step: usize, acc: &mut [f32; COLS]) {
     #[cfg(target_arch = "x86_64")]
     if step == 1 && super::simd::taps_block(&xp[base..], taps, acc) {
@@ -86,6 +87,7 @@ pub(crate) fn taps_block_portable(
 /// `acc[j] += dy[d0 + r * ds + j] * x[x0 + r * xs + j * step]` for rows
 /// `r` in `0..n`: the weight-gradient kernel.
 #[allow(clippy::too_many_arguments)]
+#[inline]
 fn rows_block(
     xp: &[f32],
     x: (usize, usize),

@@ -93,6 +93,7 @@ direct_kernels!(
 
 /// [`taps_block_portable`](super::direct::taps_block_portable) at step 1 in
 /// the widest vectors the CPU has; false when it has none.
+#[inline]
 pub(super) fn taps_block(xp: &[f32], taps: &[(usize, f32)], acc: &mut [f32; COLS]) -> bool {
     if std::is_x86_feature_detected!("avx512f") {
         // SAFETY: the CPU has AVX-512F.
@@ -108,6 +109,7 @@ pub(super) fn taps_block(xp: &[f32], taps: &[(usize, f32)], acc: &mut [f32; COLS
 
 /// [`rows_block_portable`](super::direct::rows_block_portable) at step 1 in
 /// the widest vectors the CPU has; false when it has none.
+#[inline]
 pub(super) fn rows_block(
     xp: &[f32],
     x: (usize, usize),

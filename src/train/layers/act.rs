@@ -29,6 +29,8 @@ impl TrainLayer for Act {
     }
 }
 
+/// The activation of `v`, inlined into other layers' per-value loops.
+#[inline]
 pub(super) fn act_out(a: Activation, v: f32) -> f32 {
     match a {
         Activation::None => v,
@@ -38,6 +40,7 @@ pub(super) fn act_out(a: Activation, v: f32) -> f32 {
 }
 
 /// Derivative of the activation, from its output.
+#[inline]
 pub(super) fn act_grad(a: Activation, y: f32) -> f32 {
     match a {
         Activation::None => 1.0,

@@ -121,8 +121,6 @@ pub(crate) fn axis(
     Ok(((padded - effective) / stride + 1, before))
 }
 
-pub(crate) use crate::arch::taps;
-
 pub(crate) fn check_zero_point(zp: i32) -> Result<()> {
     if (-128..=127).contains(&zp) {
         Ok(())

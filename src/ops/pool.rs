@@ -17,9 +17,10 @@
 //! # Ok::<(), picocnn::Error>(())
 //! ```
 
+use crate::arch::taps;
 use crate::error::{check_len, Result};
 use crate::num::{clamp_f32, Real};
-use crate::ops::{axis, taps, Padding};
+use crate::ops::{axis, Padding};
 use crate::quant::{Activation, Clamp};
 use crate::tensor::Shape;
 

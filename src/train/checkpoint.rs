@@ -1,7 +1,8 @@
 //! Checkpoints in safetensors: every parameter block and batch-norm
 //! statistic under the layer's name, written to a temporary file and renamed.
 
-use super::net::{Net, Step};
+use super::layers::Step;
+use super::net::Net;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,57 +34,42 @@ pub(crate) fn tensors(net: &Net) -> Vec<(String, Vec<usize>, bool, usize, usize)
     let mut out = Vec::new();
     for (layer, node) in net.layers.iter().zip(&net.graph.nodes) {
         let n = &node.name;
-        match *layer {
-            Step::Conv { geom, w, b, .. } => {
-                let [kh, kw] = geom.kernel();
-                let oc = geom.output_shape().c;
-                let cpg = geom.input_shape().c / geom.groups();
-                out.push((
-                    std::format!("{n}.weight"),
-                    std::vec![oc, kh, kw, cpg],
-                    true,
-                    w,
-                    geom.filter_len(),
-                ));
-                out.push((std::format!("{n}.bias"), std::vec![oc], true, b, oc));
+        let (names, shapes, p) = match layer {
+            Step::Conv(conv) => {
+                let g = &conv.geom;
+                let [kh, kw] = g.kernel();
+                let (oc, cpg) = (g.output_shape().c, g.input_shape().c / g.groups());
+                (
+                    ["weight", "bias"],
+                    [std::vec![oc, kh, kw, cpg], std::vec![oc]],
+                    &conv.params,
+                )
             }
-            Step::Dense {
-                n_in, n_out, w, b, ..
-            } => {
+            Step::Dense(d) => (
+                ["weight", "bias"],
+                [std::vec![d.n_out, d.n_in], std::vec![d.n_out]],
+                &d.params,
+            ),
+            Step::BatchNorm(bn) => (
+                ["gamma", "beta"],
+                [std::vec![bn.c], std::vec![bn.c]],
+                &bn.params,
+            ),
+            _ => continue,
+        };
+        for ((name, shape), at) in names.into_iter().zip(shapes).zip([&p.weight, &p.bias]) {
+            out.push((std::format!("{n}.{name}"), shape, true, at.start, at.len()));
+        }
+        if let Step::BatchNorm(bn) = layer {
+            for (what, at) in [("running_mean", &bn.mean), ("running_var", &bn.var)] {
                 out.push((
-                    std::format!("{n}.weight"),
-                    std::vec![n_out, n_in],
-                    true,
-                    w,
-                    n_in * n_out,
-                ));
-                out.push((std::format!("{n}.bias"), std::vec![n_out], true, b, n_out));
-            }
-            Step::BatchNorm {
-                c,
-                gamma,
-                beta,
-                stats,
-                ..
-            } => {
-                out.push((std::format!("{n}.gamma"), std::vec![c], true, gamma, c));
-                out.push((std::format!("{n}.beta"), std::vec![c], true, beta, c));
-                out.push((
-                    std::format!("{n}.running_mean"),
-                    std::vec![c],
+                    std::format!("{n}.{what}"),
+                    std::vec![bn.c],
                     false,
-                    stats,
-                    c,
-                ));
-                out.push((
-                    std::format!("{n}.running_var"),
-                    std::vec![c],
-                    false,
-                    stats + c,
-                    c,
+                    at.start,
+                    bn.c,
                 ));
             }
-            _ => {}
         }
     }
     out

@@ -12,6 +12,8 @@
 
 pub mod checkpoint;
 mod graph;
+mod kernels;
+mod layers;
 mod net;
 mod optim;
 mod trainer;

@@ -211,10 +211,7 @@ impl Trainer {
             None => f(),
         };
         let n = net.params.len();
-        let mut decay = vec![false; n];
-        for &(_, off, len, weight) in &net.blocks {
-            decay[off..off + len].iter_mut().for_each(|d| *d = weight);
-        }
+        let decay = net.decayed();
         let mut state = OptimState::new(n);
         // Quantization-aware training: each quantized tensor's range, a
         // moving average of the batches' ranges.

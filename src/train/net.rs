@@ -51,8 +51,6 @@ pub(crate) fn fake_quant_weights(w: &mut [f32], channels: usize) {
     }
 }
 
-pub(crate) use crate::rng::mix;
-
 impl Net {
     /// Builds a network for `input` images, initialising weights with
     /// Glorot-uniform values from `seed` and biases with zeros.

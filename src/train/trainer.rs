@@ -1,9 +1,10 @@
 //! The training loop: seeded batches, data-parallel gradients, evaluation.
 
-use super::net::{mix, Net};
+use super::net::Net;
 use super::optim::{clip_by_norm, learning_rate, OptimState, Optimizer, Schedule};
 use crate::augment::Pipeline;
 use crate::data::Dataset;
+use crate::rng::mix;
 use rayon::prelude::*;
 use std::time::Instant;
 use std::vec;

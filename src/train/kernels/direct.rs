@@ -3,13 +3,10 @@
 //! im2col matrix is `kh * kw` times the input and its GEMMs are too narrow
 //! to run fast.
 
+use super::block::{rows_block_portable, taps_block_portable, COLS};
 use crate::ops::conv::Conv2d;
 use std::vec;
 use std::vec::Vec;
-
-/// Output columns the direct kernels compute at once: four 8-lane vectors
-/// of independent accumulators.
-pub(crate) const COLS: usize = 32;
 
 /// Each image is padded once into a plane wide enough for whole blocks of
 /// [`COLS`] output columns.
@@ -67,23 +64,6 @@ fn taps_block(xp: &[f32], base: usize, taps: &[(usize, f32)], step: usize, acc: 
     taps_block_portable(xp, base, taps, step, acc)
 }
 
-/// [`taps_block`] in plain Rust: the reference the vector kernels match.
-pub(crate) fn taps_block_portable(
-    xp: &[f32],
-    base: usize,
-    taps: &[(usize, f32)],
-    step: usize,
-    acc: &mut [f32; COLS],
-) {
-    *acc = [0.0; COLS];
-    for &(off, w) in taps {
-        let r = &xp[base + off..base + off + (COLS - 1) * step + 1];
-        for (j, a) in acc.iter_mut().enumerate() {
-            *a += w * r[j * step];
-        }
-    }
-}
-
 /// `acc[j] += dy[d0 + r * ds + j] * x[x0 + r * xs + j * step]` for rows
 /// `r` in `0..n`: the weight-gradient kernel.
 #[allow(clippy::too_many_arguments)]
@@ -102,26 +82,6 @@ fn rows_block(
         return;
     }
     rows_block_portable(xp, x, dy, d, n, step, acc)
-}
-
-/// [`rows_block`] in plain Rust: the reference the vector kernels match.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn rows_block_portable(
-    xp: &[f32],
-    (x0, xs): (usize, usize),
-    dy: &[f32],
-    (d0, ds): (usize, usize),
-    n: usize,
-    step: usize,
-    acc: &mut [f32; COLS],
-) {
-    for r in 0..n {
-        let x = &xp[x0 + r * xs..x0 + r * xs + (COLS - 1) * step + 1];
-        let d = &dy[d0 + r * ds..d0 + r * ds + COLS];
-        for (j, a) in acc.iter_mut().enumerate() {
-            *a += d[j] * x[j * step];
-        }
-    }
 }
 
 /// True when [`forward`] computes this convolution.

@@ -2,6 +2,7 @@
 //! GEMM wrapper, the direct one-channel convolution and its x86 vector
 //! twins.
 
+mod block;
 pub(super) mod direct;
 pub(super) mod gemm;
 pub(super) mod im2col;

@@ -3,7 +3,7 @@
 //! code, lane for lane (a multiply then an add, no FMA), so the results are
 //! its bits.
 
-use super::direct::COLS;
+use super::block::COLS;
 use core::arch::x86_64::*;
 
 /// Defines the forward (`taps`) and weight-gradient (`rows`) kernels for one
@@ -91,7 +91,7 @@ direct_kernels!(
     _mm512_mul_ps
 );
 
-/// [`taps_block_portable`](super::direct::taps_block_portable) at step 1 in
+/// [`taps_block_portable`](super::block::taps_block_portable) at step 1 in
 /// the widest vectors the CPU has; false when it has none.
 #[inline]
 pub(super) fn taps_block(xp: &[f32], taps: &[(usize, f32)], acc: &mut [f32; COLS]) -> bool {
@@ -107,7 +107,7 @@ pub(super) fn taps_block(xp: &[f32], taps: &[(usize, f32)], acc: &mut [f32; COLS
     true
 }
 
-/// [`rows_block_portable`](super::direct::rows_block_portable) at step 1 in
+/// [`rows_block_portable`](super::block::rows_block_portable) at step 1 in
 /// the widest vectors the CPU has; false when it has none.
 #[inline]
 pub(super) fn rows_block(
@@ -132,7 +132,7 @@ pub(super) fn rows_block(
 
 #[cfg(test)]
 mod tests {
-    use super::super::direct::{rows_block_portable, taps_block_portable};
+    use super::super::block::{rows_block_portable, taps_block_portable};
     use super::*;
 
     type Rows = (usize, usize);

@@ -2,7 +2,7 @@
 //! scaled up), decided by the image's seed; the identity otherwise.
 
 use super::{Grads, Pass, TrainLayer};
-use crate::train::net::mix;
+use crate::rng::mix;
 
 /// Dropout with probability `p`.
 #[derive(Debug, Clone)]

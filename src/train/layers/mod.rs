@@ -19,7 +19,7 @@ pub(crate) use dense::Dense;
 pub(crate) use norm::{channel_moments, BatchNorm};
 
 use super::graph::Layer;
-use super::net::mix;
+use crate::rng::mix;
 use crate::tensor::Shape;
 use crate::{Error, Result};
 use core::ops::Range;

@@ -186,20 +186,37 @@ impl Pool2d {
     fn max_i8(&self, input: &[i8], output: &mut [i8], clamp: Clamp) -> Result<()> {
         self.check(input, output)?;
         let (w, c) = (self.input.w, self.input.c);
+        let (lo, hi) = (clamp.min, clamp.max);
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
-            // Channels innermost: every tap is one contiguous run of `c` values.
+            // Channels innermost: every tap is one contiguous run of `c`
+            // values. The first tap starts the maxima at the clamp's floor,
+            // so that `min(max(lo, taps), hi)` is the clamped maximum.
             let dst = &mut output[out..out + c];
-            dst.fill(i8::MIN);
+            let mut first = true;
             for y in ylo..yhi {
                 let row = &input[(y * w + xlo) * c..(y * w + xhi) * c];
                 for tap in row.chunks_exact(c) {
-                    for (d, &v) in dst.iter_mut().zip(tap) {
-                        *d = (*d).max(v);
+                    if first {
+                        for (d, &v) in dst.iter_mut().zip(tap) {
+                            *d = v.max(lo);
+                        }
+                        first = false;
+                    } else {
+                        for (d, &v) in dst.iter_mut().zip(tap) {
+                            *d = (*d).max(v);
+                        }
                     }
                 }
             }
-            for d in dst.iter_mut() {
-                *d = (*d).clamp(clamp.min, clamp.max);
+            if first {
+                // An empty window cannot occur (padding is smaller than
+                // the window); it would give the floor.
+                dst.fill(lo);
+            }
+            if hi < i8::MAX {
+                for d in dst.iter_mut() {
+                    *d = (*d).min(hi);
+                }
             }
         });
         Ok(())

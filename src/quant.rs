@@ -273,15 +273,18 @@ impl Clamp {
     }
 }
 
-/// Checks a per-channel requantization table: equal lengths, shifts in range.
+/// Checks a requantization table, per channel or one entry for the whole
+/// tensor: equal lengths, shifts in range, multipliers not negative.
 pub(crate) fn check_requant(
     what: &'static str,
     channels: usize,
     multipliers: &[i32],
     shifts: &[i32],
 ) -> Result<()> {
-    crate::error::check_len(what, channels, multipliers.len())?;
-    crate::error::check_len(what, channels, shifts.len())?;
+    // Per channel, or one multiplier and shift for the whole tensor.
+    let len = if multipliers.len() == 1 { 1 } else { channels };
+    crate::error::check_len(what, len, multipliers.len())?;
+    crate::error::check_len(what, len, shifts.len())?;
     if shifts.iter().any(|s| !(-31..=30).contains(s)) {
         return Err(invalid("shift outside -31..=30"));
     }

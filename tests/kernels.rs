@@ -7,10 +7,8 @@ use half::f16;
 use picocnn::ops::add::{add_float, AddI8, AddQuant};
 use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvKind};
 use picocnn::ops::dense::{Dense, DenseFloat, DenseI8};
-use picocnn::ops::pool::{Pool2d, Pool2dConfig};
-use picocnn::ops::pool::{Pool2dFloat, Pool2dI8, PoolKind};
-use picocnn::ops::Padding;
-use picocnn::ops::WeightsI8;
+use picocnn::ops::pool::{Pool2d, Pool2dConfig, Pool2dFloat, Pool2dI8, PoolKind};
+use picocnn::ops::{Padding, WeightsI8};
 use picocnn::quant::{quantize_multiplier, Activation, Clamp, QParams};
 use picocnn::{Error, Shape};
 use proptest::prelude::*;
@@ -655,4 +653,75 @@ mod more_ops {
             }
         }
     }
+}
+
+/// One multiplier and shift for the whole tensor gives the bits of the same
+/// value repeated per channel, through every loop nest (general, 1x1,
+/// depthwise) and the dense layer.
+#[test]
+fn per_tensor_requantization_equals_repeated_per_channel() {
+    let configs = [
+        Conv2dConfig::new(Shape::new(9, 7, 3), 5, 3, 3).padding(Padding::Same),
+        Conv2dConfig::new(Shape::new(6, 6, 10), 7, 1, 1).stride(2, 2),
+        Conv2dConfig::depthwise(Shape::new(7, 5, 4), 2, 3, 3),
+        Conv2dConfig::new(Shape::new(8, 8, 6), 6, 3, 3).groups(2),
+    ];
+    let mut rng = Rng(77);
+    for config in configs {
+        let conv = Conv2d::new(config).unwrap();
+        let oc = conv.output_shape().c;
+        let input: Vec<i8> = (0..conv.input_shape().len()).map(|_| rng.i8()).collect();
+        let filter: Vec<i8> = (0..conv.filter_len()).map(|_| rng.i8()).collect();
+        let bias: Vec<i32> = (0..oc).map(|_| rng.range(-20_000, 20_000) as i32).collect();
+        let r = quantize_multiplier(0.004).unwrap();
+        let (mult, shift) = (vec![r.multiplier; oc], vec![r.shift; oc]);
+        let run = |n: usize| {
+            let layer = Conv2dI8::new(
+                conv,
+                WeightsI8 {
+                    filter: &filter,
+                    bias: &bias,
+                    multiplier: &mult[..n],
+                    shift: &shift[..n],
+                },
+                -3,
+                5,
+                Clamp::NONE,
+            )
+            .unwrap();
+            let mut out = vec![0i8; conv.output_shape().len()];
+            let mut scratch = vec![0u8; conv.scratch_len_i8()];
+            layer.run(&input, &mut out, &mut scratch).unwrap();
+            out
+        };
+        assert_eq!(run(1), run(oc), "{config:?}");
+    }
+    let dense = Dense::new(40, 9).unwrap();
+    let input: Vec<i8> = (0..40).map(|_| rng.i8()).collect();
+    let w: Vec<i8> = (0..dense.weights_len()).map(|_| rng.i8()).collect();
+    let bias: Vec<i32> = (0..9).map(|_| rng.range(-9_000, 9_000) as i32).collect();
+    let r = quantize_multiplier(0.01).unwrap();
+    let (mult, shift) = (vec![r.multiplier; 9], vec![r.shift; 9]);
+    let run = |n: usize| {
+        let weights = WeightsI8 {
+            filter: &w,
+            bias: &bias,
+            multiplier: &mult[..n],
+            shift: &shift[..n],
+        };
+        let layer = DenseI8::new(dense, weights, 2, -1, Clamp::NONE).unwrap();
+        let mut out = vec![0i8; 9];
+        let mut scratch = vec![0u8; dense.scratch_len_i8()];
+        layer.run(&input, &mut out, &mut scratch).unwrap();
+        out
+    };
+    assert_eq!(run(1), run(9));
+    // Two multipliers for nine outputs is neither form.
+    let weights = WeightsI8 {
+        filter: &w,
+        bias: &bias,
+        multiplier: &mult[..2],
+        shift: &shift[..2],
+    };
+    assert!(DenseI8::new(dense, weights, 2, -1, Clamp::NONE).is_err());
 }

@@ -99,7 +99,14 @@ fn as_i32(col: &mut [i16]) -> &mut [i32] {
 
 /// Output channels `lo..hi` of one pixel, two at a time.
 #[inline(always)]
-fn channels(a: &ConvArgs<'_>, depth: usize, lo: usize, hi: usize, col: &[i32], out: &mut [i8]) {
+fn channels<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    depth: usize,
+    lo: usize,
+    hi: usize,
+    col: &[i32],
+    out: &mut [i8],
+) {
     let w = |o: usize| &a.filter[o * depth..(o + 1) * depth];
     let mut o = lo;
     while o < hi {
@@ -112,7 +119,12 @@ fn channels(a: &ConvArgs<'_>, depth: usize, lo: usize, hi: usize, col: &[i32], o
 }
 
 /// General convolution: im2col one pixel, then two channels at a time.
-pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
+pub(crate) fn conv_general_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+) {
     let geom = &a.geom;
     let depth = geom.filter_depth();
     let out_shape = geom.output;
@@ -132,8 +144,8 @@ pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8],
 }
 
 /// 1x1 convolution: widen one pixel's channels, then two channels at a time.
-pub(crate) fn conv_pointwise_i8(
-    a: &ConvArgs<'_>,
+pub(crate) fn conv_pointwise_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
     input: &[i8],
     output: &mut [i8],
     col: &mut [i16],

@@ -386,8 +386,8 @@ fn dot_2x2_packed(
 /// pixel) from their packed columns, two channels at a time (a lone last
 /// channel is paired with itself).
 #[inline(always)]
-fn channels(
-    a: &ConvArgs<'_>,
+fn channels<const P: bool>(
+    a: &ConvArgs<'_, P>,
     depth: usize,
     lo: usize,
     hi: usize,
@@ -413,7 +413,12 @@ fn channels(
 
 /// General convolution: im2col two output pixels, pack them, then 2x2
 /// blocks of pixels and output channels.
-pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
+pub(crate) fn conv_general_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+) {
     let geom = &a.geom;
     let depth = geom.filter_depth();
     let out_shape = geom.output;
@@ -438,8 +443,8 @@ pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8],
 }
 
 /// 1x1 convolution: widen and pack two pixels' channels, then 2x2 blocks.
-pub(crate) fn conv_pointwise_i8(
-    a: &ConvArgs<'_>,
+pub(crate) fn conv_pointwise_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
     input: &[i8],
     output: &mut [i8],
     col: &mut [i16],

@@ -55,7 +55,12 @@ pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8], offset: i32) -> [i32; 4] {
 }
 
 #[inline(always)]
-pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
+pub(crate) fn conv_general_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+) {
     #[cfg(picocnn_dsp)]
     cortex_m_dsp::conv_general_i8(a, input, output, col);
     #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
@@ -65,8 +70,8 @@ pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8],
 }
 
 #[inline(always)]
-pub(crate) fn conv_pointwise_i8(
-    a: &ConvArgs<'_>,
+pub(crate) fn conv_pointwise_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
     input: &[i8],
     output: &mut [i8],
     col: &mut [i16],

@@ -68,7 +68,9 @@ pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8], offset: i32) -> [i32; 4] {
 }
 
 /// Everything an int8 convolution loop needs, already checked.
-pub(crate) struct ConvArgs<'a> {
+/// `PER_CHANNEL`: one multiplier and shift per output channel; otherwise
+/// one for the whole tensor.
+pub(crate) struct ConvArgs<'a, const PER_CHANNEL: bool> {
     pub geom: ConvGeom,
     pub filter: &'a [i8],
     pub bias: &'a [i32],
@@ -79,12 +81,13 @@ pub(crate) struct ConvArgs<'a> {
     pub clamp: Clamp,
 }
 
-impl ConvArgs<'_> {
+impl<const PER_CHANNEL: bool> ConvArgs<'_, PER_CHANNEL> {
     /// Requantizes one accumulator of output channel `o`.
     #[inline(always)]
     pub fn requantize(&self, acc: i32, o: usize) -> i8 {
+        let i = if PER_CHANNEL { o } else { 0 };
         let v =
-            crate::quant::multiply_by_quantized_multiplier(acc, self.multiplier[o], self.shift[o]);
+            crate::quant::multiply_by_quantized_multiplier(acc, self.multiplier[i], self.shift[i]);
         self.clamp.apply(v.wrapping_add(self.output_zero_point))
     }
 }
@@ -120,8 +123,8 @@ impl Lane for i32 {
 /// Fills `col` with the window of output pixel `(oy, ox)` for group `g`,
 /// widened with the input offset added; padding becomes 0.
 #[inline]
-pub(crate) fn im2col<T: Lane>(
-    a: &ConvArgs<'_>,
+pub(crate) fn im2col<T: Lane, const P: bool>(
+    a: &ConvArgs<'_, P>,
     input: &[i8],
     oy: usize,
     ox: usize,
@@ -168,7 +171,12 @@ pub(crate) fn im2col<T: Lane>(
 /// Portable general convolution: im2col one pixel and group, then one dot
 /// product per output channel of the group.
 #[cfg_attr(target_arch = "arm", allow(dead_code))]
-pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8], col: &mut [i16]) {
+pub(crate) fn conv_general_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+) {
     let geom = &a.geom;
     let depth = geom.filter_depth();
     let opg = geom.output.c / geom.groups;
@@ -189,8 +197,8 @@ pub(crate) fn conv_general_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8],
 /// Portable 1x1 convolution: widen one pixel's channels, then a dot product
 /// per output channel.
 #[cfg_attr(target_arch = "arm", allow(dead_code))]
-pub(crate) fn conv_pointwise_i8(
-    a: &ConvArgs<'_>,
+pub(crate) fn conv_pointwise_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
     input: &[i8],
     output: &mut [i8],
     col: &mut [i16],
@@ -239,8 +247,8 @@ pub(crate) fn dot2_i16_i8(col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [
 /// Output channels `lo..hi` of one pixel from its column, two at a time.
 #[cfg_attr(target_arch = "arm", allow(dead_code))]
 #[inline(always)]
-pub(crate) fn channels(
-    a: &ConvArgs<'_>,
+pub(crate) fn channels<const P: bool>(
+    a: &ConvArgs<'_, P>,
     depth: usize,
     lo: usize,
     hi: usize,
@@ -262,7 +270,7 @@ pub(crate) fn channels(
 
 /// Depthwise convolution (HWO filters): per output pixel, blocks of four
 /// output channels whose accumulators stay in registers across the taps.
-pub(crate) fn depthwise_i8(a: &ConvArgs<'_>, input: &[i8], output: &mut [i8]) {
+pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mut [i8]) {
     let geom = &a.geom;
     let [kh, kw] = geom.kernel;
     let [dh, dw] = geom.dilation;

@@ -353,12 +353,27 @@ impl<'a> Conv2dI8<'a> {
     /// Runs the convolution. `scratch` must hold
     /// [`Conv2d::scratch_len_i8`] bytes.
     pub fn run(&self, input: &[i8], output: &mut [i8], scratch: &mut [u8]) -> Result<()> {
+        if self.weights.multiplier.len() == self.geom.output.c {
+            self.run_with::<true>(input, output, scratch)
+        } else {
+            self.run_with::<false>(input, output, scratch)
+        }
+    }
+
+    /// [`run`](Self::run) with the quantization's granularity known: per
+    /// channel (`true`, every model blob) or per tensor.
+    pub(crate) fn run_with<const PER_CHANNEL: bool>(
+        &self,
+        input: &[i8],
+        output: &mut [i8],
+        scratch: &mut [u8],
+    ) -> Result<()> {
         let g = &self.geom;
         check_len("conv input", g.input.len(), input.len())?;
         check_len("conv output", g.output.len(), output.len())?;
         check_min_len("conv scratch", g.scratch_len_i8(), scratch.len())?;
         let col = arch::scratch_i16(scratch);
-        let k = self.kernel_args();
+        let k = self.kernel_args::<PER_CHANNEL>();
         match g.kind {
             ConvKind::Pointwise => arch::conv_pointwise_i8(&k, input, output, col),
             ConvKind::Depthwise => arch::depthwise_i8(&k, input, output),
@@ -367,7 +382,7 @@ impl<'a> Conv2dI8<'a> {
         Ok(())
     }
 
-    pub(crate) fn kernel_args(&self) -> ConvArgs<'a> {
+    fn kernel_args<const PER_CHANNEL: bool>(&self) -> ConvArgs<'a, PER_CHANNEL> {
         let g = &self.geom;
         ConvArgs {
             geom: ConvGeom {

@@ -162,13 +162,16 @@ impl<'a> DenseI8<'a> {
             self.output_zero_point,
             self.clamp,
         );
+        // One multiplier per output, or one for all of them.
+        let per_channel = (mult.len() > 1) as usize;
         arch::dense_i8(
             input,
             self.weights,
             col,
             self.input_offset,
             |o, acc| {
-                let v = multiply_by_quantized_multiplier(acc, mult[o], shift[o]);
+                let i = o * per_channel;
+                let v = multiply_by_quantized_multiplier(acc, mult[i], shift[i]);
                 output[o] = clamp.apply(v.wrapping_add(zp));
             },
             self.bias,

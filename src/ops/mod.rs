@@ -15,7 +15,9 @@ pub mod softmax;
 use crate::error::{invalid, Error, Result};
 
 /// Int8 parameters of a convolution or dense layer, as TensorFlow Lite
-/// stores them: filters, bias and per-channel requantization.
+/// stores them: filters, bias and per-channel or per-tensor
+/// requantization (borrowed either way: one multiplier and shift serve
+/// every channel without copies).
 #[derive(Debug, Clone, Copy)]
 pub struct WeightsI8<'a> {
     /// Symmetric int8 filters (zero point 0) per output channel: OHWI for
@@ -23,9 +25,10 @@ pub struct WeightsI8<'a> {
     pub filter: &'a [i8],
     /// One int32 bias per output channel, scale `s_in * s_w[o]`.
     pub bias: &'a [i32],
-    /// Q31 multiplier of `s_in * s_w[o] / s_out`, per output channel.
+    /// Q31 multiplier of `s_in * s_w[o] / s_out`, per output channel; or
+    /// one value for the whole tensor (per-tensor quantization).
     pub multiplier: &'a [i32],
-    /// Shift of that multiplier, per output channel.
+    /// Shift of that multiplier, as many as multipliers.
     pub shift: &'a [i32],
 }
 

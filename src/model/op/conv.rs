@@ -251,7 +251,11 @@ impl OpRecord for Conv2dRecord {
                     out_q.zero_point,
                     s.op.activation.range_i8(out_q),
                 )
-                .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?, io.scratch)
+                .run_with::<true>(
+                    cast(io.input(s, 0)?)?,
+                    cast_mut(io.out)?,
+                    io.scratch,
+                )
             }
             DType::F32 => self.run_float::<f32>(s, conv, io),
             DType::F16 => self.run_float::<f16>(s, conv, io),
@@ -284,7 +288,11 @@ mod build {
                 } => WeightRefs {
                     filter: self.push_data(filter, |x| vec![x as u8])?,
                     bias: self.push_i32(bias)?,
-                    requant: Some((self.push_i32(multiplier)?, self.push_i32(shift)?)),
+                    // The blob is per channel: a per-tensor value repeats.
+                    requant: Some((
+                        self.push_i32(&per_channel(multiplier, bias.len()))?,
+                        self.push_i32(&per_channel(shift, bias.len()))?,
+                    )),
                 },
                 Weights::F32 { filter, bias } => WeightRefs {
                     filter: self.push_data(filter, |x| x.to_le_bytes().to_vec())?,
@@ -401,6 +409,14 @@ mod build {
             _ => Err(Error::Unsupported {
                 what: "layer mixes element types",
             }),
+        }
+    }
+
+    /// `v` with one entry per channel.
+    fn per_channel(v: &[i32], channels: usize) -> Vec<i32> {
+        match v {
+            [one] => std::vec![*one; channels],
+            _ => v.to_vec(),
         }
     }
 }

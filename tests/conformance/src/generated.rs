@@ -30,6 +30,10 @@ pub static CASES: &[(&str, CaseFn)] = &[
     ("i8_lenet_conv2_5x5_valid", i8_lenet_conv2),
     ("i8_dense_96_32", i8_dense),
     ("i8_dense_37_7", i8_dense_odd),
+    (
+        "i8_per_tensor_conv_pointwise_depthwise_dense",
+        i8_per_tensor,
+    ),
     ("i8_maxpool_3x3_s2_explicit", i8_maxpool),
     ("i8_avgpool_3x3_s2_explicit", i8_avgpool),
     ("i8_global_avgpool", i8_global_avgpool),
@@ -97,6 +101,18 @@ fn i8_conv_run<'a>(
     seed: u64,
     act: Activation,
 ) -> Result<&'a [u8], Error> {
+    i8_conv_quant(bump, config, seed, act, false)
+}
+
+/// A convolution with per-channel requantization, or per tensor (the first
+/// channel's multiplier for all).
+fn i8_conv_quant<'a>(
+    bump: &mut Bump<'a>,
+    config: Conv2dConfig,
+    seed: u64,
+    act: Activation,
+    per_tensor: bool,
+) -> Result<&'a [u8], Error> {
     let mut rng = Rng(seed);
     let conv = Conv2d::new(config)?;
     let input = bump.take::<i8>(conv.input_shape().len())?;
@@ -114,13 +130,14 @@ fn i8_conv_run<'a>(
         shift[o] = r.shift;
     }
     let out_q = QParams::new(0.05, rng.i32(-20, 20))?;
+    let n = if per_tensor { 1 } else { oc };
     let layer = Conv2dI8::new(
         conv,
         WeightsI8 {
             filter,
             bias,
-            multiplier: mult,
-            shift,
+            multiplier: &mult[..n],
+            shift: &shift[..n],
         },
         rng.i32(-128, 127),
         out_q.zero_point,
@@ -196,6 +213,16 @@ fn i8_dense_odd<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
 }
 
 fn i8_dense_run<'a>(b: &mut Bump<'a>, n: usize, m: usize, seed: u64) -> Result<&'a [u8], Error> {
+    i8_dense_quant(b, n, m, seed, false)
+}
+
+fn i8_dense_quant<'a>(
+    b: &mut Bump<'a>,
+    n: usize,
+    m: usize,
+    seed: u64,
+    per_tensor: bool,
+) -> Result<&'a [u8], Error> {
     let mut rng = Rng(seed);
     let dense = Dense::new(n, m)?;
     let input = b.take::<i8>(n)?;
@@ -211,13 +238,14 @@ fn i8_dense_run<'a>(b: &mut Bump<'a>, n: usize, m: usize, seed: u64) -> Result<&
         mult[o] = r.multiplier;
         shift[o] = r.shift;
     }
+    let k = if per_tensor { 1 } else { m };
     let layer = DenseI8::new(
         dense,
         WeightsI8 {
             filter: w,
             bias,
-            multiplier: mult,
-            shift,
+            multiplier: &mult[..k],
+            shift: &shift[..k],
         },
         3,
         -7,
@@ -227,6 +255,27 @@ fn i8_dense_run<'a>(b: &mut Bump<'a>, n: usize, m: usize, seed: u64) -> Result<&
     let scratch = b.take::<u8>(dense.scratch_len_i8())?;
     layer.run(input, out, scratch)?;
     Ok(out_bytes(out))
+}
+
+/// Per-tensor requantization through every int8 loop nest.
+fn i8_per_tensor<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let general = Conv2dConfig::new(Shape::new(9, 9, 3), 6, 3, 3).padding(Padding::Same);
+    let pointwise = Conv2dConfig::new(Shape::new(6, 6, 10), 7, 1, 1);
+    let depthwise = Conv2dConfig::depthwise(Shape::new(7, 7, 4), 2, 3, 3);
+    let parts = [
+        i8_conv_quant(b, general, 21, Activation::Relu, true)?,
+        i8_conv_quant(b, pointwise, 22, Activation::None, true)?,
+        i8_conv_quant(b, depthwise, 23, Activation::Relu6, true)?,
+        i8_dense_quant(b, 40, 9, 24, true)?,
+    ];
+    let len = parts.iter().map(|p| p.len()).sum();
+    let out = b.take::<u8>(len)?;
+    let mut at = 0;
+    for p in parts {
+        out[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    Ok(out)
 }
 
 fn pool_config() -> Pool2dConfig {

@@ -10,13 +10,13 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use picocnn::ops::pool::{Pool2dI8, PoolKind};
 use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dI8};
-use picocnn::ops::WeightsI8;
 use picocnn::ops::dense::{Dense, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
+use picocnn::ops::pool::{Pool2dI8, PoolKind};
 use picocnn::ops::softmax::SoftmaxI8;
 use picocnn::ops::Padding;
+use picocnn::ops::WeightsI8;
 use picocnn::quant::{quantize_multiplier, Activation, Clamp, QParams};
 use picocnn::Shape;
 use picocnn_qemu_tests::{icount, println, StaticArena, MACHINE};
@@ -151,15 +151,48 @@ fn main() -> ! {
     let pool2 = Pool2d::new(Pool2dConfig::new(Shape::new(10, 10, 16), 2, 2).stride(2, 2)).unwrap();
     let fc1 = Dense::new(400, 120).unwrap();
     let qf1 = Quant::<120>::new(0.0011, 3);
-    let fc1_l = DenseI8::new(fc1, WeightsI8 { filter: &W_FC1, bias: &qf1.bias, multiplier: &qf1.mult, shift: &qf1.shift }, -128, -128, relu)
+    let fc1_l = DenseI8::new(
+        fc1,
+        WeightsI8 {
+            filter: &W_FC1,
+            bias: &qf1.bias,
+            multiplier: &qf1.mult,
+            shift: &qf1.shift,
+        },
+        -128,
+        -128,
+        relu,
+    )
     .unwrap();
     let fc2 = Dense::new(120, 84).unwrap();
     let qf2 = Quant::<84>::new(0.0021, 4);
-    let fc2_l = DenseI8::new(fc2, WeightsI8 { filter: &W_FC2, bias: &qf2.bias, multiplier: &qf2.mult, shift: &qf2.shift }, -128, -128, relu)
+    let fc2_l = DenseI8::new(
+        fc2,
+        WeightsI8 {
+            filter: &W_FC2,
+            bias: &qf2.bias,
+            multiplier: &qf2.mult,
+            shift: &qf2.shift,
+        },
+        -128,
+        -128,
+        relu,
+    )
     .unwrap();
     let fc3 = Dense::new(84, 10).unwrap();
     let qf3 = Quant::<10>::new(0.0025, 5);
-    let fc3_l = DenseI8::new(fc3, WeightsI8 { filter: &W_FC3, bias: &qf3.bias, multiplier: &qf3.mult, shift: &qf3.shift }, -128, 0, Clamp::NONE)
+    let fc3_l = DenseI8::new(
+        fc3,
+        WeightsI8 {
+            filter: &W_FC3,
+            bias: &qf3.bias,
+            multiplier: &qf3.mult,
+            shift: &qf3.shift,
+        },
+        -128,
+        0,
+        Clamp::NONE,
+    )
     .unwrap();
     let softmax = SoftmaxI8::new(0.1, 1.0).unwrap();
 
@@ -171,13 +204,19 @@ fn main() -> ! {
     let (r, n) = icount::measure(|| conv1_l.run(&b[..784], &mut a[..4704], scratch));
     r.unwrap();
     report(&mut t, "conv1", conv1.macs(), n);
-    let (r, n) = icount::measure(|| Pool2dI8::new(pool1, PoolKind::Max, Clamp::NONE).and_then(|p| p.run(&a[..4704], &mut b[..1176])));
+    let (r, n) = icount::measure(|| {
+        Pool2dI8::new(pool1, PoolKind::Max, Clamp::NONE)
+            .and_then(|p| p.run(&a[..4704], &mut b[..1176]))
+    });
     r.unwrap();
     report(&mut t, "pool1", 0, n);
     let (r, n) = icount::measure(|| conv2_l.run(&b[..1176], &mut a[..1600], scratch));
     r.unwrap();
     report(&mut t, "conv2", conv2.macs(), n);
-    let (r, n) = icount::measure(|| Pool2dI8::new(pool2, PoolKind::Max, Clamp::NONE).and_then(|p| p.run(&a[..1600], &mut b[..400])));
+    let (r, n) = icount::measure(|| {
+        Pool2dI8::new(pool2, PoolKind::Max, Clamp::NONE)
+            .and_then(|p| p.run(&a[..1600], &mut b[..400]))
+    });
     r.unwrap();
     report(&mut t, "pool2", 0, n);
     let (r, n) = icount::measure(|| fc1_l.run(&b[..400], &mut a[..120], scratch));

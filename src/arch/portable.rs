@@ -278,13 +278,15 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
     let oc = geom.output.c;
     let mult = oc / cin;
     let off = a.input_offset;
+    let in_w = geom.input.w;
+    let filter = a.filter;
     let mut out_idx = 0;
     for oy in 0..geom.output.h {
         let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
         let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
         for ox in 0..geom.output.w {
             let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
-            let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
+            let (kx_lo, kx_hi) = taps(x0, in_w, kw, dw);
             let out = &mut output[out_idx..out_idx + oc];
             let mut o0 = 0;
             if mult == 1 {
@@ -296,8 +298,8 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
                         let iy = (y0 + (ky * dh) as isize) as usize;
                         for kx in kx_lo..kx_hi {
                             let ix = (x0 + (kx * dw) as isize) as usize;
-                            let x = &input[(iy * geom.input.w + ix) * cin + o0..][..4];
-                            let w = &a.filter[(ky * kw + kx) * oc + o0..][..4];
+                            let x = &input[(iy * in_w + ix) * cin + o0..][..4];
+                            let w = &filter[(ky * kw + kx) * oc + o0..][..4];
                             acc = super::mac4(acc, x, w, off);
                         }
                     }

@@ -31,8 +31,8 @@ use crate::arch;
 use crate::arch::{taps, ConvArgs, ConvGeom};
 use crate::error::{check_len, check_min_len, invalid, Error, Result};
 use crate::num::{clamp_f32, Real};
-use crate::ops::{axis, check_zero_point, Padding, WeightsI8};
-use crate::quant::{check_requant, Activation, Clamp};
+use crate::ops::{axis, Padding, WeightsI8};
+use crate::quant::{Activation, Clamp};
 use crate::tensor::Shape;
 
 /// What a convolution should be; [`Conv2d::new`] checks it.
@@ -308,17 +308,13 @@ impl<'a> Conv2dI8<'a> {
         output_zero_point: i32,
         clamp: Clamp,
     ) -> Result<Self> {
-        check_len("conv filter", geom.filter_len(), weights.filter.len())?;
-        check_len("conv bias", geom.output.c, weights.bias.len())?;
-        check_requant(
-            "conv requantization",
+        weights.check(
+            ["conv filter", "conv bias", "conv requantization"],
+            geom.filter_len(),
             geom.output.c,
-            weights.multiplier,
-            weights.shift,
+            [input_zero_point, output_zero_point],
+            clamp,
         )?;
-        check_zero_point(input_zero_point)?;
-        check_zero_point(output_zero_point)?;
-        Clamp::new(clamp.min, clamp.max)?;
         Ok(Conv2dI8::from_checked(
             geom,
             weights,

@@ -18,8 +18,8 @@
 use crate::arch;
 use crate::error::{check_len, check_min_len, invalid, Error, Result};
 use crate::num::{clamp_f32, Real};
-use crate::ops::{check_zero_point, WeightsI8};
-use crate::quant::{check_requant, multiply_by_quantized_multiplier, Activation, Clamp};
+use crate::ops::WeightsI8;
+use crate::quant::{multiply_by_quantized_multiplier, Activation, Clamp};
 
 /// A checked dense geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,17 +104,13 @@ impl<'a> DenseI8<'a> {
         output_zero_point: i32,
         clamp: Clamp,
     ) -> Result<Self> {
-        check_len("dense weights", geom.weights_len(), weights.filter.len())?;
-        check_len("dense bias", geom.out_features, weights.bias.len())?;
-        check_requant(
-            "dense requantization",
+        weights.check(
+            ["dense weights", "dense bias", "dense requantization"],
+            geom.weights_len(),
             geom.out_features,
-            weights.multiplier,
-            weights.shift,
+            [input_zero_point, output_zero_point],
+            clamp,
         )?;
-        check_zero_point(input_zero_point)?;
-        check_zero_point(output_zero_point)?;
-        Clamp::new(clamp.min, clamp.max)?;
         Ok(DenseI8::from_checked(
             geom,
             weights,

@@ -32,6 +32,28 @@ pub struct WeightsI8<'a> {
     pub shift: &'a [i32],
 }
 
+impl WeightsI8<'_> {
+    /// Checks `filter_len` filters, `channels` biases and requantization
+    /// (per channel or per tensor), the zero points `[input, output]` and the
+    /// clamp; `what` names the filters, biases and requantization in errors.
+    pub(crate) fn check(
+        &self,
+        what: [&'static str; 3],
+        filter_len: usize,
+        channels: usize,
+        zero_points: [i32; 2],
+        clamp: crate::quant::Clamp,
+    ) -> Result<()> {
+        crate::error::check_len(what[0], filter_len, self.filter.len())?;
+        crate::error::check_len(what[1], channels, self.bias.len())?;
+        crate::quant::check_requant(what[2], channels, self.multiplier, self.shift)?;
+        for zp in zero_points {
+            check_zero_point(zp)?;
+        }
+        crate::quant::Clamp::new(clamp.min, clamp.max).map(|_| ())
+    }
+}
+
 /// How a window is placed over the input's border.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]

@@ -274,7 +274,6 @@ mod build {
 
     use crate::model::writer::pads;
     use crate::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
-    use crate::ops::WeightsI8;
 
     impl ModelBuilder {
         /// Appends a layer's weights to the data section.
@@ -334,7 +333,14 @@ mod build {
                 });
             }
             let conv = Conv2d::new(config)?;
-            check_conv(conv, &weights, x.ty, output, activation)?;
+            weights.check(
+                x.ty,
+                output,
+                activation,
+                |w, zi, zo, clamp| Conv2dI8::new(conv, w, zi, zo, clamp).map(|_| ()),
+                |f, b| Conv2dFloat::new(conv, f, b, activation).map(|_| ()),
+                |f, b| Conv2dFloat::new(conv, f, b, activation).map(|_| ()),
+            )?;
             let [top, bottom, left, right] = pads(
                 conv.input_shape(),
                 conv.output_shape(),
@@ -367,48 +373,6 @@ mod build {
                 params,
                 scratch,
             ))
-        }
-    }
-
-    fn check_conv(
-        conv: Conv2d,
-        w: &Weights,
-        input: TensorType,
-        output: TensorType,
-        act: Activation,
-    ) -> Result<()> {
-        match (w, input, output) {
-            (
-                Weights::I8 {
-                    filter,
-                    bias,
-                    multiplier,
-                    shift,
-                },
-                TensorType::I8(qi),
-                TensorType::I8(qo),
-            ) => Conv2dI8::new(
-                conv,
-                WeightsI8 {
-                    filter,
-                    bias,
-                    multiplier,
-                    shift,
-                },
-                qi.zero_point,
-                qo.zero_point,
-                act.range_i8(qo),
-            )
-            .map(|_| ()),
-            (Weights::F32 { filter, bias }, TensorType::F32, TensorType::F32) => {
-                Conv2dFloat::new(conv, filter, bias, act).map(|_| ())
-            }
-            (Weights::F16 { filter, bias }, TensorType::F16, TensorType::F16) => {
-                Conv2dFloat::new(conv, filter, bias, act).map(|_| ())
-            }
-            _ => Err(Error::Unsupported {
-                what: "layer mixes element types",
-            }),
         }
     }
 

@@ -113,7 +113,7 @@ mod build {
     use crate::model::format::{DType, OpKind};
     use crate::model::writer::{ModelBuilder, TensorId, TensorType, Weights};
     use crate::ops::dense::{Dense, DenseFloat, DenseI8};
-    use crate::ops::WeightsI8;
+
     use crate::quant::Activation;
     use crate::tensor::Shape;
 
@@ -137,7 +137,14 @@ mod build {
                 });
             }
             let dense = Dense::new(x.shape.len(), out_features)?;
-            check_dense(dense, &weights, x.ty, output, activation)?;
+            weights.check(
+                x.ty,
+                output,
+                activation,
+                |w, zi, zo, clamp| DenseI8::new(dense, w, zi, zo, clamp).map(|_| ()),
+                |f, b| DenseFloat::new(dense, f, b, activation).map(|_| ()),
+                |f, b| DenseFloat::new(dense, f, b, activation).map(|_| ()),
+            )?;
             let params = DenseRecord {
                 weights: self.push_weights(&weights)?,
             }
@@ -157,48 +164,6 @@ mod build {
                 params,
                 scratch,
             ))
-        }
-    }
-
-    fn check_dense(
-        d: Dense,
-        w: &Weights,
-        input: TensorType,
-        output: TensorType,
-        act: Activation,
-    ) -> Result<()> {
-        match (w, input, output) {
-            (
-                Weights::I8 {
-                    filter,
-                    bias,
-                    multiplier,
-                    shift,
-                },
-                TensorType::I8(qi),
-                TensorType::I8(qo),
-            ) => DenseI8::new(
-                d,
-                WeightsI8 {
-                    filter,
-                    bias,
-                    multiplier,
-                    shift,
-                },
-                qi.zero_point,
-                qo.zero_point,
-                act.range_i8(qo),
-            )
-            .map(|_| ()),
-            (Weights::F32 { filter, bias }, TensorType::F32, TensorType::F32) => {
-                DenseFloat::new(d, filter, bias, act).map(|_| ())
-            }
-            (Weights::F16 { filter, bias }, TensorType::F16, TensorType::F16) => {
-                DenseFloat::new(d, filter, bias, act).map(|_| ())
-            }
-            _ => Err(Error::Unsupported {
-                what: "layer mixes element types",
-            }),
         }
     }
 }

@@ -31,7 +31,8 @@ use super::format::{self as f, align_up, DType, OpKind};
 use super::layer::Layer;
 use super::view::Model;
 use crate::error::{Error, Result};
-use crate::quant::{conv_requant, Activation, QParams};
+use crate::ops::WeightsI8;
+use crate::quant::{conv_requant, Activation, Clamp, QParams};
 use crate::tensor::Shape;
 use half::f16;
 use std::string::{String, ToString};
@@ -124,6 +125,50 @@ impl Weights {
             multiplier,
             shift,
         })
+    }
+
+    /// Checks the weights against a layer's kernel constructors: `i8`,
+    /// `f32` and `f16` build the kernel of each precision; input and output
+    /// types must be the weights'.
+    pub(in crate::model) fn check(
+        &self,
+        input: TensorType,
+        output: TensorType,
+        activation: Activation,
+        i8: impl FnOnce(WeightsI8<'_>, i32, i32, Clamp) -> Result<()>,
+        f32: impl FnOnce(&[f32], &[f32]) -> Result<()>,
+        f16: impl FnOnce(&[f16], &[f16]) -> Result<()>,
+    ) -> Result<()> {
+        match (self, input, output) {
+            (
+                Weights::I8 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                },
+                TensorType::I8(qi),
+                TensorType::I8(qo),
+            ) => {
+                let weights = WeightsI8 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                };
+                i8(
+                    weights,
+                    qi.zero_point,
+                    qo.zero_point,
+                    activation.range_i8(qo),
+                )
+            }
+            (Weights::F32 { filter, bias }, TensorType::F32, TensorType::F32) => f32(filter, bias),
+            (Weights::F16 { filter, bias }, TensorType::F16, TensorType::F16) => f16(filter, bias),
+            _ => Err(Error::Unsupported {
+                what: "layer mixes element types",
+            }),
+        }
     }
 
     pub(in crate::model) fn dtype(&self) -> DType {

@@ -10,12 +10,12 @@ pub mod data;
 pub mod error;
 #[cfg(feature = "std")]
 pub mod export;
+pub mod learn;
 pub mod model;
 pub mod num;
 pub mod ops;
 pub mod protocol;
 pub mod quant;
-#[cfg(feature = "std")]
 pub mod rng;
 pub mod tensor;
 #[cfg(feature = "std")]

@@ -1,5 +1,7 @@
-//! The one random number generator of the host side (`std`): SplitMix64,
-//! seeded, so training, shuffles and augmentation depend only on their seeds.
+//! The one random number generator: SplitMix64, seeded, so training,
+//! shuffles, augmentation and on-device fine-tuning depend only on their
+//! seeds. The integer draws are `no_std`; the shuffle and the float
+//! distributions need `std`.
 //!
 //! One step of SplitMix64 (add the golden-ratio increment, then finalise)
 //! underlies everything: [`Rng`] iterates it from a mixed seed; [`shuffled`]
@@ -15,6 +17,7 @@
 //! assert_eq!(shuffled(4, 1), shuffled(4, 1));
 //! ```
 
+#[cfg(feature = "std")]
 use std::vec::Vec;
 
 /// SplitMix64's increment, the golden ratio in 64 bits.
@@ -22,7 +25,7 @@ const GOLDEN: u64 = 0x9e37_79b9_7f4a_7c15;
 
 /// One SplitMix64 output for state `z` (shuffles, initialisation, dropout,
 /// seed derivation).
-pub(crate) fn mix(mut z: u64) -> u64 {
+pub(crate) const fn mix(mut z: u64) -> u64 {
     z = z.wrapping_add(GOLDEN);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
@@ -30,6 +33,7 @@ pub(crate) fn mix(mut z: u64) -> u64 {
 }
 
 /// `0..n` in an order shuffled by `seed` (Fisher-Yates over SplitMix64).
+#[cfg(feature = "std")]
 pub fn shuffled(n: usize, seed: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..n).collect();
     let mut s = seed;
@@ -88,11 +92,13 @@ impl Rng {
     }
 
     /// Standard normal (Box-Muller).
+    #[cfg(feature = "std")]
     pub fn normal(&mut self) -> f32 {
         self.normal_pair().0
     }
 
     /// Two independent standard normals (both halves of Box-Muller).
+    #[cfg(feature = "std")]
     pub fn normal_pair(&mut self) -> (f32, f32) {
         let u = 1.0 - self.unit(); // (0, 1]
         let v = self.unit();
@@ -102,6 +108,7 @@ impl Rng {
     }
 
     /// Gamma(`shape`, 1) (Marsaglia and Tsang).
+    #[cfg(feature = "std")]
     pub fn gamma(&mut self, shape: f32) -> f32 {
         if shape < 1.0 {
             let u = self.unit().max(f32::MIN_POSITIVE);
@@ -123,6 +130,7 @@ impl Rng {
     }
 
     /// Beta(`a`, `a`), symmetric, as mixup draws its weight.
+    #[cfg(feature = "std")]
     pub fn beta(&mut self, a: f32) -> f32 {
         let (x, y) = (self.gamma(a), self.gamma(a));
         if x + y > 0.0 {

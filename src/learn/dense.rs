@@ -1,0 +1,297 @@
+//! The integer backward pass and update of a dense layer.
+//!
+//! With `x = s_x (x_q - z_x)`, `w[o] = s_w[o] w_q[o]`, bias `s_x s_w[o] b_q`
+//! and the loss's gradient at the layer's output `g = s_g g_q` (int32 with a
+//! real scale, as a quantized tensor), SGD with learning rate `lr` moves the
+//! float weight by `-lr g[o] x[i]`. In the int8 weight's own units that is
+//!
+//! ```text
+//! Δw_q[o][i] = -(lr s_g s_x / s_w[o]) · g_q[o] (x_q[i] - z_x)
+//! Δb_q[o]    = -(lr s_g / (s_x s_w[o])) · g_q[o]
+//! ```
+//!
+//! the update of quantization-aware scaling (MCUNetV3): the step of each
+//! int8 value follows the float update, so one learning rate serves every
+//! layer. Each per-channel factor is a Q31 multiplier and shift
+//! ([`Steps`]); the products are exact in 64 bits and rounded
+//! stochastically, unbiased, from a seeded generator, so updates far below
+//! one step still move the weights on average and a seed repeats them bit
+//! for bit. Weights stay in `-127..=127` (symmetric), biases saturate.
+//!
+//! The gradient at the layer's input, for the layer below, is
+//! `g_x[i] = Σ_o g[o] w[o][i]`; [`input_gradient`] computes it in int32
+//! with the scale `s_g · max_o s_w[o] / 2^k`.
+
+use crate::error::{check_len, invalid, Error, Result};
+use crate::quant::{quantize_multiplier, Requant};
+use crate::rng::Rng;
+
+/// The per-channel factors of one dense layer's update.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Steps {
+    /// `lr s_g s_x / s_w[o]`: weight steps per unit of `g_q (x_q - z_x)`.
+    pub weight: Requant,
+    /// `lr s_g / (s_x s_w[o])`: bias steps per unit of `g_q`.
+    pub bias: Requant,
+}
+
+impl Steps {
+    /// The factors of output channel `o` from the scales: learning rate
+    /// `lr`, gradient scale `s_g`, input scale `s_x` and the channel's
+    /// weight scale `s_w`.
+    pub fn new(lr: f32, grad_scale: f32, input_scale: f32, weight_scale: f32) -> Result<Steps> {
+        let (lr, sg, sx, sw) = (
+            f64::from(lr),
+            f64::from(grad_scale),
+            f64::from(input_scale),
+            f64::from(weight_scale),
+        );
+        if !(lr > 0.0 && sg > 0.0 && sx > 0.0 && sw > 0.0 && lr.is_finite()) {
+            return Err(invalid("learning rate and scales must be positive"));
+        }
+        Ok(Steps {
+            weight: step(lr * sg * sx / sw)?,
+            bias: step(lr * sg / (sx * sw))?,
+        })
+    }
+}
+
+/// A real factor as a multiplier and shift; factors too small to represent
+/// become zero (no update), too large an error.
+fn step(real: f64) -> Result<Requant> {
+    if real < f64::from(f32::MIN_POSITIVE) {
+        return Ok(Requant {
+            multiplier: 0,
+            shift: 0,
+        });
+    }
+    let r = quantize_multiplier(real)?;
+    if r.shift > 30 {
+        return Err(Error::Unsupported {
+            what: "learning rate too large for the layer's scales",
+        });
+    }
+    Ok(r)
+}
+
+/// `-(v · factor)` rounded stochastically: up with the probability of the
+/// fraction, so that the expected result is exact.
+#[inline]
+fn scaled_step(v: i64, factor: Requant, rng: &mut Rng) -> i64 {
+    // factor = multiplier · 2^(shift - 31); the shift is at most 30.
+    let p = -(v * factor.multiplier as i64);
+    let mut frac_bits = (31 - factor.shift) as u32;
+    let mut p = p;
+    if frac_bits > 62 {
+        // Keep 62 fraction bits; the truncated part is below 2^-62 steps.
+        p >>= frac_bits - 62;
+        frac_bits = 62;
+    }
+    let floor = p >> frac_bits;
+    let frac = (p - (floor << frac_bits)) as u64;
+    let draw = rng.next_u64() >> (64 - frac_bits);
+    floor + (frac > draw) as i64
+}
+
+/// A dense layer's trainable parameters in RAM.
+#[derive(Debug)]
+pub struct DenseParams<'a> {
+    /// `[out][in]` int8 weights, symmetric per output channel.
+    pub weights: &'a mut [i8],
+    /// int32 biases, scale `s_x s_w[o]`.
+    pub bias: &'a mut [i32],
+}
+
+impl DenseParams<'_> {
+    fn check(&self, inputs: usize, grad: &[i32], steps: &[Steps]) -> Result<usize> {
+        let outputs = self.bias.len();
+        if outputs == 0 || inputs == 0 {
+            return Err(invalid("dense features must be at least 1"));
+        }
+        let n = outputs.checked_mul(inputs).ok_or(Error::Overflow)?;
+        check_len("dense weights", n, self.weights.len())?;
+        check_len("output gradient", outputs, grad.len())?;
+        check_len("update steps", outputs, steps.len())?;
+        Ok(outputs)
+    }
+
+    /// One SGD step from the layer's input `x` (int8, zero point
+    /// `input_zero_point`) and the gradient at its output `grad` (int32 in
+    /// the units [`Steps`] was made for). Rounding draws from `rng`.
+    pub fn update(
+        &mut self,
+        x: &[i8],
+        input_zero_point: i32,
+        grad: &[i32],
+        steps: &[Steps],
+        rng: &mut Rng,
+    ) -> Result<()> {
+        self.check(x.len(), grad, steps)?;
+        let n = x.len();
+        for ((row, b), (&g, s)) in self
+            .weights
+            .chunks_exact_mut(n)
+            .zip(self.bias.iter_mut())
+            .zip(grad.iter().zip(steps))
+        {
+            if g == 0 {
+                continue;
+            }
+            for (w, &xi) in row.iter_mut().zip(x) {
+                let v = g as i64 * (xi as i64 - input_zero_point as i64);
+                let d = scaled_step(v, s.weight, rng);
+                *w = (*w as i64 + d).clamp(-127, 127) as i8;
+            }
+            let d = scaled_step(g as i64, s.bias, rng);
+            *b = (*b as i64 + d).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+        }
+        Ok(())
+    }
+}
+
+/// The gradient at a dense layer's input, `Σ_o g[o] w[o][i]`, in int32
+/// with scale `s_g · max_o s_w[o] / 2^shift` (returned as that shift):
+/// each output's gradient is first brought to the largest weight scale
+/// (`weight_scales[o] / max`), then summed over the outputs with the int8
+/// weights. The shift keeps the sum of every output's largest term within
+/// int32.
+pub fn input_gradient(
+    weights: &[i8],
+    weight_scales: &[f32],
+    grad: &[i32],
+    out: &mut [i32],
+) -> Result<u32> {
+    let outputs = grad.len();
+    let inputs = out.len();
+    check_len("weight scales", outputs, weight_scales.len())?;
+    check_len(
+        "dense weights",
+        outputs.checked_mul(inputs).ok_or(Error::Overflow)?,
+        weights.len(),
+    )?;
+    let max = weight_scales.iter().fold(0.0f32, |m, &s| m.max(s));
+    if !(max > 0.0 && max.is_finite()) || weight_scales.iter().any(|&s| s.is_nan() || s <= 0.0) {
+        return Err(invalid("weight scales must be positive"));
+    }
+    // |g| * 127 * outputs must fit in 31 bits after the rescale.
+    let largest = grad
+        .iter()
+        .map(|g| g.unsigned_abs() as u64)
+        .max()
+        .unwrap_or(0);
+    let bound = largest * 127 * outputs as u64;
+    let shift = (64 - bound.leading_zeros()).saturating_sub(30);
+    out.fill(0);
+    for (o, (&g, &s)) in grad.iter().zip(weight_scales).enumerate() {
+        if g == 0 {
+            continue;
+        }
+        let r = quantize_multiplier(f64::from(s / max))?;
+        let scaled = r.apply(g) >> shift;
+        for (acc, &w) in out.iter_mut().zip(&weights[o * inputs..(o + 1) * inputs]) {
+            *acc = acc.wrapping_add(scaled * w as i32);
+        }
+    }
+    Ok(shift)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_follow_the_float_update_on_average() {
+        // One output, four inputs; the float update is -lr * g * x / s_w.
+        let (lr, sg, sx, sw) = (0.05f32, 1.0 / 256.0, 0.02, 0.004);
+        let steps = [Steps::new(lr, sg, sx, sw).unwrap()];
+        let x = [-128i8, -100, 0, 127];
+        let zx = -128;
+        let g = [-200i32];
+        let runs = 4000;
+        let mut sum = [0i64; 4];
+        let mut sum_b = 0i64;
+        for seed in 0..runs {
+            let mut w = [0i8; 4];
+            let mut b = [0i32];
+            let mut p = DenseParams {
+                weights: &mut w,
+                bias: &mut b,
+            };
+            p.update(&x, zx, &g, &steps, &mut Rng::new(seed)).unwrap();
+            for (s, &v) in sum.iter_mut().zip(&w) {
+                *s += v as i64;
+            }
+            sum_b += b[0] as i64;
+        }
+        for (i, &s) in sum.iter().enumerate() {
+            let want = -(lr * sg * sx / sw) as f64 * g[0] as f64 * (x[i] as f64 - zx as f64);
+            let got = s as f64 / runs as f64;
+            assert!((got - want).abs() < 0.05, "input {i}: {got} {want}");
+        }
+        let want_b = -(lr * sg / (sx * sw)) as f64 * g[0] as f64;
+        assert!((sum_b as f64 / runs as f64 - want_b).abs() < 0.05);
+        // Input 0 is at the zero point: its weight never moves.
+        assert_eq!(sum[0], 0);
+    }
+
+    #[test]
+    fn a_seed_repeats_and_weights_stay_symmetric() {
+        let steps = [Steps::new(10.0, 1.0 / 256.0, 0.5, 0.001).unwrap(); 2];
+        let x = [100i8, -100, 50];
+        let run = |seed| {
+            let mut w = [120i8, -120, 0, 5, 6, 7];
+            let mut b = [i32::MAX - 1, 0];
+            let mut p = DenseParams {
+                weights: &mut w,
+                bias: &mut b,
+            };
+            p.update(&x, 0, &[-255, 255], &steps, &mut Rng::new(seed))
+                .unwrap();
+            (w, b)
+        };
+        assert_eq!(run(3), run(3));
+        let (w, b) = run(3);
+        assert_eq!(&w[..3], &[127, -127, 127]);
+        assert_eq!(b[0], i32::MAX);
+        assert!(w.iter().all(|&v| v >= -127));
+    }
+
+    #[test]
+    fn bad_shapes_are_errors() {
+        let steps = [Steps::new(0.1, 1.0, 1.0, 1.0).unwrap()];
+        let mut w = [0i8; 3];
+        let mut b = [0i32; 1];
+        let mut p = DenseParams {
+            weights: &mut w,
+            bias: &mut b,
+        };
+        let mut rng = Rng::new(0);
+        assert!(p.update(&[1, 2], 0, &[1], &steps, &mut rng).is_err());
+        assert!(p.update(&[1, 2, 3], 0, &[1, 2], &steps, &mut rng).is_err());
+        assert!(Steps::new(0.0, 1.0, 1.0, 1.0).is_err());
+        assert!(Steps::new(f32::NAN, 1.0, 1.0, 1.0).is_err());
+    }
+
+    #[test]
+    fn the_input_gradient_follows_the_float_sum() {
+        let (outputs, inputs) = (5, 7);
+        let mut rng = Rng::new(11);
+        let w: [i8; 35] = core::array::from_fn(|_| (rng.next_u64() % 255) as i8);
+        let scales = [0.01f32, 0.02, 0.005, 0.015, 0.02];
+        let g = [30i32, -250, 7, 0, 128];
+        let mut out = [0i32; 7];
+        let shift = input_gradient(&w, &scales, &g, &mut out).unwrap();
+        let max = 0.02f64;
+        for i in 0..inputs {
+            let want: f64 = (0..outputs)
+                .map(|o| g[o] as f64 * scales[o] as f64 * w[o * inputs + i] as f64)
+                .sum();
+            let step = max * (1u64 << shift) as f64;
+            let got = out[i] as f64 * step;
+            // Each output's gradient is rounded once to the common scale.
+            let bound = outputs as f64 * 127.0 * step;
+            assert!((got - want).abs() <= bound, "{i}: {got} {want}");
+        }
+        assert!(input_gradient(&w, &scales[..4], &g, &mut out).is_err());
+    }
+}

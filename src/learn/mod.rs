@@ -36,3 +36,6 @@
 
 pub mod dense;
 pub mod loss;
+mod tuner;
+
+pub use tuner::{FineTuner, StepReport};

@@ -119,8 +119,18 @@ impl<'m, 'a> Interpreter<'m, 'a> {
 
     /// Runs every op, calling `hook` before and after each (to time layers).
     pub fn run_with(&mut self, hook: &mut dyn FnMut(&LayerEvent<'_>)) -> Result<()> {
+        self.run_ops(0..self.model.op_count(), hook)
+    }
+
+    /// Runs ops `ops` in order (each needs its inputs in the arena).
+    #[inline(always)]
+    pub(crate) fn run_ops(
+        &mut self,
+        ops: Range<usize>,
+        hook: &mut dyn FnMut(&LayerEvent<'_>),
+    ) -> Result<()> {
         let m = self.model;
-        for i in 0..m.op_count() {
+        for i in ops {
             let op = m.op(i);
             let site = Site::new(&m, &op, i);
             let record = Record::read(&op);
@@ -145,5 +155,15 @@ impl<'m, 'a> Interpreter<'m, 'a> {
             hook(&event);
         }
         Ok(())
+    }
+
+    /// The bytes of tensor `t` in the arena (`t < tensor_count()`).
+    pub(crate) fn tensor_bytes(&self, t: usize) -> &[u8] {
+        &self.arena[self.model.tensor(t).range()]
+    }
+
+    /// The bytes of tensor `t`, to write.
+    pub(crate) fn tensor_bytes_mut(&mut self, t: usize) -> &mut [u8] {
+        &mut self.arena[self.model.tensor(t).range()]
     }
 }

@@ -119,6 +119,11 @@ impl<'a> Model<'a> {
         self.blob
     }
 
+    /// Offset of the data section in the blob.
+    pub(crate) fn data_offset(&self) -> usize {
+        self.data_off
+    }
+
     /// The data section (weights and tables) the ops point into.
     pub fn data(&self) -> &'a [u8] {
         &self.blob[self.data_off..self.data_off + self.data_len]

@@ -2,6 +2,7 @@
 //! `tests/models`, read in place from flash. One case per model output.
 
 use crate::{digest, Outcome};
+use picocnn::learn::FineTuner;
 use picocnn::model::{DType, Interpreter, Model};
 use picocnn::Error;
 
@@ -36,7 +37,34 @@ const NAMES: [[&str; 2]; 4] = [
 ];
 
 pub fn case_count() -> usize {
-    MODELS.iter().map(|m| m.2).sum()
+    MODELS.iter().map(|m| m.2).sum::<usize>() + 1
+}
+
+/// Name of the fine-tuning case.
+const FINETUNE: &str = "learn_lenet5_i8_finetune_4_steps";
+
+/// Four fine-tuning steps of LeNet-5's last dense layer on SplitMix64
+/// inputs: the digest of the tuned weights and biases.
+fn finetune(arena: &mut [u8]) -> Result<Option<(u32, usize)>, Error> {
+    let model = Model::parse(&LENET5_I8.0)?;
+    let (run_len, train_len) = (model.arena_len(), FineTuner::train_len(&model)?);
+    let needed = run_len + train_len;
+    if needed > arena.len() {
+        return Ok(None);
+    }
+    let (run, rest) = arena.split_at_mut(run_len);
+    let mut tuner = FineTuner::new(&model, run, &mut rest[..train_len], 0.01, 42)?;
+    let mut s = 0x0007_eac4_u64;
+    for step in 0..4 {
+        for v in tuner.input_mut::<i8>()?.iter_mut() {
+            s = s.wrapping_add(0x9e37_79b9_7f4a_7c15);
+            *v = (s >> 56) as i8;
+        }
+        tuner.step(step % 10)?;
+    }
+    let (w, b) = tuner.params();
+    let d = digest(crate::bump::bytes(w)).rotate_left(7) ^ digest(crate::bump::bytes(b));
+    Ok(Some((d, needed)))
 }
 
 /// SplitMix64 inputs, identical on every target.
@@ -140,4 +168,31 @@ pub fn run_all(arena: &mut [u8], report: &mut dyn FnMut(&Outcome<'_>)) {
             report(&outcome);
         }
     }
+    let outcome = match finetune(arena) {
+        Ok(Some((d, needed))) => Outcome {
+            name: FINETUNE,
+            digest: d,
+            matches_expected: None,
+            error: None,
+            arena_needed: needed,
+            skipped: false,
+        },
+        Ok(None) => Outcome {
+            name: FINETUNE,
+            digest: 0,
+            matches_expected: None,
+            error: None,
+            arena_needed: usize::MAX,
+            skipped: true,
+        },
+        Err(e) => Outcome {
+            name: FINETUNE,
+            digest: 0,
+            matches_expected: Some(false),
+            error: Some(e),
+            arena_needed: 0,
+            skipped: false,
+        },
+    };
+    report(&outcome);
 }

@@ -153,6 +153,7 @@ fn bad_input_is_an_error_and_the_tuner_stays_usable() {
     let model = Model::parse(bytes.as_bytes()).unwrap();
     let mut arena = vec![0u8; model.arena_len()];
     let need = FineTuner::train_len(&model).unwrap();
+    assert_eq!(need, 1_512);
     let mut small = vec![0u8; need - 10];
     assert!(matches!(
         FineTuner::new(&model, &mut arena, &mut small, 0.01, 1),

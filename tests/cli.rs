@@ -499,3 +499,76 @@ fn send_talks_to_a_board_over_a_serial_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent-port"), "{err}");
 }
+
+#[test]
+fn finetune_writes_a_tuned_blob_and_refuses_bad_input() {
+    let dir = temp_dir("finetune");
+    let model = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/lenet5_mnist_i8.pcnn"
+    );
+    let data = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+    let out = dir.join("tuned.pcnn");
+    let out_s = out.to_str().unwrap();
+    let run = |out: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+            .args([
+                "finetune", "--model", model, "--data", data, "--out", out, "--epochs", "1",
+                "--limit", "100", "--lr", "0.005",
+            ])
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        )
+    };
+    let (code, text) = run(out_s);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("epoch 1/1: mean loss"), "{text}");
+    assert!(text.contains("training state 1512 bytes"), "{text}");
+    // The tuned blob is a model whose last dense layer differs, nothing else.
+    let tuned = picocnn::model::writer::AlignedBytes::from(std::fs::read(&out).unwrap());
+    let original = std::fs::read(model).unwrap();
+    assert!(picocnn::model::Model::parse(tuned.as_bytes()).is_ok());
+    assert_eq!(tuned.as_bytes().len(), original.len());
+    assert_ne!(tuned.as_bytes(), &original[..]);
+    // The same seed gives the same bytes.
+    let again = dir.join("again.pcnn");
+    let (code, _) = run(again.to_str().unwrap());
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read(&again).unwrap(), tuned.as_bytes());
+    // A float model, a bad rate: one-line errors, nothing written.
+    let f16 = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/lenet5_mnist_f16.pcnn"
+    );
+    let bad = dir.join("bad.pcnn");
+    let (code, text) = picocnn(&[
+        "finetune",
+        "--model",
+        f16,
+        "--data",
+        data,
+        "--out",
+        bad.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("fine-tuning needs a model ending in an int8 dense layer"),
+        "{text}"
+    );
+    let (code, text) = picocnn(&[
+        "finetune",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--out",
+        bad.to_str().unwrap(),
+        "--lr=0",
+    ]);
+    assert_eq!(code, 1);
+    assert!(text.contains("--lr must be a positive number"), "{text}");
+    assert!(!bad.exists());
+}

@@ -11,6 +11,8 @@
 //! picocnn export --model ckpt.safetensors --data data/mnist --precision int8|f16|f32
 //!                --out m.pcnn [--rust m.rs] [--calibration N] [--percentile P]
 //! picocnn eval --model m.pcnn --data data/mnist [--json] [--confusion c.png]
+//! picocnn finetune --model m.pcnn --data DIR --out tuned.pcnn [--epochs N] [--lr X]
+//!                  [--seed N] [--limit N]
 //! picocnn inspect m.pcnn [--json]
 //! picocnn predict --model m.pcnn digit.png ...
 //! picocnn send --port /dev/ttyACM0 [--baud 115200] digit.png ... | --dir folder
@@ -39,6 +41,7 @@ mod augment;
 mod common;
 mod eval;
 mod export;
+mod finetune;
 mod inspect;
 mod plot;
 mod predict;
@@ -68,6 +71,9 @@ enum Command {
     /// Run a model blob on the test images through the no_std interpreter:
     /// accuracy, per-class accuracy, confusion matrix.
     Eval(eval::EvalArgs),
+    /// Fine-tune an int8 model's last dense layer with the integer
+    /// fine-tuner a board runs; accuracy before and after; the tuned blob.
+    Finetune(finetune::FinetuneArgs),
     /// Per-layer op, output shape, parameters, multiply-accumulates and
     /// bytes of a model blob.
     Inspect(inspect::InspectArgs),
@@ -109,6 +115,7 @@ fn main() -> ExitCode {
         Command::Augment(a) => augment::run(a),
         Command::Export(a) => export::run(a),
         Command::Eval(a) => eval::run(a),
+        Command::Finetune(a) => finetune::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Send(a) => send::run(a),

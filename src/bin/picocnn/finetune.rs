@@ -1,0 +1,106 @@
+//! `picocnn finetune`: the no_std integer fine-tuner (the code a board
+//! runs) on the host, over a data folder's training images; accuracy on its
+//! test images before and after; the tuned model written as a blob.
+
+use crate::common::{load_data, parse_model, read_blob, write_atomically, At};
+use anyhow::{bail, Context, Result};
+use picocnn::learn::FineTuner;
+use picocnn::model::Model;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct FinetuneArgs {
+    /// The int8 model blob (ending in a dense layer and softmax).
+    #[arg(long)]
+    model: PathBuf,
+    /// Labelled images: the training ones tune, the test ones measure.
+    #[arg(long)]
+    data: PathBuf,
+    /// Passes over the training images.
+    #[arg(long, default_value_t = 3)]
+    epochs: usize,
+    /// Learning rate (the float SGD rate the integer steps follow).
+    #[arg(long, default_value_t = 0.01)]
+    lr: f32,
+    /// Seed of the stochastic rounding.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Tune on at most this many training images (all by default).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Where to write the tuned blob.
+    #[arg(long)]
+    out: PathBuf,
+}
+
+/// The model's int8 input for raw pixels.
+fn quantize(model: &Model<'_>, img: &[u8], x: &mut [i8]) -> Result<()> {
+    let info = model.tensor(model.input(0).context("model without input")?);
+    let q = info.qparams.context("fine-tuning needs an int8 model")?;
+    let (scale, offset) = model.normalisation();
+    for (d, &p) in x.iter_mut().zip(img) {
+        *d = q.quantize(p as f32 * scale + offset);
+    }
+    Ok(())
+}
+
+pub fn run(a: FinetuneArgs) -> Result<()> {
+    if !(a.lr > 0.0 && a.lr.is_finite()) {
+        bail!("--lr must be a positive number, not {}", a.lr);
+    }
+    let blob = read_blob(&a.model)?;
+    let model = parse_model(&blob, &a.model)?;
+    let (train, test) = load_data(&a.data)?;
+    let input = model.tensor(model.input(0).context("model without input")?);
+    if input.shape != train.shape() {
+        bail!(
+            "{}: the model takes {} images, {} holds {}",
+            a.model.display(),
+            input.shape,
+            a.data.display(),
+            train.shape()
+        );
+    }
+    let train_len = FineTuner::train_len(&model).at(a.model.display())?;
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut state = vec![0u8; train_len];
+    let mut tuner =
+        FineTuner::new(&model, &mut arena, &mut state, a.lr, a.seed).at(a.model.display())?;
+    let accuracy = |tuner: &mut FineTuner<'_, '_, '_>| -> Result<f64> {
+        let mut right = 0;
+        for i in 0..test.len() {
+            quantize(&model, test.image(i), tuner.input_mut::<i8>()?)?;
+            right += (tuner.predict()? == test.label(i)) as usize;
+        }
+        Ok(right as f64 / test.len().max(1) as f64)
+    };
+    let before = accuracy(&mut tuner)?;
+    let n = a.limit.unwrap_or(train.len()).min(train.len());
+    for epoch in 1..=a.epochs {
+        let mut loss = 0u64;
+        for i in 0..n {
+            quantize(&model, train.image(i), tuner.input_mut::<i8>()?)?;
+            let report = tuner
+                .step(train.label(i))
+                .at(format!("{}: training image {i}", a.data.display()))?;
+            loss += report.loss_q12 as u64;
+        }
+        out!(
+            "epoch {epoch}/{}: mean loss {:.4} over {n} images",
+            a.epochs,
+            loss as f64 / 4096.0 / n.max(1) as f64
+        );
+    }
+    let after = accuracy(&mut tuner)?;
+    let mut tuned = blob.as_bytes().to_vec();
+    tuner.write_into(&mut tuned)?;
+    write_atomically(&a.out, &tuned)?;
+    out!(
+        "test accuracy {:.2} % -> {:.2} % ({} images); wrote {} (training state {train_len} bytes)",
+        100.0 * before,
+        100.0 * after,
+        test.len(),
+        a.out.display()
+    );
+    Ok(())
+}

@@ -56,6 +56,33 @@ impl Steps {
     }
 }
 
+impl Steps {
+    /// The four words a training buffer keeps: weight multiplier and
+    /// shift, bias multiplier and shift.
+    pub const fn words(&self) -> [i32; 4] {
+        [
+            self.weight.multiplier,
+            self.weight.shift,
+            self.bias.multiplier,
+            self.bias.shift,
+        ]
+    }
+
+    /// From [`words`](Self::words).
+    pub const fn from_words(w: [i32; 4]) -> Steps {
+        Steps {
+            weight: Requant {
+                multiplier: w[0],
+                shift: w[1],
+            },
+            bias: Requant {
+                multiplier: w[2],
+                shift: w[3],
+            },
+        }
+    }
+}
+
 /// A real factor as a multiplier and shift; factors too small to represent
 /// become zero (no update), too large an error.
 fn step(real: f64) -> Result<Requant> {

@@ -200,6 +200,19 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         let steps = take::<i32>(&mut buf, 4 * m)?;
         weights.copy_from_slice(target.filter);
         bias.copy_from_slice(target.bias);
+        // What every forward pass then builds without checks.
+        DenseI8::new(
+            Dense::new(n, m)?,
+            WeightsI8 {
+                filter: weights,
+                bias,
+                multiplier: target.multiplier,
+                shift: target.shift,
+            },
+            target.input_zero_point,
+            target.output_zero_point,
+            target.clamp,
+        )?;
         let grad_scale = GRADIENT_SCALE * target.beta;
         for (o, s) in steps.chunks_exact_mut(4).enumerate() {
             // s_w = (s_x s_w / s_y) * s_y / s_x, from the stored requantization.
@@ -210,12 +223,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
             let real = r.multiplier as f64 * libm::exp2((r.shift - 31) as f64);
             let s_w = real * f64::from(target.output_scale) / f64::from(target.input_scale);
             let st = Steps::new(lr, grad_scale, target.input_scale, s_w as f32)?;
-            s.copy_from_slice(&[
-                st.weight.multiplier,
-                st.weight.shift,
-                st.bias.multiplier,
-                st.bias.shift,
-            ]);
+            s.copy_from_slice(&st.words());
         }
         Ok(FineTuner {
             interp: Interpreter::new(model, arena)?,
@@ -251,13 +259,14 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
             multiplier: t.multiplier,
             shift: t.shift,
         };
-        let layer = DenseI8::new(
-            Dense::new(t.inputs, t.outputs)?,
+        // Checked once in `new`; the RAM copies keep the lengths.
+        let layer = DenseI8::from_checked(
+            Dense::from_checked(t.inputs, t.outputs),
             weights,
             t.input_zero_point,
             t.output_zero_point,
             t.clamp,
-        )?;
+        );
         let out = bytemuck::cast_slice_mut(self.interp.tensor_bytes_mut(t.output));
         layer.run(self.saved, out, self.scratch)?;
         self.interp.run_ops(t.op + 1..n_ops, &mut |_| {})?;
@@ -279,24 +288,11 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         };
         let probs: &[i8] = self.interp.output::<i8>(0)?;
         softmax_error(probs, label, self.grad)?;
-        let mut steps = [Steps {
-            weight: Requant::ONE,
-            bias: Requant::ONE,
-        }; 1];
         let n = self.target.inputs;
-        // One output channel at a time, so the steps need no buffer of
-        // their own type.
+        // One output channel at a time: the steps stay words in the
+        // training buffer.
         for (o, s) in self.steps.chunks_exact(4).enumerate() {
-            steps[0] = Steps {
-                weight: Requant {
-                    multiplier: s[0],
-                    shift: s[1],
-                },
-                bias: Requant {
-                    multiplier: s[2],
-                    shift: s[3],
-                },
-            };
+            let steps = [Steps::from_words([s[0], s[1], s[2], s[3]])];
             let mut channel = DenseParams {
                 weights: &mut self.weights[o * n..(o + 1) * n],
                 bias: &mut self.bias[o..o + 1],

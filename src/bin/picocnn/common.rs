@@ -41,6 +41,16 @@ pub fn dtype_name(d: DType) -> &'static str {
     }
 }
 
+/// Raw pixels `img` as the int8 input `x` of tensor `info`, through the
+/// model's normalisation `norm`.
+pub fn to_int8(info: TensorInfo, norm: (f32, f32), img: &[u8], x: &mut [i8]) -> Result<()> {
+    let q = info.qparams.context("int8 input without quantization")?;
+    x.iter_mut()
+        .zip(img)
+        .for_each(|(d, &p)| *d = q.quantize(p as f32 * norm.0 + norm.1));
+    Ok(())
+}
+
 /// Runs `model` on image `img` (raw 0..255 pixels); returns the class
 /// probabilities.
 pub fn classify(
@@ -51,13 +61,7 @@ pub fn classify(
 ) -> Result<Vec<f32>> {
     let real = |p: u8| p as f32 * norm.0 + norm.1;
     match info.dtype {
-        DType::I8 => {
-            let q = info.qparams.context("int8 input without quantization")?;
-            let x = it.input_mut::<i8>(0)?;
-            x.iter_mut()
-                .zip(img)
-                .for_each(|(d, &p)| *d = q.quantize(real(p)));
-        }
+        DType::I8 => to_int8(info, norm, img, it.input_mut::<i8>(0)?)?,
         DType::F16 => {
             let x = it.input_mut::<half::f16>(0)?;
             x.iter_mut()

@@ -2,7 +2,7 @@
 //! runs) on the host, over a data folder's training images; accuracy on its
 //! test images before and after; the tuned model written as a blob.
 
-use crate::common::{load_data, parse_model, read_blob, write_atomically, At};
+use crate::common::{load_data, parse_model, read_blob, to_int8, write_atomically, At};
 use anyhow::{bail, Context, Result};
 use picocnn::learn::FineTuner;
 use picocnn::model::Model;
@@ -36,12 +36,10 @@ pub struct FinetuneArgs {
 /// The model's int8 input for raw pixels.
 fn quantize(model: &Model<'_>, img: &[u8], x: &mut [i8]) -> Result<()> {
     let info = model.tensor(model.input(0).context("model without input")?);
-    let q = info.qparams.context("fine-tuning needs an int8 model")?;
-    let (scale, offset) = model.normalisation();
-    for (d, &p) in x.iter_mut().zip(img) {
-        *d = q.quantize(p as f32 * scale + offset);
+    if info.qparams.is_none() {
+        bail!("fine-tuning needs an int8 model");
     }
-    Ok(())
+    to_int8(info, model.normalisation(), img, x)
 }
 
 pub fn run(a: FinetuneArgs) -> Result<()> {

@@ -4,9 +4,11 @@
 #![cfg(feature = "std")]
 
 use picocnn::data::load_mnist;
+use picocnn::data::style::{restyle, Style};
 use picocnn::learn::FineTuner;
 use picocnn::model::writer::AlignedBytes;
 use picocnn::model::Model;
+use picocnn::Shape;
 
 fn blob() -> AlignedBytes {
     let path = concat!(
@@ -16,39 +18,9 @@ fn blob() -> AlignedBytes {
     AlignedBytes::from(std::fs::read(path).unwrap())
 }
 
-/// A fixed writer's style: strokes slanted (shear 0.4 about the centre row)
-/// and thick (the maximum over 5x5 pixels).
+/// The demonstration's writer's style (`picocnn::data::style`).
 fn styled(img: &[u8]) -> Vec<u8> {
-    let at = |y: isize, x: isize| -> u8 {
-        if (0..28).contains(&y) && (0..28).contains(&x) {
-            img[(y * 28 + x) as usize]
-        } else {
-            0
-        }
-    };
-    let sheared: Vec<u8> = (0..28 * 28)
-        .map(|i| {
-            let (y, x) = ((i / 28) as isize, (i % 28) as isize);
-            let src = x + ((14 - y) as f32 * 0.4).round() as isize;
-            at(y, src)
-        })
-        .collect();
-    (0..28 * 28)
-        .map(|i| {
-            let (y, x) = ((i / 28) as isize, (i % 28) as isize);
-            let mut m = 0;
-            let r = 2;
-            for dy in -r..=r {
-                for dx in -r..=r {
-                    let (yy, xx) = (y + dy, x + dx);
-                    if (0..28).contains(&yy) && (0..28).contains(&xx) {
-                        m = m.max(sheared[(yy * 28 + xx) as usize]);
-                    }
-                }
-            }
-            m
-        })
-        .collect()
+    restyle(img, Shape::new(28, 28, 1), Style::default()).unwrap()
 }
 
 /// The model's int8 input for a 28x28 grey image.

@@ -16,6 +16,7 @@ extern crate std;
 
 mod folder;
 mod idx;
+pub mod style;
 
 pub use crate::rng::shuffled;
 pub use folder::{load_image_folder, load_png};

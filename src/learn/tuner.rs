@@ -278,6 +278,11 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         Ok(argmax(self.forward()?))
     }
 
+    /// Runs the tuned model on the current input: its int8 softmax output.
+    pub fn infer(&mut self) -> Result<&[i8]> {
+        self.forward()
+    }
+
     /// One step of SGD on the current input with its `label`: the report is
     /// the prediction and loss before the update.
     pub fn step(&mut self, label: usize) -> Result<StepReport> {

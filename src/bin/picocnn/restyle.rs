@@ -88,6 +88,14 @@ pub fn run(a: RestyleArgs) -> Result<()> {
     if a.out.file_name().is_none() {
         bail!("--out {}: not a folder name", a.out.display());
     }
+    let parent = a.out.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(p) = parent.filter(|p| !p.is_dir()) {
+        bail!(
+            "--out {}: there is no folder {} to write it in",
+            a.out.display(),
+            p.display()
+        );
+    }
     if a.out.exists() {
         bail!(
             "{}: already exists (restyle writes a new folder)",

@@ -657,7 +657,7 @@ fn frozen_parameters_keep_their_bits() {
 /// order, as a device fine-tunes (the float reference of `learn`).
 #[test]
 fn in_order_sgd_is_one_step_per_image() {
-    use picocnn::train::{zoo, Optimizer, Schedule, TrainConfig, Trainable, Trainer};
+    use picocnn::train::{gradient, zoo, Optimizer, Schedule, TrainConfig, Trainable, Trainer};
     let (train, test) = mnist();
     let (train, test) = (subset(&train, 40), subset(&test, 10));
     let trainable = Trainable::Last {
@@ -686,16 +686,15 @@ fn in_order_sgd_is_one_step_per_image() {
     };
     let net = tuned(false);
     let mut manual = zoo::lenet5(train.shape(), 10, 2).unwrap();
+    // The logits layer (node 6), nothing else.
     let mask = manual.trainable(trainable);
-    assert_eq!(mask.iter().filter(|&&t| t).count(), 84 * 10 + 10);
+    let (w, b) = manual.param_ranges(6).unwrap();
+    assert_eq!((w.len(), b.len()), (84 * 10, 10));
+    assert!((0..mask.len()).all(|i| mask[i] == (w.contains(&i) || b.contains(&i))));
     for _ in 0..2 {
         for i in 0..train.len() {
             let x: Vec<f32> = train.image(i).iter().map(|&p| p as f32 / 255.0).collect();
-            let t = manual.forward(&x, None);
-            let head = t.len() - 1;
-            let (_, g) = softmax_cross_entropy(&t[head], train.label(i), 0.0);
-            let mut grads = vec![0.0f32; manual.params.len()];
-            manual.backward(&t, &[(head, g)], None, &mut grads);
+            let (_, grads) = gradient(&manual, &x, train.label(i));
             for ((p, g), &m) in manual.params.iter_mut().zip(&grads).zip(&mask) {
                 if m {
                     *p -= lr * g;

@@ -23,5 +23,6 @@ pub use graph::{Graph, Layer, Node};
 pub use net::{Net, Trainable};
 pub use optim::{clip_by_norm, learning_rate, OptimState, Optimizer, Schedule};
 pub use trainer::{
-    accuracy, softmax_cross_entropy, softmax_cross_entropy_soft, EpochReport, TrainConfig, Trainer,
+    accuracy, gradient, softmax_cross_entropy, softmax_cross_entropy_soft, EpochReport,
+    TrainConfig, Trainer,
 };

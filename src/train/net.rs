@@ -5,6 +5,7 @@ use super::graph::{Graph, Layer};
 use super::layers::{channel_moments, Alloc, Grads, Pass, Step};
 use crate::tensor::Shape;
 use crate::{Error, Result};
+use core::ops::Range;
 use std::vec;
 use std::vec::Vec;
 
@@ -226,6 +227,14 @@ impl Net {
     pub fn weights(&self, node: usize) -> Option<(&[f32], &[f32])> {
         let p = self.layers.get(node)?.layer().params()?;
         Some((&self.params[p.weight.clone()], &self.params[p.bias.clone()]))
+    }
+
+    /// Where node `node`'s weights and biases sit in
+    /// [`params`](Self::params), and so in a gradient from
+    /// [`gradient`](super::gradient); `None` for layers without parameters.
+    pub fn param_ranges(&self, node: usize) -> Option<(Range<usize>, Range<usize>)> {
+        let p = self.layers.get(node)?.layer().params()?;
+        Some((p.weight.clone(), p.bias.clone()))
     }
 
     /// Running mean and variance of batch-norm node `node`.

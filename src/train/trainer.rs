@@ -130,6 +130,19 @@ pub fn softmax_cross_entropy_soft(
     (loss, grad)
 }
 
+/// The softmax cross-entropy of `net`'s main head for one image (`input`
+/// scaled as in training) against `label`, and every parameter's gradient
+/// (laid out as [`Net::params`]), in evaluation mode: the float side of one
+/// fine-tuning step.
+pub fn gradient(net: &Net, input: &[f32], label: usize) -> (f32, Vec<f32>) {
+    let t = net.forward(input, None);
+    let head = net.graph.heads[0];
+    let (loss, g) = softmax_cross_entropy(&t[head], label, 0.0);
+    let mut grads = vec![0.0; net.params.len()];
+    net.backward(&t, &[(head, g)], None, &mut grads);
+    (loss, grads)
+}
+
 fn argmax(v: &[f32]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {

@@ -111,8 +111,13 @@ fn trains_logs_plots_and_resumes() {
         &blob,
         "--rust",
         &rust.display().to_string(),
+        "--trainable",
+        "1",
+        "--trainable-biases",
+        "all",
     ]);
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("training buffer"), "{err}");
     let src = std::fs::read_to_string(&rust).unwrap();
     assert!(src.contains("pub const ARENA_LEN: usize = "), "{src:.300}");
     assert!(src.contains("#[repr(C, align(16))]"));
@@ -142,6 +147,34 @@ fn trains_logs_plots_and_resumes() {
     assert!(inspect.status.success());
     let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(v["layers"].as_array().unwrap().len(), 8);
+    // The recorded trainable set: the last dense layer, every bias below.
+    let marks: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["train"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            "bias",
+            "frozen",
+            "bias",
+            "frozen",
+            "bias",
+            "bias",
+            "weights and bias",
+            "frozen"
+        ]
+    );
+    let train_bytes = v["totals"]["train_bytes"].as_u64().unwrap();
+    assert!(train_bytes > 0);
+    assert!(
+        src.contains(&format!(
+            "pub const TRAIN_ARENA_LEN: usize = {train_bytes};"
+        )),
+        "{src:.600}"
+    );
     assert_eq!(
         v["totals"]["macs"].as_u64().unwrap(),
         v["layers"]
@@ -169,12 +202,59 @@ fn trains_logs_plots_and_resumes() {
             ],
             "safetensors",
         ),
+        (
+            vec![
+                "export",
+                "--model",
+                out2.as_str(),
+                "--data",
+                data.as_str(),
+                "--out",
+                "x.pcnn",
+                "--trainable-biases",
+                "all",
+            ],
+            "needs --trainable",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                out2.as_str(),
+                "--data",
+                data.as_str(),
+                "--out",
+                "x.pcnn",
+                "--precision",
+                "f32",
+                "--trainable",
+                "1",
+            ],
+            "int8",
+        ),
     ] {
         let (code, err) = picocnn(&args);
         assert_eq!(code, 1, "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{err}");
     }
+    // A flag's bad value: clap's usage error, one line.
+    let (code, err) = picocnn(&[
+        "export",
+        "--model",
+        &out2,
+        "--data",
+        &data,
+        "--out",
+        "x.pcnn",
+        "--trainable",
+        "1",
+        "--trainable-biases",
+        "some",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("`all`"), "{err}");
     // Predict: a digit of the right size, then one of another size.
     let png_path = d.join("data").join("test").join("top").join("0.png");
     let predicted = std::process::Command::new(env!("CARGO_BIN_EXE_picocnn"))

@@ -38,7 +38,9 @@ mod backward;
 mod chain;
 pub mod dense;
 pub mod loss;
+mod pass;
 mod tuner;
+mod update;
 
 pub use chain::TrainableSet;
 pub use tuner::{FineTuner, StepReport};

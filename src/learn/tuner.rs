@@ -13,18 +13,11 @@
 //! model's input and output, and a training buffer of
 //! [`FineTuner::train_len`] bytes.
 
-use super::backward::{
-    avg_pool, conv_input, conv_weight_sums, dense_input, disjoint, mask, max_pool, normalize,
-    ChannelSums, Full,
-};
-use super::chain::{align8, Chain, Layout, Link, Op, TrainableSet};
-use super::dense::{step_bias, step_weight, Steps};
-use super::loss::{cross_entropy_q12, softmax_error, GRADIENT_SCALE};
+use super::chain::{align8, Chain, Layout, TrainableSet};
+use super::loss::{cross_entropy_q12, GRADIENT_SCALE};
+use super::update::{params, Expect, Sgd};
 use crate::error::{Error, Result};
 use crate::model::{Element, Interpreter, Model, Train, Tuned};
-use crate::ops::pool::PoolKind;
-use crate::ops::WeightsI8;
-use crate::quant::Requant;
 use crate::rng::Rng;
 
 /// What one training step saw.
@@ -37,43 +30,7 @@ pub struct StepReport {
     pub loss_q12: u32,
 }
 
-/// A trained op's parameters in the training buffer.
-struct Params<'b> {
-    filter: Option<&'b mut [i8]>,
-    bias: &'b mut [i32],
-    /// The layer's step constants: `lr s_g s_x² / s_y` and `lr s_g / s_y`
-    /// as multiplier and shift; a channel's steps divide them by its
-    /// requantization multiplier (`s_x s_w[o] / s_y`).
-    steps: &'b [i32],
-}
-
-/// The parameters of `link` at byte `at` of `buf`.
-fn params<'b>(buf: &'b mut [u8], at: usize, link: &Link<'_>) -> Option<Params<'b>> {
-    let w = link.weights()?;
-    if link.train == Train::Frozen {
-        return None;
-    }
-    let c = w.bias.len();
-    let buf = &mut buf[at..];
-    let (filter, buf) = if link.train == Train::All {
-        let (f, rest) = buf.split_at_mut(align8(w.filter.len()));
-        (
-            Some(bytemuck::cast_slice_mut(&mut f[..w.filter.len()])),
-            rest,
-        )
-    } else {
-        (None, buf)
-    };
-    let (bias, buf) = buf.split_at_mut(align8(4 * c));
-    let steps = &buf[..16];
-    Some(Params {
-        filter,
-        bias: bytemuck::cast_slice_mut(&mut bias[..4 * c]),
-        steps: bytemuck::cast_slice(steps),
-    })
-}
-
-fn word(buf: &[u8], i: usize) -> usize {
+pub(super) fn word(buf: &[u8], i: usize) -> usize {
     let mut w = [0u8; 4];
     w.copy_from_slice(&buf[4 * i..4 * i + 4]);
     u32::from_ne_bytes(w) as usize
@@ -83,7 +40,8 @@ fn set_word(buf: &mut [u8], i: usize, v: usize) {
     buf[4 * i..4 * i + 4].copy_from_slice(&(v as u32).to_ne_bytes());
 }
 
-const NOT_KEPT: usize = u32::MAX as usize;
+/// A table entry for a tensor that is not kept.
+pub(super) const NOT_KEPT: usize = u32::MAX as usize;
 
 /// Fine-tunes a deployed int8 classifier's trainable set.
 ///
@@ -107,11 +65,11 @@ const NOT_KEPT: usize = u32::MAX as usize;
 /// # Ok::<(), picocnn::Error>(())
 /// ```
 pub struct FineTuner<'m, 'a, 't> {
-    interp: Interpreter<'m, 'a>,
-    chain: Chain,
-    layout: Layout,
+    pub(super) interp: Interpreter<'m, 'a>,
+    pub(super) chain: Chain,
+    pub(super) layout: Layout,
     /// The training buffer from its 8-aligned start.
-    buf: &'t mut [u8],
+    pub(super) buf: &'t mut [u8],
     rng: Rng,
 }
 
@@ -379,164 +337,6 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         Ok(report)
     }
 
-    /// The gradient area, the training buffer's parameter part and its kept
-    /// copies.
-    fn split(&mut self) -> (&mut [u8], &mut [u8], &[u8]) {
-        let l = &self.layout;
-        let (params, rest) = self.buf.split_at_mut(l.saved);
-        if l.grad_in_arena {
-            let area = self.interp.arena_bytes_mut(l.grad.clone());
-            (area, params, &*rest)
-        } else {
-            let (kept, area) = rest.split_at_mut(l.grad.start - l.saved);
-            (area, params, &*kept)
-        }
-    }
-
-    #[inline(never)]
-    fn backward<A: Apply>(&mut self, label: usize, classes: usize, apply: &mut A) -> Result<()> {
-        let model = *self.interp.model();
-        let c = self.chain;
-        let saved = self.layout.saved;
-        let probs_at = self.layout.probs - saved;
-        let (area, pbuf, kept) = self.split();
-        // Where op k's parameters start in `expected_update`'s layout.
-        let first_param = |pbuf: &[u8], k: usize| -> usize {
-            (c.lo..k)
-                .map(|j| word(pbuf, 4 * (j - c.lo) + 2) + word(pbuf, 4 * (j - c.lo) + 3))
-                .sum()
-        };
-        let kept_at = |pbuf: &[u8], k: usize| -> Option<usize> {
-            let w = word(pbuf, 4 * (k - c.lo) + 1);
-            (w != NOT_KEPT).then(|| w - saved)
-        };
-        let lost = |k| Error::InvalidModel {
-            what: "fine-tuner lost an activation",
-            index: k,
-        };
-        // The loss's gradient at the logits.
-        let front = align8(2 * classes);
-        {
-            let probs: &[i8] = bytemuck::cast_slice(&kept[probs_at..probs_at + classes]);
-            let g: &mut [i32] = bytemuck::cast_slice_mut(&mut area[front..front + 4 * classes]);
-            softmax_error(probs, label, g)?;
-        }
-        let mut e = normalize(area, front, classes);
-        let mut result = Ok(());
-        for k in (c.lo..c.softmax).rev() {
-            let link = match c.link(&model, k) {
-                Ok(l) => l,
-                Err(err) => {
-                    result = Err(err);
-                    break;
-                }
-            };
-            let n_out = link.output.shape.len();
-            let n_in = link.input.shape.len();
-            let front = align8(2 * n_out);
-            let bases = {
-                let first = first_param(pbuf, k);
-                (first, first + word(pbuf, 4 * (k - c.lo) + 2))
-            };
-            let (x_at, y_at, p_at) = (
-                kept_at(pbuf, k),
-                kept_at(pbuf, k + 1),
-                word(pbuf, 4 * (k - c.lo)),
-            );
-            let (fa, back) = area.split_at_mut(front);
-            let g: &mut [i16] = bytemuck::cast_slice_mut(&mut fa[..2 * n_out]);
-            if link.mask && !(k == c.lo && c.fused.is_some()) {
-                let Some(at) = y_at else {
-                    result = Err(lost(k));
-                    break;
-                };
-                mask(g, bytemuck::cast_slice(&kept[at..at + n_out]), link.clamp);
-            }
-            let x: Option<&[i8]> =
-                x_at.map(|at| bytemuck::cast_slice(&kept[at..at + link.input.byte_len()]));
-            let g: &[i16] = g;
-            match (link.op, link.weights()) {
-                (Op::Pool(pool, kind), _) => {
-                    let x = x.unwrap_or(&[]);
-                    if kind == PoolKind::Max && disjoint(&pool) {
-                        let out: &mut [i16] = bytemuck::cast_slice_mut(&mut back[..2 * n_in]);
-                        out.fill(0);
-                        max_pool(&pool, x, g, |i, v| out[i] = v);
-                        area.copy_within(front..front + 2 * n_in, 0);
-                    } else {
-                        let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut back[..4 * n_in]);
-                        acc.fill(0);
-                        let pre = if kind == PoolKind::Max {
-                            max_pool(&pool, x, g, |i, v| acc[i] = acc[i].wrapping_add(v as i32));
-                            0
-                        } else {
-                            avg_pool(&pool, g, acc)
-                        };
-                        e += pre + normalize(area, front, n_in);
-                    }
-                }
-                (_, None) => {}
-                (_, Some(&w)) => {
-                    let mut p = params(pbuf, p_at, &link);
-                    let filter: &[i8] = match p.as_ref().and_then(|p| p.filter.as_deref()) {
-                        Some(f) => f,
-                        None => w.filter,
-                    };
-                    let fused = c.fused == Some(k);
-                    let mut pre = 0;
-                    if fused {
-                        let low = match c.link(&model, c.lo) {
-                            Ok(l) => l,
-                            Err(err) => {
-                                result = Err(err);
-                                break;
-                            }
-                        };
-                        let ch = low.output.shape.c;
-                        let sums: &mut [i64] = bytemuck::cast_slice_mut(&mut back[..8 * ch]);
-                        sums.fill(0);
-                        let mut sink = ChannelSums {
-                            mask: if low.mask {
-                                x.map(|x| (x, low.clamp))
-                            } else {
-                                None
-                            },
-                            sums,
-                        };
-                        pre = input_grad(&link, filter, &w, g, &mut sink);
-                    } else if k > c.lo {
-                        let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut back[..4 * n_in]);
-                        acc.fill(0);
-                        pre = input_grad(&link, filter, &w, g, &mut Full(acc));
-                    }
-                    if let Some(p) = p.as_mut() {
-                        apply.at(bases.0, bases.1);
-                        update(&link, p, x, g, e, apply);
-                    }
-                    if fused {
-                        let Ok(low) = c.link(&model, c.lo) else { break };
-                        let lat = word(pbuf, 0);
-                        if let Some(lp) = params(pbuf, lat, &low) {
-                            let ch = low.output.shape.c;
-                            let sums: &[i64] = bytemuck::cast_slice(&back[..8 * ch]);
-                            let (steps, lw) = (lp.steps, low.weights().copied());
-                            apply.at(0, 0);
-                            for (o, (b, &v)) in lp.bias.iter_mut().zip(sums).enumerate() {
-                                let Some(lw) = lw.as_ref() else { break };
-                                apply.bias(o, b, v, steps_of(steps, lw, o).bias, e + pre);
-                            }
-                        }
-                        break;
-                    }
-                    if k > c.lo {
-                        e += pre + normalize(area, front, n_in);
-                    }
-                }
-            }
-        }
-        result
-    }
-
     /// Digest (CRC-32) of every trained parameter in RAM, in chain order:
     /// equal on every target after the same samples and seed.
     pub fn digest(&self) -> u32 {
@@ -686,154 +486,6 @@ fn model_output_range(model: &Model<'_>) -> core::ops::Range<usize> {
     model.output(0).map_or(0..0, |t| model.tensor(t).range())
 }
 
-/// The update steps of output channel `o`: the layer's constants divided
-/// by the channel's requantization multiplier, in integers (the same bits
-/// on every target, and no table per channel).
-fn steps_of(steps: &[i32], w: &WeightsI8<'_>, o: usize) -> Steps {
-    let per = |m: i32, s: i32| -> Requant {
-        let (wm, ws) = (w.multiplier[o], w.shift[o]);
-        if m <= 0 || wm <= 0 {
-            return Requant {
-                multiplier: 0,
-                shift: 0,
-            };
-        }
-        let (mut q, mut shift) = (((m as u64) << 31) / wm as u64, s - ws);
-        while q >= 1 << 31 {
-            q >>= 1;
-            shift += 1;
-        }
-        Requant {
-            multiplier: q as i32,
-            shift,
-        }
-    };
-    Steps {
-        weight: per(steps[0], steps[1]),
-        bias: per(steps[2], steps[3]),
-    }
-}
-
-/// The input gradient of a convolution or dense layer into `sink`; the
-/// exponent it adds.
-fn input_grad(
-    link: &Link<'_>,
-    filter: &[i8],
-    w: &crate::ops::WeightsI8<'_>,
-    g: &[i16],
-    sink: &mut impl super::backward::Sink,
-) -> i32 {
-    match &link.op {
-        Op::Conv(conv, _) => conv_input(conv, filter, w.multiplier, w.shift, g, sink),
-        Op::Dense(d, _) => dense_input(filter, w.multiplier, w.shift, g, d.in_features(), sink),
-        Op::Pool(..) => 0,
-    }
-}
-
-/// SGD on a trained op's parameters from its output gradient `g` (exponent
-/// `e`) and its kept input `x`.
-fn update(
-    link: &Link<'_>,
-    p: &mut Params<'_>,
-    x: Option<&[i8]>,
-    g: &[i16],
-    e: i32,
-    apply: &mut impl Apply,
-) {
-    let zx = link.input.qparams.map_or(0, |q| q.zero_point);
-    let n = p.bias.len();
-    match &link.op {
-        Op::Dense(d, w) => {
-            let inputs = d.in_features();
-            for o in 0..n {
-                let gv = g[o] as i64;
-                if gv == 0 {
-                    continue;
-                }
-                let s = steps_of(p.steps, w, o);
-                if let (Some(f), Some(x)) = (p.filter.as_deref_mut(), x) {
-                    let row = &mut f[o * inputs..(o + 1) * inputs];
-                    for (i, (w, &xi)) in row.iter_mut().zip(x).enumerate() {
-                        let v = gv * (xi as i64 - zx as i64);
-                        apply.weight(o * inputs + i, w, v, s.weight, e);
-                    }
-                }
-                apply.bias(o, &mut p.bias[o], gv, s.bias, e);
-            }
-        }
-        Op::Conv(conv, w) => {
-            if let (Some(f), Some(x)) = (p.filter.as_deref_mut(), x) {
-                let steps = p.steps;
-                // Weights come channel by channel: one division per channel.
-                let mut at = (usize::MAX, steps_of(steps, w, 0).weight);
-                conv_weight_sums(conv, x, zx, g, |o, k, v| {
-                    if at.0 != o {
-                        at = (o, steps_of(steps, w, o).weight);
-                    }
-                    apply.weight(k, &mut f[k], v, at.1, e);
-                });
-            }
-            for o in 0..n {
-                let v: i64 = g.iter().skip(o).step_by(n).map(|&v| v as i64).sum();
-                apply.bias(o, &mut p.bias[o], v, steps_of(p.steps, w, o).bias, e);
-            }
-        }
-        Op::Pool(..) => {}
-    }
-}
-
 fn argmax(v: &[i8]) -> usize {
     (0..v.len()).fold(0, |b, k| if v[k] > v[b] { k } else { b })
-}
-
-/// What a backward pass does with each trained parameter's step: `v`
-/// times the channel's `factor` times `2^e`, negated.
-trait Apply {
-    /// The next parameters are a trained op's: its filter from `weights`,
-    /// its bias from `biases` in [`FineTuner::expected_update`]'s layout.
-    fn at(&mut self, weights: usize, biases: usize);
-    /// Weight `k` of the op's filter.
-    fn weight(&mut self, k: usize, w: &mut i8, v: i64, factor: Requant, e: i32);
-    /// Bias `o` of the op.
-    fn bias(&mut self, o: usize, b: &mut i32, v: i64, factor: Requant, e: i32);
-}
-
-/// SGD with seeded stochastic rounding.
-struct Sgd<'r>(&'r mut Rng);
-
-impl Apply for Sgd<'_> {
-    #[inline(always)]
-    fn at(&mut self, _weights: usize, _biases: usize) {}
-    #[inline(always)]
-    fn weight(&mut self, _k: usize, w: &mut i8, v: i64, factor: Requant, e: i32) {
-        step_weight(w, v, factor, e, self.0);
-    }
-    #[inline(always)]
-    fn bias(&mut self, _o: usize, b: &mut i32, v: i64, factor: Requant, e: i32) {
-        step_bias(b, v, factor, e, self.0);
-    }
-}
-
-/// The steps before rounding, written out; nothing moves.
-struct Expect<'o> {
-    out: &'o mut [f32],
-    weights: usize,
-    biases: usize,
-}
-
-fn exact_step(v: i64, factor: Requant, e: i32) -> f32 {
-    let scale = libm::exp2(f64::from(factor.shift - 31 + e));
-    (-(v as f64) * f64::from(factor.multiplier) * scale) as f32
-}
-
-impl Apply for Expect<'_> {
-    fn at(&mut self, weights: usize, biases: usize) {
-        (self.weights, self.biases) = (weights, biases);
-    }
-    fn weight(&mut self, k: usize, _w: &mut i8, v: i64, factor: Requant, e: i32) {
-        self.out[self.weights + k] = exact_step(v, factor, e);
-    }
-    fn bias(&mut self, o: usize, _b: &mut i32, v: i64, factor: Requant, e: i32) {
-        self.out[self.biases + o] = exact_step(v, factor, e);
-    }
 }

@@ -1,9 +1,13 @@
 //! Selects the inner loops for the target. Cortex-M4 and M7 (`thumbv7em`)
 //! always have the DSP extension, but not every compiler reports it as a
-//! target feature, so the target name decides too.
+//! target feature, so the target name decides too. The Thumb-1 loops serve
+//! Armv6-M and Armv8-M Baseline (M0, M0+, M23), whose instruction set they
+//! are written in; other Arm cores without DSP (M3, M33 without `+dsp`)
+//! take the portable loops.
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(picocnn_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(picocnn_thumb1)");
     println!("cargo::rerun-if-changed=build.rs");
     let target = std::env::var("TARGET").unwrap_or_default();
     let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
@@ -12,5 +16,8 @@ fn main() {
         && (target.starts_with("thumbv7em") || features.split(',').any(|f| f == "dsp"));
     if dsp {
         println!("cargo::rustc-cfg=picocnn_dsp");
+    }
+    if arch == "arm" && (target.starts_with("thumbv6m") || target.starts_with("thumbv8m.base")) {
+        println!("cargo::rustc-cfg=picocnn_thumb1");
     }
 }

@@ -10,7 +10,7 @@
 //! types every path shares; each target module implements the same entry
 //! points, and the functions below pick one.
 
-#[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
+#[cfg(picocnn_thumb1)]
 mod cortex_m0;
 #[cfg(picocnn_dsp)]
 mod cortex_m_dsp;
@@ -63,9 +63,9 @@ pub(crate) fn conv_general_i8<const P: bool>(
 ) {
     #[cfg(picocnn_dsp)]
     cortex_m_dsp::conv_general_i8(a, input, output, col);
-    #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
+    #[cfg(picocnn_thumb1)]
     cortex_m0::conv_general_i8(a, input, output, col);
-    #[cfg(not(target_arch = "arm"))]
+    #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::conv_general_i8(a, input, output, col);
 }
 
@@ -78,9 +78,9 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
 ) {
     #[cfg(picocnn_dsp)]
     cortex_m_dsp::conv_pointwise_i8(a, input, output, col);
-    #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
+    #[cfg(picocnn_thumb1)]
     cortex_m0::conv_pointwise_i8(a, input, output, col);
-    #[cfg(not(target_arch = "arm"))]
+    #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::conv_pointwise_i8(a, input, output, col);
 }
 
@@ -96,8 +96,8 @@ pub(crate) fn dense_i8(
 ) {
     #[cfg(picocnn_dsp)]
     cortex_m_dsp::dense_i8(input, weights, col, offset, emit, bias);
-    #[cfg(all(target_arch = "arm", not(picocnn_dsp)))]
+    #[cfg(picocnn_thumb1)]
     cortex_m0::dense_i8(input, weights, col, offset, emit, bias);
-    #[cfg(not(target_arch = "arm"))]
+    #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::dense_i8(input, weights, col, offset, emit, bias);
 }

@@ -170,7 +170,7 @@ pub(crate) fn im2col<T: Lane, const P: bool>(
 
 /// Portable general convolution: im2col one pixel and group, then one dot
 /// product per output channel of the group.
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
+#[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
 pub(crate) fn conv_general_i8<const P: bool>(
     a: &ConvArgs<'_, P>,
     input: &[i8],
@@ -196,7 +196,7 @@ pub(crate) fn conv_general_i8<const P: bool>(
 
 /// Portable 1x1 convolution: widen one pixel's channels, then a dot product
 /// per output channel.
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
+#[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
 pub(crate) fn conv_pointwise_i8<const P: bool>(
     a: &ConvArgs<'_, P>,
     input: &[i8],
@@ -245,7 +245,7 @@ pub(crate) fn dot2_i16_i8(col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [
 }
 
 /// Output channels `lo..hi` of one pixel from its column, two at a time.
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
+#[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
 #[inline(always)]
 pub(crate) fn channels<const P: bool>(
     a: &ConvArgs<'_, P>,
@@ -336,7 +336,7 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
     }
 }
 
-#[cfg_attr(target_arch = "arm", allow(dead_code))]
+#[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
 pub(crate) fn dense_i8(
     input: &[i8],
     weights: &[i8],

@@ -2,39 +2,99 @@
 //! model; `poll` and `Service` (feature `embedded-io`) run it over a serial
 //! device.
 
-use super::{encode, top3, Answer, Event, Kind, Status, REPLY_MAGIC};
+use super::{encode, top3, Answer, Event, Kind, Learned, Status, REPLY_MAGIC};
 #[cfg(any(doc, feature = "embedded-io"))]
 use super::{Receiver, CRC_LEN, HEADER_LEN};
+use crate::learn::{FineTuner, StepReport};
+use crate::model::{DType, Interpreter, Model, TensorInfo};
+use crate::quant::QParams;
 use crate::{Error, Result};
+
+/// What runs the model: the interpreter, or a fine-tuner (which runs the
+/// tuned model, so that classify and learn requests see the same weights).
+enum Engine<'m, 'a> {
+    Plain {
+        interp: Interpreter<'m, 'a>,
+        /// Why learn requests are refused.
+        why_not: Error,
+    },
+    Tuner(FineTuner<'m, 'a, 'a>),
+}
 
 /// Answers requests with a model: the board-independent part of a
 /// firmware that serves a model over a serial line.
 pub struct Server<'m, 'a> {
-    interp: crate::model::Interpreter<'m, 'a>,
-    input: crate::model::TensorInfo,
+    engine: Engine<'m, 'a>,
+    input: TensorInfo,
+    output: TensorInfo,
     norm: (f32, f32),
-    classes: usize,
     answered: Option<Answer>,
 }
 
 impl<'m, 'a> Server<'m, 'a> {
-    /// A server of `model`, running in `arena`.
-    pub fn new(model: &crate::model::Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
+    /// A server of `model`, running in `arena`; it does not learn.
+    pub fn new(model: &Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
+        let interp = Interpreter::new(model, arena)?;
+        let why_not = Error::Unsupported {
+            what: "a server built without a fine-tuner",
+        };
+        Self::serving(model, Engine::Plain { interp, why_not })
+    }
+
+    /// A server of `model` that also learns ([`Kind::Learn`]): a
+    /// [`FineTuner`] with its state in `train`, learning rate `lr` and
+    /// rounding seed `seed`. When the model is not one the tuner handles, or
+    /// `train` is shorter than [`FineTuner::train_len`], it serves without
+    /// learning (learn requests get [`Status::CannotLearn`];
+    /// [`learning`](Self::learning) says why) rather than fail.
+    pub fn with_learning(
+        model: &Model<'m>,
+        arena: &'a mut [u8],
+        train: &'a mut [u8],
+        lr: f32,
+        seed: u64,
+    ) -> Result<Self> {
+        let why_not = match FineTuner::train_len(model) {
+            Ok(needed) if needed <= train.len() => None,
+            Ok(needed) => Some(Error::BufferTooSmall {
+                what: "training buffer",
+                needed,
+                got: train.len(),
+            }),
+            Err(e) => Some(e),
+        };
+        let engine = match why_not {
+            None => Engine::Tuner(FineTuner::new(model, arena, train, lr, seed)?),
+            Some(why_not) => Engine::Plain {
+                interp: Interpreter::new(model, arena)?,
+                why_not,
+            },
+        };
+        Self::serving(model, engine)
+    }
+
+    fn serving(model: &Model<'m>, engine: Engine<'m, 'a>) -> Result<Self> {
         let input = model.tensor(model.input(0).ok_or(Error::InvalidParameter {
             what: "model without input",
         })?);
         let output = model.tensor(model.output(0).ok_or(Error::InvalidParameter {
             what: "model without output",
         })?);
-        let norm = model.normalisation();
-        let interp = crate::model::Interpreter::new(model, arena)?;
         Ok(Server {
-            interp,
+            engine,
             input,
-            norm,
-            classes: output.shape.len(),
+            output,
+            norm: model.normalisation(),
             answered: None,
         })
+    }
+
+    /// `Ok` when learn requests are served; otherwise why not.
+    pub fn learning(&self) -> Result<()> {
+        match &self.engine {
+            Engine::Plain { why_not, .. } => Err(*why_not),
+            Engine::Tuner(_) => Ok(()),
+        }
     }
 
     /// The reply to what a [`Receiver`] found (`payload` is its
@@ -48,25 +108,49 @@ impl<'m, 'a> Server<'m, 'a> {
             Event::Error(status) => return reply(status, &[], out),
             Event::Request { kind, .. } => Kind::from_u8(kind),
         };
+        let image_len = self.input.shape.len();
         match kind {
             None => reply(Status::UnknownKind, &[], out),
             Some(Kind::Info) => {
                 let s = self.input.shape;
                 let mut body = [0u8; 8];
-                for (i, v) in [s.h, s.w, s.c, self.classes].into_iter().enumerate() {
+                let classes = self.output.shape.len();
+                for (i, v) in [s.h, s.w, s.c, classes].into_iter().enumerate() {
                     body[2 * i..2 * i + 2]
                         .copy_from_slice(&(v.min(u16::MAX as usize) as u16).to_le_bytes());
                 }
                 reply(Status::Ok, &body, out)
             }
             Some(Kind::Classify) => {
-                if payload.len() != self.input.shape.len() {
+                if payload.len() != image_len {
                     return reply(Status::WrongSize, &[], out);
                 }
                 match self.classify(payload) {
                     Ok(a) => {
                         self.answered = Some(a);
                         reply(Status::Ok, &a.to_bytes(), out)
+                    }
+                    Err(_) => reply(Status::ModelError, &[], out),
+                }
+            }
+            Some(Kind::Learn) => {
+                if self.learning().is_err() {
+                    return reply(Status::CannotLearn, &[], out);
+                }
+                let (image, label) = match payload.split_at_checked(image_len) {
+                    Some((image, &[l0, l1])) => (image, u16::from_le_bytes([l0, l1]) as usize),
+                    _ => return reply(Status::WrongSize, &[], out),
+                };
+                if label >= self.output.shape.len() {
+                    return reply(Status::BadLabel, &[], out);
+                }
+                match self.learn(image, label) {
+                    Ok(r) => {
+                        let learned = Learned {
+                            predicted: r.predicted.min(u16::MAX as usize) as u16,
+                            loss_q12: r.loss_q12,
+                        };
+                        reply(Status::Ok, &learned.to_bytes(), out)
                     }
                     Err(_) => reply(Status::ModelError, &[], out),
                 }
@@ -81,67 +165,97 @@ impl<'m, 'a> Server<'m, 'a> {
         self.answered.take()
     }
 
-    /// Classifies one image of 8-bit pixels (the model's input size).
+    /// Classifies one image of 8-bit pixels (the model's input size), with
+    /// the tuned weights when the server learns.
     pub fn classify(&mut self, image: &[u8]) -> Result<Answer> {
-        use crate::model::DType;
+        check_image(image, self.input)?;
         let (scale, offset) = self.norm;
         let real = |p: u8| p as f32 * scale + offset;
-        let class = |k: usize| if k == usize::MAX { 0 } else { k.min(255) as u8 };
-        match self.input.dtype {
-            DType::I8 => {
-                let q = self.input.qparams.ok_or(Error::InvalidParameter {
-                    what: "int8 input without quantization",
-                })?;
-                for (d, &p) in self.interp.input_mut::<i8>(0)?.iter_mut().zip(image) {
-                    *d = q.quantize(real(p));
-                }
+        let interp = match &mut self.engine {
+            Engine::Tuner(tuner) => {
+                quantize_into(image, self.input, self.norm, tuner.input_mut::<i8>()?)?;
+                return answer_i8(tuner.infer()?, self.output);
             }
+            Engine::Plain { interp, .. } => interp,
+        };
+        match self.input.dtype {
+            DType::I8 => quantize_into(image, self.input, self.norm, interp.input_mut(0)?)?,
             DType::F16 => {
-                for (d, &p) in self.interp.input_mut::<half::f16>(0)?.iter_mut().zip(image) {
+                for (d, &p) in interp.input_mut::<half::f16>(0)?.iter_mut().zip(image) {
                     *d = half::f16::from_f32(real(p));
                 }
             }
             DType::F32 => {
-                for (d, &p) in self.interp.input_mut::<f32>(0)?.iter_mut().zip(image) {
+                for (d, &p) in interp.input_mut::<f32>(0)?.iter_mut().zip(image) {
                     *d = real(p);
                 }
             }
         }
-        self.interp.run()?;
-        let out = self
-            .interp
-            .model()
-            .output(0)
-            .ok_or(Error::InvalidParameter {
-                what: "model without output",
-            })?;
-        let info = self.interp.model().tensor(out);
-        let (order, best) = match info.dtype {
-            DType::I8 => {
-                let v = self.interp.output::<i8>(0)?;
-                let q = info.qparams.ok_or(Error::InvalidParameter {
-                    what: "int8 output without quantization",
-                })?;
-                let o = top3(v);
-                (o, v.get(o[0]).map_or(0.0, |&x| q.dequantize(x)))
-            }
+        interp.run()?;
+        let (order, best) = match self.output.dtype {
+            DType::I8 => return answer_i8(interp.output::<i8>(0)?, self.output),
             DType::F16 => {
-                let v = self.interp.output::<half::f16>(0)?;
+                let v = interp.output::<half::f16>(0)?;
                 let o = top3(v);
                 (o, v.get(o[0]).map_or(0.0, |x| x.to_f32()))
             }
             DType::F32 => {
-                let v = self.interp.output::<f32>(0)?;
+                let v = interp.output::<f32>(0)?;
                 let o = top3(v);
                 (o, v.get(o[0]).copied().unwrap_or(0.0))
             }
         };
-        Ok(Answer {
-            class: class(order[0]),
-            confidence: (best.clamp(0.0, 1.0) * 255.0 + 0.5) as u8,
-            runners_up: [class(order[1]), class(order[2])],
-        })
+        Ok(Answer::ranked(order, best))
     }
+
+    /// One learning step on an image of 8-bit pixels with its `label`: the
+    /// prediction and loss before the step. An error if the server does not
+    /// learn ([`learning`](Self::learning)), the image is not the model's
+    /// input size or the label not a class (the weights are unchanged then).
+    pub fn learn(&mut self, image: &[u8], label: usize) -> Result<StepReport> {
+        check_image(image, self.input)?;
+        match &mut self.engine {
+            Engine::Plain { why_not, .. } => Err(*why_not),
+            Engine::Tuner(tuner) => {
+                quantize_into(image, self.input, self.norm, tuner.input_mut::<i8>()?)?;
+                tuner.step(label)
+            }
+        }
+    }
+}
+
+fn check_image(image: &[u8], input: TensorInfo) -> Result<()> {
+    if image.len() != input.shape.len() {
+        return Err(Error::ShapeMismatch {
+            what: "image",
+            expected: input.shape.len(),
+            got: image.len(),
+        });
+    }
+    Ok(())
+}
+
+fn qparams(info: TensorInfo, what: &'static str) -> Result<QParams> {
+    info.qparams.ok_or(Error::InvalidParameter { what })
+}
+
+/// 8-bit pixels through the model's normalisation into its int8 input.
+fn quantize_into(image: &[u8], input: TensorInfo, norm: (f32, f32), x: &mut [i8]) -> Result<()> {
+    let q = qparams(input, "int8 input without quantization")?;
+    for (d, &p) in x.iter_mut().zip(image) {
+        *d = q.quantize(p as f32 * norm.0 + norm.1);
+    }
+    Ok(())
+}
+
+/// The answer for an int8 output.
+fn answer_i8(v: &[i8], output: TensorInfo) -> Result<Answer> {
+    let q = qparams(output, "int8 output without quantization")?;
+    let o = top3(v);
+    Ok(Answer::ranked(
+        o,
+        v.get(o[0]).map_or(0.0, |&x| q.dequantize(x)),
+    ))
 }
 
 /// Serves requests from a serial device: reads the bytes `dev` has ready,

@@ -393,14 +393,14 @@ fn a_service_serves_a_split_uart() {
 /// A board on the host: what the client writes goes through a receiver to
 /// the server, whose replies wait to be read.
 #[cfg(feature = "std")]
-struct Board<'m, 'a> {
-    server: picocnn::protocol::Server<'m, 'a>,
+struct Board<'m, 'a, L> {
+    server: picocnn::protocol::Server<'m, 'a, L>,
     rx: Receiver<786>,
     replies: std::collections::VecDeque<u8>,
 }
 
 #[cfg(feature = "std")]
-impl std::io::Write for Board<'_, '_> {
+impl<L: picocnn::protocol::Learner> std::io::Write for Board<'_, '_, L> {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
         let mut out = [0u8; 32];
         for &b in bytes {
@@ -417,7 +417,7 @@ impl std::io::Write for Board<'_, '_> {
 }
 
 #[cfg(feature = "std")]
-impl std::io::Read for Board<'_, '_> {
+impl<L> std::io::Read for Board<'_, '_, L> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         if self.replies.is_empty() {
             return Err(std::io::ErrorKind::TimedOut.into());
@@ -427,9 +427,9 @@ impl std::io::Read for Board<'_, '_> {
 }
 
 #[cfg(feature = "std")]
-fn client<'m, 'a>(
-    server: picocnn::protocol::Server<'m, 'a>,
-) -> picocnn::protocol::Client<Board<'m, 'a>> {
+fn client<'m, 'a, L: picocnn::protocol::Learner>(
+    server: picocnn::protocol::Server<'m, 'a, L>,
+) -> picocnn::protocol::Client<Board<'m, 'a, L>> {
     let board = Board {
         server,
         rx: Receiver::new(),
@@ -482,7 +482,7 @@ fn a_board_learns_as_the_host_tuner_does() {
     };
     let samples = styled_digits(130);
     let (tune, held_out) = samples.split_at(100);
-    let classify_all = |board: &mut picocnn::protocol::Client<Board<'_, '_>>| -> Vec<u8> {
+    let classify_all = |board: &mut picocnn::protocol::Client<Board<'_, '_, _>>| -> Vec<u8> {
         held_out
             .iter()
             .map(|(img, _)| {

@@ -35,9 +35,9 @@ mod server;
 pub use client::{Client, ClientError, Reply};
 #[cfg(feature = "embedded-io")]
 pub use duplex::{Duplex, DuplexError};
-pub use server::Server;
 #[cfg(feature = "embedded-io")]
 pub use server::{poll, reply_error, Service, Tick};
+pub use server::{Learner, NoLearner, Server};
 
 use crate::{Error, Result};
 

@@ -10,21 +10,62 @@ use crate::model::{DType, Interpreter, Model, TensorInfo};
 use crate::quant::QParams;
 use crate::{Error, Result};
 
-/// What runs the model: the interpreter, or a fine-tuner (which runs the
-/// tuned model, so that classify and learn requests see the same weights).
-enum Engine<'m, 'a> {
+/// What a learning [`Server`] runs the model with: a fine-tuner, which
+/// answers classify requests with the tuned weights too. A server that does
+/// not learn has [`NoLearner`], so a firmware that only classifies carries
+/// no learning code.
+pub trait Learner {
+    /// The model's int8 input.
+    fn input_mut(&mut self) -> Result<&mut [i8]>;
+    /// Runs the tuned model: its int8 softmax output.
+    fn infer(&mut self) -> Result<&[i8]>;
+    /// One step with the current input's `label`.
+    fn step(&mut self, label: usize) -> Result<StepReport>;
+}
+
+impl Learner for FineTuner<'_, '_, '_> {
+    fn input_mut(&mut self) -> Result<&mut [i8]> {
+        FineTuner::input_mut(self)
+    }
+    fn infer(&mut self) -> Result<&[i8]> {
+        FineTuner::infer(self)
+    }
+    fn step(&mut self, label: usize) -> Result<StepReport> {
+        FineTuner::step(self, label)
+    }
+}
+
+/// The learner of a server that does not learn (there is none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NoLearner {}
+
+impl Learner for NoLearner {
+    fn input_mut(&mut self) -> Result<&mut [i8]> {
+        match *self {}
+    }
+    fn infer(&mut self) -> Result<&[i8]> {
+        match *self {}
+    }
+    fn step(&mut self, _: usize) -> Result<StepReport> {
+        match *self {}
+    }
+}
+
+/// What runs the model: the interpreter, or the learner.
+enum Engine<'m, 'a, L> {
     Plain {
         interp: Interpreter<'m, 'a>,
         /// Why learn requests are refused.
         why_not: Error,
     },
-    Tuner(FineTuner<'m, 'a, 'a>),
+    Tuner(L),
 }
 
 /// Answers requests with a model: the board-independent part of a
-/// firmware that serves a model over a serial line.
-pub struct Server<'m, 'a> {
-    engine: Engine<'m, 'a>,
+/// firmware that serves a model over a serial line. `L` is what it learns
+/// with ([`with_learning`](Server::with_learning)).
+pub struct Server<'m, 'a, L = NoLearner> {
+    engine: Engine<'m, 'a, L>,
     input: TensorInfo,
     output: TensorInfo,
     norm: (f32, f32),
@@ -40,7 +81,9 @@ impl<'m, 'a> Server<'m, 'a> {
         };
         Self::serving(model, Engine::Plain { interp, why_not })
     }
+}
 
+impl<'m, 'a> Server<'m, 'a, FineTuner<'m, 'a, 'a>> {
     /// A server of `model` that also learns ([`Kind::Learn`]): a
     /// [`FineTuner`] with its state in `train`, learning rate `lr` and
     /// rounding seed `seed`. When the model is not one the tuner handles, or
@@ -72,8 +115,10 @@ impl<'m, 'a> Server<'m, 'a> {
         };
         Self::serving(model, engine)
     }
+}
 
-    fn serving(model: &Model<'m>, engine: Engine<'m, 'a>) -> Result<Self> {
+impl<'m, 'a, L: Learner> Server<'m, 'a, L> {
+    fn serving(model: &Model<'m>, engine: Engine<'m, 'a, L>) -> Result<Self> {
         let input = model.tensor(model.input(0).ok_or(Error::InvalidParameter {
             what: "model without input",
         })?);
@@ -173,7 +218,7 @@ impl<'m, 'a> Server<'m, 'a> {
         let real = |p: u8| p as f32 * scale + offset;
         let interp = match &mut self.engine {
             Engine::Tuner(tuner) => {
-                quantize_into(image, self.input, self.norm, tuner.input_mut::<i8>()?)?;
+                quantize_into(image, self.input, self.norm, tuner.input_mut()?)?;
                 return answer_i8(tuner.infer()?, self.output);
             }
             Engine::Plain { interp, .. } => interp,
@@ -217,7 +262,7 @@ impl<'m, 'a> Server<'m, 'a> {
         match &mut self.engine {
             Engine::Plain { why_not, .. } => Err(*why_not),
             Engine::Tuner(tuner) => {
-                quantize_into(image, self.input, self.norm, tuner.input_mut::<i8>()?)?;
+                quantize_into(image, self.input, self.norm, tuner.input_mut()?)?;
                 tuner.step(label)
             }
         }
@@ -268,7 +313,7 @@ fn answer_i8(v: &[i8], output: TensorInfo) -> Result<Answer> {
 pub fn poll<D, const N: usize>(
     dev: &mut D,
     rx: &mut Receiver<N>,
-    server: &mut Server<'_, '_>,
+    server: &mut Server<'_, '_, impl Learner>,
     out: &mut [u8],
 ) -> core::result::Result<usize, D::Error>
 where
@@ -332,9 +377,9 @@ pub enum Tick {
 /// A serving loop's state, the same on every board: the receiver, the
 /// server, the reply buffer and the count of passes without a byte.
 #[cfg(feature = "embedded-io")]
-pub struct Service<'m, 'a, const N: usize> {
+pub struct Service<'m, 'a, const N: usize, L = NoLearner> {
     /// The model's server (also for classifying outside the protocol).
-    pub server: Server<'m, 'a>,
+    pub server: Server<'m, 'a, L>,
     rx: Receiver<N>,
     out: [u8; 32],
     idle: u32,
@@ -342,10 +387,10 @@ pub struct Service<'m, 'a, const N: usize> {
 }
 
 #[cfg(feature = "embedded-io")]
-impl<'m, 'a, const N: usize> Service<'m, 'a, N> {
+impl<'m, 'a, const N: usize, L: Learner> Service<'m, 'a, N, L> {
     /// Serves with `server`; `idle_limit` passes of [`tick`](Self::tick)
     /// without a byte end a started frame (the runner's timeout).
-    pub fn new(server: Server<'m, 'a>, idle_limit: u32) -> Self {
+    pub fn new(server: Server<'m, 'a, L>, idle_limit: u32) -> Self {
         Service {
             server,
             rx: Receiver::new(),

@@ -30,8 +30,15 @@ pub fn run(opts: &Opts) -> Totals {
             return totals;
         }
     };
+    let t = Instant::now();
     let lessons = match crate::teach::prepare() {
-        Ok(l) => l,
+        Ok(l) => {
+            println!(
+                "serial: lessons prepared in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+            l
+        }
         Err(e) => {
             fail(
                 &mut totals,

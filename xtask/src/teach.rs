@@ -176,6 +176,7 @@ fn step_line(line: &str) -> Option<(String, usize, u32)> {
 /// and loss equal to the host fine-tuner's); the held-back digits again, answered as the
 /// host's tuned model does and better by [`MIN_GAIN`].
 pub fn check_teach(picocnn: &Path, pty: &str, lessons: &Lessons) -> Result<String, String> {
+    let start = Instant::now();
     let right_before = classify_held(picocnn, pty, lessons, &lessons.before, "untaught")?;
     let t = Instant::now();
     let (epochs, seed) = (EPOCHS.to_string(), ORDER_SEED.to_string());
@@ -211,8 +212,9 @@ pub fn check_teach(picocnn: &Path, pty: &str, lessons: &Lessons) -> Result<Strin
     Ok(format!(
         "taught {} styled digits in {taught_s:.1} s, every prediction and loss equal to the \
          host fine-tuner's ({summary}); held-back digits right {right_before} -> {right_after} \
-         of {HELD_BACK}, every answer the host's",
-        steps.len()
+         of {HELD_BACK}, every answer the host's ({:.1} s in all)",
+        steps.len(),
+        start.elapsed().as_secs_f64()
     ))
 }
 

@@ -389,6 +389,15 @@ fn bad_flags_and_files_give_one_line() {
     assert!(err.contains("not a safetensors file"), "{err}");
 }
 
+/// The committed int8 LeNet-5, aligned for `Model::parse`.
+fn trained_lenet5() -> picocnn::model::writer::AlignedBytes {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/lenet5_mnist_i8.pcnn"
+    );
+    picocnn::model::writer::AlignedBytes::from(std::fs::read(path).unwrap())
+}
+
 /// A board simulated on the other end of a pseudo-terminal: the library's
 /// protocol server with the trained LeNet-5, learning (as the firmware:
 /// learning rate 0.01, seed 1) or not. Stops when dropped.
@@ -403,7 +412,6 @@ struct SimulatedBoard {
 impl SimulatedBoard {
     fn start(learns: bool) -> SimulatedBoard {
         use picocnn::learn::FineTuner;
-        use picocnn::model::writer::AlignedBytes;
         use picocnn::model::Model;
         use picocnn::protocol::{Learner, Receiver, Server};
         use serialport::SerialPort;
@@ -432,13 +440,7 @@ impl SimulatedBoard {
             }
         }
         let thread = std::thread::spawn(move || {
-            let blob = AlignedBytes::from(
-                std::fs::read(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/tests/models/lenet5_mnist_i8.pcnn"
-                ))
-                .unwrap(),
-            );
+            let blob = trained_lenet5();
             let model = Model::parse(blob.as_bytes()).unwrap();
             let mut arena = vec![0u8; model.arena_len()];
             board
@@ -562,7 +564,6 @@ fn send_talks_to_a_board_over_a_serial_line() {
 fn send_teaches_a_board_and_refuses_what_it_cannot_teach() {
     use picocnn::data::style::{restyle, Style};
     use picocnn::learn::FineTuner;
-    use picocnn::model::writer::AlignedBytes;
     use picocnn::model::Model;
     let d = temp_dir("teach");
     let (_, test) =
@@ -594,13 +595,7 @@ fn send_teaches_a_board_and_refuses_what_it_cannot_teach() {
     assert_eq!(code, Some(0));
     // The host's steps: the folder's order, shuffled per epoch from the seed.
     let set = picocnn::data::load_image_folder(&folder).unwrap();
-    let blob = AlignedBytes::from(
-        std::fs::read(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/models/lenet5_mnist_i8.pcnn"
-        ))
-        .unwrap(),
-    );
+    let blob = trained_lenet5();
     let model = Model::parse(blob.as_bytes()).unwrap();
     let mut arena = vec![0u8; model.arena_len()];
     let mut train = vec![0u8; FineTuner::train_len(&model).unwrap()];

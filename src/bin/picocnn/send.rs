@@ -5,7 +5,7 @@ use crate::common::At;
 use anyhow::{anyhow, bail, Result};
 use picocnn::data::Dataset;
 use picocnn::protocol::{Answer, Client, ClientError, Kind, Learned, Reply, Status};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 #[derive(clap::Args)]
@@ -46,6 +46,19 @@ fn request<P: std::io::Read + std::io::Write>(
     what: &str,
 ) -> Result<Reply> {
     client.request(kind, payload).map_err(|e| explain(e, what))
+}
+
+/// The class folders in `dir`, of images of `shape` (the board's).
+fn load_folder(dir: &Path, shape: picocnn::Shape) -> Result<Dataset> {
+    let set = picocnn::data::load_image_folder(dir)?;
+    if set.shape() != shape {
+        bail!(
+            "{}: images are {}, the board's model takes {shape}",
+            dir.display(),
+            set.shape()
+        );
+    }
+    Ok(set)
 }
 
 /// A client error as one line about `what`.
@@ -130,14 +143,7 @@ pub fn run(a: SendArgs) -> Result<()> {
     let classes = field(3);
     let lessons = match &a.teach {
         Some(dir) => {
-            let set = picocnn::data::load_image_folder(dir)?;
-            if set.shape() != shape {
-                bail!(
-                    "{}: images are {}, the board's model takes {shape}",
-                    dir.display(),
-                    set.shape()
-                );
-            }
+            let set = load_folder(dir, shape)?;
             if set.classes() != classes {
                 bail!(
                     "{}: {} class folders, the board's model has {classes} classes \
@@ -162,14 +168,7 @@ pub fn run(a: SendArgs) -> Result<()> {
         items.push((path.display().to_string(), img, None));
     }
     if let Some(dir) = &a.dir {
-        let set = picocnn::data::load_image_folder(dir)?;
-        if set.shape() != shape {
-            bail!(
-                "{}: images are {}, the board's model takes {shape}",
-                dir.display(),
-                set.shape()
-            );
-        }
+        let set = load_folder(dir, shape)?;
         for i in 0..set.len() {
             let name = format!("{}#{i}", set.class_names()[set.label(i)]);
             items.push((name, set.image(i).to_vec(), Some(set.label(i))));

@@ -600,6 +600,19 @@ fn bad_learn_requests_get_their_errors() {
     );
     let mut board = client(server);
     assert_eq!(refused(board.learn(img, 1)), Some(Status::CannotLearn));
+    // So does one whose learning rate the tuner refuses.
+    let (mut arena, mut train) = (vec![0u8; model.arena_len()], vec![0u8; train_len]);
+    let server = Server::with_learning(&model, &mut arena, &mut train, f32::NAN, 7).unwrap();
+    assert!(
+        matches!(
+            server.learning(),
+            Err(picocnn::Error::InvalidParameter { .. })
+        ),
+        "{:?}",
+        server.learning()
+    );
+    let mut board = client(server);
+    assert_eq!(refused(board.learn(img, 1)), Some(Status::CannotLearn));
     let err = board.learn(img, 1).unwrap_err().to_string();
     assert_eq!(err, "the board answered: this board cannot learn");
     let r = board.request(Kind::Classify, img).unwrap();

@@ -86,10 +86,11 @@ impl<'m, 'a> Server<'m, 'a> {
 impl<'m, 'a> Server<'m, 'a, FineTuner<'m, 'a, 'a>> {
     /// A server of `model` that also learns ([`Kind::Learn`]): a
     /// [`FineTuner`] with its state in `train`, learning rate `lr` and
-    /// rounding seed `seed`. When the model is not one the tuner handles, or
-    /// `train` is shorter than [`FineTuner::train_len`], it serves without
-    /// learning (learn requests get [`Status::CannotLearn`];
-    /// [`learning`](Self::learning) says why) rather than fail.
+    /// rounding seed `seed`. When the tuner cannot be built (a model it does
+    /// not handle, `train` shorter than [`FineTuner::train_len`], a bad
+    /// learning rate), it serves without learning (learn requests get
+    /// [`Status::CannotLearn`]; [`learning`](Self::learning) says why)
+    /// rather than fail.
     pub fn with_learning(
         model: &Model<'m>,
         arena: &'a mut [u8],
@@ -98,12 +99,13 @@ impl<'m, 'a> Server<'m, 'a, FineTuner<'m, 'a, 'a>> {
         seed: u64,
     ) -> Result<Self> {
         let why_not = match FineTuner::train_len(model) {
-            Ok(needed) if needed <= train.len() => None,
-            Ok(needed) => Some(Error::BufferTooSmall {
+            Ok(needed) if needed > train.len() => Some(Error::BufferTooSmall {
                 what: "training buffer",
                 needed,
                 got: train.len(),
             }),
+            // A trial, dropped at once: the buffers stay ours whatever it says.
+            Ok(_) => FineTuner::new(model, &mut *arena, &mut *train, lr, seed).err(),
             Err(e) => Some(e),
         };
         let engine = match why_not {

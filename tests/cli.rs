@@ -111,8 +111,13 @@ fn trains_logs_plots_and_resumes() {
         &blob,
         "--rust",
         &rust.display().to_string(),
+        "--trainable",
+        "1",
+        "--trainable-biases",
+        "all",
     ]);
     assert_eq!(code, 0, "{err}");
+    assert!(err.contains("training buffer"), "{err}");
     let src = std::fs::read_to_string(&rust).unwrap();
     assert!(src.contains("pub const ARENA_LEN: usize = "), "{src:.300}");
     assert!(src.contains("#[repr(C, align(16))]"));
@@ -142,6 +147,34 @@ fn trains_logs_plots_and_resumes() {
     assert!(inspect.status.success());
     let v: serde_json::Value = serde_json::from_slice(&inspect.stdout).unwrap();
     assert_eq!(v["layers"].as_array().unwrap().len(), 8);
+    // The recorded trainable set: the last dense layer, every bias below.
+    let marks: Vec<&str> = v["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["train"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            "bias",
+            "frozen",
+            "bias",
+            "frozen",
+            "bias",
+            "bias",
+            "weights and bias",
+            "frozen"
+        ]
+    );
+    let train_bytes = v["totals"]["train_bytes"].as_u64().unwrap();
+    assert!(train_bytes > 0);
+    assert!(
+        src.contains(&format!(
+            "pub const TRAIN_ARENA_LEN: usize = {train_bytes};"
+        )),
+        "{src:.600}"
+    );
     assert_eq!(
         v["totals"]["macs"].as_u64().unwrap(),
         v["layers"]
@@ -169,12 +202,59 @@ fn trains_logs_plots_and_resumes() {
             ],
             "safetensors",
         ),
+        (
+            vec![
+                "export",
+                "--model",
+                out2.as_str(),
+                "--data",
+                data.as_str(),
+                "--out",
+                "x.pcnn",
+                "--trainable-biases",
+                "all",
+            ],
+            "needs --trainable",
+        ),
+        (
+            vec![
+                "export",
+                "--model",
+                out2.as_str(),
+                "--data",
+                data.as_str(),
+                "--out",
+                "x.pcnn",
+                "--precision",
+                "f32",
+                "--trainable",
+                "1",
+            ],
+            "int8",
+        ),
     ] {
         let (code, err) = picocnn(&args);
         assert_eq!(code, 1, "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(err.contains(needle), "{err}");
     }
+    // A flag's bad value: clap's usage error, one line.
+    let (code, err) = picocnn(&[
+        "export",
+        "--model",
+        &out2,
+        "--data",
+        &data,
+        "--out",
+        "x.pcnn",
+        "--trainable",
+        "1",
+        "--trainable-biases",
+        "some",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("`all`"), "{err}");
     // Predict: a digit of the right size, then one of another size.
     let png_path = d.join("data").join("test").join("top").join("0.png");
     let predicted = std::process::Command::new(env!("CARGO_BIN_EXE_picocnn"))
@@ -736,4 +816,265 @@ fn finetune_writes_a_tuned_blob_and_refuses_bad_input() {
     assert_eq!(code, 1);
     assert!(text.contains("--lr must be a positive number"), "{text}");
     assert!(!bad.exists());
+}
+
+/// Files in `dir`, for checking that a failed command left nothing behind.
+fn entries(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn restyle_writes_the_styled_test_digits_and_refuses_bad_input() {
+    use picocnn::data::style::{restyle, Style};
+    let d = temp_dir("restyle");
+    let mnist = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+    let run = |out: &Path, extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+            .args(["restyle", "--data", mnist, "--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    let (a, b) = (d.join("a"), d.join("b"));
+    let (code, text) = run(&a, &[]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("300 images to tune on, 1700 held out"),
+        "{text}"
+    );
+    assert_eq!(run(&b, &[]).0, 0);
+    let files = entries(&a);
+    assert_eq!(files.len(), 5, "{files:?}");
+    for f in &files {
+        let name = f.file_name().unwrap();
+        assert_eq!(
+            std::fs::read(f).unwrap(),
+            std::fs::read(b.join(name)).unwrap()
+        );
+    }
+    // The first 300 test digits in the style, then the rest, in order.
+    let (_, digits) = picocnn::data::load_mnist(mnist).unwrap();
+    let (tune, held) = picocnn::data::load_mnist(&a).unwrap();
+    assert_eq!((tune.len(), held.len()), (300, 1700));
+    for (set, at, from) in [
+        (&tune, 0, 0),
+        (&tune, 299, 299),
+        (&held, 0, 300),
+        (&held, 1699, 1999),
+    ] {
+        let want = restyle(digits.image(from), digits.shape(), Style::default()).unwrap();
+        assert_eq!(set.image(at), &want[..], "image {from}");
+        assert_eq!(set.label(at), digits.label(from));
+    }
+    // No shear, no thickening: the digits themselves.
+    let c = d.join("c");
+    let (code, text) = run(&c, &["--shear", "0", "--thicken", "0", "--tune", "1999"]);
+    assert_eq!(code, 0, "{text}");
+    let (tune, held) = picocnn::data::load_mnist(&c).unwrap();
+    assert_eq!(tune.image(1234), digits.image(1234));
+    assert_eq!(held.image(0), digits.image(1999));
+    // Class folders of PNGs are read too.
+    tiny_dataset(&d.join("tiny"));
+    let (code, text) = picocnn(&[
+        "restyle",
+        "--data",
+        d.join("tiny").to_str().unwrap(),
+        "--out",
+        d.join("tiny-styled").to_str().unwrap(),
+        "--tune",
+        "4",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let (tune, held) = picocnn::data::load_mnist(d.join("tiny-styled")).unwrap();
+    assert_eq!((tune.len(), held.len(), tune.shape().w), (4, 20, 12));
+    // Bad input: one line, nothing written or changed.
+    let before = entries(&d);
+    let a_bytes: Vec<Vec<u8>> = entries(&a)
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    let x = d.join("x");
+    for (out, extra, code, needle) in [
+        (&x, vec!["--tune", "0"], 1, "--tune 0 must be at least 1"),
+        (
+            &x,
+            vec!["--tune", "2000"],
+            1,
+            "data/mnist has 2000 test images",
+        ),
+        (
+            &x,
+            vec!["--thicken", "65"],
+            1,
+            "--thicken 65 is more than 64",
+        ),
+        (
+            &x,
+            vec!["--shear", "nan"],
+            1,
+            "--shear must be a finite number",
+        ),
+        (&x, vec!["--shear", "slanted"], 2, "slanted"),
+        (&a, vec![], 1, "already exists"),
+        (&d.join("no/such/folder"), vec![], 1, "there is no folder"),
+    ] {
+        let (got, err) = run(out, &extra);
+        assert_eq!(got, code, "{extra:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{extra:?}: {err}");
+        assert!(err.contains(needle), "{extra:?}: {err}");
+    }
+    let (got, err) = picocnn(&[
+        "restyle",
+        "--data",
+        "/nonexistent",
+        "--out",
+        x.to_str().unwrap(),
+    ]);
+    assert_eq!(got, 1);
+    assert!(err.contains("/nonexistent"), "{err}");
+    assert_eq!(entries(&d), before);
+    let a_after: Vec<Vec<u8>> = entries(&a)
+        .iter()
+        .map(|f| std::fs::read(f).unwrap())
+        .collect();
+    assert!(a_after == a_bytes);
+}
+
+/// The float fine-tuner trains exactly the layers asked for: every other
+/// parameter is bit for bit the checkpoint's.
+#[test]
+fn finetune_f32_trains_only_the_chosen_layers() {
+    let d = temp_dir("finetune-f32");
+    tiny_dataset(&d.join("data"));
+    let data = d.join("data").display().to_string();
+    let ckpt = d.join("m.safetensors").display().to_string();
+    let (code, err) = picocnn(&[
+        "train", "--model", "lenet5", "--data", &data, "--epochs", "1", "--batch", "8", "--out",
+        &ckpt,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let tensors = |path: &str| -> Vec<(String, Vec<u8>)> {
+        let bytes = std::fs::read(path).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let mut v: Vec<(String, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(name, t)| (name, t.data().to_vec()))
+            .collect();
+        v.sort();
+        v
+    };
+    let original = tensors(&ckpt);
+    assert_eq!(original.len(), 10);
+    // (flags, trainable parameters, tensors that change)
+    for (flags, count, trained) in [
+        (
+            vec!["--train-last", "1"],
+            170,
+            vec!["logits.bias", "logits.weight"],
+        ),
+        (
+            vec!["--train-last", "2", "--train-biases"],
+            10_476,
+            vec![
+                "conv1.bias",
+                "conv2.bias",
+                "dense1.bias",
+                "dense2.bias",
+                "dense2.weight",
+                "logits.bias",
+                "logits.weight",
+            ],
+        ),
+    ] {
+        let out = d.join("tuned.safetensors").display().to_string();
+        let o = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+            .args([
+                "finetune-f32",
+                "--model",
+                &ckpt,
+                "--data",
+                &data,
+                "--out",
+                &out,
+            ])
+            .args(["--epochs", "2", "--lr", "0.05"])
+            .args(&flags)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(o.status.success(), "{flags:?}: {text}");
+        assert!(text.contains("epoch 2/2: mean loss"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "(24 images); wrote {out} ({count} trainable parameters)"
+            )),
+            "{text}"
+        );
+        for ((name, before), (name2, after)) in original.iter().zip(tensors(&out)) {
+            assert_eq!(name, &name2);
+            let changed = before != &after;
+            assert_eq!(
+                changed,
+                trained.contains(&name.as_str()),
+                "{flags:?}: {name}"
+            );
+        }
+    }
+    // Bad input: one line, nothing written.
+    let bad = d.join("bad.safetensors").display().to_string();
+    let mnist = concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist");
+    let blob = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/lenet5_mnist_i8.pcnn"
+    );
+    for (model, data, extra, code, needle) in [
+        (
+            ckpt.as_str(),
+            data.as_str(),
+            vec!["--lr=0"],
+            1,
+            "--lr must be a positive number",
+        ),
+        (
+            ckpt.as_str(),
+            data.as_str(),
+            vec!["--train-last", "0"],
+            2,
+            "--train-last",
+        ),
+        (blob, data.as_str(), vec![], 1, "not a safetensors file"),
+        (
+            ckpt.as_str(),
+            mnist,
+            vec![],
+            1,
+            "the model takes 12x12x1 images",
+        ),
+    ] {
+        let mut args = vec![
+            "finetune-f32",
+            "--model",
+            model,
+            "--data",
+            data,
+            "--out",
+            &bad,
+        ];
+        args.extend(extra);
+        let (got, err) = picocnn(&args);
+        assert_eq!(got, code, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert!(!Path::new(&bad).exists());
 }

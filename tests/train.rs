@@ -473,27 +473,7 @@ fn batch_norm_evaluation_matches_training_statistics() {
     use picocnn::train::{accuracy, TrainConfig, Trainer};
     let (train, test) = mnist();
     let (train, test) = (subset(&train, 800), subset(&test, 400));
-    let mut g = Graph::new();
-    let c = g.push(
-        "conv",
-        conv(8, 3, 1, 1, Padding::Same, 1, Activation::None),
-        &[Graph::INPUT],
-    );
-    let b = g.push("bn", Layer::BatchNorm { epsilon: 1e-3 }, &[c]);
-    let r = g.push("relu", Layer::Activation(Activation::Relu), &[b]);
-    let p = g.push(
-        "pool",
-        Layer::MaxPool {
-            window: [2, 2],
-            stride: [2, 2],
-            padding: Padding::Valid,
-        },
-        &[r],
-    );
-    let h = g.push("hidden", dense(32, Activation::Relu), &[p]);
-    let y = g.push("logits", dense(10, Activation::None), &[h]);
-    g.head(y, 1.0);
-    let mut net = Net::new(g, train.shape(), 3).unwrap();
+    let mut net = Net::new(conv_bn_dense(), train.shape(), 3).unwrap();
     let r = Trainer::new(TrainConfig {
         epochs: 3,
         ..TrainConfig::default()
@@ -568,4 +548,161 @@ fn batch_norm_evaluation_matches_training_statistics() {
         "eval {} vs batch statistics {batch_acc}",
         r[2].test_accuracy
     );
+}
+
+/// conv 3x3x8, batch norm, ReLU, max pool, dense 32 + ReLU, dense 10.
+fn conv_bn_dense() -> Graph {
+    let mut g = Graph::new();
+    let c = g.push(
+        "conv",
+        conv(8, 3, 1, 1, Padding::Same, 1, Activation::None),
+        &[Graph::INPUT],
+    );
+    let b = g.push("bn", Layer::BatchNorm { epsilon: 1e-3 }, &[c]);
+    let r = g.push("relu", Layer::Activation(Activation::Relu), &[b]);
+    let p = g.push(
+        "pool",
+        Layer::MaxPool {
+            window: [2, 2],
+            stride: [2, 2],
+            padding: Padding::Valid,
+        },
+        &[r],
+    );
+    let h = g.push("hidden", dense(32, Activation::Relu), &[p]);
+    let y = g.push("logits", dense(10, Activation::None), &[h]);
+    g.head(y, 1.0);
+    g
+}
+
+/// Frozen parameters keep their bits under AdamW with weight decay; a
+/// batch norm counts with the convolution it reads, its shift as a bias.
+#[test]
+fn frozen_parameters_keep_their_bits() {
+    use picocnn::train::{Optimizer, TrainConfig, Trainable, Trainer};
+    let (train, test) = mnist();
+    let (train, test) = (subset(&train, 200), subset(&test, 50));
+    let g = conv_bn_dense();
+    // Per node (conv, bn, hidden, logits): whether the weights and the
+    // biases must change; `None` for the conv bias, whose gradient through
+    // a batch norm is zero up to rounding.
+    type Expect = [(usize, bool, Option<bool>); 4];
+    let cases: [(Trainable, Expect); 2] = [
+        (
+            Trainable::Last {
+                layers: 1,
+                earlier_biases: true,
+            },
+            [
+                (0, false, None),
+                (1, false, Some(true)),
+                (4, false, Some(true)),
+                (5, true, Some(true)),
+            ],
+        ),
+        (
+            Trainable::Last {
+                layers: 2,
+                earlier_biases: false,
+            },
+            [
+                (0, false, Some(false)),
+                (1, false, Some(false)),
+                (4, true, Some(true)),
+                (5, true, Some(true)),
+            ],
+        ),
+    ];
+    for (trainable, expect) in cases {
+        let mut net = Net::new(g.clone(), train.shape(), 3).unwrap();
+        let before = net.clone();
+        Trainer::new(TrainConfig {
+            epochs: 1,
+            optimizer: Optimizer::Adam {
+                beta1: 0.9,
+                beta2: 0.999,
+                epsilon: 1e-7,
+                weight_decay: 0.1,
+            },
+            trainable,
+            ..TrainConfig::default()
+        })
+        .fit(&mut net, &train, &test, &mut |_| {});
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        for (node, weights, biases) in expect {
+            let (w0, b0) = before.weights(node).unwrap();
+            let (w1, b1) = net.weights(node).unwrap();
+            assert_eq!(
+                bits(w0) != bits(w1),
+                weights,
+                "{trainable:?}: node {node} weights"
+            );
+            if let Some(biases) = biases {
+                assert_eq!(
+                    bits(b0) != bits(b1),
+                    biases,
+                    "{trainable:?}: node {node} biases"
+                );
+            }
+        }
+        assert_eq!(
+            bits(&before.stats),
+            bits(&net.stats),
+            "{trainable:?}: statistics"
+        );
+    }
+}
+
+/// Batch 1, in order, plain SGD: exactly one update per image in data
+/// order, as a device fine-tunes (the float reference of `learn`).
+#[test]
+fn in_order_sgd_is_one_step_per_image() {
+    use picocnn::train::{gradient, zoo, Optimizer, Schedule, TrainConfig, Trainable, Trainer};
+    let (train, test) = mnist();
+    let (train, test) = (subset(&train, 40), subset(&test, 10));
+    let trainable = Trainable::Last {
+        layers: 1,
+        earlier_biases: false,
+    };
+    let lr = 0.01;
+    let tuned = |shuffle| {
+        let mut net = zoo::lenet5(train.shape(), 10, 2).unwrap();
+        Trainer::new(TrainConfig {
+            epochs: 2,
+            batch_size: 1,
+            learning_rate: lr,
+            optimizer: Optimizer::Sgd {
+                momentum: 0.0,
+                nesterov: false,
+                weight_decay: 0.0,
+            },
+            schedule: Schedule::Constant,
+            trainable,
+            shuffle,
+            ..TrainConfig::default()
+        })
+        .fit(&mut net, &train, &test, &mut |_| {});
+        net
+    };
+    let net = tuned(false);
+    let mut manual = zoo::lenet5(train.shape(), 10, 2).unwrap();
+    // The logits layer (node 6), nothing else.
+    let mask = manual.trainable(trainable);
+    let (w, b) = manual.param_ranges(6).unwrap();
+    assert_eq!((w.len(), b.len()), (84 * 10, 10));
+    assert!((0..mask.len()).all(|i| mask[i] == (w.contains(&i) || b.contains(&i))));
+    for _ in 0..2 {
+        for i in 0..train.len() {
+            let x: Vec<f32> = train.image(i).iter().map(|&p| p as f32 / 255.0).collect();
+            let (_, grads) = gradient(&manual, &x, train.label(i));
+            for ((p, g), &m) in manual.params.iter_mut().zip(&grads).zip(&mask) {
+                if m {
+                    *p -= lr * g;
+                }
+            }
+        }
+    }
+    assert!(net.params == manual.params, "the trainer's steps differ");
+    // In another order the weights differ.
+    assert!(tuned(true).params != net.params);
 }

@@ -17,10 +17,8 @@
 //! stochastically, unbiased, from a seeded generator, so updates far below
 //! one step still move the weights on average and a seed repeats them bit
 //! for bit. Weights stay in `-127..=127` (symmetric), biases saturate.
-//!
-//! The gradient at the layer's input, for the layer below, is
-//! `g_x[i] = Σ_o g[o] w[o][i]`; [`input_gradient`] computes it in int32
-//! with the scale `s_g · max_o s_w[o] / 2^k`.
+//! The same steps serve convolutions, where `g_q (x_q - z_x)` is summed
+//! over the output positions first.
 
 use crate::error::{check_len, invalid, Error, Result};
 use crate::quant::{quantize_multiplier, Requant};
@@ -101,23 +99,51 @@ fn step(real: f64) -> Result<Requant> {
     Ok(r)
 }
 
-/// `-(v · factor)` rounded stochastically: up with the probability of the
-/// fraction, so that the expected result is exact.
+/// `-(v · factor · 2^exp)` rounded stochastically: up with the
+/// probability of the fraction, so that the expected result is exact.
 #[inline]
-fn scaled_step(v: i64, factor: Requant, rng: &mut Rng) -> i64 {
-    // factor = multiplier · 2^(shift - 31); the shift is at most 30.
-    let p = -(v * factor.multiplier as i64);
-    let mut frac_bits = (31 - factor.shift) as u32;
-    let mut p = p;
+pub(crate) fn scaled_step(v: i64, factor: Requant, exp: i32, rng: &mut Rng) -> i64 {
+    if v == 0 || factor.multiplier == 0 {
+        return 0;
+    }
+    // Keep |v| below 2^31 so the product with the Q31 multiplier fits.
+    let (mut v, mut exp) = (v, exp);
+    let bits = 64 - v.unsigned_abs().leading_zeros() as i32;
+    if bits > 31 {
+        v >>= bits - 31;
+        exp += bits - 31;
+    }
+    let mut p = -(v * factor.multiplier as i64);
+    // factor · 2^exp = multiplier · 2^(shift + exp - 31).
+    let mut frac_bits = 31 - factor.shift - exp;
+    if frac_bits <= 0 {
+        return p.saturating_mul(1i64 << (-frac_bits).min(62));
+    }
     if frac_bits > 62 {
         // Keep 62 fraction bits; the truncated part is below 2^-62 steps.
-        p >>= frac_bits - 62;
+        p >>= (frac_bits - 62).min(63);
         frac_bits = 62;
     }
     let floor = p >> frac_bits;
     let frac = (p - (floor << frac_bits)) as u64;
     let draw = rng.next_u64() >> (64 - frac_bits);
     floor + (frac > draw) as i64
+}
+
+/// Moves an int8 weight by `-(v · factor · 2^exp)`, kept symmetric.
+#[inline]
+pub(crate) fn step_weight(w: &mut i8, v: i64, factor: Requant, exp: i32, rng: &mut Rng) {
+    let d = scaled_step(v, factor, exp, rng);
+    *w = (*w as i64).saturating_add(d).clamp(-127, 127) as i8;
+}
+
+/// Moves an int32 bias by `-(v · factor · 2^exp)`, saturating.
+#[inline]
+pub(crate) fn step_bias(b: &mut i32, v: i64, factor: Requant, exp: i32, rng: &mut Rng) {
+    let d = scaled_step(v, factor, exp, rng);
+    *b = (*b as i64)
+        .saturating_add(d)
+        .clamp(i32::MIN as i64, i32::MAX as i64) as i32;
 }
 
 /// A dense layer's trainable parameters in RAM.
@@ -166,60 +192,12 @@ impl DenseParams<'_> {
             }
             for (w, &xi) in row.iter_mut().zip(x) {
                 let v = g as i64 * (xi as i64 - input_zero_point as i64);
-                let d = scaled_step(v, s.weight, rng);
-                *w = (*w as i64 + d).clamp(-127, 127) as i8;
+                step_weight(w, v, s.weight, 0, rng);
             }
-            let d = scaled_step(g as i64, s.bias, rng);
-            *b = (*b as i64 + d).clamp(i32::MIN as i64, i32::MAX as i64) as i32;
+            step_bias(b, g as i64, s.bias, 0, rng);
         }
         Ok(())
     }
-}
-
-/// The gradient at a dense layer's input, `Σ_o g[o] w[o][i]`, in int32
-/// with scale `s_g · max_o s_w[o] / 2^shift` (returned as that shift):
-/// each output's gradient is first brought to the largest weight scale
-/// (`weight_scales[o] / max`), then summed over the outputs with the int8
-/// weights. The shift keeps the sum of every output's largest term within
-/// int32.
-pub fn input_gradient(
-    weights: &[i8],
-    weight_scales: &[f32],
-    grad: &[i32],
-    out: &mut [i32],
-) -> Result<u32> {
-    let outputs = grad.len();
-    let inputs = out.len();
-    check_len("weight scales", outputs, weight_scales.len())?;
-    check_len(
-        "dense weights",
-        outputs.checked_mul(inputs).ok_or(Error::Overflow)?,
-        weights.len(),
-    )?;
-    let max = weight_scales.iter().fold(0.0f32, |m, &s| m.max(s));
-    if !(max > 0.0 && max.is_finite()) || weight_scales.iter().any(|&s| s.is_nan() || s <= 0.0) {
-        return Err(invalid("weight scales must be positive"));
-    }
-    // |g| * 127 * outputs must fit in 31 bits after the rescale.
-    let largest = grad
-        .iter()
-        .map(|g| g.unsigned_abs() as u64)
-        .max()
-        .unwrap_or(0);
-    let bound = largest * 127 * outputs as u64;
-    let shift = (64 - bound.leading_zeros()).saturating_sub(30);
-    out.fill(0);
-    for (o, (&g, &s)) in grad.iter().zip(weight_scales).enumerate() {
-        if g == 0 {
-            continue;
-        }
-        let r = quantize_multiplier(f64::from(s / max))?;
-        let scaled = r.apply(g) >> shift;
-        for (acc, &w) in out.iter_mut().zip(&weights[o * inputs..(o + 1) * inputs]) {
-            *acc = acc.wrapping_add(scaled * w as i32);
-        }
-    }
-    Ok(shift)
 }
 
 #[cfg(test)]
@@ -297,28 +275,5 @@ mod tests {
         assert!(p.update(&[1, 2, 3], 0, &[1, 2], &steps, &mut rng).is_err());
         assert!(Steps::new(0.0, 1.0, 1.0, 1.0).is_err());
         assert!(Steps::new(f32::NAN, 1.0, 1.0, 1.0).is_err());
-    }
-
-    #[test]
-    fn the_input_gradient_follows_the_float_sum() {
-        let (outputs, inputs) = (5, 7);
-        let mut rng = Rng::new(11);
-        let w: [i8; 35] = core::array::from_fn(|_| (rng.next_u64() % 255) as i8);
-        let scales = [0.01f32, 0.02, 0.005, 0.015, 0.02];
-        let g = [30i32, -250, 7, 0, 128];
-        let mut out = [0i32; 7];
-        let shift = input_gradient(&w, &scales, &g, &mut out).unwrap();
-        let max = 0.02f64;
-        for i in 0..inputs {
-            let want: f64 = (0..outputs)
-                .map(|o| g[o] as f64 * scales[o] as f64 * w[o * inputs + i] as f64)
-                .sum();
-            let step = max * (1u64 << shift) as f64;
-            let got = out[i] as f64 * step;
-            // Each output's gradient is rounded once to the common scale.
-            let bound = outputs as f64 * 127.0 * step;
-            assert!((got - want).abs() <= bound, "{i}: {got} {want}");
-        }
-        assert!(input_gradient(&w, &scales[..4], &g, &mut out).is_err());
     }
 }

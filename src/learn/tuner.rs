@@ -1,19 +1,28 @@
-//! Fine-tuning a deployed int8 classifier's last dense layer in place.
+//! Fine-tuning a deployed int8 classifier in place.
 //!
-//! The model runs with the deployed kernels; the last dense layer (the one
-//! feeding the final int8 softmax) takes its weights and biases from RAM,
-//! its input is kept, and after each labelled sample [`FineTuner::step`]
-//! updates those weights with [`DenseParams::update`]. All the memory is
-//! the caller's: the inference arena and a training buffer of
-//! [`FineTuner::train_len`] bytes (the layer's weights and biases, its
-//! saved input, the gradient and the per-channel steps).
+//! The trainable set (recorded in the blob, or given) names the ops whose
+//! weights and biases, or biases only, are updated. The model runs with the
+//! deployed kernels, the trained ops with their parameters in RAM; every op
+//! from the lowest trained one to the softmax keeps what its backward pass
+//! needs (its input where its weights train or where it is a max pool, its
+//! output where an activation cuts gradients). After each labelled sample
+//! [`FineTuner::step`] runs the integer backward pass ([`super::backward`])
+//! and updates the parameters with quantization-aware steps
+//! ([`super::dense::Steps`]). All the memory is the caller's: the inference
+//! arena, which also holds the gradients where it has room beside the
+//! model's input and output, and a training buffer of
+//! [`FineTuner::train_len`] bytes.
 
-use super::dense::{DenseParams, Steps};
+use super::backward::{
+    avg_pool, conv_input, conv_weight_sums, dense_input, disjoint, mask, max_pool, normalize,
+    ChannelSums, Full,
+};
+use super::chain::{align8, Chain, Layout, Link, Op, TrainableSet};
+use super::dense::{step_bias, step_weight, Steps};
 use super::loss::{cross_entropy_q12, softmax_error, GRADIENT_SCALE};
 use crate::error::{Error, Result};
-use crate::model::{Element, Interpreter, Layer, Model, OpKind};
-use crate::ops::dense::{Dense, DenseI8};
-use crate::ops::WeightsI8;
+use crate::model::{Element, Interpreter, Model, Train, Tuned};
+use crate::ops::pool::PoolKind;
 use crate::quant::Requant;
 use crate::rng::Rng;
 
@@ -27,123 +36,55 @@ pub struct StepReport {
     pub loss_q12: u32,
 }
 
-/// The layer a [`FineTuner`] trains, as found in the model.
-#[derive(Debug, Clone, Copy)]
-struct Target<'m> {
-    op: usize,
-    /// Its input and output tensors.
-    input: usize,
-    output: usize,
-    output_zero_point: i32,
-    clamp: crate::quant::Clamp,
-    inputs: usize,
-    outputs: usize,
-    input_zero_point: i32,
-    input_scale: f32,
-    output_scale: f32,
-    beta: f32,
-    filter: &'m [i8],
-    bias: &'m [i32],
-    multiplier: &'m [i32],
-    shift: &'m [i32],
-    /// Blob offsets of the filter and the bias.
-    filter_at: usize,
-    bias_at: usize,
+/// A trained op's parameters in the training buffer.
+struct Params<'b> {
+    filter: Option<&'b mut [i8]>,
+    bias: &'b mut [i32],
+    steps: &'b [i32],
 }
 
-fn unsupported() -> Error {
-    Error::Unsupported {
-        what: "fine-tuning needs a model ending in an int8 dense layer and an int8 softmax",
+/// The parameters of `link` at byte `at` of `buf`.
+fn params<'b>(buf: &'b mut [u8], at: usize, link: &Link<'_>) -> Option<Params<'b>> {
+    let w = link.weights()?;
+    if link.train == Train::Frozen {
+        return None;
     }
-}
-
-impl<'m> Target<'m> {
-    fn find(model: &Model<'m>) -> Result<Target<'m>> {
-        let out = model.output(0).ok_or(unsupported())?;
-        let n = model.op_count();
-        let softmax = (0..n)
-            .map(|i| model.op(i))
-            .find(|op| op.output == out)
-            .ok_or(unsupported())?;
-        let beta = match model.layer(&softmax) {
-            Layer::Softmax { beta } if softmax.dtype == crate::model::DType::I8 => beta,
-            _ => return Err(unsupported()),
-        };
-        let logits = model.op_input(&softmax, 0);
-        let op = (0..n)
-            .find(|&i| model.op(i).output == logits)
-            .ok_or(unsupported())?;
-        let dense = model.op(op);
-        if dense.kind != OpKind::Dense || dense.dtype != crate::model::DType::I8 {
-            return Err(unsupported());
-        }
-        let x = model.tensor(model.op_input(&dense, 0));
-        let y = model.tensor(dense.output);
-        let (xq, yq) = match (x.qparams, y.qparams) {
-            (Some(a), Some(b)) => (a, b),
-            _ => return Err(unsupported()),
-        };
-        let (inputs, outputs) = (x.shape.len(), y.shape.len());
-        let p = &dense.params;
-        let i32s = |off: u32| -> Result<&'m [i32]> {
-            bytemuck::try_cast_slice(model.data_bytes(off, outputs * 4)).map_err(|_| {
-                Error::Misaligned {
-                    what: "dense tables",
-                }
-            })
-        };
-        Ok(Target {
-            op,
-            input: model.op_input(&dense, 0),
-            output: dense.output,
-            output_zero_point: yq.zero_point,
-            clamp: dense.activation.range_i8(yq),
-            inputs,
-            outputs,
-            input_zero_point: xq.zero_point,
-            input_scale: xq.scale,
-            output_scale: yq.scale,
-            beta,
-            filter: bytemuck::cast_slice(model.data_bytes(p[7], inputs * outputs)),
-            bias: i32s(p[8])?,
-            multiplier: i32s(p[9])?,
-            shift: i32s(p[10])?,
-            filter_at: model.data_offset() + p[7] as usize,
-            bias_at: model.data_offset() + p[8] as usize,
-        })
-    }
-
-    /// Bytes of the training buffer, for a buffer at any address.
-    fn train_len(&self) -> usize {
-        // weights, saved input, kernel scratch (bytes); bias, gradient, 4
-        // step words (i32), with up to 3 bytes of alignment before each.
-        let scratch = Dense::from_checked(self.inputs, self.outputs).scratch_len_i8();
-        self.inputs * self.outputs + self.inputs + scratch + 6 * 4 * self.outputs + 3 * 3
-    }
-}
-
-/// Takes `n` values of `T` off the front of `buf`, aligned.
-fn take<'b, T: Element>(buf: &mut &'b mut [u8], n: usize) -> Result<&'b mut [T]> {
-    let b = core::mem::take(buf);
-    let pad = b.as_ptr().align_offset(core::mem::align_of::<T>());
-    let bytes = n * core::mem::size_of::<T>();
-    if pad.checked_add(bytes).is_none_or(|end| end > b.len()) {
-        return Err(Error::ArenaTooSmall {
-            needed: pad + bytes,
-            got: b.len(),
-        });
-    }
-    let (part, rest) = b[pad..].split_at_mut(bytes);
-    *buf = rest;
-    bytemuck::try_cast_slice_mut(part).map_err(|_| Error::Misaligned {
-        what: "training buffer",
+    let c = w.bias.len();
+    let buf = &mut buf[at..];
+    let (filter, buf) = if link.train == Train::All {
+        let (f, rest) = buf.split_at_mut(align8(w.filter.len()));
+        (
+            Some(bytemuck::cast_slice_mut(&mut f[..w.filter.len()])),
+            rest,
+        )
+    } else {
+        (None, buf)
+    };
+    let (bias, buf) = buf.split_at_mut(align8(4 * c));
+    let steps = &buf[..4 * link.step_words() * c];
+    Some(Params {
+        filter,
+        bias: bytemuck::cast_slice_mut(&mut bias[..4 * c]),
+        steps: bytemuck::cast_slice(steps),
     })
 }
 
-/// Fine-tunes the last dense layer of a deployed int8 classifier.
+fn word(buf: &[u8], i: usize) -> usize {
+    let mut w = [0u8; 4];
+    w.copy_from_slice(&buf[4 * i..4 * i + 4]);
+    u32::from_ne_bytes(w) as usize
+}
+
+fn set_word(buf: &mut [u8], i: usize, v: usize) {
+    buf[4 * i..4 * i + 4].copy_from_slice(&(v as u32).to_ne_bytes());
+}
+
+const NOT_KEPT: usize = u32::MAX as usize;
+
+/// Fine-tunes a deployed int8 classifier's trainable set.
 ///
 /// ```
-/// use picocnn::learn::FineTuner;
+/// use picocnn::learn::{FineTuner, TrainableSet};
 /// use picocnn::model::Model;
 /// # #[repr(C, align(16))]
 /// # struct Aligned<T: ?Sized>(T);
@@ -151,9 +92,11 @@ fn take<'b, T: Element>(buf: &mut &'b mut [u8], n: usize) -> Result<&'b mut [T]>
 /// #     &Aligned(*include_bytes!("../../tests/models/lenet5_mnist_i8.pcnn"));
 ///
 /// let model = Model::parse(&BLOB.0)?;
+/// // The last dense layer's weights, and the biases of every layer below.
+/// let set = TrainableSet::Last { weights: 1, biases: usize::MAX };
 /// let mut arena = vec![0u8; model.arena_len()];
-/// let mut train = vec![0u8; FineTuner::train_len(&model)?];
-/// let mut tuner = FineTuner::new(&model, &mut arena, &mut train, 0.01, 1)?;
+/// let mut train = vec![0u8; FineTuner::train_len_for(&model, set)?];
+/// let mut tuner = FineTuner::with_set(&model, set, &mut arena, &mut train, 0.01, 1)?;
 /// tuner.input_mut::<i8>()?.fill(-128); // a blank image
 /// let report = tuner.step(3)?;
 /// assert!(report.predicted < 10);
@@ -161,26 +104,28 @@ fn take<'b, T: Element>(buf: &mut &'b mut [u8], n: usize) -> Result<&'b mut [T]>
 /// ```
 pub struct FineTuner<'m, 'a, 't> {
     interp: Interpreter<'m, 'a>,
-    target: Target<'m>,
-    weights: &'t mut [i8],
-    bias: &'t mut [i32],
-    saved: &'t mut [i8],
-    scratch: &'t mut [u8],
-    grad: &'t mut [i32],
-    /// Per channel: weight multiplier and shift, bias multiplier and shift.
-    steps: &'t mut [i32],
+    chain: Chain,
+    layout: Layout,
+    /// The training buffer from its 8-aligned start.
+    buf: &'t mut [u8],
     rng: Rng,
 }
 
 impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
-    /// Bytes of the training buffer `new` needs for `model`.
+    /// Bytes of the training buffer [`new`](Self::new) needs for the set
+    /// recorded in `model` (what [`Model::train_len`] records).
     pub fn train_len(model: &Model<'m>) -> Result<usize> {
-        Ok(Target::find(model)?.train_len())
+        Self::train_len_for(model, TrainableSet::Recorded)
     }
 
-    /// A tuner over `model` in the inference `arena`, with its training
-    /// state in `train`; learning rate `lr`, rounding drawn from `seed`.
-    /// The layer's weights start as the model's.
+    /// Bytes of the training buffer for `set`.
+    pub fn train_len_for(model: &Model<'m>, set: TrainableSet) -> Result<usize> {
+        Chain::find(model, set)?.train_len(model)
+    }
+
+    /// A tuner of the set recorded in `model`, in the inference `arena`,
+    /// with its training state in `train`; learning rate `lr` (the float
+    /// SGD rate the integer steps follow), rounding drawn from `seed`.
     pub fn new(
         model: &Model<'m>,
         arena: &'a mut [u8],
@@ -188,54 +133,122 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         lr: f32,
         seed: u64,
     ) -> Result<Self> {
-        let target = Target::find(model)?;
-        let (n, m) = (target.inputs, target.outputs);
-        let mut buf = train;
-        let weights = take::<i8>(&mut buf, n * m)?;
-        let saved = take::<i8>(&mut buf, n)?;
-        let scratch_len = Dense::new(n, m)?.scratch_len_i8();
-        let scratch = take::<i8>(&mut buf, scratch_len)?;
-        let bias = take::<i32>(&mut buf, m)?;
-        let grad = take::<i32>(&mut buf, m)?;
-        let steps = take::<i32>(&mut buf, 4 * m)?;
-        weights.copy_from_slice(target.filter);
-        bias.copy_from_slice(target.bias);
-        // What every forward pass then builds without checks.
-        DenseI8::new(
-            Dense::new(n, m)?,
-            WeightsI8 {
-                filter: weights,
-                bias,
-                multiplier: target.multiplier,
-                shift: target.shift,
-            },
-            target.input_zero_point,
-            target.output_zero_point,
-            target.clamp,
-        )?;
-        let grad_scale = GRADIENT_SCALE * target.beta;
-        for (o, s) in steps.chunks_exact_mut(4).enumerate() {
-            // s_w = (s_x s_w / s_y) * s_y / s_x, from the stored requantization.
-            let r = Requant {
-                multiplier: target.multiplier[o],
-                shift: target.shift[o],
-            };
-            let real = r.multiplier as f64 * libm::exp2((r.shift - 31) as f64);
-            let s_w = real * f64::from(target.output_scale) / f64::from(target.input_scale);
-            let st = Steps::new(lr, grad_scale, target.input_scale, s_w as f32)?;
-            s.copy_from_slice(&st.words());
+        Self::with_set(model, TrainableSet::Recorded, arena, train, lr, seed)
+    }
+
+    /// A tuner of `set` (to try other sets than the recorded one).
+    pub fn with_set(
+        model: &Model<'m>,
+        set: TrainableSet,
+        arena: &'a mut [u8],
+        train: &'t mut [u8],
+        lr: f32,
+        seed: u64,
+    ) -> Result<Self> {
+        let chain = Chain::find(model, set)?;
+        let layout = chain.layout(model)?;
+        let needed = layout.end + 7;
+        if set == TrainableSet::Recorded && model.train_len() != needed {
+            return Err(Error::InvalidModel {
+                what: "the recorded training memory differs from the fine-tuner's",
+                index: 0,
+            });
         }
-        Ok(FineTuner {
+        let pad = train.as_ptr().align_offset(8);
+        if pad > train.len() || train.len() - pad < layout.end {
+            return Err(Error::ArenaTooSmall {
+                needed,
+                got: train.len(),
+            });
+        }
+        if !(lr > 0.0 && lr.is_finite()) {
+            return Err(Error::InvalidParameter {
+                what: "learning rate must be positive",
+            });
+        }
+        let buf = &mut train[pad..pad + layout.end];
+        buf.fill(0);
+        let mut tuner = FineTuner {
             interp: Interpreter::new(model, arena)?,
-            target,
-            weights,
-            bias,
-            saved,
-            scratch: bytemuck::cast_slice_mut(scratch),
-            grad,
-            steps,
+            chain,
+            layout,
+            buf,
             rng: Rng::new(seed),
-        })
+        };
+        tuner.prepare(lr)?;
+        Ok(tuner)
+    }
+
+    /// Writes the table, the RAM copies of the trained parameters and their
+    /// update steps.
+    fn prepare(&mut self, lr: f32) -> Result<()> {
+        let model = *self.interp.model();
+        let c = self.chain;
+        let links = c.softmax - c.lo + 1;
+        let (mut p_at, mut s_at) = (8 * links, self.layout.saved);
+        for k in c.lo..=c.softmax {
+            let i = k - c.lo;
+            set_word(self.buf, 2 * i, p_at);
+            if c.keeps(&model, k)? {
+                set_word(self.buf, 2 * i + 1, s_at);
+                let t = if k < c.softmax {
+                    c.link(&model, k)?.input
+                } else {
+                    c.link(&model, k - 1)?.output
+                };
+                s_at += align8(t.byte_len());
+            } else {
+                set_word(self.buf, 2 * i + 1, NOT_KEPT);
+            }
+            if k == c.softmax {
+                break;
+            }
+            let link = c.link(&model, k)?;
+            if let (Some(w), Some(p)) = (link.weights(), params(self.buf, p_at, &link)) {
+                if let Some(f) = p.filter {
+                    f.copy_from_slice(w.filter);
+                }
+                p.bias.copy_from_slice(w.bias);
+                p_at += link.params_len();
+            }
+        }
+        // The steps, from the top: each op's output gradient has the base
+        // scale of the one above times the largest weight scale between.
+        let mut base = GRADIENT_SCALE * c.beta;
+        for k in (c.lo..c.softmax).rev() {
+            let link = c.link(&model, k)?;
+            let Some(w) = link.weights() else { continue };
+            let (sx, sy) = (
+                link.input.qparams.map_or(1.0, |q| q.scale),
+                link.output.qparams.map_or(1.0, |q| q.scale),
+            );
+            let weight_scale = |o: usize| {
+                let real = w.multiplier[o] as f64 * libm::exp2((w.shift[o] - 31) as f64);
+                (real * f64::from(sy) / f64::from(sx)) as f32
+            };
+            let at = word(self.buf, 2 * (k - c.lo));
+            let words = link.step_words();
+            if let Some(p) = params(self.buf, at, &link) {
+                let steps: &[i32] = p.steps;
+                let ptr = steps.as_ptr() as usize - self.buf.as_ptr() as usize;
+                for o in 0..w.bias.len() {
+                    let s_w = weight_scale(o);
+                    let st = if s_w > 0.0 {
+                        Steps::new(lr, base, sx, s_w)?.words()
+                    } else {
+                        [0; 4]
+                    };
+                    let put: &[i32] = if words == 4 { &st } else { &st[2..] };
+                    for (j, &v) in put.iter().enumerate() {
+                        let b = ptr + 4 * (o * words + j);
+                        self.buf[b..b + 4].copy_from_slice(&v.to_ne_bytes());
+                    }
+                }
+            }
+            let max = (0..w.bias.len()).map(weight_scale).fold(0.0f32, f32::max);
+            base *= max;
+        }
+        Ok(())
     }
 
     /// The model's input, to write before [`step`](Self::step) or
@@ -244,32 +257,38 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         self.interp.input_mut(0)
     }
 
-    /// Runs the model with the tuned layer; the softmax output. The ops
-    /// below the layer and above it are the deployed ones; the layer runs
-    /// the int8 dense kernel on the RAM weights and keeps its input.
+    /// Copies tensor bytes `t` of the arena to the kept slot of link `i`.
+    fn keep(&mut self, i: usize, range: core::ops::Range<usize>) {
+        let at = word(self.buf, 2 * i + 1);
+        if at != NOT_KEPT {
+            let n = range.len();
+            let src = self.interp.arena_bytes_mut(range);
+            self.buf[at..at + n].copy_from_slice(src);
+        }
+    }
+
+    /// Runs the model with the trained parameters, keeping what the
+    /// backward pass needs; the softmax output.
     fn forward(&mut self) -> Result<&[i8]> {
-        let t = &self.target;
-        let n_ops = self.interp.model().op_count();
-        self.interp.run_ops(0..t.op, &mut |_| {})?;
-        self.saved
-            .copy_from_slice(bytemuck::cast_slice(self.interp.tensor_bytes(t.input)));
-        let weights = WeightsI8 {
-            filter: self.weights,
-            bias: self.bias,
-            multiplier: t.multiplier,
-            shift: t.shift,
-        };
-        // Checked once in `new`; the RAM copies keep the lengths.
-        let layer = DenseI8::from_checked(
-            Dense::from_checked(t.inputs, t.outputs),
-            weights,
-            t.input_zero_point,
-            t.output_zero_point,
-            t.clamp,
-        );
-        let out = bytemuck::cast_slice_mut(self.interp.tensor_bytes_mut(t.output));
-        layer.run(self.saved, out, self.scratch)?;
-        self.interp.run_ops(t.op + 1..n_ops, &mut |_| {})?;
+        let model = *self.interp.model();
+        let c = self.chain;
+        self.interp.run_ops(0..c.lo, &mut |_| {})?;
+        for k in c.lo..c.softmax {
+            let link = c.link(&model, k)?;
+            self.keep(k - c.lo, link.input.range());
+            let at = word(self.buf, 2 * (k - c.lo));
+            let tuned = match params(self.buf, at, &link) {
+                Some(p) => Tuned {
+                    filter: p.filter.map(|f| &*f),
+                    bias: Some(&*p.bias),
+                },
+                None => Tuned::default(),
+            };
+            self.interp.run_tuned(k, tuned)?;
+        }
+        let logits = model.tensor(model.op_input(&model.op(c.softmax), 0));
+        self.keep(c.softmax - c.lo, logits.range());
+        self.interp.run_ops(c.softmax..c.softmax + 1, &mut |_| {})?;
         self.interp.output::<i8>(0)
     }
 
@@ -284,52 +303,276 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
     }
 
     /// One step of SGD on the current input with its `label`: the report is
-    /// the prediction and loss before the update.
+    /// the prediction and loss before the update. The input stays.
     pub fn step(&mut self, label: usize) -> Result<StepReport> {
         let probs = self.forward()?;
+        let classes = probs.len();
+        if label >= classes {
+            return Err(Error::InvalidParameter {
+                what: "label outside the classes",
+            });
+        }
         let report = StepReport {
             predicted: argmax(probs),
             loss_q12: cross_entropy_q12(probs, label)?,
         };
-        let probs: &[i8] = self.interp.output::<i8>(0)?;
-        softmax_error(probs, label, self.grad)?;
-        let n = self.target.inputs;
-        // One output channel at a time: the steps stay words in the
-        // training buffer.
-        for (o, s) in self.steps.chunks_exact(4).enumerate() {
-            let steps = [Steps::from_words([s[0], s[1], s[2], s[3]])];
-            let mut channel = DenseParams {
-                weights: &mut self.weights[o * n..(o + 1) * n],
-                bias: &mut self.bias[o..o + 1],
-            };
-            channel.update(
-                self.saved,
-                self.target.input_zero_point,
-                &self.grad[o..o + 1],
-                &steps,
-                &mut self.rng,
-            )?;
-        }
+        let p = self.layout.probs;
+        let out = model_output_range(self.interp.model());
+        let bytes = self.interp.arena_bytes_mut(out);
+        self.buf[p..p + classes].copy_from_slice(bytes);
+        self.backward(label, classes)?;
         Ok(report)
     }
 
-    /// The tuned layer's weights (`[out][in]`) and biases.
-    pub fn params(&self) -> (&[i8], &[i32]) {
-        (self.weights, self.bias)
+    /// The gradient area, the training buffer's parameter part and its kept
+    /// copies.
+    fn split(&mut self) -> (&mut [u8], &mut [u8], &[u8]) {
+        let l = &self.layout;
+        let (params, rest) = self.buf.split_at_mut(l.saved);
+        if l.grad_in_arena {
+            let area = self.interp.arena_bytes_mut(l.grad.clone());
+            (area, params, &*rest)
+        } else {
+            let (kept, area) = rest.split_at_mut(l.grad.start - l.saved);
+            (area, params, &*kept)
+        }
     }
 
-    /// Writes the tuned weights and biases into `blob`, a copy of the
-    /// model's bytes in RAM (any alignment), and updates its checksum; the
-    /// result parses as the tuned model. A blob that differs from the
-    /// model's anywhere else is an error and is left as it was.
+    fn backward(&mut self, label: usize, classes: usize) -> Result<()> {
+        let model = *self.interp.model();
+        let c = self.chain;
+        let saved = self.layout.saved;
+        let probs_at = self.layout.probs - saved;
+        let mut rng = core::mem::replace(&mut self.rng, Rng::new(0));
+        let (area, pbuf, kept) = self.split();
+        let kept_at = |pbuf: &[u8], k: usize| -> Option<usize> {
+            let w = word(pbuf, 2 * (k - c.lo) + 1);
+            (w != NOT_KEPT).then(|| w - saved)
+        };
+        let lost = |k| Error::InvalidModel {
+            what: "fine-tuner lost an activation",
+            index: k,
+        };
+        // The loss's gradient at the logits.
+        let front = align8(2 * classes);
+        {
+            let probs: &[i8] = bytemuck::cast_slice(&kept[probs_at..probs_at + classes]);
+            let g: &mut [i32] = bytemuck::cast_slice_mut(&mut area[front..front + 4 * classes]);
+            softmax_error(probs, label, g)?;
+        }
+        let mut e = normalize(area, front, classes);
+        let mut result = Ok(());
+        for k in (c.lo..c.softmax).rev() {
+            let link = match c.link(&model, k) {
+                Ok(l) => l,
+                Err(err) => {
+                    result = Err(err);
+                    break;
+                }
+            };
+            let n_out = link.output.shape.len();
+            let n_in = link.input.shape.len();
+            let front = align8(2 * n_out);
+            let (x_at, y_at, p_at) = (
+                kept_at(pbuf, k),
+                kept_at(pbuf, k + 1),
+                word(pbuf, 2 * (k - c.lo)),
+            );
+            let (fa, back) = area.split_at_mut(front);
+            let g: &mut [i16] = bytemuck::cast_slice_mut(&mut fa[..2 * n_out]);
+            if link.mask && !(k == c.lo && c.fused.is_some()) {
+                let Some(at) = y_at else {
+                    result = Err(lost(k));
+                    break;
+                };
+                mask(g, bytemuck::cast_slice(&kept[at..at + n_out]), link.clamp);
+            }
+            let x: Option<&[i8]> =
+                x_at.map(|at| bytemuck::cast_slice(&kept[at..at + link.input.byte_len()]));
+            let g: &[i16] = g;
+            match (link.op, link.weights()) {
+                (Op::Pool(pool, kind), _) => {
+                    let x = x.unwrap_or(&[]);
+                    if kind == PoolKind::Max && disjoint(&pool) {
+                        let out: &mut [i16] = bytemuck::cast_slice_mut(&mut back[..2 * n_in]);
+                        out.fill(0);
+                        max_pool(&pool, x, g, |i, v| out[i] = v);
+                        area.copy_within(front..front + 2 * n_in, 0);
+                    } else {
+                        let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut back[..4 * n_in]);
+                        acc.fill(0);
+                        let pre = if kind == PoolKind::Max {
+                            max_pool(&pool, x, g, |i, v| acc[i] = acc[i].wrapping_add(v as i32));
+                            0
+                        } else {
+                            avg_pool(&pool, g, acc)
+                        };
+                        e += pre + normalize(area, front, n_in);
+                    }
+                }
+                (_, None) => {}
+                (_, Some(&w)) => {
+                    let mut p = params(pbuf, p_at, &link);
+                    let filter: &[i8] = match p.as_ref().and_then(|p| p.filter.as_deref()) {
+                        Some(f) => f,
+                        None => w.filter,
+                    };
+                    let fused = c.fused == Some(k);
+                    let mut pre = 0;
+                    if fused {
+                        let low = match c.link(&model, c.lo) {
+                            Ok(l) => l,
+                            Err(err) => {
+                                result = Err(err);
+                                break;
+                            }
+                        };
+                        let ch = low.output.shape.c;
+                        let sums: &mut [i64] = bytemuck::cast_slice_mut(&mut back[..8 * ch]);
+                        sums.fill(0);
+                        let mut sink = ChannelSums {
+                            mask: if low.mask {
+                                x.map(|x| (x, low.clamp))
+                            } else {
+                                None
+                            },
+                            sums,
+                        };
+                        pre = input_grad(&link, filter, &w, g, &mut sink);
+                    } else if k > c.lo {
+                        let acc: &mut [i32] = bytemuck::cast_slice_mut(&mut back[..4 * n_in]);
+                        acc.fill(0);
+                        pre = input_grad(&link, filter, &w, g, &mut Full(acc));
+                    }
+                    if let Some(p) = p.as_mut() {
+                        update(&link, p, x, g, e, &mut rng);
+                    }
+                    if fused {
+                        let Ok(low) = c.link(&model, c.lo) else { break };
+                        let lat = word(pbuf, 0);
+                        if let Some(lp) = params(pbuf, lat, &low) {
+                            let ch = low.output.shape.c;
+                            let sums: &[i64] = bytemuck::cast_slice(&back[..8 * ch]);
+                            let (steps, n) = (lp.steps, lp.bias.len());
+                            for (o, (b, &v)) in lp.bias.iter_mut().zip(sums).enumerate() {
+                                step_bias(b, v, steps_of(steps, n, o).bias, e + pre, &mut rng);
+                            }
+                        }
+                        break;
+                    }
+                    if k > c.lo {
+                        e += pre + normalize(area, front, n_in);
+                    }
+                }
+            }
+        }
+        self.rng = rng;
+        result
+    }
+
+    /// Digest (CRC-32) of every trained parameter in RAM, in chain order:
+    /// equal on every target after the same samples and seed.
+    pub fn digest(&self) -> u32 {
+        const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+        let mut crc = CRC.digest();
+        self.each_params(|f, b| {
+            if let Some(f) = f {
+                crc.update(bytemuck::cast_slice(f));
+            }
+            for v in b {
+                crc.update(&v.to_le_bytes());
+            }
+        });
+        crc.finalize()
+    }
+
+    /// Calls `each(filter, bias)` for every trained op, lowest first.
+    fn each_params(&self, mut each: impl FnMut(Option<&[i8]>, &[i32])) {
+        let model = *self.interp.model();
+        let c = self.chain;
+        for k in c.lo..c.softmax {
+            let Ok(link) = c.link(&model, k) else {
+                continue;
+            };
+            let Some(w) = link.weights() else { continue };
+            if link.train == Train::Frozen {
+                continue;
+            }
+            let at = word(self.buf, 2 * (k - c.lo));
+            let n = w.bias.len();
+            let mut off = at;
+            let filter = (link.train == Train::All).then(|| {
+                let f: &[i8] = bytemuck::cast_slice(&self.buf[off..off + w.filter.len()]);
+                off += align8(w.filter.len());
+                f
+            });
+            let bias: &[i32] = bytemuck::cast_slice(&self.buf[off..off + 4 * n]);
+            each(filter, bias);
+        }
+    }
+
+    /// The trained ops' filters (`None` where only the bias trains) and
+    /// biases, lowest op first, into `out` until it is full; the count.
+    pub fn params<'s>(&'s self, out: &mut [(Option<&'s [i8]>, &'s [i32])]) -> usize {
+        let model = *self.interp.model();
+        let c = self.chain;
+        let mut n = 0;
+        for k in c.lo..c.softmax {
+            if n == out.len() {
+                break;
+            }
+            let Ok(link) = c.link(&model, k) else {
+                continue;
+            };
+            let Some(w) = link.weights() else { continue };
+            if link.train == Train::Frozen {
+                continue;
+            }
+            let mut off = word(self.buf, 2 * (k - c.lo));
+            let filter = if link.train == Train::All {
+                let f: &'s [i8] = bytemuck::cast_slice(&self.buf[off..off + w.filter.len()]);
+                off += align8(w.filter.len());
+                Some(f)
+            } else {
+                None
+            };
+            out[n] = (
+                filter,
+                bytemuck::cast_slice(&self.buf[off..off + 4 * w.bias.len()]),
+            );
+            n += 1;
+        }
+        n
+    }
+
+    /// Writes the trained parameters into `blob`, a copy of the model's
+    /// bytes in RAM (any alignment), and updates its checksum; the result
+    /// parses as the tuned model. A blob that differs from the model's
+    /// anywhere else is an error and is left as it was.
     pub fn write_into(&self, blob: &mut [u8]) -> Result<()> {
-        let bytes = self.interp.model().bytes();
-        let t = &self.target;
-        let weights = t.filter_at..t.filter_at + t.inputs * t.outputs;
-        let bias = t.bias_at..t.bias_at + 4 * t.outputs;
+        let model = *self.interp.model();
+        let bytes = model.bytes();
         let crc = crate::model::format::header::CRC;
-        let ours =
-            |i: usize| weights.contains(&i) || bias.contains(&i) || (crc..crc + 4).contains(&i);
+        let base = bytes.as_ptr() as usize;
+        let c = self.chain;
+        // The byte ranges the tuner owns.
+        let ours = |i: usize| -> bool {
+            if (crc..crc + 4).contains(&i) {
+                return true;
+            }
+            (c.lo..c.softmax).any(|k| {
+                let Ok(link) = c.link(&model, k) else {
+                    return false;
+                };
+                let Some(w) = link.weights() else {
+                    return false;
+                };
+                let f = w.filter.as_ptr() as usize - base;
+                let b = w.bias.as_ptr() as usize - base;
+                (link.train == Train::All && (f..f + w.filter.len()).contains(&i))
+                    || (link.train != Train::Frozen && (b..b + 4 * w.bias.len()).contains(&i))
+            })
+        };
         if blob.len() != bytes.len()
             || blob
                 .iter()
@@ -341,13 +584,108 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
                 what: "the blob to write into is not the tuned model's",
             });
         }
-        blob[weights].copy_from_slice(bytemuck::cast_slice(self.weights));
-        for (k, b) in self.bias.iter().enumerate() {
-            blob[t.bias_at + 4 * k..t.bias_at + 4 * k + 4].copy_from_slice(&b.to_le_bytes());
-        }
+        let mut at = c.lo;
+        self.each_params(|f, b| {
+            // each_params visits the trained ops in chain order.
+            while at < c.softmax {
+                let k = at;
+                at += 1;
+                let Ok(link) = c.link(&model, k) else {
+                    continue;
+                };
+                let Some(w) = link.weights() else { continue };
+                if link.train == Train::Frozen {
+                    continue;
+                }
+                if let Some(f) = f {
+                    let o = w.filter.as_ptr() as usize - base;
+                    blob[o..o + f.len()].copy_from_slice(bytemuck::cast_slice(f));
+                }
+                let o = w.bias.as_ptr() as usize - base;
+                for (j, v) in b.iter().enumerate() {
+                    blob[o + 4 * j..o + 4 * j + 4].copy_from_slice(&v.to_le_bytes());
+                }
+                break;
+            }
+        });
         let sum = crate::model::crc32(&blob[16..]);
         blob[crc..crc + 4].copy_from_slice(&sum.to_le_bytes());
         Ok(())
+    }
+}
+
+/// The arena range of the model's output.
+fn model_output_range(model: &Model<'_>) -> core::ops::Range<usize> {
+    model.output(0).map_or(0..0, |t| model.tensor(t).range())
+}
+
+/// The update steps of output channel `o`.
+fn steps_of(steps: &[i32], channels: usize, o: usize) -> Steps {
+    let words = steps.len() / channels.max(1);
+    let s = &steps[o * words..(o + 1) * words];
+    if words == 4 {
+        Steps::from_words([s[0], s[1], s[2], s[3]])
+    } else {
+        Steps::from_words([0, 0, s[0], s[1]])
+    }
+}
+
+/// The input gradient of a convolution or dense layer into `sink`; the
+/// exponent it adds.
+fn input_grad(
+    link: &Link<'_>,
+    filter: &[i8],
+    w: &crate::ops::WeightsI8<'_>,
+    g: &[i16],
+    sink: &mut impl super::backward::Sink,
+) -> i32 {
+    match &link.op {
+        Op::Conv(conv, _) => conv_input(conv, filter, w.multiplier, w.shift, g, sink),
+        Op::Dense(d, _) => dense_input(filter, w.multiplier, w.shift, g, d.in_features(), sink),
+        Op::Pool(..) => 0,
+    }
+}
+
+/// SGD on a trained op's parameters from its output gradient `g` (exponent
+/// `e`) and its kept input `x`.
+fn update(link: &Link<'_>, p: &mut Params<'_>, x: Option<&[i8]>, g: &[i16], e: i32, rng: &mut Rng) {
+    let zx = link.input.qparams.map_or(0, |q| q.zero_point);
+    let n = p.bias.len();
+    match &link.op {
+        Op::Dense(d, _) => {
+            let inputs = d.in_features();
+            for o in 0..n {
+                let gv = g[o] as i64;
+                if gv == 0 {
+                    continue;
+                }
+                let s = steps_of(p.steps, n, o);
+                if let (Some(f), Some(x)) = (p.filter.as_deref_mut(), x) {
+                    for (w, &xi) in f[o * inputs..(o + 1) * inputs].iter_mut().zip(x) {
+                        step_weight(w, gv * (xi as i64 - zx as i64), s.weight, e, rng);
+                    }
+                }
+                step_bias(&mut p.bias[o], gv, s.bias, e, rng);
+            }
+        }
+        Op::Conv(conv, _) => {
+            if let (Some(f), Some(x)) = (p.filter.as_deref_mut(), x) {
+                let steps = p.steps;
+                let words = steps.len() / n.max(1);
+                conv_weight_sums(conv, x, zx, g, |o, k, v| {
+                    let factor = Requant {
+                        multiplier: steps[o * words],
+                        shift: steps[o * words + 1],
+                    };
+                    step_weight(&mut f[k], v, factor, e, rng);
+                });
+            }
+            for o in 0..n {
+                let v: i64 = g.iter().skip(o).step_by(n).map(|&v| v as i64).sum();
+                step_bias(&mut p.bias[o], v, steps_of(p.steps, n, o).bias, e, rng);
+            }
+        }
+        Op::Pool(..) => {}
     }
 }
 

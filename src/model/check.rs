@@ -57,7 +57,7 @@ impl<'a> Model<'a> {
         }
         let h = |off| u32_at(blob, off) as usize;
         let h16 = |off| u16_at(blob, off) as usize;
-        if h16(f::header::RESERVED) != 0 || h(f::header::RESERVED2) != 0 {
+        if h16(f::header::RESERVED) != 0 {
             return Err(invalid("reserved header field not zero", 0));
         }
         let n_tensors = h16(f::header::N_TENSORS);
@@ -155,6 +155,13 @@ impl<'a> Model<'a> {
         }
         for i in 0..n_ops {
             m.check_op(i)?;
+        }
+        let marked = (0..n_ops).any(|i| m.op(i).train != f::Train::Frozen);
+        if marked != (m.train_len() != 0) {
+            return Err(invalid(
+                "training memory recorded without trainable ops, or trainable ops without it",
+                0,
+            ));
         }
         for o in 0..n_outputs {
             let t = m.list(n_inputs + o);
@@ -267,8 +274,19 @@ impl<'a> Model<'a> {
         OpKind::from_u8(r[f::op::KIND]).ok_or(invalid("op kind", i))?;
         let dtype = DType::from_u8(r[f::op::DTYPE]).ok_or(invalid("op type", i))?;
         activation_of(r[f::op::ACTIVATION]).ok_or(invalid("op activation", i))?;
-        if r[f::op::RESERVED] != 0 {
-            return Err(invalid("reserved op field not zero", i));
+        match f::Train::from_u8(r[f::op::TRAIN]) {
+            None => return Err(invalid("unknown train mark", i)),
+            Some(f::Train::Frozen) => {}
+            Some(_) => {
+                let kind = r[f::op::KIND];
+                let weighted = kind == OpKind::Conv2d as u8 || kind == OpKind::Dense as u8;
+                if !weighted || r[f::op::DTYPE] != DType::I8 as u8 {
+                    return Err(invalid(
+                        "only int8 convolution and dense ops can be trainable",
+                        i,
+                    ));
+                }
+            }
         }
         self.check_string_index(u16_at(r, f::op::NAME), "op name string", i)?;
         let op = self.op(i);

@@ -76,8 +76,9 @@ pub mod header {
     pub const NORM_SCALE: usize = 68;
     /// `f32` input normalisation offset.
     pub const NORM_OFFSET: usize = 72;
-    /// `u32` reserved, zero.
-    pub const RESERVED2: usize = 76;
+    /// `u32` bytes of the fine-tuner's training buffer for the ops marked
+    /// trainable (0 when none is): [`FineTuner::train_len`](crate::learn::FineTuner::train_len).
+    pub const TRAIN_LEN: usize = 76;
 }
 
 /// Tensor record field offsets (32 bytes).
@@ -110,8 +111,8 @@ pub mod op {
     pub const DTYPE: usize = 1;
     /// `u8` fused activation: 0 none, 1 ReLU, 2 ReLU6.
     pub const ACTIVATION: usize = 2;
-    /// `u8` reserved, zero.
-    pub const RESERVED: usize = 3;
+    /// `u8` [`Train`](super::Train): what on-device fine-tuning updates.
+    pub const TRAIN: usize = 3;
     /// `u16` index of the op's first input in the index lists.
     pub const INPUTS_FIRST: usize = 4;
     /// `u16` number of inputs.
@@ -165,6 +166,33 @@ impl DType {
             DType::I8 => "int8",
             DType::F32 => "f32",
             DType::F16 => "f16",
+        }
+    }
+}
+
+/// What on-device fine-tuning updates of an op (only int8 convolution and
+/// dense ops can be marked).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[repr(u8)]
+pub enum Train {
+    /// Nothing.
+    #[default]
+    Frozen = 0,
+    /// The bias.
+    Bias = 1,
+    /// The weights and the bias.
+    All = 2,
+}
+
+impl Train {
+    /// From the byte in a record.
+    pub const fn from_u8(v: u8) -> Option<Train> {
+        match v {
+            0 => Some(Train::Frozen),
+            1 => Some(Train::Bias),
+            2 => Some(Train::All),
+            _ => None,
         }
     }
 }

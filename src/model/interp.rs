@@ -2,6 +2,7 @@
 
 use super::element::{cast, cast_mut, Element};
 use super::format::{OpKind, ARENA_ALIGN};
+pub(crate) use super::op::Tuned;
 use super::op::{Io, Readable, Record, Site};
 use super::view::Model;
 use crate::error::{Error, Result};
@@ -129,8 +130,28 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         ops: Range<usize>,
         hook: &mut dyn FnMut(&LayerEvent<'_>),
     ) -> Result<()> {
-        let m = self.model;
         for i in ops {
+            self.run_op(i, Tuned::default(), hook)?;
+        }
+        Ok(())
+    }
+
+    /// Runs op `i` (`i < op_count()`, its inputs in the arena) with the
+    /// RAM parameters of `tuned` where it has them; they must have the
+    /// stored lengths.
+    pub(crate) fn run_tuned(&mut self, i: usize, tuned: Tuned<'_>) -> Result<()> {
+        self.run_op(i, tuned, &mut |_| {})
+    }
+
+    #[inline(always)]
+    fn run_op(
+        &mut self,
+        i: usize,
+        tuned: Tuned<'_>,
+        hook: &mut dyn FnMut(&LayerEvent<'_>),
+    ) -> Result<()> {
+        let m = self.model;
+        {
             let op = m.op(i);
             let site = Site::new(&m, &op, i);
             let record = Record::read(&op);
@@ -148,6 +169,7 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 out,
                 scratch,
                 rest,
+                tuned,
                 in_place: site.in_place(),
             };
             record.run(&site, io)?;
@@ -157,13 +179,8 @@ impl<'m, 'a> Interpreter<'m, 'a> {
         Ok(())
     }
 
-    /// The bytes of tensor `t` in the arena (`t < tensor_count()`).
-    pub(crate) fn tensor_bytes(&self, t: usize) -> &[u8] {
-        &self.arena[self.model.tensor(t).range()]
-    }
-
-    /// The bytes of tensor `t`, to write.
-    pub(crate) fn tensor_bytes_mut(&mut self, t: usize) -> &mut [u8] {
-        &mut self.arena[self.model.tensor(t).range()]
+    /// Arena bytes `r` (within the plan), for the fine-tuner's gradients.
+    pub(crate) fn arena_bytes_mut(&mut self, r: Range<usize>) -> &mut [u8] {
+        &mut self.arena[r]
     }
 }

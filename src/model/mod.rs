@@ -19,8 +19,10 @@ mod view;
 pub mod writer;
 
 pub use element::Element;
-pub use format::{DType, OpKind};
+pub use format::{DType, OpKind, Train};
+pub(crate) use interp::Tuned;
 pub use interp::{Interpreter, LayerEvent};
 pub use layer::Layer;
+pub(crate) use op::{parts, Parts};
 pub use summary::{LayerSummary, Summary};
 pub use view::{crc32, Model, OpInfo, TensorInfo};

@@ -1,7 +1,7 @@
 //! A checked, zero-copy view of a model blob.
 
 use super::format::activation_of;
-use super::format::{self as f, DType, OpKind};
+use super::format::{self as f, DType, OpKind, Train};
 use crate::error::Error;
 use crate::quant::{Activation, QParams};
 use crate::tensor::Shape;
@@ -70,6 +70,8 @@ pub struct OpInfo<'a> {
     pub scratch_offset: usize,
     /// Parameter words (see [`OpKind`]).
     pub params: [u32; 12],
+    /// What on-device fine-tuning updates.
+    pub train: Train,
     pub(super) inputs_first: usize,
     pub(super) n_inputs: usize,
 }
@@ -102,6 +104,18 @@ pub struct Model<'a> {
 }
 
 impl<'a> Model<'a> {
+    /// Bytes of the training buffer the recorded trainable set needs (0
+    /// when the model has none), as [`FineTuner::train_len`](crate::learn::FineTuner::train_len)
+    /// gives them.
+    pub fn train_len(&self) -> usize {
+        u32_at(self.blob, f::header::TRAIN_LEN) as usize
+    }
+
+    /// Byte offset of op `i`'s record in the blob.
+    pub(crate) fn op_record_offset(&self, i: usize) -> usize {
+        self.ops_off + i * f::OP_LEN
+    }
+
     /// Arena bytes the interpreter needs, at any address (the plan plus up
     /// to 15 bytes to align it to 16).
     pub fn arena_len(&self) -> usize {
@@ -117,11 +131,6 @@ impl<'a> Model<'a> {
     /// The blob's bytes.
     pub fn bytes(&self) -> &'a [u8] {
         self.blob
-    }
-
-    /// Offset of the data section in the blob.
-    pub(crate) fn data_offset(&self) -> usize {
-        self.data_off
     }
 
     /// The data section (weights and tables) the ops point into.
@@ -220,6 +229,7 @@ impl<'a> Model<'a> {
             output: u16_at(r, f::op::OUTPUT) as usize,
             scratch_offset: u32_at(r, f::op::SCRATCH_OFFSET) as usize,
             params,
+            train: Train::from_u8(r[f::op::TRAIN]).unwrap_or(Train::Frozen),
             inputs_first: u16_at(r, f::op::INPUTS_FIRST) as usize,
             n_inputs: u16_at(r, f::op::N_INPUTS) as usize,
         }

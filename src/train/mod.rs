@@ -20,8 +20,9 @@ mod trainer;
 pub mod zoo;
 
 pub use graph::{Graph, Layer, Node};
-pub use net::Net;
+pub use net::{Net, Trainable};
 pub use optim::{clip_by_norm, learning_rate, OptimState, Optimizer, Schedule};
 pub use trainer::{
-    accuracy, softmax_cross_entropy, softmax_cross_entropy_soft, EpochReport, TrainConfig, Trainer,
+    accuracy, gradient, softmax_cross_entropy, softmax_cross_entropy_soft, EpochReport,
+    TrainConfig, Trainer,
 };

@@ -5,6 +5,7 @@ use super::graph::{Graph, Layer};
 use super::layers::{channel_moments, Alloc, Grads, Pass, Step};
 use crate::tensor::Shape;
 use crate::{Error, Result};
+use core::ops::Range;
 use std::vec;
 use std::vec::Vec;
 
@@ -23,6 +24,27 @@ pub struct Net {
     /// Quantization-aware training: per tensor, the int8 range its values
     /// are rounded to in the forward pass (see [`Net::set_fake_quant`]).
     pub(crate) fake_quant: Option<Vec<Option<(f32, f32)>>>,
+}
+
+/// Which parameters training changes; the others stay bit for bit as they
+/// were (fine-tuning a deployed network's last layers).
+///
+/// The "weighted layers" are the convolutions and dense layers, in node
+/// order; a batch norm counts with the weighted layer it reads (export
+/// folds it into that layer), its scale as a weight and its shift as a bias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Trainable {
+    /// Every parameter.
+    #[default]
+    All,
+    /// Weights and biases of the last `layers` weighted layers, and the
+    /// biases of the earlier ones if `earlier_biases`.
+    Last {
+        /// Weighted layers counted from the output.
+        layers: usize,
+        /// Also the biases of every earlier weighted layer.
+        earlier_biases: bool,
+    },
 }
 
 /// Rounds `v` to the int8 grid covering `[lo, hi]` (and zero), as export
@@ -112,6 +134,49 @@ impl Net {
         }
     }
 
+    /// Per parameter, whether `which` lets training change it.
+    pub fn trainable(&self, which: Trainable) -> Vec<bool> {
+        let Trainable::Last {
+            layers,
+            earlier_biases,
+        } = which
+        else {
+            return vec![true; self.params.len()];
+        };
+        // Each node's weighted layer: its own index if it has weights, the
+        // one it reads if it is a batch norm.
+        let weighted: Vec<bool> = self
+            .layers
+            .iter()
+            .map(|s| s.layer().weight_channels().is_some())
+            .collect();
+        let owner = |i: usize| -> Option<usize> {
+            if weighted[i] {
+                return Some(i);
+            }
+            let producer = self.graph.nodes[i].inputs.first()?.checked_sub(1)?;
+            (matches!(self.layers[i], Step::BatchNorm(_)) && weighted[producer]).then_some(producer)
+        };
+        let count = weighted.iter().filter(|&&w| w).count();
+        let first_trained = count.saturating_sub(layers);
+        let mut rank = vec![0; weighted.len()];
+        let mut k = 0;
+        for (i, &w) in weighted.iter().enumerate() {
+            rank[i] = k;
+            k += w as usize;
+        }
+        let mut mask = vec![false; self.params.len()];
+        for (i, step) in self.layers.iter().enumerate() {
+            let (Some(p), Some(o)) = (step.layer().params(), owner(i)) else {
+                continue;
+            };
+            let last = rank[o] >= first_trained;
+            mask[p.weight.clone()].fill(last);
+            mask[p.bias.clone()].fill(last || earlier_biases);
+        }
+        mask
+    }
+
     /// Per parameter, whether weight decay applies: the weights of
     /// convolutions and dense layers, not biases or batch norms.
     pub(crate) fn decayed(&self) -> Vec<bool> {
@@ -162,6 +227,14 @@ impl Net {
     pub fn weights(&self, node: usize) -> Option<(&[f32], &[f32])> {
         let p = self.layers.get(node)?.layer().params()?;
         Some((&self.params[p.weight.clone()], &self.params[p.bias.clone()]))
+    }
+
+    /// Where node `node`'s weights and biases sit in
+    /// [`params`](Self::params), and so in a gradient from
+    /// [`gradient`](super::gradient); `None` for layers without parameters.
+    pub fn param_ranges(&self, node: usize) -> Option<(Range<usize>, Range<usize>)> {
+        let p = self.layers.get(node)?.layer().params()?;
+        Some((p.weight.clone(), p.bias.clone()))
     }
 
     /// Running mean and variance of batch-norm node `node`.

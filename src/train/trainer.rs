@@ -1,6 +1,6 @@
 //! The training loop: seeded batches, data-parallel gradients, evaluation.
 
-use super::net::Net;
+use super::net::{Net, Trainable};
 use super::optim::{clip_by_norm, learning_rate, OptimState, Optimizer, Schedule};
 use crate::augment::Pipeline;
 use crate::data::Dataset;
@@ -42,6 +42,14 @@ pub struct TrainConfig {
     /// channel and activations to int8 ranges tracked during training, in
     /// the forward pass; gradients straight through the rounding.
     pub qat: bool,
+    /// The parameters training changes; frozen ones keep their values
+    /// exactly (their gradients are dropped and they take no weight
+    /// decay), and batch-norm statistics are re-estimated only when all
+    /// train.
+    pub trainable: Trainable,
+    /// Shuffle the training set every epoch; `false` visits it in order,
+    /// as a device fine-tuning one sample at a time does.
+    pub shuffle: bool,
 }
 
 impl Default for TrainConfig {
@@ -59,6 +67,8 @@ impl Default for TrainConfig {
             seed: 1,
             threads: 0,
             qat: false,
+            trainable: Trainable::All,
+            shuffle: true,
         }
     }
 }
@@ -118,6 +128,19 @@ pub fn softmax_cross_entropy_soft(
         grad[i] = p - t;
     }
     (loss, grad)
+}
+
+/// The softmax cross-entropy of `net`'s main head for one image (`input`
+/// scaled as in training) against `label`, and every parameter's gradient
+/// (laid out as [`Net::params`]), in evaluation mode: the float side of one
+/// fine-tuning step.
+pub fn gradient(net: &Net, input: &[f32], label: usize) -> (f32, Vec<f32>) {
+    let t = net.forward(input, None);
+    let head = net.graph.heads[0];
+    let (loss, g) = softmax_cross_entropy(&t[head], label, 0.0);
+    let mut grads = vec![0.0; net.params.len()];
+    net.backward(&t, &[(head, g)], None, &mut grads);
+    (loss, grads)
 }
 
 fn argmax(v: &[f32]) -> usize {
@@ -212,7 +235,13 @@ impl Trainer {
             None => f(),
         };
         let n = net.params.len();
-        let decay = net.decayed();
+        let trainable = net.trainable(c.trainable);
+        let decay: Vec<bool> = net
+            .decayed()
+            .iter()
+            .zip(&trainable)
+            .map(|(&d, &t)| d && t)
+            .collect();
         let mut state = OptimState::new(n);
         // Quantization-aware training: each quantized tensor's range, a
         // moving average of the batches' ranges.
@@ -229,7 +258,17 @@ impl Trainer {
         for epoch in done_epochs..c.epochs {
             let start = Instant::now();
             let (mut loss_sum, mut correct) = (0.0f64, 0usize);
-            for batch in train.batches(c.batch_size, mix(c.seed ^ epoch as u64)) {
+            let batches: Vec<Vec<usize>> = if c.shuffle {
+                train
+                    .batches(c.batch_size, mix(c.seed ^ epoch as u64))
+                    .collect()
+            } else {
+                let all: Vec<usize> = (0..train.len()).collect();
+                all.chunks(c.batch_size.max(1))
+                    .map(<[usize]>::to_vec)
+                    .collect()
+            };
+            for batch in batches {
                 let scale = 1.0 / batch.len() as f32;
                 let saved = c.qat.then(|| {
                     let saved = net.params.clone();
@@ -349,6 +388,13 @@ impl Trainer {
                         }
                     }
                 }
+                // Frozen parameters: a zero gradient and no decay keep the
+                // optimiser's moments at zero, so their update is exactly 0.
+                grads
+                    .iter_mut()
+                    .zip(&trainable)
+                    .filter(|(_, &t)| !t)
+                    .for_each(|(g, _)| *g = 0.0);
                 if let Some(max) = c.clip_norm {
                     clip_by_norm(&mut grads, max);
                 }
@@ -369,7 +415,7 @@ impl Trainer {
                     (loss_sum / seen.max(1) as f64) as f32,
                 );
             }
-            if !net.stats.is_empty() {
+            if !net.stats.is_empty() && c.trainable == Trainable::All {
                 // Running averages during training lag behind weights that keep
                 // moving; evaluate with statistics measured on the final
                 // weights ("precise batch norm"), over training batches as in

@@ -7,7 +7,7 @@ use picocnn::data::{load_image_folder, load_mnist, Dataset};
 use picocnn::model::writer::AlignedBytes;
 use picocnn::model::{DType, Interpreter, Model, TensorInfo};
 use picocnn::train::{zoo, Net};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Errors as one line that says what failed: `what: error`.
 pub trait At<T> {
@@ -108,6 +108,40 @@ pub fn load_data(dir: &Path) -> Result<(Dataset, Dataset)> {
         return Ok((train, test));
     }
     Ok(load_mnist(dir)?)
+}
+
+/// What `finetune` and its float reference `finetune-f32` share, so that
+/// the two see the same images, rate and passes.
+#[derive(clap::Args)]
+pub struct TuneArgs {
+    /// Labelled images: the training ones tune, the test ones measure.
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Passes over the training images, in order, one image per step.
+    #[arg(long, default_value_t = 3)]
+    pub epochs: usize,
+    /// Learning rate of plain SGD (the integer steps follow the float
+    /// update).
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f32,
+    /// Tune on at most this many training images (all by default).
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
+impl TuneArgs {
+    /// The training and test images, after checking the rate.
+    pub fn load(&self) -> Result<(Dataset, Dataset)> {
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            bail!("--lr must be a positive number, not {}", self.lr);
+        }
+        load_data(&self.data)
+    }
+
+    /// Training images to tune on, of `available`.
+    pub fn count(&self, available: usize) -> usize {
+        self.limit.unwrap_or(available).min(available)
+    }
 }
 
 /// The zoo's architectures.

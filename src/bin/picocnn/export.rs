@@ -39,6 +39,23 @@ pub struct ExportArgs {
     /// Clip int8 ranges at this percentile (e.g. 99.99) instead of min/max.
     #[arg(long)]
     percentile: Option<f32>,
+    /// Record a trainable set for on-device fine-tuning: the weights and
+    /// biases of the last N weighted layers (int8 only).
+    #[arg(long, value_name = "N")]
+    trainable: Option<usize>,
+    /// With --trainable: also the biases of the M weighted layers below
+    /// them, or `all`.
+    #[arg(long, value_name = "M", value_parser = parse_biases)]
+    trainable_biases: Option<usize>,
+}
+
+/// A count of layers, or `all`.
+fn parse_biases(s: &str) -> Result<usize, String> {
+    if s == "all" {
+        return Ok(usize::MAX);
+    }
+    s.parse()
+        .map_err(|_| format!("expected a number of layers or `all`, not `{s}`"))
 }
 
 pub fn run(a: ExportArgs) -> Result<()> {
@@ -73,16 +90,35 @@ pub fn run(a: ExportArgs) -> Result<()> {
     }
     options.name = name.to_string();
     options.labels = train_set.class_names().to_vec();
-    let blob = export(&net, &options).at(a.model.display())?;
+    let mut blob = export(&net, &options).at(a.model.display())?;
+    if a.trainable_biases.is_some() && a.trainable.is_none() {
+        bail!("--trainable-biases needs --trainable N (0 trains biases only)");
+    }
+    if let Some(weights) = a.trainable {
+        if !matches!(a.precision, Prec::Int8) {
+            bail!("--trainable needs --precision int8: the fine-tuner is integer");
+        }
+        let biases = a.trainable_biases.unwrap_or(0);
+        if weights == 0 && biases == 0 {
+            bail!("--trainable 0 without --trainable-biases trains nothing");
+        }
+        let set = picocnn::learn::TrainableSet::Last { weights, biases };
+        picocnn::learn::record_trainable(&mut blob, set).at(a.model.display())?;
+    }
     let aligned = picocnn::model::writer::AlignedBytes::from(blob.clone());
     let parsed = picocnn::model::Model::parse(aligned.as_bytes())?;
     write_atomically(&a.out, &blob)?;
     if let Some(r) = &a.rust {
         let what = format!("{name} ({:?})", options.precision);
-        write_atomically(r, rust_source(&blob, parsed.arena_len(), &what).as_bytes())?;
+        let src = rust_source(&blob, parsed.arena_len(), parsed.train_len(), &what);
+        write_atomically(r, src.as_bytes())?;
     }
+    let train = match parsed.train_len() {
+        0 => String::new(),
+        n => format!(", training buffer {n} bytes"),
+    };
     eprintln!(
-        "wrote {}: {name}, {:?}, {} bytes, arena {} bytes",
+        "wrote {}: {name}, {:?}, {} bytes, arena {} bytes{train}",
         a.out.display(),
         options.precision,
         blob.len(),

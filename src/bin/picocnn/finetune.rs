@@ -2,7 +2,7 @@
 //! runs) on the host, over a data folder's training images; accuracy on its
 //! test images before and after; the tuned model written as a blob.
 
-use crate::common::{load_data, parse_model, read_blob, to_int8, write_atomically, At};
+use crate::common::{parse_model, read_blob, to_int8, write_atomically, At, TuneArgs};
 use anyhow::{bail, Context, Result};
 use picocnn::learn::FineTuner;
 use picocnn::model::Model;
@@ -13,21 +13,11 @@ pub struct FinetuneArgs {
     /// The int8 model blob (ending in a dense layer and softmax).
     #[arg(long)]
     model: PathBuf,
-    /// Labelled images: the training ones tune, the test ones measure.
-    #[arg(long)]
-    data: PathBuf,
-    /// Passes over the training images.
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
-    /// Learning rate (the float SGD rate the integer steps follow).
-    #[arg(long, default_value_t = 0.01)]
-    lr: f32,
+    #[command(flatten)]
+    tune: TuneArgs,
     /// Seed of the stochastic rounding.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Tune on at most this many training images (all by default).
-    #[arg(long)]
-    limit: Option<usize>,
     /// Where to write the tuned blob.
     #[arg(long)]
     out: PathBuf,
@@ -43,19 +33,16 @@ fn quantize(model: &Model<'_>, img: &[u8], x: &mut [i8]) -> Result<()> {
 }
 
 pub fn run(a: FinetuneArgs) -> Result<()> {
-    if !(a.lr > 0.0 && a.lr.is_finite()) {
-        bail!("--lr must be a positive number, not {}", a.lr);
-    }
     let blob = read_blob(&a.model)?;
     let model = parse_model(&blob, &a.model)?;
-    let (train, test) = load_data(&a.data)?;
+    let (train, test) = a.tune.load()?;
     let input = model.tensor(model.input(0).context("model without input")?);
     if input.shape != train.shape() {
         bail!(
             "{}: the model takes {} images, {} holds {}",
             a.model.display(),
             input.shape,
-            a.data.display(),
+            a.tune.data.display(),
             train.shape()
         );
     }
@@ -63,7 +50,7 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
     let mut arena = vec![0u8; model.arena_len()];
     let mut state = vec![0u8; train_len];
     let mut tuner =
-        FineTuner::new(&model, &mut arena, &mut state, a.lr, a.seed).at(a.model.display())?;
+        FineTuner::new(&model, &mut arena, &mut state, a.tune.lr, a.seed).at(a.model.display())?;
     let accuracy = |tuner: &mut FineTuner<'_, '_, '_>| -> Result<f64> {
         let mut right = 0;
         for i in 0..test.len() {
@@ -73,19 +60,19 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
         Ok(right as f64 / test.len().max(1) as f64)
     };
     let before = accuracy(&mut tuner)?;
-    let n = a.limit.unwrap_or(train.len()).min(train.len());
-    for epoch in 1..=a.epochs {
+    let n = a.tune.count(train.len());
+    for epoch in 1..=a.tune.epochs {
         let mut loss = 0u64;
         for i in 0..n {
             quantize(&model, train.image(i), tuner.input_mut::<i8>()?)?;
             let report = tuner
                 .step(train.label(i))
-                .at(format!("{}: training image {i}", a.data.display()))?;
+                .at(format!("{}: training image {i}", a.tune.data.display()))?;
             loss += report.loss_q12 as u64;
         }
         out!(
             "epoch {epoch}/{}: mean loss {:.4} over {n} images",
-            a.epochs,
+            a.tune.epochs,
             loss as f64 / 4096.0 / n.max(1) as f64
         );
     }

@@ -2,6 +2,7 @@
 
 use crate::common::{dtype_name, parse_model, read_blob};
 use anyhow::Result;
+use picocnn::model::Train;
 use std::path::PathBuf;
 
 #[derive(clap::Args)]
@@ -24,12 +25,26 @@ pub fn run(a: InspectArgs) -> Result<()> {
             model.arena_len(),
             blob.as_bytes().len()
         );
+        if model.train_len() > 0 {
+            let marks: Vec<String> = (0..model.op_count())
+                .map(|i| model.op(i))
+                .filter(|op| op.train != Train::Frozen)
+                .map(|op| format!("{} ({})", op.name, train_name(op.train)))
+                .collect();
+            out!(
+                "trainable: {}; training buffer {} bytes",
+                marks.join(", "),
+                model.train_len()
+            );
+        }
         return Ok(());
     }
     let layers: Vec<serde_json::Value> = summary
         .layers()
-        .map(|l| {
+        .enumerate()
+        .map(|(i, l)| {
             serde_json::json!({
+                "train": train_name(model.op(i).train),
                 "name": l.name,
                 "op": l.kind.name(),
                 "dtype": dtype_name(l.dtype),
@@ -49,8 +64,18 @@ pub fn run(a: InspectArgs) -> Result<()> {
             "bytes": summary.bytes(),
             "arena_bytes": model.arena_len(),
             "model_bytes": blob.as_bytes().len(),
+            "train_bytes": model.train_len(),
         },
     });
     out!("{obj}");
     Ok(())
+}
+
+/// What fine-tuning updates, as the table and the JSON say it.
+fn train_name(t: Train) -> &'static str {
+    match t {
+        Train::Frozen => "frozen",
+        Train::Bias => "bias",
+        Train::All => "weights and bias",
+    }
 }

@@ -13,6 +13,9 @@
 //! picocnn eval --model m.pcnn --data data/mnist [--json] [--confusion c.png]
 //! picocnn finetune --model m.pcnn --data DIR --out tuned.pcnn [--epochs N] [--lr X]
 //!                  [--seed N] [--limit N]
+//! picocnn finetune-f32 --model ckpt.safetensors --data DIR --out tuned.safetensors
+//!                      [--epochs N] [--lr X] [--limit N] [--train-last N] [--train-biases]
+//! picocnn restyle --data data/mnist --out DIR [--shear X] [--thicken N] [--tune N]
 //! picocnn inspect m.pcnn [--json]
 //! picocnn predict --model m.pcnn digit.png ...
 //! picocnn send --port /dev/ttyACM0 [--baud 115200] digit.png ... | --dir folder
@@ -42,9 +45,11 @@ mod common;
 mod eval;
 mod export;
 mod finetune;
+mod finetune_f32;
 mod inspect;
 mod plot;
 mod predict;
+mod restyle;
 mod send;
 mod train;
 
@@ -74,6 +79,12 @@ enum Command {
     /// Fine-tune an int8 model's last dense layer with the integer
     /// fine-tuner a board runs; accuracy before and after; the tuned blob.
     Finetune(finetune::FinetuneArgs),
+    /// The float reference of `finetune`: a checkpoint's last layers
+    /// fine-tuned with plain SGD, one image per step, in order.
+    FinetuneF32(finetune_f32::FinetuneF32Args),
+    /// A data set's test images in one fixed writer's style (slanted,
+    /// thickened), split into images to tune on and held-out ones.
+    Restyle(restyle::RestyleArgs),
     /// Per-layer op, output shape, parameters, multiply-accumulates and
     /// bytes of a model blob.
     Inspect(inspect::InspectArgs),
@@ -116,6 +127,8 @@ fn main() -> ExitCode {
         Command::Export(a) => export::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Finetune(a) => finetune::run(a),
+        Command::FinetuneF32(a) => finetune_f32::run(a),
+        Command::Restyle(a) => restyle::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Send(a) => send::run(a),

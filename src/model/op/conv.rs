@@ -6,7 +6,9 @@
 //! tables; float: filters and bias in the op's type, `multiplier` and
 //! `shift` zero. Offsets are into the data section.
 
-use super::{cast, cast_mut, pack, padding, read_pads, unpack, Footprint, Io, OpRecord, Site};
+use super::{
+    cast, cast_mut, pack, padding, read_pads, unpack, Footprint, Io, OpRecord, Site, Tuned,
+};
 use crate::error::Result;
 use crate::model::format::DType;
 use crate::model::layer::Layer;
@@ -78,17 +80,25 @@ impl WeightRefs {
         }
     }
 
-    /// The int8 weights of a checked record.
+    /// The int8 weights of a checked record, with the filter or bias in
+    /// RAM where `tuned` has them.
     pub fn i8<'a>(
         &self,
         s: &Site<'_, 'a>,
+        tuned: Tuned<'a>,
         weights: usize,
         channels: usize,
     ) -> Result<WeightsI8<'a>> {
         let (m, sh) = self.requant.unwrap_or((0, 0));
         Ok(WeightsI8 {
-            filter: cast(s.data(self.filter, weights))?,
-            bias: cast(s.data(self.bias, channels * 4))?,
+            filter: match tuned.filter {
+                Some(f) => f,
+                None => cast(s.data(self.filter, weights))?,
+            },
+            bias: match tuned.bias {
+                Some(b) => b,
+                None => cast(s.data(self.bias, channels * 4))?,
+            },
             multiplier: cast(s.data(m, channels * 4))?,
             shift: cast(s.data(sh, channels * 4))?,
         })
@@ -134,7 +144,7 @@ pub(crate) struct Conv2dRecord {
 
 impl Conv2dRecord {
     /// The geometry of a checked record (no arithmetic that could fail).
-    fn geometry(&self, s: &Site<'_, '_>) -> Conv2d {
+    pub(crate) fn geometry(&self, s: &Site<'_, '_>) -> Conv2d {
         Conv2d::from_checked(
             s.input(0).shape,
             s.output().shape,
@@ -240,9 +250,9 @@ impl OpRecord for Conv2dRecord {
         let conv = self.geometry(s);
         match s.op.dtype {
             DType::I8 => {
-                let weights = self
-                    .weights
-                    .i8(s, conv.filter_len(), conv.output_shape().c)?;
+                let weights =
+                    self.weights
+                        .i8(s, io.tuned, conv.filter_len(), conv.output_shape().c)?;
                 let (in_q, out_q) = (Site::qparams(s.input(0)), Site::qparams(s.output()));
                 Conv2dI8::from_checked(
                     conv,

@@ -20,7 +20,7 @@ pub(crate) struct DenseRecord {
 }
 
 impl DenseRecord {
-    fn geometry(s: &Site<'_, '_>) -> Dense {
+    pub(crate) fn geometry(s: &Site<'_, '_>) -> Dense {
         Dense::from_checked(s.input(0).shape.len(), s.output().shape.len())
     }
 
@@ -88,7 +88,7 @@ impl OpRecord for DenseRecord {
             DType::I8 => {
                 let w = self
                     .weights
-                    .i8(s, dense.weights_len(), dense.out_features())?;
+                    .i8(s, io.tuned, dense.weights_len(), dense.out_features())?;
                 let (in_q, out_q) = (Site::qparams(s.input(0)), Site::qparams(s.output()));
                 DenseI8::from_checked(
                     dense,

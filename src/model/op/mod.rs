@@ -110,12 +110,21 @@ impl<'m, 'a> Site<'m, 'a> {
     }
 }
 
+/// A weighted int8 op's filter or bias held in RAM (the fine-tuner's
+/// copies, of the stored lengths), used instead of the stored ones.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Tuned<'x> {
+    pub filter: Option<&'x [i8]>,
+    pub bias: Option<&'x [i32]>,
+}
+
 /// What an op is given to run: its output, its scratch and the readable
 /// rest of the arena.
 pub(crate) struct Io<'x> {
     pub out: &'x mut [u8],
     pub scratch: &'x mut [u8],
     pub rest: Readable<'x>,
+    pub tuned: Tuned<'x>,
     /// The output lies over the first input (ops that can run in place).
     pub in_place: bool,
 }
@@ -464,4 +473,38 @@ pub(crate) fn check_scratch(s: &Site<'_, '_>, len: usize, arena_len: usize) -> R
     } else {
         Ok(())
     }
+}
+
+/// What the fine-tuner needs of one op: the geometry of a convolution,
+/// dense layer or pool, and a weighted int8 op's stored weights.
+pub(crate) enum Parts<'a> {
+    Conv(crate::ops::conv::Conv2d, crate::ops::WeightsI8<'a>),
+    Dense(crate::ops::dense::Dense, crate::ops::WeightsI8<'a>),
+    Pool(crate::ops::pool::Pool2d, crate::ops::pool::PoolKind),
+    Other,
+}
+
+/// The [`Parts`] of op `i` of a checked model (`i < op_count()`).
+pub(crate) fn parts<'a>(model: &Model<'a>, i: usize) -> Result<Parts<'a>> {
+    let op = model.op(i);
+    let s = Site::new(model, &op, i);
+    let int8 = op.dtype == super::format::DType::I8;
+    Ok(match Record::read(&op) {
+        Record::Conv2d(r) if int8 => {
+            let g = r.geometry(&s);
+            let w = r
+                .weights
+                .i8(&s, Tuned::default(), g.filter_len(), g.output_shape().c)?;
+            Parts::Conv(g, w)
+        }
+        Record::Dense(r) if int8 => {
+            let g = dense::DenseRecord::geometry(&s);
+            let w = r
+                .weights
+                .i8(&s, Tuned::default(), g.weights_len(), g.out_features())?;
+            Parts::Dense(g, w)
+        }
+        Record::MaxPool(r) | Record::AvgPool(r) if int8 => Parts::Pool(r.geometry(&s), r.kind),
+        _ => Parts::Other,
+    })
 }

@@ -23,7 +23,7 @@ pub(crate) struct PoolRecord {
 }
 
 impl PoolRecord {
-    fn geometry(&self, s: &Site<'_, '_>) -> Pool2d {
+    pub(crate) fn geometry(&self, s: &Site<'_, '_>) -> Pool2d {
         Pool2d::from_checked(
             s.input(0).shape,
             s.output().shape,

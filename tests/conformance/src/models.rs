@@ -2,7 +2,7 @@
 //! `tests/models`, read in place from flash. One case per model output.
 
 use crate::{digest, Outcome};
-use picocnn::learn::FineTuner;
+use picocnn::learn::{FineTuner, TrainableSet};
 use picocnn::model::{DType, Interpreter, Model};
 use picocnn::Error;
 
@@ -43,17 +43,22 @@ pub fn case_count() -> usize {
 /// Name of the fine-tuning case.
 const FINETUNE: &str = "learn_lenet5_i8_finetune_4_steps";
 
-/// Four fine-tuning steps of LeNet-5's last dense layer on SplitMix64
-/// inputs: the digest of the tuned weights and biases.
+/// Four fine-tuning steps of LeNet-5's last dense layer and every bias
+/// below it (the backward pass through dense, max pooling and
+/// convolution) on SplitMix64 inputs: the digest of the tuned parameters.
 fn finetune(arena: &mut [u8]) -> Result<Option<(u32, usize)>, Error> {
     let model = Model::parse(&LENET5_I8.0)?;
-    let (run_len, train_len) = (model.arena_len(), FineTuner::train_len(&model)?);
+    let set = TrainableSet::Last {
+        weights: 1,
+        biases: usize::MAX,
+    };
+    let (run_len, train_len) = (model.arena_len(), FineTuner::train_len_for(&model, set)?);
     let needed = run_len + train_len;
     if needed > arena.len() {
         return Ok(None);
     }
     let (run, rest) = arena.split_at_mut(run_len);
-    let mut tuner = FineTuner::new(&model, run, &mut rest[..train_len], 0.01, 42)?;
+    let mut tuner = FineTuner::with_set(&model, set, run, &mut rest[..train_len], 0.01, 42)?;
     let mut s = 0x0007_eac4_u64;
     for step in 0..4 {
         for v in tuner.input_mut::<i8>()?.iter_mut() {
@@ -62,9 +67,7 @@ fn finetune(arena: &mut [u8]) -> Result<Option<(u32, usize)>, Error> {
         }
         tuner.step(step % 10)?;
     }
-    let (w, b) = tuner.params();
-    let d = digest(crate::bump::bytes(w)).rotate_left(7) ^ digest(crate::bump::bytes(b));
-    Ok(Some((d, needed)))
+    Ok(Some((tuner.digest(), needed)))
 }
 
 /// SplitMix64 inputs, identical on every target.

@@ -20,12 +20,6 @@ static LENET5: &Aligned<[u8]> = &Aligned(*include_bytes!(
 static ARENA: StaticArena<6144> = StaticArena::new();
 static TRAIN: StaticArena<1536> = StaticArena::new();
 
-fn digest(bytes: impl Iterator<Item = u8>) -> u32 {
-    bytes.fold(0x811c_9dc5u32, |h, b| {
-        (h ^ b as u32).wrapping_mul(0x0100_0193)
-    })
-}
-
 #[entry]
 fn main() -> ! {
     let mut cp = cortex_m::Peripherals::take().unwrap();
@@ -66,12 +60,10 @@ fn main() -> ! {
         step,
         step as f32 / infer as f32
     );
-    let (w, b) = tuner.params();
-    let w = digest(w.iter().map(|&v| v as u8));
-    let b = digest(b.iter().flat_map(|v| v.to_le_bytes()));
     println!(
-        "learn {}: tuned weights digest {:08x} {:08x}",
-        MACHINE, w, b
+        "learn {}: tuned parameters digest {:08x}",
+        MACHINE,
+        tuner.digest()
     );
     picocnn_qemu_tests::exit_success()
 }

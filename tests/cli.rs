@@ -771,7 +771,7 @@ fn finetune_writes_a_tuned_blob_and_refuses_bad_input() {
     let (code, text) = run(out_s);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("epoch 1/1: mean loss"), "{text}");
-    assert!(text.contains("training state 1512 bytes"), "{text}");
+    assert!(text.contains("training state 1039 bytes"), "{text}");
     // The tuned blob is a model whose last dense layer differs, nothing else.
     let tuned = picocnn::model::writer::AlignedBytes::from(std::fs::read(&out).unwrap());
     let original = std::fs::read(model).unwrap();
@@ -783,6 +783,50 @@ fn finetune_writes_a_tuned_blob_and_refuses_bad_input() {
     let (code, _) = run(again.to_str().unwrap());
     assert_eq!(code, 0);
     assert_eq!(std::fs::read(&again).unwrap(), tuned.as_bytes());
+    // Another set than the recorded one: the written blob records it.
+    let deeper = dir.join("deeper.pcnn");
+    let o = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .args([
+            "finetune",
+            "--model",
+            model,
+            "--data",
+            data,
+            "--epochs",
+            "1",
+            "--limit",
+            "20",
+            "--lr",
+            "0.003",
+            "--trainable",
+            "1",
+            "--trainable-biases",
+            "all",
+            "--out",
+        ])
+        .arg(&deeper)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}");
+    assert!(text.contains("training state 4999 bytes"), "{text}");
+    let deeper = picocnn::model::writer::AlignedBytes::from(std::fs::read(&deeper).unwrap());
+    let m = picocnn::model::Model::parse(deeper.as_bytes()).unwrap();
+    assert_eq!(m.train_len(), 4_999);
+    assert_eq!(m.op(0).train, picocnn::model::Train::Bias);
+    let (code, text) = picocnn(&[
+        "finetune",
+        "--model",
+        model,
+        "--data",
+        data,
+        "--out",
+        "x.pcnn",
+        "--trainable-biases",
+        "all",
+    ]);
+    assert_eq!(code, 1);
+    assert!(text.contains("needs --trainable"), "{text}");
     // A float model, a bad rate: one-line errors, nothing written.
     let f16 = concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -800,7 +844,7 @@ fn finetune_writes_a_tuned_blob_and_refuses_bad_input() {
     ]);
     assert_eq!(code, 1);
     assert!(
-        text.contains("fine-tuning needs a model ending in an int8 dense layer"),
+        text.contains("fine-tuning needs a model ending in an int8 softmax"),
         "{text}"
     );
     let (code, text) = picocnn(&[

@@ -84,15 +84,6 @@ impl<'m> Link<'m> {
         }
     }
 
-    /// Words of update steps per output channel.
-    pub fn step_words(&self) -> usize {
-        match self.train {
-            Train::All => 4,
-            Train::Bias => 2,
-            Train::Frozen => 0,
-        }
-    }
-
     /// Bytes of its trained parameters and steps in the training buffer.
     pub fn params_len(&self) -> usize {
         let Some(w) = self.weights() else { return 0 };
@@ -104,7 +95,8 @@ impl<'m> Link<'m> {
         let c = w.bias.len();
         match self.train {
             Train::Frozen => 0,
-            _ => filter + align8(4 * c) + align8(4 * self.step_words() * c),
+            // The layer's two step constants (see `FineTuner`'s steps).
+            _ => filter + align8(4 * c) + 16,
         }
     }
 }
@@ -135,9 +127,9 @@ pub(super) struct Chain {
 /// Where the parts of a training buffer lie, from its aligned start.
 #[derive(Debug, Clone)]
 pub(super) struct Layout {
-    /// Per link `k - lo`: its parameters' offset, and the offset of its
-    /// input's kept copy (`u32::MAX` when not kept); `2 · (softmax - lo +
-    /// 1)` words at the start. The kept copies start at `saved`, the
+    /// Per link `k - lo`, four words at the start: its parameters' offset,
+    /// the offset of its input's kept copy (`u32::MAX` when not kept), and
+    /// its trained filter's and bias's lengths (0 when not trained). The kept copies start at `saved`, the
     /// softmax output's copy at `probs`.
     pub saved: usize,
     pub probs: usize,
@@ -154,26 +146,25 @@ impl Chain {
     /// layer or pool taking the previous op's output.
     pub fn find(model: &Model<'_>, set: TrainableSet) -> Result<Chain> {
         let n = model.op_count();
-        let lo = (0..n)
-            .find(|&i| set.of(model, i) != Train::Frozen)
-            .ok_or(unsupported(
-                "no trainable set: export the model with --trainable N",
-            ))?;
         let out = model.output(0).ok_or(unsupported("model without output"))?;
         let softmax = n - 1;
         let last = model.op(softmax);
         let beta = match model.layer(&last) {
-            Layer::Softmax { beta }
-                if last.dtype == DType::I8 && last.output == out && softmax > lo =>
-            {
-                beta
-            }
+            Layer::Softmax { beta } if last.dtype == DType::I8 && last.output == out => beta,
             _ => {
                 return Err(unsupported(
                     "fine-tuning needs a model ending in an int8 softmax",
                 ))
             }
         };
+        let lo = (0..n)
+            .find(|&i| set.of(model, i) != Train::Frozen)
+            .ok_or(unsupported(
+                "no trainable set: export the model with --trainable N",
+            ))?;
+        if lo >= softmax {
+            return Err(unsupported("only convolution and dense ops can be trained"));
+        }
         for k in lo..=softmax {
             let op = model.op(k);
             if op.input_count() != 1 || (k > lo && model.op_input(&op, 0) != model.op(k - 1).output)
@@ -324,7 +315,7 @@ impl Chain {
     /// Where everything lies.
     pub fn layout(&self, model: &Model<'_>) -> Result<Layout> {
         let links = self.softmax - self.lo + 1;
-        let mut at = 8 * links;
+        let mut at = 16 * links;
         for k in self.lo..self.softmax {
             at += self.link(model, k)?.params_len();
         }

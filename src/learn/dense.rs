@@ -83,7 +83,7 @@ impl Steps {
 
 /// A real factor as a multiplier and shift; factors too small to represent
 /// become zero (no update), too large an error.
-fn step(real: f64) -> Result<Requant> {
+pub(crate) fn step(real: f64) -> Result<Requant> {
     if real < f64::from(f32::MIN_POSITIVE) {
         return Ok(Requant {
             multiplier: 0,

@@ -23,6 +23,7 @@ use super::loss::{cross_entropy_q12, softmax_error, GRADIENT_SCALE};
 use crate::error::{Error, Result};
 use crate::model::{Element, Interpreter, Model, Train, Tuned};
 use crate::ops::pool::PoolKind;
+use crate::ops::WeightsI8;
 use crate::quant::Requant;
 use crate::rng::Rng;
 
@@ -40,6 +41,9 @@ pub struct StepReport {
 struct Params<'b> {
     filter: Option<&'b mut [i8]>,
     bias: &'b mut [i32],
+    /// The layer's step constants: `lr s_g s_x² / s_y` and `lr s_g / s_y`
+    /// as multiplier and shift; a channel's steps divide them by its
+    /// requantization multiplier (`s_x s_w[o] / s_y`).
     steps: &'b [i32],
 }
 
@@ -61,7 +65,7 @@ fn params<'b>(buf: &'b mut [u8], at: usize, link: &Link<'_>) -> Option<Params<'b
         (None, buf)
     };
     let (bias, buf) = buf.split_at_mut(align8(4 * c));
-    let steps = &buf[..4 * link.step_words() * c];
+    let steps = &buf[..16];
     Some(Params {
         filter,
         bias: bytemuck::cast_slice_mut(&mut bias[..4 * c]),
@@ -136,7 +140,9 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         Self::with_set(model, TrainableSet::Recorded, arena, train, lr, seed)
     }
 
-    /// A tuner of `set` (to try other sets than the recorded one).
+    /// A tuner of `set` (to try other sets than the recorded one). Not
+    /// inlined: the set-up's frame stays off the training step's stack.
+    #[inline(never)]
     pub fn with_set(
         model: &Model<'m>,
         set: TrainableSet,
@@ -185,12 +191,12 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         let model = *self.interp.model();
         let c = self.chain;
         let links = c.softmax - c.lo + 1;
-        let (mut p_at, mut s_at) = (8 * links, self.layout.saved);
+        let (mut p_at, mut s_at) = (16 * links, self.layout.saved);
         for k in c.lo..=c.softmax {
             let i = k - c.lo;
-            set_word(self.buf, 2 * i, p_at);
+            set_word(self.buf, 4 * i, p_at);
             if c.keeps(&model, k)? {
-                set_word(self.buf, 2 * i + 1, s_at);
+                set_word(self.buf, 4 * i + 1, s_at);
                 let t = if k < c.softmax {
                     c.link(&model, k)?.input
                 } else {
@@ -198,17 +204,21 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
                 };
                 s_at += align8(t.byte_len());
             } else {
-                set_word(self.buf, 2 * i + 1, NOT_KEPT);
+                set_word(self.buf, 4 * i + 1, NOT_KEPT);
             }
             if k == c.softmax {
                 break;
             }
             let link = c.link(&model, k)?;
             if let (Some(w), Some(p)) = (link.weights(), params(self.buf, p_at, &link)) {
+                let mut filter_len = 0;
                 if let Some(f) = p.filter {
                     f.copy_from_slice(w.filter);
+                    filter_len = f.len();
                 }
                 p.bias.copy_from_slice(w.bias);
+                set_word(self.buf, 4 * i + 2, filter_len);
+                set_word(self.buf, 4 * i + 3, w.bias.len());
                 p_at += link.params_len();
             }
         }
@@ -226,23 +236,16 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
                 let real = w.multiplier[o] as f64 * libm::exp2((w.shift[o] - 31) as f64);
                 (real * f64::from(sy) / f64::from(sx)) as f32
             };
-            let at = word(self.buf, 2 * (k - c.lo));
-            let words = link.step_words();
+            let at = word(self.buf, 4 * (k - c.lo));
             if let Some(p) = params(self.buf, at, &link) {
-                let steps: &[i32] = p.steps;
-                let ptr = steps.as_ptr() as usize - self.buf.as_ptr() as usize;
-                for o in 0..w.bias.len() {
-                    let s_w = weight_scale(o);
-                    let st = if s_w > 0.0 {
-                        Steps::new(lr, base, sx, s_w)?.words()
-                    } else {
-                        [0; 4]
-                    };
-                    let put: &[i32] = if words == 4 { &st } else { &st[2..] };
-                    for (j, &v) in put.iter().enumerate() {
-                        let b = ptr + 4 * (o * words + j);
-                        self.buf[b..b + 4].copy_from_slice(&v.to_ne_bytes());
-                    }
+                let (lr, sg, sx, sy) =
+                    (f64::from(lr), f64::from(base), f64::from(sx), f64::from(sy));
+                let weight = super::dense::step(lr * sg * sx * sx / sy)?;
+                let bias = super::dense::step(lr * sg / sy)?;
+                let words = [weight.multiplier, weight.shift, bias.multiplier, bias.shift];
+                let at = p.steps.as_ptr() as usize - self.buf.as_ptr() as usize;
+                for (j, v) in words.iter().enumerate() {
+                    self.buf[at + 4 * j..at + 4 * j + 4].copy_from_slice(&v.to_ne_bytes());
                 }
             }
             let max = (0..w.bias.len()).map(weight_scale).fold(0.0f32, f32::max);
@@ -259,7 +262,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
 
     /// Copies tensor bytes `t` of the arena to the kept slot of link `i`.
     fn keep(&mut self, i: usize, range: core::ops::Range<usize>) {
-        let at = word(self.buf, 2 * i + 1);
+        let at = word(self.buf, 4 * i + 1);
         if at != NOT_KEPT {
             let n = range.len();
             let src = self.interp.arena_bytes_mut(range);
@@ -268,21 +271,30 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
     }
 
     /// Runs the model with the trained parameters, keeping what the
-    /// backward pass needs; the softmax output.
+    /// backward pass needs; the softmax output. Not inlined: its frame and
+    /// the backward pass's are never on the stack together.
+    #[inline(never)]
     fn forward(&mut self) -> Result<&[i8]> {
         let model = *self.interp.model();
         let c = self.chain;
         self.interp.run_ops(0..c.lo, &mut |_| {})?;
         for k in c.lo..c.softmax {
-            let link = c.link(&model, k)?;
-            self.keep(k - c.lo, link.input.range());
-            let at = word(self.buf, 2 * (k - c.lo));
-            let tuned = match params(self.buf, at, &link) {
-                Some(p) => Tuned {
-                    filter: p.filter.map(|f| &*f),
-                    bias: Some(&*p.bias),
-                },
-                None => Tuned::default(),
+            let i = k - c.lo;
+            let op = model.op(k);
+            self.keep(i, model.tensor(model.op_input(&op, 0)).range());
+            let (at, f, b) = (
+                word(self.buf, 4 * i),
+                word(self.buf, 4 * i + 2),
+                word(self.buf, 4 * i + 3),
+            );
+            let tuned = if b == 0 {
+                Tuned::default()
+            } else {
+                let bias = &self.buf[at + align8(f)..at + align8(f) + 4 * b];
+                Tuned {
+                    filter: (f > 0).then(|| bytemuck::cast_slice(&self.buf[at..at + f])),
+                    bias: Some(bytemuck::cast_slice(bias)),
+                }
             };
             self.interp.run_tuned(k, tuned)?;
         }
@@ -338,6 +350,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         }
     }
 
+    #[inline(never)]
     fn backward(&mut self, label: usize, classes: usize) -> Result<()> {
         let model = *self.interp.model();
         let c = self.chain;
@@ -346,7 +359,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         let mut rng = core::mem::replace(&mut self.rng, Rng::new(0));
         let (area, pbuf, kept) = self.split();
         let kept_at = |pbuf: &[u8], k: usize| -> Option<usize> {
-            let w = word(pbuf, 2 * (k - c.lo) + 1);
+            let w = word(pbuf, 4 * (k - c.lo) + 1);
             (w != NOT_KEPT).then(|| w - saved)
         };
         let lost = |k| Error::InvalidModel {
@@ -376,7 +389,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
             let (x_at, y_at, p_at) = (
                 kept_at(pbuf, k),
                 kept_at(pbuf, k + 1),
-                word(pbuf, 2 * (k - c.lo)),
+                word(pbuf, 4 * (k - c.lo)),
             );
             let (fa, back) = area.split_at_mut(front);
             let g: &mut [i16] = bytemuck::cast_slice_mut(&mut fa[..2 * n_out]);
@@ -453,9 +466,10 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
                         if let Some(lp) = params(pbuf, lat, &low) {
                             let ch = low.output.shape.c;
                             let sums: &[i64] = bytemuck::cast_slice(&back[..8 * ch]);
-                            let (steps, n) = (lp.steps, lp.bias.len());
+                            let (steps, lw) = (lp.steps, low.weights().copied());
                             for (o, (b, &v)) in lp.bias.iter_mut().zip(sums).enumerate() {
-                                step_bias(b, v, steps_of(steps, n, o).bias, e + pre, &mut rng);
+                                let Some(lw) = lw.as_ref() else { break };
+                                step_bias(b, v, steps_of(steps, lw, o).bias, e + pre, &mut rng);
                             }
                         }
                         break;
@@ -498,7 +512,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
             if link.train == Train::Frozen {
                 continue;
             }
-            let at = word(self.buf, 2 * (k - c.lo));
+            let at = word(self.buf, 4 * (k - c.lo));
             let n = w.bias.len();
             let mut off = at;
             let filter = (link.train == Train::All).then(|| {
@@ -528,7 +542,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
             if link.train == Train::Frozen {
                 continue;
             }
-            let mut off = word(self.buf, 2 * (k - c.lo));
+            let mut off = word(self.buf, 4 * (k - c.lo));
             let filter = if link.train == Train::All {
                 let f: &'s [i8] = bytemuck::cast_slice(&self.buf[off..off + w.filter.len()]);
                 off += align8(w.filter.len());
@@ -619,14 +633,31 @@ fn model_output_range(model: &Model<'_>) -> core::ops::Range<usize> {
     model.output(0).map_or(0..0, |t| model.tensor(t).range())
 }
 
-/// The update steps of output channel `o`.
-fn steps_of(steps: &[i32], channels: usize, o: usize) -> Steps {
-    let words = steps.len() / channels.max(1);
-    let s = &steps[o * words..(o + 1) * words];
-    if words == 4 {
-        Steps::from_words([s[0], s[1], s[2], s[3]])
-    } else {
-        Steps::from_words([0, 0, s[0], s[1]])
+/// The update steps of output channel `o`: the layer's constants divided
+/// by the channel's requantization multiplier, in integers (the same bits
+/// on every target, and no table per channel).
+fn steps_of(steps: &[i32], w: &WeightsI8<'_>, o: usize) -> Steps {
+    let per = |m: i32, s: i32| -> Requant {
+        let (wm, ws) = (w.multiplier[o], w.shift[o]);
+        if m <= 0 || wm <= 0 {
+            return Requant {
+                multiplier: 0,
+                shift: 0,
+            };
+        }
+        let (mut q, mut shift) = (((m as u64) << 31) / wm as u64, s - ws);
+        while q >= 1 << 31 {
+            q >>= 1;
+            shift += 1;
+        }
+        Requant {
+            multiplier: q as i32,
+            shift,
+        }
+    };
+    Steps {
+        weight: per(steps[0], steps[1]),
+        bias: per(steps[2], steps[3]),
     }
 }
 
@@ -652,14 +683,14 @@ fn update(link: &Link<'_>, p: &mut Params<'_>, x: Option<&[i8]>, g: &[i16], e: i
     let zx = link.input.qparams.map_or(0, |q| q.zero_point);
     let n = p.bias.len();
     match &link.op {
-        Op::Dense(d, _) => {
+        Op::Dense(d, w) => {
             let inputs = d.in_features();
             for o in 0..n {
                 let gv = g[o] as i64;
                 if gv == 0 {
                     continue;
                 }
-                let s = steps_of(p.steps, n, o);
+                let s = steps_of(p.steps, w, o);
                 if let (Some(f), Some(x)) = (p.filter.as_deref_mut(), x) {
                     for (w, &xi) in f[o * inputs..(o + 1) * inputs].iter_mut().zip(x) {
                         step_weight(w, gv * (xi as i64 - zx as i64), s.weight, e, rng);
@@ -668,21 +699,21 @@ fn update(link: &Link<'_>, p: &mut Params<'_>, x: Option<&[i8]>, g: &[i16], e: i
                 step_bias(&mut p.bias[o], gv, s.bias, e, rng);
             }
         }
-        Op::Conv(conv, _) => {
+        Op::Conv(conv, w) => {
             if let (Some(f), Some(x)) = (p.filter.as_deref_mut(), x) {
                 let steps = p.steps;
-                let words = steps.len() / n.max(1);
+                // Weights come channel by channel: one division per channel.
+                let mut at = (usize::MAX, steps_of(steps, w, 0).weight);
                 conv_weight_sums(conv, x, zx, g, |o, k, v| {
-                    let factor = Requant {
-                        multiplier: steps[o * words],
-                        shift: steps[o * words + 1],
-                    };
-                    step_weight(&mut f[k], v, factor, e, rng);
+                    if at.0 != o {
+                        at = (o, steps_of(steps, w, o).weight);
+                    }
+                    step_weight(&mut f[k], v, at.1, e, rng);
                 });
             }
             for o in 0..n {
                 let v: i64 = g.iter().skip(o).step_by(n).map(|&v| v as i64).sum();
-                step_bias(&mut p.bias[o], v, steps_of(p.steps, n, o).bias, e, rng);
+                step_bias(&mut p.bias[o], v, steps_of(p.steps, w, o).bias, e, rng);
             }
         }
         Op::Pool(..) => {}

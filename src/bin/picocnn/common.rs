@@ -202,3 +202,12 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(&tmp, bytes).at(tmp.display())?;
     std::fs::rename(&tmp, path).at(path.display())
 }
+
+/// A count of layers, or `all`.
+pub fn parse_layers(s: &str) -> Result<usize, String> {
+    if s == "all" {
+        return Ok(usize::MAX);
+    }
+    s.parse()
+        .map_err(|_| format!("expected a number of layers or `all`, not `{s}`"))
+}

@@ -45,17 +45,8 @@ pub struct ExportArgs {
     trainable: Option<usize>,
     /// With --trainable: also the biases of the M weighted layers below
     /// them, or `all`.
-    #[arg(long, value_name = "M", value_parser = parse_biases)]
+    #[arg(long, value_name = "M", value_parser = crate::common::parse_layers)]
     trainable_biases: Option<usize>,
-}
-
-/// A count of layers, or `all`.
-fn parse_biases(s: &str) -> Result<usize, String> {
-    if s == "all" {
-        return Ok(usize::MAX);
-    }
-    s.parse()
-        .map_err(|_| format!("expected a number of layers or `all`, not `{s}`"))
 }
 
 pub fn run(a: ExportArgs) -> Result<()> {

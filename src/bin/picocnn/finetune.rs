@@ -4,7 +4,7 @@
 
 use crate::common::{parse_model, read_blob, to_int8, write_atomically, At, TuneArgs};
 use anyhow::{bail, Context, Result};
-use picocnn::learn::FineTuner;
+use picocnn::learn::{record_trainable, FineTuner, TrainableSet};
 use picocnn::model::Model;
 use std::path::PathBuf;
 
@@ -18,6 +18,15 @@ pub struct FinetuneArgs {
     /// Seed of the stochastic rounding.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Tune this set instead of the one recorded in the blob: the weights
+    /// and biases of the last N weighted layers (the written blob records
+    /// it).
+    #[arg(long, value_name = "N")]
+    trainable: Option<usize>,
+    /// With --trainable: also the biases of the M weighted layers below
+    /// them, or `all`.
+    #[arg(long, value_name = "M", value_parser = crate::common::parse_layers)]
+    trainable_biases: Option<usize>,
     /// Where to write the tuned blob.
     #[arg(long)]
     out: PathBuf,
@@ -46,11 +55,22 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
             train.shape()
         );
     }
-    let train_len = FineTuner::train_len(&model).at(a.model.display())?;
+    let set = match (a.trainable, a.trainable_biases) {
+        (None, Some(_)) => bail!("--trainable-biases needs --trainable N (0 trains biases only)"),
+        (None, None) => TrainableSet::Recorded,
+        (Some(0), None | Some(0)) => {
+            bail!("--trainable 0 without --trainable-biases trains nothing")
+        }
+        (Some(weights), biases) => TrainableSet::Last {
+            weights,
+            biases: biases.unwrap_or(0),
+        },
+    };
+    let train_len = FineTuner::train_len_for(&model, set).at(a.model.display())?;
     let mut arena = vec![0u8; model.arena_len()];
     let mut state = vec![0u8; train_len];
-    let mut tuner =
-        FineTuner::new(&model, &mut arena, &mut state, a.tune.lr, a.seed).at(a.model.display())?;
+    let mut tuner = FineTuner::with_set(&model, set, &mut arena, &mut state, a.tune.lr, a.seed)
+        .at(a.model.display())?;
     let accuracy = |tuner: &mut FineTuner<'_, '_, '_>| -> Result<f64> {
         let mut right = 0;
         for i in 0..test.len() {
@@ -79,6 +99,9 @@ pub fn run(a: FinetuneArgs) -> Result<()> {
     let after = accuracy(&mut tuner)?;
     let mut tuned = blob.as_bytes().to_vec();
     tuner.write_into(&mut tuned)?;
+    if set != TrainableSet::Recorded {
+        record_trainable(&mut tuned, set)?;
+    }
     write_atomically(&a.out, &tuned)?;
     out!(
         "test accuracy {:.2} % -> {:.2} % ({} images); wrote {} (training state {train_len} bytes)",

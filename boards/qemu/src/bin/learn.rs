@@ -1,12 +1,14 @@
-//! On-device fine-tuning of the trained int8 LeNet-5's last dense layer:
-//! instructions per inference and per training step under QEMU's
-//! `-icount`, the memory it takes, and a digest of the tuned weights after
-//! a few steps (`cargo xtask bench-mcu --bin learn`).
+//! On-device fine-tuning of the trained int8 LeNet-5: per trainable set,
+//! the memory it takes, instructions per inference and per training step
+//! under QEMU's `-icount`, and a digest of the tuned parameters after a
+//! few steps (`cargo xtask bench-mcu --bin learn`). The sets: the one
+//! recorded in the blob (the last dense layer), the last dense layer with
+//! every bias below it, and on the Cortex-M4F the last two dense layers.
 #![no_std]
 #![no_main]
 
 use cortex_m_rt::entry;
-use picocnn::learn::FineTuner;
+use picocnn::learn::{FineTuner, TrainableSet};
 use picocnn::model::Model;
 use picocnn_qemu_tests::{icount, println, StaticArena, MACHINE};
 
@@ -17,24 +19,85 @@ static LENET5: &Aligned<[u8]> = &Aligned(*include_bytes!(
     "../../../../tests/models/lenet5_mnist_i8.pcnn"
 ));
 
-static ARENA: StaticArena<6144> = StaticArena::new();
-static TRAIN: StaticArena<1536> = StaticArena::new();
+/// LeNet-5's `arena_len()`: the plan and its alignment.
+static ARENA: StaticArena<5920> = StaticArena::new();
+/// The largest set each core runs: every bias (M0), two dense layers (M4F).
+#[cfg(machine = "m0")]
+static TRAIN: StaticArena<5008> = StaticArena::new();
+#[cfg(machine = "m4")]
+static TRAIN: StaticArena<11616> = StaticArena::new();
 
-#[entry]
-fn main() -> ! {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    icount::init(&mut cp.SYST);
-    let model = Model::parse(&LENET5.0).unwrap();
-    let train_len = FineTuner::train_len(&model).unwrap();
-    let arena = &mut ARENA.take().unwrap()[..];
-    let train = &mut TRAIN.take().unwrap()[..];
-    let mut tuner = FineTuner::new(&model, arena, train, 0.01, 7).unwrap();
-    println!(
-        "learn {}: lenet5 last dense layer, arena {} bytes, training state {} bytes",
-        MACHINE,
-        model.arena_len(),
-        train_len
-    );
+#[cfg(machine = "m0")]
+const SETS: [(&str, TrainableSet); 2] = [
+    ("last dense layer (recorded)", TrainableSet::Recorded),
+    (
+        "last dense layer + every bias",
+        TrainableSet::Last {
+            weights: 1,
+            biases: usize::MAX,
+        },
+    ),
+];
+#[cfg(machine = "m4")]
+const SETS: [(&str, TrainableSet); 3] = [
+    ("last dense layer (recorded)", TrainableSet::Recorded),
+    (
+        "last dense layer + every bias",
+        TrainableSet::Last {
+            weights: 1,
+            biases: usize::MAX,
+        },
+    ),
+    (
+        "last two dense layers",
+        TrainableSet::Last {
+            weights: 2,
+            biases: 0,
+        },
+    ),
+];
+
+extern "C" {
+    /// The end of the statics (cortex-m-rt's linker script); the stack
+    /// grows down towards it.
+    static mut __euninit: u8;
+}
+
+const PAINT: u8 = 0xa5;
+
+/// Fills the free stack below the caller's frame with a pattern.
+#[inline(never)]
+fn paint_stack() {
+    let low = core::ptr::addr_of_mut!(__euninit) as usize;
+    let here = &low as *const usize as usize - 256;
+    for a in low..here {
+        // SAFETY: between the statics and the live stack: unused RAM.
+        unsafe { core::ptr::write_volatile(a as *mut u8, PAINT) };
+    }
+}
+
+/// Bytes of stack below the top of RAM the program has used since
+/// `paint_stack` (the deepest point reached).
+fn stack_used() -> usize {
+    let mut a = core::ptr::addr_of_mut!(__euninit) as usize;
+    // SAFETY: reads unused RAM painted above.
+    while unsafe { core::ptr::read_volatile(a as *const u8) } == PAINT {
+        a += 1;
+    }
+    0x2000_0000 + RAM_LEN - a
+}
+
+#[cfg(machine = "m0")]
+const RAM_LEN: usize = 16 * 1024;
+#[cfg(machine = "m4")]
+const RAM_LEN: usize = 4 * 1024 * 1024;
+
+/// Memory, instructions and digest of one trainable set.
+#[inline(never)]
+fn run_set(model: &Model<'_>, name: &str, set: TrainableSet, arena: &mut [u8], train: &mut [u8]) {
+    let train_len = FineTuner::train_len_for(model, set).unwrap();
+    let mut tuner =
+        FineTuner::with_set(model, set, arena, &mut train[..train_len], 0.01, 7).unwrap();
     let mut s = 0x5eed_u64;
     let mut fill = |x: &mut [i8]| {
         for v in x {
@@ -52,18 +115,66 @@ fn main() -> ! {
         r.unwrap();
         step = n;
     }
-    println!(
-        "learn {}: inference {} instructions (class {}), training step {} instructions ({:.2}x)",
-        MACHINE,
+    report(
+        name,
+        model.arena_len(),
+        train_len,
         infer,
         class,
         step,
-        step as f32 / infer as f32
+        tuner.digest(),
     );
+}
+
+/// One line per set, formatted off the measured path's stack.
+#[inline(never)]
+fn report(
+    name: &str,
+    arena: usize,
+    train_len: usize,
+    infer: u64,
+    class: usize,
+    step: u64,
+    digest: u32,
+) {
+    let permille = (step * 1000 / infer.max(1)) as u32;
     println!(
-        "learn {}: tuned parameters digest {:08x}",
+        "learn {}: {}: arena {} + training {} bytes; inference {} instructions (class {}), training step {} ({}.{:03}x); digest {:08x}",
         MACHINE,
-        tuner.digest()
+        name,
+        arena,
+        train_len,
+        infer,
+        class,
+        step,
+        permille / 1000,
+        permille % 1000,
+        digest
+    );
+}
+
+#[entry]
+fn main() -> ! {
+    paint_stack();
+    run();
+    println!(
+        "learn {}: stack used {} bytes; static RAM {} bytes",
+        MACHINE,
+        stack_used(),
+        core::ptr::addr_of_mut!(__euninit) as usize - 0x2000_0000
     );
     picocnn_qemu_tests::exit_success()
+}
+
+/// Every set, below `main`'s frame.
+#[inline(never)]
+fn run() {
+    let mut cp = cortex_m::Peripherals::take().unwrap();
+    icount::init(&mut cp.SYST);
+    let model = Model::parse(&LENET5.0).unwrap();
+    let arena = &mut ARENA.take().unwrap()[..];
+    let train = &mut TRAIN.take().unwrap()[..];
+    for (name, set) in SETS {
+        run_set(&model, name, set, arena, train);
+    }
 }

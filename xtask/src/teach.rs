@@ -41,6 +41,8 @@ pub struct Lessons {
     /// The host fine-tuner's step per taught digit, in `send --teach`'s order:
     /// `(name, predicted, loss in Q4.12)`.
     steps: Vec<(String, usize, u32)>,
+    /// Bytes of the fine-tuner's training state.
+    pub train_len: usize,
 }
 
 /// Writes the styled digits as class folders under `target/serial-teach` and runs the host's
@@ -80,7 +82,8 @@ pub fn prepare() -> Result<Lessons, String> {
     );
     let model = Model::parse(blob.as_bytes()).map_err(|e| e.to_string())?;
     let mut arena = vec![0u8; model.arena_len()];
-    let mut train = vec![0u8; FineTuner::train_len(&model).map_err(|e| e.to_string())?];
+    let train_len = FineTuner::train_len(&model).map_err(|e| e.to_string())?;
+    let mut train = vec![0u8; train_len];
     let mut tuner = FineTuner::new(&model, &mut arena, &mut train, LEARNING_RATE, LEARNING_SEED)
         .map_err(|e| e.to_string())?;
     let q = model
@@ -122,6 +125,7 @@ pub fn prepare() -> Result<Lessons, String> {
         before,
         after,
         steps,
+        train_len,
     })
 }
 

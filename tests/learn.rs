@@ -289,3 +289,126 @@ fn the_recorded_set_is_the_tuners() {
     let bad = AlignedBytes::from(bad);
     assert!(Model::parse(bad.as_bytes()).is_err());
 }
+
+/// The integer backward pass against the float trainer's on the same
+/// network: a LeNet-5 trained briefly in f32 and exported to int8. For the
+/// last dense layer's weights and every layer's biases, the gradient the
+/// integer fine-tuner's update stands for (its expected step, before
+/// rounding, times `-s_w / lr` or `-s_x s_w / lr`) is compared with the
+/// float gradient at the same images. They differ by what int8 inference
+/// changes in the forward pass (activations rounded to 8 bits) and by the
+/// 14-bit gradients. Measured over 40 images: cosine 0.996 or more and
+/// norms within 0.3 % for the dense layers and the second convolution's
+/// biases; for the first convolution's biases, four layers down through
+/// two int8 max pools, cosine 0.970 and norm ratio 0.937. Asserted: cosine
+/// above 0.95 and norms within 10 % for every layer.
+#[test]
+fn the_integer_gradients_follow_the_float_trainers() {
+    use picocnn::export::{export, ExportOptions, Precision};
+    use picocnn::train::{gradient, zoo, TrainConfig, Trainer};
+
+    let (train, test) = load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
+    let small = picocnn::data::Dataset::new(
+        train.shape(),
+        (0..2000).flat_map(|i| train.image(i).to_vec()).collect(),
+        train.labels()[..2000].to_vec(),
+        train.class_names().to_vec(),
+    )
+    .unwrap();
+    let mut net = zoo::lenet5(train.shape(), 10, 3).unwrap();
+    Trainer::new(TrainConfig {
+        epochs: 2,
+        ..TrainConfig::default()
+    })
+    .fit(&mut net, &small, &test, &mut |_| {});
+    let pixels = |img: &[u8]| img.iter().map(|&p| p as f32 / 255.0).collect::<Vec<f32>>();
+    let calib: Vec<f32> = (0..256).flat_map(|i| pixels(train.image(i))).collect();
+    let blob = AlignedBytes::from(
+        export(
+            &net,
+            &ExportOptions::new(Precision::Int8).calibration(&calib),
+        )
+        .unwrap(),
+    );
+    let model = Model::parse(blob.as_bytes()).unwrap();
+
+    let set = TrainableSet::Last {
+        weights: 1,
+        biases: usize::MAX,
+    };
+    let lr = 0.01f32;
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut buf = vec![0u8; FineTuner::train_len_for(&model, set).unwrap()];
+    let mut tuner = FineTuner::with_set(&model, set, &mut arena, &mut buf, lr, 1).unwrap();
+    let mut steps = vec![0f32; tuner.param_count()];
+
+    // The weighted layers, lowest first, in both: float ranges, the input
+    // scale of the int8 op, and each channel's weight scale.
+    let weighted: Vec<usize> = (0..net.graph().nodes.len())
+        .filter(|&n| net.param_ranges(n).is_some())
+        .collect();
+    let ops: Vec<usize> = (0..model.op_count())
+        .filter(|&i| {
+            model.op(i).train != picocnn::model::Train::Frozen || {
+                let k = model.op(i).kind;
+                k == picocnn::model::OpKind::Conv2d || k == picocnn::model::OpKind::Dense
+            }
+        })
+        .collect();
+    assert_eq!(weighted.len(), ops.len());
+    // (int, float) pairs per compared group: each layer's biases, then the
+    // last layer's weights.
+    let groups = weighted.len() + 1;
+    let mut pairs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); groups];
+    for i in 0..40 {
+        let (img, label) = (test.image(i), test.label(i));
+        quantize(&model, img, tuner.input_mut::<i8>().unwrap());
+        tuner.expected_update(label, &mut steps).unwrap();
+        let (_, grads) = gradient(&net, &pixels(img), label);
+        let mut at = 0;
+        for (g, (&node, &op)) in weighted.iter().zip(&ops).enumerate() {
+            let (wr, br) = net.param_ranges(node).unwrap();
+            let (w, _) = net.weights(node).unwrap();
+            let per = w.len() / br.len();
+            let s_x = model
+                .tensor(model.op_input(&model.op(op), 0))
+                .qparams
+                .unwrap()
+                .scale as f64;
+            let s_w = |o: usize| {
+                w[o * per..(o + 1) * per]
+                    .iter()
+                    .fold(0f32, |m, v| m.max(v.abs())) as f64
+                    / 127.0
+            };
+            let last = g == weighted.len() - 1;
+            if last {
+                for k in 0..wr.len() {
+                    let int = -steps[at + k] as f64 * s_w(k / per) / lr as f64;
+                    pairs[groups - 1].push((int, grads[wr.start + k] as f64));
+                }
+                at += wr.len();
+            }
+            for o in 0..br.len() {
+                let int = -steps[at + o] as f64 * s_x * s_w(o) / lr as f64;
+                pairs[g].push((int, grads[br.start + o] as f64));
+            }
+            at += br.len();
+        }
+        assert_eq!(at, steps.len());
+    }
+    for (g, p) in pairs.iter().enumerate() {
+        let dot: f64 = p.iter().map(|(a, b)| a * b).sum();
+        let na = p.iter().map(|(a, _)| a * a).sum::<f64>().sqrt();
+        let nb = p.iter().map(|(_, b)| b * b).sum::<f64>().sqrt();
+        let (cos, ratio) = (dot / (na * nb), na / nb);
+        let what = if g == groups - 1 {
+            "last layer's weights".to_string()
+        } else {
+            format!("layer {g}'s biases")
+        };
+        println!("{what}: cosine {cos:.4}, norm ratio {ratio:.4}");
+        assert!(cos > 0.95, "{what}: cosine {cos}");
+        assert!((0.9..1.1).contains(&ratio), "{what}: norm ratio {ratio}");
+    }
+}

@@ -11,11 +11,16 @@
 # is there, else trains it with the main job's recipe (seed 1, about 1.5
 # minutes on 2 cores). Writes target/finetune-demo/.
 #
-#   bash tools/finetune_demo.sh        (EPOCHS, LR, SEED in the environment)
+# The larger sets (the last dense layer with every bias below it, the last
+# two dense layers) take LR_DEEP (0.003): more trained parameters move the
+# output further per step.
+#
+#   bash tools/finetune_demo.sh        (EPOCHS, LR, LR_DEEP, SEED in the environment)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 epochs=${EPOCHS:-3}
 lr=${LR:-0.01}
+lr_deep=${LR_DEEP:-0.003}
 seed=${SEED:-1}
 out=target/finetune-demo
 bin=target/release/picocnn
@@ -29,24 +34,33 @@ if [ ! -f "$ckpt" ]; then
         --weight-decay 1e-4 --schedule cosine --label-smoothing 0.1 --augment digits \
         --seed 1 --out "$ckpt" 2>/dev/null
 fi
-"$bin" export --model "$ckpt" --data data/mnist --precision int8 --out "$out/lenet5.pcnn" 2>/dev/null
+"$bin" export --model "$ckpt" --data data/mnist --precision int8 --trainable 1 \
+    --out "$out/lenet5.pcnn" 2>/dev/null
 bash tools/style_digits.sh "$out/styled" >/dev/null
 # "A -> B" of a fine-tuning run's last line.
 accuracies() { tail -n 1 | awk '{print $3, $6}'; }
-read -r i8_before i8_after < <("$bin" finetune --model "$out/lenet5.pcnn" --data "$out/styled" \
-    --epochs "$epochs" --lr "$lr" --seed "$seed" --out "$out/tuned.pcnn" | accuracies)
-f32() {
-    "$bin" finetune-f32 --model "$ckpt" --data "$out/styled" --epochs "$epochs" --lr "$lr" \
-        --out "$out/tuned-$1.safetensors" "${@:2}" | accuracies
+int8() {
+    "$bin" finetune --model "$out/lenet5.pcnn" --data "$out/styled" --epochs "$epochs" \
+        --lr "$1" --seed "$seed" --out "$out/tuned-$2.pcnn" "${@:3}" | accuracies
 }
-read -r f_before f_last < <(f32 last --train-last 1)
-read -r _ f_biases < <(f32 biases --train-last 1 --train-biases)
-read -r _ f_two < <(f32 two --train-last 2)
+f32() {
+    "$bin" finetune-f32 --model "$ckpt" --data "$out/styled" --epochs "$epochs" --lr "$1" \
+        --out "$out/tuned-$2.safetensors" "${@:3}" | accuracies
+}
+read -r i8_before i8_last < <(int8 "$lr" last)
+read -r _ i8_biases < <(int8 "$lr_deep" biases --trainable 1 --trainable-biases all)
+read -r _ i8_two < <(int8 "$lr_deep" two --trainable 2)
+read -r f_before f_last < <(f32 "$lr" last --train-last 1)
+read -r _ f_biases < <(f32 "$lr_deep" biases --train-last 1 --train-biases)
+read -r _ f_two < <(f32 "$lr_deep" two --train-last 2)
 echo
-echo "held-out accuracy (%) on 1,700 styled test digits; tuned on 300, $epochs epochs, lr $lr"
-printf '%-30s %8s %8s %8s %8s %8s\n' "trained" "int8" "int8" "f32" "f32" "f32 -"
-printf '%-30s %8s %8s %8s %8s %8s\n' "" "before" "after" "before" "after" "int8"
-printf '%-30s %8s %8s %8s %8s %8.2f\n' "last dense layer" "$i8_before" "$i8_after" \
-    "$f_before" "$f_last" "$(awk "BEGIN {print $f_last - $i8_after}")"
-printf '%-30s %8s %8s %8s %8s\n' "last dense + earlier biases" - - "$f_before" "$f_biases"
-printf '%-30s %8s %8s %8s %8s\n' "last two dense layers" - - "$f_before" "$f_two"
+echo "held-out accuracy (%) on 1,700 styled test digits; tuned on 300, $epochs epochs"
+printf '%-34s %6s %8s %8s %8s %8s %8s\n' "trained" "lr" "int8" "int8" "f32" "f32" "f32 -"
+printf '%-34s %6s %8s %8s %8s %8s %8s\n' "" "" "before" "after" "before" "after" "int8"
+row() {
+    printf '%-34s %6s %8s %8s %8s %8s %8.2f\n' "$1" "$2" "$i8_before" "$3" "$f_before" "$4" \
+        "$(awk "BEGIN {print $4 - $3}")"
+}
+row "last dense layer" "$lr" "$i8_last" "$f_last"
+row "last dense + every bias below" "$lr_deep" "$i8_biases" "$f_biases"
+row "last two dense layers" "$lr_deep" "$i8_two" "$f_two"

@@ -21,7 +21,7 @@
 //! over the output positions first.
 
 use crate::error::{check_len, invalid, Error, Result};
-use crate::quant::{quantize_multiplier, Requant};
+use crate::quant::Requant;
 use crate::rng::Rng;
 
 /// The per-channel factors of one dense layer's update.
@@ -81,16 +81,31 @@ impl Steps {
     }
 }
 
-/// A real factor as a multiplier and shift; factors too small to represent
-/// become zero (no update), too large an error.
+/// A real factor as a Q31 multiplier and a shift of any size (steps of
+/// deep layers are far below `2^-31`, where requantization multipliers
+/// stop); factors below `f32::MIN_POSITIVE` become zero (no update), above
+/// `2^30` an error.
 pub(crate) fn step(real: f64) -> Result<Requant> {
+    if !real.is_finite() {
+        return Err(invalid("learning rate and scales must be finite"));
+    }
     if real < f64::from(f32::MIN_POSITIVE) {
         return Ok(Requant {
             multiplier: 0,
             shift: 0,
         });
     }
-    let r = quantize_multiplier(real)?;
+    let (q, e) = libm::frexp(real);
+    let mut m = libm::round(q * 2_147_483_648.0) as i64;
+    let mut shift = e;
+    if m == 1 << 31 {
+        m /= 2;
+        shift += 1;
+    }
+    let r = Requant {
+        multiplier: m as i32,
+        shift,
+    };
     if r.shift > 30 {
         return Err(Error::Unsupported {
             what: "learning rate too large for the layer's scales",

@@ -332,7 +332,50 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         let out = model_output_range(self.interp.model());
         let bytes = self.interp.arena_bytes_mut(out);
         self.buf[p..p + classes].copy_from_slice(bytes);
-        self.backward(label, classes)?;
+        let mut rng = core::mem::replace(&mut self.rng, Rng::new(0));
+        let result = self.backward(label, classes, &mut Sgd(&mut rng));
+        self.rng = rng;
+        result.map(|()| report)
+    }
+
+    /// Number of trained parameters (weights and biases).
+    pub fn param_count(&self) -> usize {
+        let mut n = 0;
+        self.each_params(|f, b| n += f.map_or(0, <[i8]>::len) + b.len());
+        n
+    }
+
+    /// What [`step`](Self::step) would move each trained parameter by, in
+    /// its own int8 or int32 units and before rounding, into `out` (laid
+    /// out as [`params`](Self::params): per trained op from the lowest,
+    /// its filter if it trains, then its bias; [`param_count`](Self::param_count)
+    /// values); nothing changes. Multiplied by `-s_w / lr` (weights) or
+    /// `-s_x s_w / lr` (biases) it is the integer backward pass's gradient
+    /// in float units, to compare with a float trainer's.
+    pub fn expected_update(&mut self, label: usize, out: &mut [f32]) -> Result<StepReport> {
+        crate::error::check_len("expected update", self.param_count(), out.len())?;
+        let probs = self.forward()?;
+        let classes = probs.len();
+        if label >= classes {
+            return Err(Error::InvalidParameter {
+                what: "label outside the classes",
+            });
+        }
+        let report = StepReport {
+            predicted: argmax(probs),
+            loss_q12: cross_entropy_q12(probs, label)?,
+        };
+        let p = self.layout.probs;
+        let range = model_output_range(self.interp.model());
+        let bytes = self.interp.arena_bytes_mut(range);
+        self.buf[p..p + classes].copy_from_slice(bytes);
+        out.fill(0.0);
+        let mut expect = Expect {
+            out,
+            weights: 0,
+            biases: 0,
+        };
+        self.backward(label, classes, &mut expect)?;
         Ok(report)
     }
 
@@ -351,13 +394,18 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
     }
 
     #[inline(never)]
-    fn backward(&mut self, label: usize, classes: usize) -> Result<()> {
+    fn backward<A: Apply>(&mut self, label: usize, classes: usize, apply: &mut A) -> Result<()> {
         let model = *self.interp.model();
         let c = self.chain;
         let saved = self.layout.saved;
         let probs_at = self.layout.probs - saved;
-        let mut rng = core::mem::replace(&mut self.rng, Rng::new(0));
         let (area, pbuf, kept) = self.split();
+        // Where op k's parameters start in `expected_update`'s layout.
+        let first_param = |pbuf: &[u8], k: usize| -> usize {
+            (c.lo..k)
+                .map(|j| word(pbuf, 4 * (j - c.lo) + 2) + word(pbuf, 4 * (j - c.lo) + 3))
+                .sum()
+        };
         let kept_at = |pbuf: &[u8], k: usize| -> Option<usize> {
             let w = word(pbuf, 4 * (k - c.lo) + 1);
             (w != NOT_KEPT).then(|| w - saved)
@@ -386,6 +434,10 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
             let n_out = link.output.shape.len();
             let n_in = link.input.shape.len();
             let front = align8(2 * n_out);
+            let bases = {
+                let first = first_param(pbuf, k);
+                (first, first + word(pbuf, 4 * (k - c.lo) + 2))
+            };
             let (x_at, y_at, p_at) = (
                 kept_at(pbuf, k),
                 kept_at(pbuf, k + 1),
@@ -458,7 +510,8 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
                         pre = input_grad(&link, filter, &w, g, &mut Full(acc));
                     }
                     if let Some(p) = p.as_mut() {
-                        update(&link, p, x, g, e, &mut rng);
+                        apply.at(bases.0, bases.1);
+                        update(&link, p, x, g, e, apply);
                     }
                     if fused {
                         let Ok(low) = c.link(&model, c.lo) else { break };
@@ -467,9 +520,10 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
                             let ch = low.output.shape.c;
                             let sums: &[i64] = bytemuck::cast_slice(&back[..8 * ch]);
                             let (steps, lw) = (lp.steps, low.weights().copied());
+                            apply.at(0, 0);
                             for (o, (b, &v)) in lp.bias.iter_mut().zip(sums).enumerate() {
                                 let Some(lw) = lw.as_ref() else { break };
-                                step_bias(b, v, steps_of(steps, lw, o).bias, e + pre, &mut rng);
+                                apply.bias(o, b, v, steps_of(steps, lw, o).bias, e + pre);
                             }
                         }
                         break;
@@ -480,7 +534,6 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
                 }
             }
         }
-        self.rng = rng;
         result
     }
 
@@ -679,7 +732,14 @@ fn input_grad(
 
 /// SGD on a trained op's parameters from its output gradient `g` (exponent
 /// `e`) and its kept input `x`.
-fn update(link: &Link<'_>, p: &mut Params<'_>, x: Option<&[i8]>, g: &[i16], e: i32, rng: &mut Rng) {
+fn update(
+    link: &Link<'_>,
+    p: &mut Params<'_>,
+    x: Option<&[i8]>,
+    g: &[i16],
+    e: i32,
+    apply: &mut impl Apply,
+) {
     let zx = link.input.qparams.map_or(0, |q| q.zero_point);
     let n = p.bias.len();
     match &link.op {
@@ -692,11 +752,13 @@ fn update(link: &Link<'_>, p: &mut Params<'_>, x: Option<&[i8]>, g: &[i16], e: i
                 }
                 let s = steps_of(p.steps, w, o);
                 if let (Some(f), Some(x)) = (p.filter.as_deref_mut(), x) {
-                    for (w, &xi) in f[o * inputs..(o + 1) * inputs].iter_mut().zip(x) {
-                        step_weight(w, gv * (xi as i64 - zx as i64), s.weight, e, rng);
+                    let row = &mut f[o * inputs..(o + 1) * inputs];
+                    for (i, (w, &xi)) in row.iter_mut().zip(x).enumerate() {
+                        let v = gv * (xi as i64 - zx as i64);
+                        apply.weight(o * inputs + i, w, v, s.weight, e);
                     }
                 }
-                step_bias(&mut p.bias[o], gv, s.bias, e, rng);
+                apply.bias(o, &mut p.bias[o], gv, s.bias, e);
             }
         }
         Op::Conv(conv, w) => {
@@ -708,12 +770,12 @@ fn update(link: &Link<'_>, p: &mut Params<'_>, x: Option<&[i8]>, g: &[i16], e: i
                     if at.0 != o {
                         at = (o, steps_of(steps, w, o).weight);
                     }
-                    step_weight(&mut f[k], v, at.1, e, rng);
+                    apply.weight(k, &mut f[k], v, at.1, e);
                 });
             }
             for o in 0..n {
                 let v: i64 = g.iter().skip(o).step_by(n).map(|&v| v as i64).sum();
-                step_bias(&mut p.bias[o], v, steps_of(p.steps, w, o).bias, e, rng);
+                apply.bias(o, &mut p.bias[o], v, steps_of(p.steps, w, o).bias, e);
             }
         }
         Op::Pool(..) => {}
@@ -722,4 +784,56 @@ fn update(link: &Link<'_>, p: &mut Params<'_>, x: Option<&[i8]>, g: &[i16], e: i
 
 fn argmax(v: &[i8]) -> usize {
     (0..v.len()).fold(0, |b, k| if v[k] > v[b] { k } else { b })
+}
+
+/// What a backward pass does with each trained parameter's step: `v`
+/// times the channel's `factor` times `2^e`, negated.
+trait Apply {
+    /// The next parameters are a trained op's: its filter from `weights`,
+    /// its bias from `biases` in [`FineTuner::expected_update`]'s layout.
+    fn at(&mut self, weights: usize, biases: usize);
+    /// Weight `k` of the op's filter.
+    fn weight(&mut self, k: usize, w: &mut i8, v: i64, factor: Requant, e: i32);
+    /// Bias `o` of the op.
+    fn bias(&mut self, o: usize, b: &mut i32, v: i64, factor: Requant, e: i32);
+}
+
+/// SGD with seeded stochastic rounding.
+struct Sgd<'r>(&'r mut Rng);
+
+impl Apply for Sgd<'_> {
+    #[inline(always)]
+    fn at(&mut self, _weights: usize, _biases: usize) {}
+    #[inline(always)]
+    fn weight(&mut self, _k: usize, w: &mut i8, v: i64, factor: Requant, e: i32) {
+        step_weight(w, v, factor, e, self.0);
+    }
+    #[inline(always)]
+    fn bias(&mut self, _o: usize, b: &mut i32, v: i64, factor: Requant, e: i32) {
+        step_bias(b, v, factor, e, self.0);
+    }
+}
+
+/// The steps before rounding, written out; nothing moves.
+struct Expect<'o> {
+    out: &'o mut [f32],
+    weights: usize,
+    biases: usize,
+}
+
+fn exact_step(v: i64, factor: Requant, e: i32) -> f32 {
+    let scale = libm::exp2(f64::from(factor.shift - 31 + e));
+    (-(v as f64) * f64::from(factor.multiplier) * scale) as f32
+}
+
+impl Apply for Expect<'_> {
+    fn at(&mut self, weights: usize, biases: usize) {
+        (self.weights, self.biases) = (weights, biases);
+    }
+    fn weight(&mut self, k: usize, _w: &mut i8, v: i64, factor: Requant, e: i32) {
+        self.out[self.weights + k] = exact_step(v, factor, e);
+    }
+    fn bias(&mut self, o: usize, _b: &mut i32, v: i64, factor: Requant, e: i32) {
+        self.out[self.biases + o] = exact_step(v, factor, e);
+    }
 }

@@ -11,16 +11,11 @@
 # is there, else trains it with the main job's recipe (seed 1, about 1.5
 # minutes on 2 cores). Writes target/finetune-demo/.
 #
-# The larger sets (the last dense layer with every bias below it, the last
-# two dense layers) take LR_DEEP (0.003): more trained parameters move the
-# output further per step.
-#
-#   bash tools/finetune_demo.sh        (EPOCHS, LR, LR_DEEP, SEED in the environment)
+#   bash tools/finetune_demo.sh        (EPOCHS, LR, SEED in the environment)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 epochs=${EPOCHS:-3}
-lr=${LR:-0.01}
-lr_deep=${LR_DEEP:-0.003}
+lr=${LR:-0.003}
 seed=${SEED:-1}
 out=target/finetune-demo
 bin=target/release/picocnn
@@ -48,11 +43,11 @@ f32() {
         --out "$out/tuned-$2.safetensors" "${@:3}" | accuracies
 }
 read -r i8_before i8_last < <(int8 "$lr" last)
-read -r _ i8_biases < <(int8 "$lr_deep" biases --trainable 1 --trainable-biases all)
-read -r _ i8_two < <(int8 "$lr_deep" two --trainable 2)
+read -r _ i8_biases < <(int8 "$lr" biases --trainable 1 --trainable-biases all)
+read -r _ i8_two < <(int8 "$lr" two --trainable 2)
 read -r f_before f_last < <(f32 "$lr" last --train-last 1)
-read -r _ f_biases < <(f32 "$lr_deep" biases --train-last 1 --train-biases)
-read -r _ f_two < <(f32 "$lr_deep" two --train-last 2)
+read -r _ f_biases < <(f32 "$lr" biases --train-last 1 --train-biases)
+read -r _ f_two < <(f32 "$lr" two --train-last 2)
 echo
 echo "held-out accuracy (%) on 1,700 styled test digits; tuned on 300, $epochs epochs"
 printf '%-34s %6s %8s %8s %8s %8s %8s\n' "trained" "lr" "int8" "int8" "f32" "f32" "f32 -"
@@ -62,5 +57,5 @@ row() {
         "$(awk "BEGIN {print $4 - $3}")"
 }
 row "last dense layer" "$lr" "$i8_last" "$f_last"
-row "last dense + every bias below" "$lr_deep" "$i8_biases" "$f_biases"
-row "last two dense layers" "$lr_deep" "$i8_two" "$f_two"
+row "last dense + every bias below" "$lr" "$i8_biases" "$f_biases"
+row "last two dense layers" "$lr" "$i8_two" "$f_two"

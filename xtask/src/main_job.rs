@@ -134,6 +134,10 @@ pub fn run(opts: &Opts) -> bool {
         if let Some(r) = rust {
             cmd.arg("--rust").arg(r);
         }
+        if precision == "int8" {
+            // Fine-tunable on any board: the last dense layer, 1,039 bytes.
+            cmd.args(["--trainable", "1"]);
+        }
         if !run(&format!("export {precision}"), &mut cmd) {
             return false;
         }
@@ -210,8 +214,17 @@ pub fn run(opts: &Opts) -> bool {
         i.model_bytes,
         i.arena_bytes
     );
+    let train_len = std::fs::read(&int8)
+        .ok()
+        .map(picocnn::model::writer::AlignedBytes::from)
+        .and_then(|b| {
+            picocnn::model::Model::parse(b.as_bytes())
+                .ok()
+                .map(|m| m.train_len())
+        })
+        .unwrap_or(0);
     println!(
-        "  wrote lenet5.pcnn and lenet5_model.rs (ARENA_LEN = {})",
+        "  wrote lenet5.pcnn and lenet5_model.rs (ARENA_LEN = {}, TRAIN_ARENA_LEN = {train_len})",
         i.arena_bytes
     );
     for d in &device {

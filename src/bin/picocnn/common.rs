@@ -122,7 +122,7 @@ pub struct TuneArgs {
     pub epochs: usize,
     /// Learning rate of plain SGD (the integer steps follow the float
     /// update).
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.003)]
     pub lr: f32,
     /// Tune on at most this many training images (all by default).
     #[arg(long)]

@@ -469,68 +469,124 @@ fn bad_flags_and_files_give_one_line() {
     assert!(err.contains("not a safetensors file"), "{err}");
 }
 
-/// `picocnn send` against a board simulated on the other end of a
-/// pseudo-terminal: the library's protocol server with the trained LeNet-5.
+/// The committed int8 LeNet-5, aligned for `Model::parse`.
+fn trained_lenet5() -> picocnn::model::writer::AlignedBytes {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/lenet5_mnist_i8.pcnn"
+    );
+    picocnn::model::writer::AlignedBytes::from(std::fs::read(path).unwrap())
+}
+
+/// A board simulated on the other end of a pseudo-terminal: the library's
+/// protocol server with the trained LeNet-5, learning (as the firmware:
+/// learning rate 0.01, seed 1) or not. Stops when dropped.
 #[cfg(unix)]
-#[test]
-fn send_talks_to_a_board_over_a_serial_line() {
-    use picocnn::model::writer::AlignedBytes;
-    use picocnn::model::Model;
-    use picocnn::protocol::{Receiver, Server};
-    use serialport::SerialPort;
-    use std::io::{Read, Write};
-    let (mut board, host) = serialport::TTYPort::pair().unwrap();
-    let port = host.name().unwrap();
-    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let stop2 = stop.clone();
-    let board_thread = std::thread::spawn(move || {
-        let blob = AlignedBytes::from(
-            std::fs::read(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/models/lenet5_mnist_i8.pcnn"
-            ))
-            .unwrap(),
-        );
-        let model = Model::parse(blob.as_bytes()).unwrap();
-        let mut arena = vec![0u8; model.arena_len()];
-        let mut server = Server::new(&model, &mut arena).unwrap();
-        let mut rx = Receiver::<784>::new();
-        let mut out = [0u8; 32];
-        let mut buf = [0u8; 512];
-        board
-            .set_timeout(std::time::Duration::from_millis(20))
-            .unwrap();
-        while !stop2.load(std::sync::atomic::Ordering::Relaxed) {
-            // A read timeout is no data.
-            let n: usize = board.read(&mut buf).unwrap_or_default();
-            for &b in &buf[..n] {
-                if let Some(e) = rx.push(b) {
-                    let k = server.answer(e, rx.payload(), &mut out).unwrap();
-                    board.write_all(&out[..k]).unwrap();
+struct SimulatedBoard {
+    port: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+#[cfg(unix)]
+impl SimulatedBoard {
+    fn start(learns: bool) -> SimulatedBoard {
+        use picocnn::learn::FineTuner;
+        use picocnn::model::Model;
+        use picocnn::protocol::{Learner, Receiver, Server};
+        use serialport::SerialPort;
+        use std::io::{Read, Write};
+        let (mut board, host) = serialport::TTYPort::pair().unwrap();
+        let port = host.name().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop2 = stop.clone();
+        fn serve<L: Learner>(
+            mut server: Server<'_, '_, L>,
+            board: &mut serialport::TTYPort,
+            stop: &std::sync::atomic::AtomicBool,
+        ) {
+            let mut rx = Receiver::<786>::new();
+            let mut out = [0u8; 32];
+            let mut buf = [0u8; 512];
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                // A read timeout is no data.
+                let n: usize = board.read(&mut buf).unwrap_or_default();
+                for &b in &buf[..n] {
+                    if let Some(e) = rx.push(b) {
+                        let k = server.answer(e, rx.payload(), &mut out).unwrap();
+                        board.write_all(&out[..k]).unwrap();
+                    }
                 }
             }
         }
-    });
+        let thread = std::thread::spawn(move || {
+            let blob = trained_lenet5();
+            let model = Model::parse(blob.as_bytes()).unwrap();
+            let mut arena = vec![0u8; model.arena_len()];
+            board
+                .set_timeout(std::time::Duration::from_millis(20))
+                .unwrap();
+            if learns {
+                let mut train = vec![0u8; FineTuner::train_len(&model).unwrap()];
+                let server =
+                    Server::with_learning(&model, &mut arena, &mut train, 0.01, 1).unwrap();
+                serve(server, &mut board, &stop2);
+            } else {
+                serve(Server::new(&model, &mut arena).unwrap(), &mut board, &stop2);
+            }
+        });
+        SimulatedBoard {
+            port,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+#[cfg(unix)]
+impl Drop for SimulatedBoard {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Writes `images` (28x28 grey) as `root/<label>/<i>.png`, with a folder
+/// for each of the ten classes.
+fn write_class_folders(root: &Path, images: &[(Vec<u8>, usize)]) {
+    for class in 0..10 {
+        std::fs::create_dir_all(root.join(class.to_string())).unwrap();
+    }
+    for (i, (img, label)) in images.iter().enumerate() {
+        let path = root.join(label.to_string()).join(format!("{i:03}.png"));
+        let f = std::fs::File::create(path).unwrap();
+        let mut e = png::Encoder::new(std::io::BufWriter::new(f), 28, 28);
+        e.set_color(png::ColorType::Grayscale);
+        e.set_depth(png::BitDepth::Eight);
+        e.write_header().unwrap().write_image_data(img).unwrap();
+    }
+}
+
+/// `picocnn send` against a simulated board.
+#[cfg(unix)]
+#[test]
+fn send_talks_to_a_board_over_a_serial_line() {
+    let board = SimulatedBoard::start(false);
+    let port = board.port.clone();
     // Ten test digits as a class-folder tree.
     let d = temp_dir("send");
     let (_, test) =
         picocnn::data::load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
-    for i in 0..10 {
-        let dir = d.join("digits").join(test.label(i).to_string());
-        std::fs::create_dir_all(&dir).unwrap();
-        let f = std::fs::File::create(dir.join(format!("{i}.png"))).unwrap();
-        let mut e = png::Encoder::new(std::io::BufWriter::new(f), 28, 28);
-        e.set_color(png::ColorType::Grayscale);
-        e.set_depth(png::BitDepth::Eight);
-        e.write_header()
-            .unwrap()
-            .write_image_data(test.image(i))
-            .unwrap();
-    }
+    let digits: Vec<(Vec<u8>, usize)> = (0..10)
+        .map(|i| (test.image(i).to_vec(), test.label(i)))
+        .collect();
+    write_class_folders(&d.join("digits"), &digits);
     let one = d
         .join("digits")
         .join(test.label(0).to_string())
-        .join("0.png");
+        .join("000.png");
     let out = Command::new(env!("CARGO_BIN_EXE_picocnn"))
         .args(["send", "--port", &port, "--dir"])
         .arg(d.join("digits"))
@@ -566,8 +622,7 @@ fn send_talks_to_a_board_over_a_serial_line() {
     let (code, err) = picocnn(&["send", "--port", &port, &wrong.display().to_string()]);
     assert_eq!(code, 1);
     assert!(err.contains("4x4x1") && err.contains("28x28x1"), "{err}");
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    board_thread.join().unwrap();
+    drop(board);
     // No board at all: a one-line error after the timeout.
     let (code, err) = picocnn(&[
         "send",
@@ -578,6 +633,116 @@ fn send_talks_to_a_board_over_a_serial_line() {
     assert_eq!(code, 1);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent-port"), "{err}");
+}
+
+/// `picocnn send --teach` against a simulated learning board: each line
+/// is the board's step, equal to a host fine-tuner's fed the same digits in
+/// the same order; bad folders, a board that cannot learn and a bad
+/// `--epochs` are one-line errors.
+#[cfg(unix)]
+#[test]
+fn send_teaches_a_board_and_refuses_what_it_cannot_teach() {
+    use picocnn::data::style::{restyle, Style};
+    use picocnn::learn::FineTuner;
+    use picocnn::model::Model;
+    let d = temp_dir("teach");
+    let (_, test) =
+        picocnn::data::load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
+    let digits: Vec<(Vec<u8>, usize)> = (0..30)
+        .map(|i| {
+            let img = restyle(test.image(i), test.shape(), Style::default()).unwrap();
+            (img, test.label(i))
+        })
+        .collect();
+    let folder = d.join("styled");
+    write_class_folders(&folder, &digits);
+    let folder_s = folder.display().to_string();
+
+    let board = SimulatedBoard::start(true);
+    let (code, text) = {
+        let o = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+            .args(["send", "--port", &board.port, "--teach", &folder_s])
+            .args(["--epochs", "2", "--seed", "5"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).to_string();
+        assert!(o.status.success(), "{err}");
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+        )
+    };
+    assert_eq!(code, Some(0));
+    // The host's steps: the folder's order, shuffled per epoch from the seed.
+    let set = picocnn::data::load_image_folder(&folder).unwrap();
+    let blob = trained_lenet5();
+    let model = Model::parse(blob.as_bytes()).unwrap();
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut train = vec![0u8; FineTuner::train_len(&model).unwrap()];
+    let mut tuner = FineTuner::new(&model, &mut arena, &mut train, 0.01, 1).unwrap();
+    let q = model.tensor(model.input(0).unwrap()).qparams.unwrap();
+    let mut want = Vec::new();
+    for epoch in 0..2u64 {
+        let (mut right, mut loss) = (0, 0u64);
+        for i in picocnn::rng::shuffled(set.len(), 5 + epoch) {
+            for (x, &p) in tuner
+                .input_mut::<i8>()
+                .unwrap()
+                .iter_mut()
+                .zip(set.image(i))
+            {
+                *x = q.quantize(p as f32 / 255.0);
+            }
+            let r = tuner.step(set.label(i)).unwrap();
+            want.push(format!(
+                "{}#{i}: predicted {}, loss {:.4} (Q4.12 {})",
+                set.label(i),
+                r.predicted,
+                r.loss_q12 as f64 / 4096.0,
+                r.loss_q12
+            ));
+            right += (r.predicted == set.label(i)) as usize;
+            loss += r.loss_q12 as u64;
+        }
+        want.push(format!(
+            "epoch {}/2: {right} of 30 right before their step ({:.2} %), mean loss {:.4}",
+            epoch + 1,
+            100.0 * right as f64 / 30.0,
+            loss as f64 / 4096.0 / 30.0
+        ));
+    }
+    assert_eq!(text.lines().collect::<Vec<_>>(), want);
+
+    // Folders the board cannot be taught from.
+    let three = d.join("three");
+    for c in ["a", "b", "c"] {
+        std::fs::create_dir_all(three.join(c)).unwrap();
+    }
+    let first = folder.join(digits[0].1.to_string()).join("000.png");
+    std::fs::copy(first, three.join("a").join("x.png")).unwrap();
+    let (code, err) = picocnn(&["send", "--port", &board.port, "--teach", "/nonexistent"]);
+    assert_eq!((code, err.trim().lines().count()), (1, 1), "{err}");
+    assert!(err.contains("/nonexistent"), "{err}");
+    let three_s = three.display().to_string();
+    let (code, err) = picocnn(&["send", "--port", &board.port, "--teach", &three_s]);
+    assert_eq!((code, err.trim().lines().count()), (1, 1), "{err}");
+    assert!(
+        err.contains("3 class folders, the board's model has 10"),
+        "{err}"
+    );
+    let args = ["send", "--port", &board.port, "--teach", &folder_s];
+    let (code, err) = picocnn(&[&args[..], &["--epochs", "0"]].concat());
+    assert_eq!(
+        (code, err.trim()),
+        (1, "error: --epochs must be at least 1")
+    );
+    drop(board);
+
+    // A board without a fine-tuner.
+    let board = SimulatedBoard::start(false);
+    let (code, err) = picocnn(&["send", "--port", &board.port, "--teach", &folder_s]);
+    assert_eq!((code, err.trim().lines().count()), (1, 1), "{err}");
+    assert!(err.contains("this board cannot learn"), "{err}");
 }
 
 #[test]

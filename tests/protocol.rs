@@ -2,7 +2,8 @@
 //! after noise and broken frames, and no byte stream makes it panic.
 
 use picocnn::protocol::{
-    encode, Answer, Event, Kind, Receiver, Status, CRC_LEN, HEADER_LEN, REPLY_MAGIC, REQUEST_MAGIC,
+    encode, Answer, Event, Kind, Learned, Receiver, Status, CRC_LEN, HEADER_LEN, REPLY_MAGIC,
+    REQUEST_MAGIC,
 };
 use proptest::prelude::*;
 
@@ -116,10 +117,17 @@ fn replies_and_answers() {
     );
     // Requests are not replies.
     assert!(events(&mut rx, &frame(1, &[1, 2, 3])).is_empty());
-    for s in 0..=6u8 {
+    for s in 0..=8u8 {
         assert_eq!(Status::from_u8(s).unwrap() as u8, s);
     }
-    assert_eq!(Status::from_u8(7), None);
+    assert_eq!(Status::from_u8(9), None);
+    let learned = Learned {
+        predicted: 0x0102,
+        loss_q12: 0x0304_0506,
+    };
+    assert_eq!(learned.to_bytes(), [2, 1, 6, 5, 4, 3]);
+    assert_eq!(Learned::from_bytes(&learned.to_bytes()), Some(learned));
+    assert_eq!(Learned::from_bytes(&[0u8; 4]), None);
     assert!(matches!(
         encode(REQUEST_MAGIC, 1, &[0u8; 10], &mut [0u8; 12]),
         Err(picocnn::Error::BufferTooSmall {
@@ -380,4 +388,235 @@ fn a_service_serves_a_split_uart() {
     assert_eq!(service.server.take_answer(), Some(answer));
     assert_eq!(service.server.take_answer(), None);
     assert_eq!(got[1].1, [28, 0, 28, 0, 1, 0, 10, 0]);
+}
+
+/// A board on the host: what the client writes goes through a receiver to
+/// the server, whose replies wait to be read.
+#[cfg(feature = "std")]
+struct Board<'m, 'a, L> {
+    server: picocnn::protocol::Server<'m, 'a, L>,
+    rx: Receiver<786>,
+    replies: std::collections::VecDeque<u8>,
+}
+
+#[cfg(feature = "std")]
+impl<L: picocnn::protocol::Learner> std::io::Write for Board<'_, '_, L> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut out = [0u8; 32];
+        for &b in bytes {
+            if let Some(e) = self.rx.push(b) {
+                let n = self.server.answer(e, self.rx.payload(), &mut out).unwrap();
+                self.replies.extend(&out[..n]);
+            }
+        }
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[cfg(feature = "std")]
+impl<L> std::io::Read for Board<'_, '_, L> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.replies.is_empty() {
+            return Err(std::io::ErrorKind::TimedOut.into());
+        }
+        self.replies.read(buf)
+    }
+}
+
+#[cfg(feature = "std")]
+fn client<'m, 'a, L: picocnn::protocol::Learner>(
+    server: picocnn::protocol::Server<'m, 'a, L>,
+) -> picocnn::protocol::Client<Board<'m, 'a, L>> {
+    let board = Board {
+        server,
+        rx: Receiver::new(),
+        replies: Default::default(),
+    };
+    picocnn::protocol::Client::new(board, std::time::Duration::from_secs(1))
+}
+
+/// The fine-tuning demonstration's samples: test digits in a writing style
+/// the model never saw, with their labels.
+#[cfg(feature = "std")]
+fn styled_digits(n: usize) -> Vec<(Vec<u8>, usize)> {
+    use picocnn::data::style::{restyle, Style};
+    let (_, test) =
+        picocnn::data::load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
+    (0..n)
+        .map(|i| {
+            let img = restyle(test.image(i), test.shape(), Style::default()).unwrap();
+            (img, test.label(i))
+        })
+        .collect()
+}
+
+/// Learn requests through the client and a learning server step the same
+/// fine-tuner as one on the host fed the same samples: every prediction
+/// and loss equal, and classify requests answer with the tuned weights.
+#[cfg(feature = "std")]
+#[test]
+fn a_board_learns_as_the_host_tuner_does() {
+    use picocnn::learn::FineTuner;
+    use picocnn::model::Model;
+    use picocnn::protocol::Server;
+    let blob = trained_lenet5();
+    let model = Model::parse(blob.as_bytes()).unwrap();
+    let train_len = FineTuner::train_len(&model).unwrap();
+    let (mut arena, mut train) = (vec![0u8; model.arena_len()], vec![0u8; train_len]);
+    let server = Server::with_learning(&model, &mut arena, &mut train, 0.01, 7).unwrap();
+    assert_eq!(server.learning(), Ok(()));
+    let mut board = client(server);
+    let (mut host_arena, mut host_train) = (vec![0u8; model.arena_len()], vec![0u8; train_len]);
+    let mut host = FineTuner::new(&model, &mut host_arena, &mut host_train, 0.01, 7).unwrap();
+    let q = model.tensor(model.input(0).unwrap()).qparams.unwrap();
+    let out_q = model.tensor(model.output(0).unwrap()).qparams.unwrap();
+    let (scale, offset) = model.normalisation();
+    let load = |host: &mut FineTuner<'_, '_, '_>, img: &[u8]| {
+        let x = host.input_mut::<i8>().unwrap();
+        for (d, &p) in x.iter_mut().zip(img) {
+            *d = q.quantize(p as f32 * scale + offset);
+        }
+    };
+    let samples = styled_digits(130);
+    let (tune, held_out) = samples.split_at(100);
+    let classify_all = |board: &mut picocnn::protocol::Client<Board<'_, '_, _>>| -> Vec<u8> {
+        held_out
+            .iter()
+            .map(|(img, _)| {
+                let r = board.request(Kind::Classify, img).unwrap();
+                assert_eq!(r.status, Status::Ok as u8);
+                Answer::from_bytes(&r.payload).unwrap().class
+            })
+            .collect()
+    };
+    let before = classify_all(&mut board);
+    let (mut right, mut losses) = (0, 0u64);
+    for (img, label) in tune {
+        let got = board.learn(img, *label as u16).unwrap();
+        load(&mut host, img);
+        let want = host.step(*label).unwrap();
+        assert_eq!(
+            (got.predicted as usize, got.loss_q12),
+            (want.predicted, want.loss_q12)
+        );
+        right += (want.predicted == *label) as usize;
+        losses += want.loss_q12 as u64;
+    }
+    // Not a trivial sequence: some were wrong before their step.
+    assert!(right < tune.len() && losses > 0, "{right} {losses}");
+    let after = classify_all(&mut board);
+    for ((img, _), class) in held_out.iter().zip(&after) {
+        load(&mut host, img);
+        let probs = host.infer().unwrap();
+        let best = (0..probs.len()).fold(0, |b, k| if probs[k] > probs[b] { k } else { b });
+        assert_eq!(*class as usize, best);
+        // The confidence as classify gives it, from the tuned output.
+        let r = board.request(Kind::Classify, img).unwrap();
+        let confidence = (out_q.dequantize(probs[best]).clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+        assert_eq!(
+            Answer::from_bytes(&r.payload).unwrap().confidence,
+            confidence
+        );
+    }
+    // The tuned weights answer some held-out digits differently.
+    assert_ne!(before, after);
+}
+
+/// Learn requests the board must refuse, each with its status, after which
+/// it still learns as the host does; boards that cannot learn say so.
+#[cfg(feature = "std")]
+#[test]
+fn bad_learn_requests_get_their_errors() {
+    use picocnn::learn::FineTuner;
+    use picocnn::model::Model;
+    use picocnn::protocol::{ClientError, Server};
+    let blob = trained_lenet5();
+    let model = Model::parse(blob.as_bytes()).unwrap();
+    let train_len = FineTuner::train_len(&model).unwrap();
+    let samples = styled_digits(2);
+    let (img, label) = &samples[0];
+    let refused = |r: Result<Learned, ClientError>| match r {
+        Err(ClientError::Refused(s)) => Status::from_u8(s),
+        other => panic!("{other:?}"),
+    };
+
+    let (mut arena, mut train) = (vec![0u8; model.arena_len()], vec![0u8; train_len]);
+    let server = Server::with_learning(&model, &mut arena, &mut train, 0.01, 7).unwrap();
+    let mut board = client(server);
+    let first = board.learn(img, *label as u16).unwrap();
+    let mut with_label = img.clone();
+    with_label.push(3); // a label of 1 byte
+    let cases: [(&[u8], Status); 4] = [
+        (img, Status::WrongSize), // no label
+        (&with_label, Status::WrongSize),
+        (&with_label[..100], Status::WrongSize),
+        (&[], Status::WrongSize),
+    ];
+    for (payload, want) in cases {
+        let r = board.request(Kind::Learn, payload).unwrap();
+        assert_eq!((r.status, r.payload.len()), (want as u8, 0));
+    }
+    assert_eq!(refused(board.learn(img, 10)), Some(Status::BadLabel));
+    assert_eq!(refused(board.learn(img, u16::MAX)), Some(Status::BadLabel));
+    let err = board.learn(img, 10).unwrap_err().to_string();
+    assert_eq!(err, "the board answered: label outside the model's classes");
+    // Nothing was learned from those: the next step is the host's second.
+    let second = board.learn(&samples[1].0, samples[1].1 as u16).unwrap();
+    let (mut host_arena, mut host_train) = (vec![0u8; model.arena_len()], vec![0u8; train_len]);
+    let mut host = FineTuner::new(&model, &mut host_arena, &mut host_train, 0.01, 7).unwrap();
+    let q = model.tensor(model.input(0).unwrap()).qparams.unwrap();
+    let mut step = |img: &[u8], label: usize| {
+        for (d, &p) in host.input_mut::<i8>().unwrap().iter_mut().zip(img) {
+            *d = q.quantize(p as f32 / 255.0);
+        }
+        let r = host.step(label).unwrap();
+        Learned {
+            predicted: r.predicted as u16,
+            loss_q12: r.loss_q12,
+        }
+    };
+    assert_eq!(first, step(img, *label));
+    assert_eq!(second, step(&samples[1].0, samples[1].1));
+
+    // A server without a tuner, and one whose training buffer is short,
+    // refuse to learn and go on classifying.
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut board = client(Server::new(&model, &mut arena).unwrap());
+    assert_eq!(refused(board.learn(img, 1)), Some(Status::CannotLearn));
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut short = vec![0u8; train_len - 1];
+    let server = Server::with_learning(&model, &mut arena, &mut short, 0.01, 7).unwrap();
+    assert_eq!(
+        server.learning(),
+        Err(picocnn::Error::BufferTooSmall {
+            what: "training buffer",
+            needed: train_len,
+            got: train_len - 1
+        })
+    );
+    let mut board = client(server);
+    assert_eq!(refused(board.learn(img, 1)), Some(Status::CannotLearn));
+    // So does one whose learning rate the tuner refuses.
+    let (mut arena, mut train) = (vec![0u8; model.arena_len()], vec![0u8; train_len]);
+    let server = Server::with_learning(&model, &mut arena, &mut train, f32::NAN, 7).unwrap();
+    assert!(
+        matches!(
+            server.learning(),
+            Err(picocnn::Error::InvalidParameter { .. })
+        ),
+        "{:?}",
+        server.learning()
+    );
+    let mut board = client(server);
+    assert_eq!(refused(board.learn(img, 1)), Some(Status::CannotLearn));
+    let err = board.learn(img, 1).unwrap_err().to_string();
+    assert_eq!(err, "the board answered: this board cannot learn");
+    let r = board.request(Kind::Classify, img).unwrap();
+    assert_eq!(r.status, Status::Ok as u8);
+    // A learn request too long for the receiver.
+    let r = board.request(Kind::Learn, &[0u8; 787]).unwrap();
+    assert_eq!(r.status, Status::TooLong as u8);
 }

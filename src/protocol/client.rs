@@ -1,7 +1,7 @@
 //! The host side: one request, one reply, over any byte port (a serial
 //! port, a pseudo-terminal, a socket).
 
-use super::{encode, Event, Kind, Receiver, Status, CRC_LEN, HEADER_LEN, REPLY_MAGIC};
+use super::{encode, Event, Kind, Learned, Receiver, Status, CRC_LEN, HEADER_LEN, REPLY_MAGIC};
 use std::io::{ErrorKind, Read, Write};
 use std::time::{Duration, Instant};
 use std::vec::Vec;
@@ -29,6 +29,10 @@ pub enum ClientError {
     Timeout(Duration),
     /// A reply arrived broken (a bad CRC, or longer than a reply can be).
     Broken(Status),
+    /// The board answered with this error status.
+    Refused(u8),
+    /// An OK reply whose payload is not the request's answer (its length).
+    Unexpected(usize),
 }
 
 impl core::fmt::Display for ClientError {
@@ -39,6 +43,13 @@ impl core::fmt::Display for ClientError {
             ClientError::Read(e) => write!(f, "reading the port: {e}"),
             ClientError::Timeout(t) => write!(f, "no reply within {:.1} s", t.as_secs_f64()),
             ClientError::Broken(s) => write!(f, "a broken reply ({})", s.describe()),
+            ClientError::Refused(s) => match Status::from_u8(*s) {
+                Some(s) => write!(f, "the board answered: {}", s.describe()),
+                None => write!(f, "the board answered with unknown status {s}"),
+            },
+            ClientError::Unexpected(n) => {
+                write!(f, "an unexpected reply ({n} payload bytes)")
+            }
         }
     }
 }
@@ -100,6 +111,20 @@ impl<P: Read + Write> Client<P> {
         let n = encode(super::REQUEST_MAGIC, kind as u8, payload, &mut frame)
             .map_err(ClientError::Encode)?;
         self.exchange(&frame[..n])
+    }
+
+    /// One learning step on the board: `image` (the model's input size,
+    /// 8-bit pixels) with its `label`; returns the prediction and loss
+    /// before the step. An error status is [`ClientError::Refused`].
+    pub fn learn(&mut self, image: &[u8], label: u16) -> Result<Learned, ClientError> {
+        let mut payload = std::vec::Vec::with_capacity(image.len() + 2);
+        payload.extend_from_slice(image);
+        payload.extend_from_slice(&label.to_le_bytes());
+        let reply = self.request(Kind::Learn, &payload)?;
+        if reply.status != Status::Ok as u8 {
+            return Err(ClientError::Refused(reply.status));
+        }
+        Learned::from_bytes(&reply.payload).ok_or(ClientError::Unexpected(reply.payload.len()))
     }
 
     /// Sends `bytes` as they are (a frame, or a malformed one to test a

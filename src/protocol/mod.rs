@@ -1,6 +1,7 @@
 //! The serial protocol between a host and a board that runs a model: framed
-//! requests (an image to classify), framed replies (the class and its
-//! confidence, or an error), each with a CRC-32. `no_std`, no allocation:
+//! requests (an image to classify, or to learn from with its label), framed
+//! replies (the class and its confidence, the prediction and loss of a
+//! learning step, or an error), each with a CRC-32. `no_std`, no allocation:
 //! a board parses bytes as they arrive with a [`Receiver`] of fixed
 //! capacity and answers with [`encode`]; the host uses the same two, through
 //! `Client` (feature `std`) over any byte port.
@@ -34,9 +35,9 @@ mod server;
 pub use client::{Client, ClientError, Reply};
 #[cfg(feature = "embedded-io")]
 pub use duplex::{Duplex, DuplexError};
-pub use server::Server;
 #[cfg(feature = "embedded-io")]
 pub use server::{poll, reply_error, Service, Tick};
+pub use server::{Learner, NoLearner, Server};
 
 use crate::{Error, Result};
 
@@ -60,6 +61,10 @@ pub enum Kind {
     /// Answer with the model's input shape (`h`, `w`, `c` as u16 each) and
     /// class count (u16): lets the host check before it sends images.
     Info = 2,
+    /// One fine-tuning step: the image (as for [`Classify`](Kind::Classify))
+    /// then its label (u16). The reply is a [`Learned`]; classify requests
+    /// afterwards answer with the tuned model.
+    Learn = 3,
 }
 
 impl Kind {
@@ -68,6 +73,7 @@ impl Kind {
         match v {
             1 => Some(Kind::Classify),
             2 => Some(Kind::Info),
+            3 => Some(Kind::Learn),
             _ => None,
         }
     }
@@ -84,7 +90,8 @@ pub enum Status {
     UnknownKind = 1,
     /// The payload is longer than the receiver holds.
     TooLong = 2,
-    /// The image is not the model's input size.
+    /// The image is not the model's input size (in a learn request, the
+    /// payload is not the image and a 2-byte label).
     WrongSize = 3,
     /// The CRC does not match the frame.
     BadCrc = 4,
@@ -92,6 +99,13 @@ pub enum Status {
     Timeout = 5,
     /// The model failed (should not happen with a checked model).
     ModelError = 6,
+    /// A learn request's label is not one of the model's classes (nothing
+    /// was learned).
+    BadLabel = 7,
+    /// A learn request to a board that cannot learn: its firmware serves
+    /// without a fine-tuner (a model the tuner does not handle, or no room
+    /// for its training state).
+    CannotLearn = 8,
 }
 
 impl Status {
@@ -105,6 +119,8 @@ impl Status {
             4 => Some(Status::BadCrc),
             5 => Some(Status::Timeout),
             6 => Some(Status::ModelError),
+            7 => Some(Status::BadLabel),
+            8 => Some(Status::CannotLearn),
             _ => None,
         }
     }
@@ -119,6 +135,8 @@ impl Status {
             Status::BadCrc => "CRC mismatch",
             Status::Timeout => "frame incomplete (timeout)",
             Status::ModelError => "model error",
+            Status::BadLabel => "label outside the model's classes",
+            Status::CannotLearn => "this board cannot learn",
         }
     }
 }
@@ -334,12 +352,17 @@ impl Answer {
     /// From class probabilities (first maximum wins ties).
     pub fn from_probabilities(p: &[f32]) -> Answer {
         let o = top3(p);
+        Answer::ranked(o, p.get(o[0]).copied().unwrap_or(0.0))
+    }
+
+    /// From the three most probable classes (`usize::MAX` where there are
+    /// fewer) and the first one's probability.
+    pub(crate) fn ranked(order: [usize; 3], best: f32) -> Answer {
         let class = |k: usize| if k == usize::MAX { 0 } else { k.min(255) as u8 };
-        let best = p.get(o[0]).copied().unwrap_or(0.0);
         Answer {
-            class: class(o[0]),
+            class: class(order[0]),
             confidence: (best.clamp(0.0, 1.0) * 255.0 + 0.5) as u8,
-            runners_up: [class(o[1]), class(o[2])],
+            runners_up: [class(order[1]), class(order[2])],
         }
     }
 
@@ -360,6 +383,40 @@ impl Answer {
                 class,
                 confidence,
                 runners_up: [a, c],
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The payload of a successful learn request: what the model said before
+/// the step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Learned {
+    /// The class the model gave the image before the step.
+    pub predicted: u16,
+    /// The loss before the step, `-ln p_label` in Q4.12.
+    pub loss_q12: u32,
+}
+
+impl Learned {
+    /// Bytes of the reply payload.
+    pub const LEN: usize = 6;
+
+    /// The reply payload.
+    pub fn to_bytes(self) -> [u8; Learned::LEN] {
+        let [p0, p1] = self.predicted.to_le_bytes();
+        let [l0, l1, l2, l3] = self.loss_q12.to_le_bytes();
+        [p0, p1, l0, l1, l2, l3]
+    }
+
+    /// From a reply payload.
+    pub fn from_bytes(b: &[u8]) -> Option<Learned> {
+        match *b {
+            [p0, p1, l0, l1, l2, l3] => Some(Learned {
+                predicted: u16::from_le_bytes([p0, p1]),
+                loss_q12: u32::from_le_bytes([l0, l1, l2, l3]),
             }),
             _ => None,
         }

@@ -12,6 +12,7 @@ mod main_job;
 mod mnist;
 mod serial;
 mod size;
+mod teach;
 mod test;
 mod toolchain;
 

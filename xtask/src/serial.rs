@@ -1,8 +1,10 @@
 //! `cargo xtask serial`: the `serve` firmware under QEMU with its UART on a pseudo-terminal.
 //!
-//! Per machine, four cases: the demo's first digit in the decoded defmt log, test digits
-//! through `picocnn send`, malformed frames with their error replies, and the log's report of
-//! the host and the cut-off frame. The answers must equal the host's, from the same server code.
+//! Per machine, six cases: the demo's first digit in the decoded defmt log, test digits
+//! through `picocnn send`, malformed frames with their error replies, the log's report of
+//! the host, the tuner and the cut-off frame, then teaching (`teach.rs`): `picocnn send
+//! --teach` on styled digits, and malformed learn requests. The answers must equal the host's,
+//! from the same server code.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -14,7 +16,7 @@ use crate::machines::{self, Machine};
 use crate::{Opts, Totals};
 
 /// The model the `serve` firmware embeds.
-const MODEL: &str = "tests/models/lenet5_mnist_i8.pcnn";
+pub const MODEL: &str = "tests/models/lenet5_mnist_i8.pcnn";
 
 /// `cargo xtask serial`: `picocnn send` classifies test digits through the
 /// firmware and the answers must equal the host's; malformed frames get their
@@ -25,6 +27,24 @@ pub fn run(opts: &Opts) -> Totals {
         Ok(p) => p,
         Err(e) => {
             fail(&mut totals, "serial", &format!("preparing the digits: {e}"));
+            return totals;
+        }
+    };
+    let t = Instant::now();
+    let lessons = match crate::teach::prepare() {
+        Ok(l) => {
+            println!(
+                "serial: lessons prepared in {:.1} s",
+                t.elapsed().as_secs_f64()
+            );
+            l
+        }
+        Err(e) => {
+            fail(
+                &mut totals,
+                "serial",
+                &format!("preparing the lessons: {e}"),
+            );
             return totals;
         }
     };
@@ -56,7 +76,9 @@ pub fn run(opts: &Opts) -> Totals {
         report(check_demo(&mut serve.log, host[0]));
         report(check_send(&picocnn, &serve.pty, &files, &host));
         report(check_frames(&serve.pty, host[0]));
-        report(check_log(&mut serve.log));
+        report(check_log(&mut serve.log, lessons.train_len));
+        report(crate::teach::check_teach(&picocnn, &serve.pty, &lessons));
+        report(crate::teach::check_learn_frames(&serve.pty, &lessons));
     }
     totals
 }
@@ -84,13 +106,7 @@ fn prepare_digits(n: usize) -> Result<(Vec<PathBuf>, Vec<u8>), String> {
     let mut classes = Vec::new();
     for i in 0..n {
         let path = dir.join(format!("{i:04}.png"));
-        let f = std::fs::File::create(&path).map_err(|e| e.to_string())?;
-        let mut enc = png::Encoder::new(std::io::BufWriter::new(f), 28, 28);
-        enc.set_color(png::ColorType::Grayscale);
-        enc.set_depth(png::BitDepth::Eight);
-        enc.write_header()
-            .and_then(|mut w| w.write_image_data(test.image(i)))
-            .map_err(|e| e.to_string())?;
+        write_png(&path, test.image(i))?;
         files.push(path);
         classes.push(
             server
@@ -100,6 +116,33 @@ fn prepare_digits(n: usize) -> Result<(Vec<PathBuf>, Vec<u8>), String> {
         );
     }
     Ok((files, classes))
+}
+
+/// Writes a 28x28 grey image as a PNG file.
+pub fn write_png(path: &Path, img: &[u8]) -> Result<(), String> {
+    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut enc = png::Encoder::new(std::io::BufWriter::new(f), 28, 28);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.write_header()
+        .and_then(|mut w| w.write_image_data(img))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Runs `picocnn send --port pty` with `args`; its standard output.
+pub fn send(picocnn: &Path, pty: &str, args: &[&std::ffi::OsStr]) -> Result<String, String> {
+    let o = Command::new(picocnn)
+        .args(["send", "--port", pty, "--timeout", "10"])
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run picocnn send: {e}"))?;
+    if !o.status.success() {
+        return Err(format!(
+            "picocnn send: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
 }
 
 /// Builds the `picocnn` command (release); returns its path.
@@ -203,18 +246,8 @@ fn check_demo(log: &mut QemuLog, host0: u8) -> Result<String, String> {
 /// The digits through `picocnn send`.
 fn check_send(picocnn: &Path, pty: &str, files: &[PathBuf], host: &[u8]) -> Result<String, String> {
     let t = Instant::now();
-    let o = Command::new(picocnn)
-        .args(["send", "--port", pty, "--timeout", "10"])
-        .args(files)
-        .output()
-        .map_err(|e| format!("cannot run picocnn send: {e}"))?;
-    if !o.status.success() {
-        return Err(format!(
-            "picocnn send: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
-    let text = String::from_utf8_lossy(&o.stdout);
+    let args: Vec<&std::ffi::OsStr> = files.iter().map(|f| f.as_os_str()).collect();
+    let text = send(picocnn, pty, &args)?;
     let got: Vec<Option<u8>> = text
         .lines()
         .map(|l| {
@@ -289,15 +322,17 @@ fn check_frames(pty: &str, host0: u8) -> Result<String, String> {
     ))
 }
 
-/// The log saw the host arrive and the cut-off frame.
-fn check_log(log: &mut QemuLog) -> Result<String, String> {
-    let want = ["host connected", "frame cut short"];
+/// The log saw the tuner built (its training state as large as the host's), the host arrive
+/// and the cut-off frame.
+fn check_log(log: &mut QemuLog, train_len: usize) -> Result<String, String> {
+    let learning = format!("learning: training state {train_len} of ");
+    let want = [learning.as_str(), "host connected", "frame cut short"];
     log.wait(Duration::from_secs(5), |l| {
         want.iter().all(|w| l.any(|m| m.contains(w)))
     });
     match want.iter().find(|w| !log.any(|m| m.contains(*w))) {
         None => Ok(format!(
-            "the log reports the host and the cut-off frame ({} lines)",
+            "the log reports the tuner, the host and the cut-off frame ({} lines)",
             log.lines.len()
         )),
         Some(w) => Err(format!(

@@ -2,7 +2,8 @@
 //!
 //! A board crate sets up clocks, pins and its UART as an `embedded-io`
 //! device, then calls [`serve`]: the trained int8 LeNet-5 (in flash) answers
-//! the serial protocol of `docs/protocol.md` for ever. With no host on the
+//! the serial protocol of `docs/protocol.md` for ever, and learns from the
+//! labelled images a host sends (fine-tuning its last layer in RAM). With no host on the
 //! line, three digits stored in flash are classified in turn (the demo).
 //! What a board shows of it (an LED, a display) goes through [`Board`]; the
 //! log goes through defmt, to whatever global logger the board links
@@ -12,6 +13,7 @@
 
 use core::cell::{Cell, UnsafeCell};
 
+use picocnn::learn::FineTuner;
 use picocnn::model::Model;
 pub use picocnn::protocol::Answer;
 use picocnn::protocol::{Server, Service, Tick};
@@ -33,6 +35,23 @@ pub static DEMO_DIGITS: [u8; 3 * 784] = *include_bytes!("demo-digits.bin");
 const ARENA_LEN: usize = 6144;
 
 static ARENA: StaticArena<ARENA_LEN> = StaticArena::new();
+
+/// Training state bytes: `FineTuner::train_len` is 1,039 for the model (the
+/// last dense layer, the set its blob records). A buffer too small leaves
+/// the board serving without learning.
+const TRAIN_LEN: usize = 1040;
+
+static TRAIN: StaticArena<TRAIN_LEN> = StaticArena::new();
+
+/// The fine-tuner's learning rate; a host that repeats the board's steps
+/// (`cargo xtask serial`) uses the same.
+pub const LEARNING_RATE: f32 = 0.01;
+
+/// The seed of the fine-tuner's stochastic rounding.
+pub const LEARNING_SEED: u64 = 1;
+
+/// Receiver bytes: an image and a learn request's 2-byte label.
+const RECEIVER_LEN: usize = 784 + 2;
 
 /// A zero-initialised buffer in `.bss` that is lent out mutably once,
 /// without `static mut` (an interpreter's arena, say).
@@ -107,14 +126,21 @@ pub fn serve<D>(port: &mut D, port_name: &str, idle_limit: u32, board: &mut impl
 where
     D: embedded_io::Read + embedded_io::ReadReady + embedded_io::Write,
 {
-    let Some(arena) = ARENA.take() else {
+    let (Some(arena), Some(train)) = (ARENA.take(), TRAIN.take()) else {
         defmt::panic!("picocnn_firmware::serve called twice");
     };
     let model = match Model::parse(&MODEL.0) {
         Ok(m) => m,
         Err(e) => defmt::panic!("the model does not parse: {}", e),
     };
-    let server = match Server::new(&model, &mut arena[..]) {
+    let server = Server::with_learning(
+        &model,
+        &mut arena[..],
+        &mut train[..],
+        LEARNING_RATE,
+        LEARNING_SEED,
+    );
+    let server = match server {
         Ok(s) => s,
         Err(e) => defmt::panic!("cannot serve the model: {}", e),
     };
@@ -126,7 +152,15 @@ where
         ARENA_LEN,
         port_name
     );
-    let mut service = Service::<784>::new(server, idle_limit);
+    match server.learning() {
+        Ok(()) => defmt::info!(
+            "learning: training state {=usize} of {=usize} bytes",
+            FineTuner::train_len(&model).unwrap_or(0),
+            TRAIN_LEN
+        ),
+        Err(e) => defmt::warn!("not learning: {}", e),
+    }
+    let mut service = Service::<RECEIVER_LEN, _>::new(server, idle_limit);
     let (mut demo, mut served) = (0usize, false);
     loop {
         match service.tick(port) {

@@ -83,7 +83,7 @@ pub fn round_to_i32(x: f32) -> i32 {
 }
 
 /// Rounds half away from zero for f64 (as C's `round`).
-fn round_f64(x: f64) -> f64 {
+pub(crate) fn round_f64(x: f64) -> f64 {
     // Values of 2^52 and above are integers already.
     if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
         return x;
@@ -99,8 +99,18 @@ fn round_f64(x: f64) -> f64 {
     }
 }
 
+/// `2^k`, exactly, from its bits (no table, no library call): saturates to
+/// 0 below the normal range and to infinity above it.
+pub(crate) fn pow2(k: i32) -> f64 {
+    match k {
+        ..=-1023 => 0.0,
+        1024.. => f64::INFINITY,
+        _ => f64::from_bits(((k + 1023) as u64) << 52),
+    }
+}
+
 /// C's `frexp`: `x = m * 2^e` with `|m|` in `[0.5, 1)`. Zero gives `(0, 0)`.
-fn frexp(x: f64) -> (f64, i32) {
+pub(crate) fn frexp(x: f64) -> (f64, i32) {
     if x == 0.0 || !x.is_finite() {
         return (x, 0);
     }
@@ -297,6 +307,15 @@ pub(crate) fn check_requant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pow2_is_exact() {
+        for k in -1022..1024 {
+            assert_eq!(pow2(k), libm::exp2(f64::from(k)), "{k}");
+        }
+        assert_eq!(pow2(-1023), 0.0);
+        assert_eq!(pow2(1024), f64::INFINITY);
+    }
 
     #[test]
     fn frexp_matches_c() {

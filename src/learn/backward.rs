@@ -7,6 +7,9 @@
 //! the quantization scales). After every op they are renormalised so the
 //! largest magnitude is about `2^14`: fourteen significant bits at any
 //! depth, no int32 overflow, and the same bits on every target.
+//!
+//! The loops are not inlined into the pass that calls them: each runs once
+//! per op and step, and the firmware keeps one copy of each.
 
 use crate::ops::conv::{Conv2d, ConvKind};
 use crate::ops::pool::Pool2d;
@@ -24,6 +27,7 @@ fn get32(b: &[u8], at: usize) -> i32 {
 /// Renormalises the `n` int32 values at byte `at` of `area` into int16 at
 /// its start (which may overlap them: each value is read before its bytes
 /// are written); returns the exponent added.
+#[inline(never)]
 pub(crate) fn normalize(area: &mut [u8], at: usize, n: usize) -> i32 {
     let mut max = 0u32;
     for i in 0..n {
@@ -132,6 +136,7 @@ impl Sink for ChannelSums<'_> {
 /// The gradient at a dense layer's input from the one at its output `g`:
 /// `Σ_o g[o] s_w[o] w[o][i]` in units of `max s_w`; returns the exponent
 /// added.
+#[inline(never)]
 pub(crate) fn dense_input(
     w: &[i8],
     multiplier: &[i32],
@@ -173,6 +178,7 @@ fn taps(origin: isize, size: usize, kernel: usize, dilation: usize) -> (usize, u
 
 /// The gradient at a convolution's input from the one at its output `g`,
 /// scattered through the filter; returns the exponent added.
+#[inline(never)]
 pub(crate) fn conv_input(
     conv: &Conv2d,
     w: &[i8],
@@ -236,6 +242,7 @@ pub(crate) fn conv_input(
 /// For every weight `(o, k)` of a convolution, `Σ_p g[p][o] (x[p, k] - z)`
 /// over the output positions `p` (padding contributes nothing), handed to
 /// `each(o, k, v)` in filter order.
+#[inline(never)]
 pub(crate) fn conv_weight_sums(
     conv: &Conv2d,
     x: &[i8],
@@ -322,6 +329,7 @@ fn windows(pool: &Pool2d, mut each: impl FnMut(&mut dyn Iterator<Item = usize>, 
 
 /// Max pooling: each output's gradient goes to the first cell of its
 /// window that holds the maximum of the saved input `x`; `put(cell, g)`.
+#[inline(never)]
 pub(crate) fn max_pool(pool: &Pool2d, x: &[i8], g: &[i16], mut put: impl FnMut(usize, i16)) {
     windows(pool, |cells, _, o| {
         if g[o] == 0 {
@@ -341,6 +349,7 @@ pub(crate) fn max_pool(pool: &Pool2d, x: &[i8], g: &[i16], mut put: impl FnMut(u
 /// of its window (as the forward pass divides by their number), in int32
 /// scaled by `2^15`, less a bit per doubling of overlapping windows;
 /// returns the exponent added.
+#[inline(never)]
 pub(crate) fn avg_pool(pool: &Pool2d, g: &[i16], acc: &mut [i32]) -> i32 {
     let ([wh, ww], [sh, sw]) = (pool.window(), pool.stride());
     let overlap = wh.div_ceil(sh) * ww.div_ceil(sw);

@@ -95,8 +95,8 @@ pub(crate) fn step(real: f64) -> Result<Requant> {
             shift: 0,
         });
     }
-    let (q, e) = libm::frexp(real);
-    let mut m = libm::round(q * 2_147_483_648.0) as i64;
+    let (q, e) = crate::quant::frexp(real);
+    let mut m = crate::quant::round_f64(q * 2_147_483_648.0) as i64;
     let mut shift = e;
     if m == 1 << 31 {
         m /= 2;

@@ -191,7 +191,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
                 link.output.qparams.map_or(1.0, |q| q.scale),
             );
             let weight_scale = |o: usize| {
-                let real = w.multiplier[o] as f64 * libm::exp2((w.shift[o] - 31) as f64);
+                let real = w.multiplier[o] as f64 * crate::quant::pow2(w.shift[o] - 31);
                 (real * f64::from(sy) / f64::from(sx)) as f32
             };
             let at = word(self.buf, 4 * (k - c.lo));

@@ -93,6 +93,7 @@ pub(super) fn input_grad(
 
 /// SGD on a trained op's parameters from its output gradient `g` (exponent
 /// `e`) and its kept input `x`.
+#[inline(never)]
 pub(super) fn update(
     link: &Link<'_>,
     p: &mut Params<'_>,
@@ -179,7 +180,7 @@ pub(super) struct Expect<'o> {
 }
 
 fn exact_step(v: i64, factor: Requant, e: i32) -> f32 {
-    let scale = libm::exp2(f64::from(factor.shift - 31 + e));
+    let scale = crate::quant::pow2(factor.shift - 31 + e);
     (-(v as f64) * f64::from(factor.multiplier) * scale) as f32
 }
 

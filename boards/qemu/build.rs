@@ -4,13 +4,16 @@ use std::{env, fs, path::PathBuf};
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(machine, values(\"m0\", \"m4\"))");
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-env-changed=PICOCNN_QEMU_MACHINE");
     println!("cargo::rerun-if-changed=memory-m0.x");
     println!("cargo::rerun-if-changed=memory-m4.x");
 
     let target = env::var("TARGET").unwrap_or_default();
+    // `machine` is the board family: "m4" for the MPS2 boards (CMSDK UART,
+    // 4 MiB of RAM: mps2-an386, an385, an500), "m0" for the micro:bit.
     let (memory, machine) = if target.starts_with("thumbv6m-") {
         ("memory-m0.x", "m0")
-    } else if target.starts_with("thumbv7em-") {
+    } else if target.starts_with("thumbv7em-") || target.starts_with("thumbv7m-") {
         ("memory-m4.x", "m4")
     } else {
         panic!(
@@ -20,6 +23,9 @@ fn main() {
         );
     };
     println!("cargo::rustc-cfg=machine=\"{machine}\"");
+    // The name the firmware reports: the xtask machine it was built for.
+    let name = env::var("PICOCNN_QEMU_MACHINE").unwrap_or_else(|_| machine.to_string());
+    println!("cargo::rustc-env=PICOCNN_QEMU_MACHINE={name}");
 
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     fs::copy(memory, out.join("memory.x")).expect("copy memory.x to OUT_DIR");

@@ -25,8 +25,10 @@ pub struct Machine {
     pub arena: usize,
 }
 
-/// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0).
-pub static MACHINES: [Machine; 2] = [
+/// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0), m3 = mps2-an385
+/// (Cortex-M3, no DSP: the portable loops), m7 = mps2-an500 (Cortex-M7, the
+/// DSP loops). The MPS2 boards share one memory map and UART.
+pub static MACHINES: [Machine; 4] = [
     Machine {
         name: "m4",
         qemu_machine: "mps2-an386",
@@ -41,7 +43,23 @@ pub static MACHINES: [Machine; 2] = [
         cpu: None,
         target: "thumbv6m-none-eabi",
         systick_hz: 16_000_000,
-        arena: 8 * 1024,
+        arena: 11 * 1024,
+    },
+    Machine {
+        name: "m3",
+        qemu_machine: "mps2-an385",
+        cpu: Some("cortex-m3"),
+        target: "thumbv7m-none-eabi",
+        systick_hz: 25_000_000,
+        arena: 64 * 1024,
+    },
+    Machine {
+        name: "m7",
+        qemu_machine: "mps2-an500",
+        cpu: Some("cortex-m7"),
+        target: "thumbv7em-none-eabihf",
+        systick_hz: 25_000_000,
+        arena: 64 * 1024,
     },
 ];
 
@@ -114,7 +132,10 @@ pub fn build_with_env(
     envs: &[(&str, String)],
 ) -> Result<PathBuf, String> {
     let t = Instant::now();
-    let mut cmd = tc.build_command(&board_dir(), m.target, bin, &target_dir());
+    // One target folder per machine: two machines may share a target.
+    let dir = target_dir().join(m.name);
+    let mut cmd = tc.build_command(&board_dir(), m.target, bin, &dir);
+    cmd.env("PICOCNN_QEMU_MACHINE", m.name);
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -131,7 +152,7 @@ pub fn build_with_env(
         m.target,
         t.elapsed().as_secs_f64()
     );
-    Ok(target_dir().join(m.target).join("release").join(bin))
+    Ok(dir.join(m.target).join("release").join(bin))
 }
 
 /// `qemu-system-arm` running `elf` on machine `m` with semihosting, `extra` before the

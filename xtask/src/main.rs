@@ -103,6 +103,8 @@ struct Args {
 enum MachineArg {
     M4,
     M0,
+    M3,
+    M7,
     All,
 }
 
@@ -147,6 +149,8 @@ impl Args {
         let machines = match self.machine {
             MachineArg::M4 => vec![machines::m4()],
             MachineArg::M0 => vec![machines::m0()],
+            MachineArg::M3 => vec![&MACHINES[2]],
+            MachineArg::M7 => vec![&MACHINES[3]],
             MachineArg::All => MACHINES.iter().collect(),
         };
         Ok(Opts {

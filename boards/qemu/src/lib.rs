@@ -22,12 +22,9 @@ use cortex_m::interrupt::{self, Mutex};
 use cortex_m_rt::{exception, ExceptionFrame};
 use cortex_m_semihosting::{debug, hio};
 
-/// The machine this firmware was built for: `"m4"` (mps2-an386) or `"m0"` (microbit).
-#[cfg(machine = "m4")]
-pub const MACHINE: &str = "m4";
-/// The machine this firmware was built for: `"m4"` (mps2-an386) or `"m0"` (microbit).
-#[cfg(machine = "m0")]
-pub const MACHINE: &str = "m0";
+/// The machine this firmware was built for: `"m4"` (mps2-an386), `"m0"`
+/// (microbit), `"m3"` (mps2-an385) or `"m7"` (mps2-an500).
+pub const MACHINE: &str = env!("PICOCNN_QEMU_MACHINE");
 
 /// Bytes of arena the conformance runner hands to the cases: 64 KiB on the M4,
 /// 11 KiB on the M0 (whose 16 KiB of RAM also hold the stack).

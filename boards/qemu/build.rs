@@ -5,16 +5,23 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(machine, values(\"m0\", \"m4\"))");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=PICOCNN_QEMU_MACHINE");
+    println!("cargo::rustc-check-cfg=cfg(mps2_tz)");
+    println!("cargo::rerun-if-changed=memory-m33.x");
     println!("cargo::rerun-if-changed=memory-m0.x");
     println!("cargo::rerun-if-changed=memory-m4.x");
 
     let target = env::var("TARGET").unwrap_or_default();
     // `machine` is the board family: "m4" for the MPS2 boards (CMSDK UART,
-    // 4 MiB of RAM: mps2-an386, an385, an500), "m0" for the micro:bit.
+    // 4 MiB of RAM: mps2-an386, an385, an500, and with `mps2_tz` the
+    // TrustZone an505, whose memory and UART sit elsewhere), "m0" for the
+    // micro:bit.
     let (memory, machine) = if target.starts_with("thumbv6m-") {
         ("memory-m0.x", "m0")
     } else if target.starts_with("thumbv7em-") || target.starts_with("thumbv7m-") {
         ("memory-m4.x", "m4")
+    } else if target.starts_with("thumbv8m.main-") {
+        println!("cargo::rustc-cfg=mps2_tz");
+        ("memory-m33.x", "m4")
     } else {
         panic!(
             "picocnn-qemu-tests is firmware: build it with --target thumbv7em-none-eabihf \

@@ -27,8 +27,9 @@ pub struct Machine {
 
 /// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0), m3 = mps2-an385
 /// (Cortex-M3, no DSP: the portable loops), m7 = mps2-an500 (Cortex-M7, the
-/// DSP loops). The MPS2 boards share one memory map and UART.
-pub static MACHINES: [Machine; 4] = [
+/// DSP loops), m33 = mps2-an505 (Cortex-M33 without DSP, Secure state).
+/// an385, an386 and an500 share one memory map and UART.
+pub static MACHINES: [Machine; 5] = [
     Machine {
         name: "m4",
         qemu_machine: "mps2-an386",
@@ -59,6 +60,14 @@ pub static MACHINES: [Machine; 4] = [
         cpu: Some("cortex-m7"),
         target: "thumbv7em-none-eabihf",
         systick_hz: 25_000_000,
+        arena: 64 * 1024,
+    },
+    Machine {
+        name: "m33",
+        qemu_machine: "mps2-an505",
+        cpu: Some("cortex-m33"),
+        target: "thumbv8m.main-none-eabihf",
+        systick_hz: 20_000_000,
         arena: 64 * 1024,
     },
 ];

@@ -105,6 +105,7 @@ enum MachineArg {
     M0,
     M3,
     M7,
+    M33,
     All,
 }
 
@@ -151,6 +152,7 @@ impl Args {
             MachineArg::M0 => vec![machines::m0()],
             MachineArg::M3 => vec![&MACHINES[2]],
             MachineArg::M7 => vec![&MACHINES[3]],
+            MachineArg::M33 => vec![&MACHINES[4]],
             MachineArg::All => MACHINES.iter().collect(),
         };
         Ok(Opts {

@@ -9,11 +9,19 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(picocnn_dsp)");
     println!("cargo::rustc-check-cfg=cfg(picocnn_thumb1)");
     println!("cargo::rerun-if-changed=build.rs");
+    println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let target = std::env::var("TARGET").unwrap_or_default();
     let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    // rustc does not report `dsp` among the target features of Armv8-M, so
+    // a CPU that always has it (Cortex-M55, M85) or `+dsp` in the flags
+    // decides there.
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let flag_dsp = flags
+        .split('\x1f')
+        .any(|f| f.contains("+dsp") || f.ends_with("cortex-m55") || f.ends_with("cortex-m85"));
     let dsp = arch == "arm"
-        && (target.starts_with("thumbv7em") || features.split(',').any(|f| f == "dsp"));
+        && (target.starts_with("thumbv7em") || features.split(',').any(|f| f == "dsp") || flag_dsp);
     if dsp {
         println!("cargo::rustc-cfg=picocnn_dsp");
     }

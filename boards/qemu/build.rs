@@ -6,6 +6,8 @@ fn main() {
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=PICOCNN_QEMU_MACHINE");
     println!("cargo::rustc-check-cfg=cfg(mps2_tz)");
+    println!("cargo::rustc-check-cfg=cfg(mps3)");
+    println!("cargo::rerun-if-changed=memory-m55.x");
     println!("cargo::rerun-if-changed=memory-m33.x");
     println!("cargo::rerun-if-changed=memory-m0.x");
     println!("cargo::rerun-if-changed=memory-m4.x");
@@ -19,6 +21,11 @@ fn main() {
         ("memory-m0.x", "m0")
     } else if target.starts_with("thumbv7em-") || target.starts_with("thumbv7m-") {
         ("memory-m4.x", "m4")
+    } else if target.starts_with("thumbv8m.main-")
+        && env::var("PICOCNN_QEMU_MACHINE").as_deref() == Ok("m55")
+    {
+        println!("cargo::rustc-cfg=mps3");
+        ("memory-m55.x", "m4")
     } else if target.starts_with("thumbv8m.main-") {
         println!("cargo::rustc-cfg=mps2_tz");
         ("memory-m33.x", "m4")

@@ -23,13 +23,16 @@ pub struct Machine {
     pub systick_hz: u64,
     /// Arena of the conformance firmware (boards/qemu/src/lib.rs, ARENA_SIZE).
     pub arena: usize,
+    /// Extra rustflags: the CPU when the target alone does not name it.
+    pub rustflags: &'static str,
 }
 
 /// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0), m3 = mps2-an385
 /// (Cortex-M3, no DSP: the portable loops), m7 = mps2-an500 (Cortex-M7, the
-/// DSP loops), m33 = mps2-an505 (Cortex-M33 without DSP, Secure state).
+/// DSP loops), m33 = mps2-an505 (Cortex-M33 without DSP, Secure state),
+/// m55 = mps3-an547 (Cortex-M55, the DSP loops, Secure state).
 /// an385, an386 and an500 share one memory map and UART.
-pub static MACHINES: [Machine; 5] = [
+pub static MACHINES: [Machine; 6] = [
     Machine {
         name: "m4",
         qemu_machine: "mps2-an386",
@@ -37,6 +40,7 @@ pub static MACHINES: [Machine; 5] = [
         target: "thumbv7em-none-eabihf",
         systick_hz: 25_000_000,
         arena: 64 * 1024,
+        rustflags: "",
     },
     Machine {
         name: "m0",
@@ -45,6 +49,7 @@ pub static MACHINES: [Machine; 5] = [
         target: "thumbv6m-none-eabi",
         systick_hz: 16_000_000,
         arena: 11 * 1024,
+        rustflags: "",
     },
     Machine {
         name: "m3",
@@ -53,6 +58,7 @@ pub static MACHINES: [Machine; 5] = [
         target: "thumbv7m-none-eabi",
         systick_hz: 25_000_000,
         arena: 64 * 1024,
+        rustflags: "",
     },
     Machine {
         name: "m7",
@@ -61,6 +67,7 @@ pub static MACHINES: [Machine; 5] = [
         target: "thumbv7em-none-eabihf",
         systick_hz: 25_000_000,
         arena: 64 * 1024,
+        rustflags: "",
     },
     Machine {
         name: "m33",
@@ -69,6 +76,16 @@ pub static MACHINES: [Machine; 5] = [
         target: "thumbv8m.main-none-eabihf",
         systick_hz: 20_000_000,
         arena: 64 * 1024,
+        rustflags: "",
+    },
+    Machine {
+        name: "m55",
+        qemu_machine: "mps3-an547",
+        cpu: Some("cortex-m55"),
+        target: "thumbv8m.main-none-eabihf",
+        systick_hz: 32_000_000,
+        arena: 64 * 1024,
+        rustflags: "-C target-cpu=cortex-m55",
     },
 ];
 
@@ -143,7 +160,7 @@ pub fn build_with_env(
     let t = Instant::now();
     // One target folder per machine: two machines may share a target.
     let dir = target_dir().join(m.name);
-    let mut cmd = tc.build_command(&board_dir(), m.target, bin, &dir);
+    let mut cmd = tc.build_command_with(&board_dir(), m.target, bin, &dir, m.rustflags);
     cmd.env("PICOCNN_QEMU_MACHINE", m.name);
     for (k, v) in envs {
         cmd.env(k, v);

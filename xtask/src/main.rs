@@ -106,6 +106,7 @@ enum MachineArg {
     M3,
     M7,
     M33,
+    M55,
     All,
 }
 
@@ -153,6 +154,7 @@ impl Args {
             MachineArg::M3 => vec![&MACHINES[2]],
             MachineArg::M7 => vec![&MACHINES[3]],
             MachineArg::M33 => vec![&MACHINES[4]],
+            MachineArg::M55 => vec![&MACHINES[5]],
             MachineArg::All => MACHINES.iter().collect(),
         };
         Ok(Opts {

@@ -61,6 +61,19 @@ pub struct Toolchain {
 impl Toolchain {
     /// `cargo build --release --target <target> --bin <bin>` in `dir`, for this route.
     pub fn build_command(&self, dir: &Path, target: &str, bin: &str, target_dir: &Path) -> Command {
+        self.build_command_with(dir, target, bin, target_dir, "")
+    }
+
+    /// [`build_command`](Self::build_command) with `rustflags` added (a
+    /// machine's CPU, say).
+    pub fn build_command_with(
+        &self,
+        dir: &Path,
+        target: &str,
+        bin: &str,
+        target_dir: &Path,
+        rustflags: &str,
+    ) -> Command {
         let mut cmd = match &self.route {
             Route::Rustup { cargo } => {
                 let mut c = Command::new(cargo);
@@ -102,7 +115,7 @@ impl Toolchain {
         cmd.env(
             "RUSTFLAGS",
             format!(
-                "{link_x}--remap-path-prefix={}=/picocnn --remap-path-prefix={}=/cargo",
+                "{link_x}{rustflags} --remap-path-prefix={}=/picocnn --remap-path-prefix={}=/cargo",
                 root.display(),
                 cargo_home.display()
             ),

@@ -44,8 +44,11 @@ use cortex_m_rt::exception;
 pub const RELOAD: u32 = 0x00FF_FFFF;
 
 /// Period of the SysTick clock in picoseconds (25 MHz on mps2-an386).
-#[cfg(all(machine = "m4", not(mps2_tz)))]
+#[cfg(all(machine = "m4", not(any(mps2_tz, mps3))))]
 pub const SYSTICK_PERIOD_PS: u64 = 40_000;
+/// Period of the SysTick clock in picoseconds (32 MHz on mps3-an547).
+#[cfg(all(machine = "m4", mps3))]
+pub const SYSTICK_PERIOD_PS: u64 = 31_250;
 /// Period of the SysTick clock in picoseconds (20 MHz on mps2-an505).
 #[cfg(all(machine = "m4", mps2_tz))]
 pub const SYSTICK_PERIOD_PS: u64 = 50_000;

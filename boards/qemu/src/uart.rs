@@ -20,10 +20,12 @@ pub struct Uart(());
 #[cfg(machine = "m4")]
 mod regs {
     /// UART0 (on mps2-an505 through its Secure alias).
-    #[cfg(not(mps2_tz))]
+    #[cfg(not(any(mps2_tz, mps3)))]
     pub const BASE: usize = 0x4000_4000;
     #[cfg(mps2_tz)]
     pub const BASE: usize = 0x5020_0000;
+    #[cfg(mps3)]
+    pub const BASE: usize = 0x5930_3000;
     pub const DATA: usize = BASE;
     pub const STATE: usize = BASE + 0x04;
     pub const CTRL: usize = BASE + 0x08;

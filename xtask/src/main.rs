@@ -304,7 +304,7 @@ mod tests {
     fn defaults() {
         let o = opts(&["qemu"]).unwrap();
         let names: Vec<&str> = o.machines.iter().map(|m| m.name).collect();
-        assert_eq!(names, ["m4", "m0"]);
+        assert_eq!(names, ["m4", "m0", "m3", "m7", "m33", "m55"]);
         assert_eq!((o.timeout_s, o.shift, o.digits), (300, 7, 100));
         assert_eq!(o.bin, "bench");
         assert!(!o.verbose && !o.bless && o.model.is_none());

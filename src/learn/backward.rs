@@ -11,6 +11,7 @@
 //! The loops are not inlined into the pass that calls them: each runs once
 //! per op and step, and the firmware keeps one copy of each.
 
+use crate::arch::{taps, ConvGeom};
 use crate::ops::conv::{Conv2d, ConvKind};
 use crate::ops::pool::Pool2d;
 use crate::quant::Clamp;
@@ -162,20 +163,6 @@ pub(crate) fn dense_input(
     pre
 }
 
-/// Valid kernel taps `lo..hi` for an output whose window starts at
-/// `origin` on an axis of `size` cells.
-fn taps(origin: isize, size: usize, kernel: usize, dilation: usize) -> (usize, usize) {
-    let (lo, hi) = (0..kernel).fold((kernel, 0), |(lo, hi), k| {
-        let i = origin + (k * dilation) as isize;
-        if i >= 0 && (i as usize) < size {
-            (lo.min(k), k + 1)
-        } else {
-            (lo, hi)
-        }
-    });
-    (lo.min(hi), hi)
-}
-
 /// The gradient at a convolution's input from the one at its output `g`,
 /// scattered through the filter; returns the exponent added.
 #[inline(never)]
@@ -187,15 +174,11 @@ pub(crate) fn conv_input(
     g: &[i16],
     sink: &mut impl Sink,
 ) -> i32 {
-    let (inp, out) = (conv.input_shape(), conv.output_shape());
-    let ([kh, kw], [sh, sw], [dh, dw], [ph, pw]) = (
-        conv.kernel(),
-        conv.stride(),
-        conv.dilation(),
-        conv.padding(),
-    );
-    let cpg = inp.c / conv.groups();
-    let opg = out.c / conv.groups();
+    let geom = conv.arch_geom();
+    let (inp, out) = (geom.input, geom.output);
+    let ([kh, kw], [sh, sw], [dh, dw], [ph, pw]) =
+        (geom.kernel, geom.stride, geom.dilation, geom.pad);
+    let (cpg, opg) = (inp.c / geom.groups, out.c / geom.groups);
     let depthwise = conv.kind() == ConvKind::Depthwise;
     let pre = pre_shift(opg * kh * kw);
     let t = top(multiplier, shift);
@@ -223,9 +206,10 @@ pub(crate) fn conv_input(
                         let at = (iy * inp.w + ix) * inp.c;
                         if depthwise {
                             let c = group * cpg;
-                            sink.add(at + c, c, g2 * w[(ky * kw + kx) * out.c + o] as i32);
+                            let k = filter_index(&geom, true, o, ky, kx, 0);
+                            sink.add(at + c, c, g2 * w[k] as i32);
                         } else {
-                            let row = &w[((o * kh + ky) * kw + kx) * cpg..][..cpg];
+                            let row = &w[filter_index(&geom, false, o, ky, kx, 0)..][..cpg];
                             for (ci, &wv) in row.iter().enumerate() {
                                 let c = group * cpg + ci;
                                 sink.add(at + c, c, g2 * wv as i32);
@@ -239,6 +223,18 @@ pub(crate) fn conv_input(
     pre
 }
 
+/// Where weight `(o, ky, kx, ci)` lies: `[o][ky][kx][ci]`, or `[ky][kx][o]`
+/// for a depthwise filter.
+#[inline(always)]
+fn filter_index(g: &ConvGeom, depthwise: bool, o: usize, ky: usize, kx: usize, ci: usize) -> usize {
+    let [kh, kw] = g.kernel;
+    if depthwise {
+        (ky * kw + kx) * g.output.c + o
+    } else {
+        ((o * kh + ky) * kw + kx) * (g.input.c / g.groups) + ci
+    }
+}
+
 /// For every weight `(o, k)` of a convolution, `Σ_p g[p][o] (x[p, k] - z)`
 /// over the output positions `p` (padding contributes nothing), handed to
 /// `each(o, k, v)` in filter order.
@@ -250,15 +246,11 @@ pub(crate) fn conv_weight_sums(
     g: &[i16],
     mut each: impl FnMut(usize, usize, i64),
 ) {
-    let (inp, out) = (conv.input_shape(), conv.output_shape());
-    let ([kh, kw], [sh, sw], [dh, dw], [ph, pw]) = (
-        conv.kernel(),
-        conv.stride(),
-        conv.dilation(),
-        conv.padding(),
-    );
-    let cpg = inp.c / conv.groups();
-    let opg = out.c / conv.groups();
+    let geom = conv.arch_geom();
+    let (inp, out) = (geom.input, geom.output);
+    let ([kh, kw], [sh, sw], [dh, dw], [ph, pw]) =
+        (geom.kernel, geom.stride, geom.dilation, geom.pad);
+    let (cpg, opg) = (inp.c / geom.groups, out.c / geom.groups);
     let depthwise = conv.kind() == ConvKind::Depthwise;
     for o in 0..out.c {
         let group = o / opg;
@@ -282,12 +274,7 @@ pub(crate) fn conv_weight_sums(
                             v += gv * (xv - zero_point as i64);
                         }
                     }
-                    let k = if depthwise {
-                        (ky * kw + kx) * out.c + o
-                    } else {
-                        ((o * kh + ky) * kw + kx) * cpg + ci
-                    };
-                    each(o, k, v);
+                    each(o, filter_index(&geom, depthwise, o, ky, kx, ci), v);
                 }
             }
         }

@@ -272,9 +272,9 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         self.forward()
     }
 
-    /// One step of SGD on the current input with its `label`: the report is
-    /// the prediction and loss before the update. The input stays.
-    pub fn step(&mut self, label: usize) -> Result<StepReport> {
+    /// The forward pass of a step: the prediction and loss before it, and
+    /// the softmax output kept for the backward pass; the class count.
+    fn forward_keeping_output(&mut self, label: usize) -> Result<(StepReport, usize)> {
         let probs = self.forward()?;
         let classes = probs.len();
         if label >= classes {
@@ -290,6 +290,13 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
         let out = model_output_range(self.interp.model());
         let bytes = self.interp.arena_bytes_mut(out);
         self.buf[p..p + classes].copy_from_slice(bytes);
+        Ok((report, classes))
+    }
+
+    /// One step of SGD on the current input with its `label`: the report is
+    /// the prediction and loss before the update. The input stays.
+    pub fn step(&mut self, label: usize) -> Result<StepReport> {
+        let (report, classes) = self.forward_keeping_output(label)?;
         let mut rng = core::mem::replace(&mut self.rng, Rng::new(0));
         let result = self.backward(label, classes, &mut Sgd(&mut rng));
         self.rng = rng;
@@ -312,21 +319,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
     /// in float units, to compare with a float trainer's.
     pub fn expected_update(&mut self, label: usize, out: &mut [f32]) -> Result<StepReport> {
         crate::error::check_len("expected update", self.param_count(), out.len())?;
-        let probs = self.forward()?;
-        let classes = probs.len();
-        if label >= classes {
-            return Err(Error::InvalidParameter {
-                what: "label outside the classes",
-            });
-        }
-        let report = StepReport {
-            predicted: argmax(probs),
-            loss_q12: cross_entropy_q12(probs, label)?,
-        };
-        let p = self.layout.probs;
-        let range = model_output_range(self.interp.model());
-        let bytes = self.interp.arena_bytes_mut(range);
-        self.buf[p..p + classes].copy_from_slice(bytes);
+        let (report, classes) = self.forward_keeping_output(label)?;
         out.fill(0.0);
         let mut expect = Expect {
             out,

@@ -257,6 +257,20 @@ impl Conv2d {
         self.groups
     }
 
+    /// The geometry as the inner loops (and the fine-tuner's backward
+    /// pass) take it.
+    pub(crate) const fn arch_geom(&self) -> ConvGeom {
+        ConvGeom {
+            input: self.input,
+            output: self.output,
+            kernel: self.kernel,
+            stride: self.stride,
+            dilation: self.dilation,
+            pad: self.pad,
+            groups: self.groups,
+        }
+    }
+
     /// Values per filter: `kernel_h * kernel_w * in_channels / groups`.
     pub const fn filter_depth(&self) -> usize {
         self.kernel[0] * self.kernel[1] * (self.input.c / self.groups)
@@ -379,17 +393,8 @@ impl<'a> Conv2dI8<'a> {
     }
 
     fn kernel_args<const PER_CHANNEL: bool>(&self) -> ConvArgs<'a, PER_CHANNEL> {
-        let g = &self.geom;
         ConvArgs {
-            geom: ConvGeom {
-                input: g.input,
-                output: g.output,
-                kernel: g.kernel,
-                stride: g.stride,
-                dilation: g.dilation,
-                pad: g.pad,
-                groups: g.groups,
-            },
+            geom: self.geom.arch_geom(),
             filter: self.weights.filter,
             bias: self.weights.bias,
             multiplier: self.weights.multiplier,

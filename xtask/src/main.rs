@@ -7,6 +7,7 @@
 mod bench;
 mod boards;
 mod conformance;
+mod host;
 mod machines;
 mod main_job;
 mod mnist;

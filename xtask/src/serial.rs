@@ -8,15 +8,13 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use crate::host::{build_cli, send, write_png, MODEL};
 use crate::machines::{self, Machine};
 use crate::{Opts, Totals};
-
-/// The model the `serve` firmware embeds.
-pub const MODEL: &str = "tests/models/lenet5_mnist_i8.pcnn";
 
 /// `cargo xtask serial`: `picocnn send` classifies test digits through the
 /// firmware and the answers must equal the host's; malformed frames get their
@@ -116,50 +114,6 @@ fn prepare_digits(n: usize) -> Result<(Vec<PathBuf>, Vec<u8>), String> {
         );
     }
     Ok((files, classes))
-}
-
-/// Writes a 28x28 grey image as a PNG file.
-pub fn write_png(path: &Path, img: &[u8]) -> Result<(), String> {
-    let f = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut enc = png::Encoder::new(std::io::BufWriter::new(f), 28, 28);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    enc.write_header()
-        .and_then(|mut w| w.write_image_data(img))
-        .map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// Runs `picocnn send --port pty` with `args`; its standard output.
-pub fn send(picocnn: &Path, pty: &str, args: &[&std::ffi::OsStr]) -> Result<String, String> {
-    let o = Command::new(picocnn)
-        .args(["send", "--port", pty, "--timeout", "10"])
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run picocnn send: {e}"))?;
-    if !o.status.success() {
-        return Err(format!(
-            "picocnn send: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ));
-    }
-    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
-}
-
-/// Builds the `picocnn` command (release); returns its path.
-fn build_cli() -> Option<PathBuf> {
-    let status = Command::new(crate::host_cargo())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--features",
-            "cli",
-            "--bin",
-            "picocnn",
-        ])
-        .current_dir(crate::root())
-        .status();
-    matches!(status, Ok(s) if s.success()).then(|| crate::root().join("target/release/picocnn"))
 }
 
 /// The `serve` firmware running under QEMU; killed when dropped.

@@ -70,7 +70,7 @@ pub fn prepare() -> Result<Lessons, String> {
             let path = dir
                 .join(test.label(i).to_string())
                 .join(format!("{i:04}.png"));
-            crate::serial::write_png(&path, &img)?;
+            crate::host::write_png(&path, &img)?;
         }
     }
     // What `send` reads: the folders' order, not MNIST's.
@@ -78,7 +78,7 @@ pub fn prepare() -> Result<Lessons, String> {
     let held = load_image_folder(&held_dir).map_err(|e| e.to_string())?;
 
     let blob = AlignedBytes::from(
-        std::fs::read(crate::root().join(crate::serial::MODEL)).map_err(|e| e.to_string())?,
+        std::fs::read(crate::root().join(crate::host::MODEL)).map_err(|e| e.to_string())?,
     );
     let model = Model::parse(blob.as_bytes()).map_err(|e| e.to_string())?;
     let mut arena = vec![0u8; model.arena_len()];
@@ -150,7 +150,7 @@ fn classify_held(
     want: &[usize],
     when: &str,
 ) -> Result<usize, String> {
-    let text = crate::serial::send(picocnn, pty, &["--dir".as_ref(), lessons.held_dir.as_ref()])?;
+    let text = crate::host::send(picocnn, pty, &["--dir".as_ref(), lessons.held_dir.as_ref()])?;
     let got = answers(&text);
     if got.len() != want.len() || got.iter().zip(want).any(|(g, w)| *g != Some(*w)) {
         return Err(format!(
@@ -192,7 +192,7 @@ pub fn check_teach(picocnn: &Path, pty: &str, lessons: &Lessons) -> Result<Strin
         "--seed".as_ref(),
         seed.as_ref(),
     ];
-    let text = crate::serial::send(picocnn, pty, &args)?;
+    let text = crate::host::send(picocnn, pty, &args)?;
     let taught_s = t.elapsed().as_secs_f64();
     let steps: Vec<_> = text.lines().filter_map(step_line).collect();
     if steps != lessons.steps {

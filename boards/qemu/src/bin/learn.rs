@@ -58,9 +58,11 @@ const SETS: [(&str, TrainableSet); 3] = [
 ];
 
 extern "C" {
-    /// The end of the statics (cortex-m-rt's linker script); the stack
-    /// grows down towards it.
+    /// The start of the statics, the end of them (the stack grows down
+    /// towards it) and the stack's top (cortex-m-rt's linker script).
+    static mut __sdata: u8;
     static mut __euninit: u8;
+    static mut _stack_start: u8;
 }
 
 const PAINT: u8 = 0xa5;
@@ -84,13 +86,8 @@ fn stack_used() -> usize {
     while unsafe { core::ptr::read_volatile(a as *const u8) } == PAINT {
         a += 1;
     }
-    0x2000_0000 + RAM_LEN - a
+    core::ptr::addr_of_mut!(_stack_start) as usize - a
 }
-
-#[cfg(machine = "m0")]
-const RAM_LEN: usize = 16 * 1024;
-#[cfg(machine = "m4")]
-const RAM_LEN: usize = 4 * 1024 * 1024;
 
 /// Memory, instructions and digest of one trainable set.
 #[inline(never)]
@@ -161,7 +158,7 @@ fn main() -> ! {
         "learn {}: stack used {} bytes; static RAM {} bytes",
         MACHINE,
         stack_used(),
-        core::ptr::addr_of_mut!(__euninit) as usize - 0x2000_0000
+        core::ptr::addr_of_mut!(__euninit) as usize - core::ptr::addr_of_mut!(__sdata) as usize
     );
     picocnn_qemu_tests::exit_success()
 }

@@ -8,6 +8,7 @@
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(picocnn_dsp)");
     println!("cargo::rustc-check-cfg=cfg(picocnn_thumb1)");
+    println!("cargo::rustc-check-cfg=cfg(picocnn_fpu_half)");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=CARGO_ENCODED_RUSTFLAGS");
     let target = std::env::var("TARGET").unwrap_or_default();
@@ -24,6 +25,16 @@ fn main() {
         && (target.starts_with("thumbv7em") || features.split(',').any(|f| f == "dsp") || flag_dsp);
     if dsp {
         println!("cargo::rustc-cfg=picocnn_dsp");
+    }
+    // The hard-float Armv7E-M and Armv8-M targets have an FPU with the
+    // half-precision conversions (FPv4-SP, FPv5); rustc reports no FPU
+    // feature for them either.
+    let half_fpu = ["thumbv7em-", "thumbv8m.main-", "thumbv8.1m.main-"]
+        .iter()
+        .any(|p| target.starts_with(p))
+        && target.ends_with("eabihf");
+    if arch == "arm" && half_fpu && !flags.split('\x1f').any(|f| f.contains("soft-float")) {
+        println!("cargo::rustc-cfg=picocnn_fpu_half");
     }
     if arch == "arm" && (target.starts_with("thumbv6m") || target.starts_with("thumbv8m.base")) {
         println!("cargo::rustc-cfg=picocnn_thumb1");

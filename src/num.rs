@@ -18,6 +18,9 @@ pub trait Real: Copy + Default + PartialOrd + sealed::Sealed + 'static {
     fn to_f32(self) -> f32;
     /// The nearest storable value (round to nearest even).
     fn from_f32(v: f32) -> Self;
+    /// `acc + x[0] w[0] + x[1] w[1] + ...` in `f32`, in this order, each
+    /// product and sum rounded (never fused): the float kernels' inner loop.
+    fn dot(acc: f32, x: &[Self], w: &[Self]) -> f32;
 }
 
 impl Real for f32 {
@@ -29,16 +32,24 @@ impl Real for f32 {
     fn from_f32(v: f32) -> Self {
         v
     }
+    #[inline(always)]
+    fn dot(acc: f32, x: &[f32], w: &[f32]) -> f32 {
+        crate::arch::dot_f32(acc, x, w)
+    }
 }
 
 impl Real for f16 {
     #[inline(always)]
     fn to_f32(self) -> f32 {
-        f16::to_f32(self)
+        crate::arch::f16_to_f32(self.to_bits())
     }
     #[inline(always)]
     fn from_f32(v: f32) -> Self {
-        f16::from_f32(v)
+        f16::from_bits(crate::arch::f32_to_f16(v))
+    }
+    #[inline(always)]
+    fn dot(acc: f32, x: &[f16], w: &[f16]) -> f32 {
+        crate::arch::dot_f16(acc, bytemuck::cast_slice(x), bytemuck::cast_slice(w))
     }
 }
 

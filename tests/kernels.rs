@@ -202,6 +202,11 @@ fn run_conv_float(c: &ConvCase, g: &ConvGeom, conv: Conv2d) {
     let layer = Conv2dFloat::new(conv, &filter, &bias, act).unwrap();
     let mut out = vec![0f32; conv.output_shape().len()];
     layer.run(&input, &mut out).unwrap();
+    // The documented order, bit for bit (every target computes the same).
+    let ohwi = to_ohwi(&conv, &filter);
+    let ordered = reference::conv_f32_ordered(g, &input, &ohwi, &bias, lo, hi);
+    let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    assert_eq!(bits(&out), bits(&ordered), "f32 order {c:?}");
     let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
     let (expected, mag) = reference::conv_f64(
         g,
@@ -230,6 +235,18 @@ fn run_conv_float(c: &ConvCase, g: &ConvGeom, conv: Conv2d) {
     let layer16 = Conv2dFloat::new(conv, &filter16, &bias16, act).unwrap();
     let mut out16 = vec![f16::ZERO; out.len()];
     layer16.run(&input16, &mut out16).unwrap();
+    let wide = |v: &[f16]| v.iter().map(|x| x.to_f32()).collect::<Vec<_>>();
+    let ordered16 = reference::conv_f32_ordered(
+        g,
+        &wide(&input16),
+        &to_ohwi(&conv, &wide(&filter16)),
+        &wide(&bias16),
+        lo,
+        hi,
+    );
+    let bits16 = |v: &[f16]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+    let rounded: Vec<f16> = ordered16.iter().map(|&v| f16::from_f32(v)).collect();
+    assert_eq!(bits16(&out16), bits16(&rounded), "f16 order {c:?}");
     for i in 0..out.len() {
         let tol = F16_TOLERANCE * (mag[i] + expected[i].abs()) + 1e-7;
         let got = out16[i].to_f32() as f64;
@@ -319,6 +336,19 @@ proptest! {
             let exact: f64 = (0..n).map(|i| xf[i] as f64 * wf[o * n + i] as f64).sum::<f64>() + bf[o] as f64;
             let mag: f64 = (0..n).map(|i| (xf[i] as f64 * wf[o * n + i] as f64).abs()).sum::<f64>();
             prop_assert!((out[o] as f64 - exact).abs() <= 1e-6 * mag + 1e-7);
+            // The documented order, bit for bit.
+            let ordered = (0..n).fold(0.0f32, |acc, i| acc + xf[i] * wf[o * n + i]) + bf[o];
+            prop_assert_eq!(out[o].to_bits(), ordered.to_bits());
+        }
+        let h = |v: &[f32]| v.iter().map(|&x| f16::from_f32(x)).collect::<Vec<_>>();
+        let (x16, w16, b16) = (h(&xf), h(&wf), h(&bf));
+        let layer = DenseFloat::new(dense, &w16, &b16, Activation::None).unwrap();
+        let mut out16 = vec![f16::ZERO; m];
+        layer.run(&x16, &mut out16).unwrap();
+        for o in 0..m {
+            let ordered = (0..n).fold(0.0f32, |acc, i| acc + x16[i].to_f32() * w16[o * n + i].to_f32())
+                + b16[o].to_f32();
+            prop_assert_eq!(out16[o].to_bits(), f16::from_f32(ordered).to_bits());
         }
     }
 

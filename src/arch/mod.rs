@@ -14,9 +14,66 @@
 mod cortex_m0;
 #[cfg(picocnn_dsp)]
 mod cortex_m_dsp;
+#[cfg(picocnn_fpu_half)]
+mod fpu_half;
 pub(crate) mod portable;
 
 pub(crate) use portable::{depthwise_i8, taps, ConvArgs, ConvGeom};
+
+/// The `f32` value of half-precision `bits` (exact), as `half` gives it.
+#[inline(always)]
+pub(crate) fn f16_to_f32(bits: u16) -> f32 {
+    #[cfg(picocnn_fpu_half)]
+    return fpu_half::f16_to_f32(bits);
+    #[cfg(not(picocnn_fpu_half))]
+    half::f16::from_bits(bits).to_f32()
+}
+
+/// The nearest half-precision value of `v` (round to nearest even), as
+/// `half` gives it.
+#[inline(always)]
+pub(crate) fn f32_to_f16(v: f32) -> u16 {
+    #[cfg(picocnn_fpu_half)]
+    return fpu_half::f32_to_f16(v);
+    #[cfg(not(picocnn_fpu_half))]
+    half::f16::from_f32(v).to_bits()
+}
+
+/// `acc + x[0] w[0] + x[1] w[1] + ...` in `f32`, each product and sum
+/// rounded in this order (never fused): the float kernels' inner loop, so
+/// that every target gives the same bits.
+#[inline(always)]
+pub(crate) fn dot_f32(acc: f32, x: &[f32], w: &[f32]) -> f32 {
+    let n = x.len().min(w.len());
+    let mut acc = acc;
+    let (xs, xt) = x[..n].as_chunks::<4>();
+    let (ws, wt) = w[..n].as_chunks::<4>();
+    for (x, w) in xs.iter().zip(ws) {
+        acc += x[0] * w[0];
+        acc += x[1] * w[1];
+        acc += x[2] * w[2];
+        acc += x[3] * w[3];
+    }
+    for (x, w) in xt.iter().zip(wt) {
+        acc += x * w;
+    }
+    acc
+}
+
+/// [`dot_f32`] over half-precision bits.
+#[inline(always)]
+pub(crate) fn dot_f16(acc: f32, x: &[u16], w: &[u16]) -> f32 {
+    #[cfg(picocnn_fpu_half)]
+    return fpu_half::dot_f16(acc, x, w);
+    #[cfg(not(picocnn_fpu_half))]
+    {
+        let mut acc = acc;
+        for (&x, &w) in x.iter().zip(w) {
+            acc += f16_to_f32(x) * f16_to_f32(w);
+        }
+        acc
+    }
+}
 
 /// Scratch bytes of a general int8 convolution with filters of `depth`
 /// values: two packed int16 columns and two natural-order ones, plus slack

@@ -7,6 +7,7 @@
 //! [`Model::parse`](crate::model::Model::parse); `docs/format.md` describes
 //! the same layout for people writing other tools.
 
+use crate::error::Error;
 use crate::quant::Activation;
 
 /// `b"PCNN"`.
@@ -157,6 +158,34 @@ impl DType {
             DType::I8 => 1,
             DType::F32 => 4,
             DType::F16 => 2,
+        }
+    }
+
+    /// Whether this build has the kernels of this type: the Cargo features
+    /// `int8`, `f16` and `f32` (all on by default) leave the others out of a
+    /// firmware's flash.
+    pub const fn built(self) -> bool {
+        match self {
+            DType::I8 => cfg!(feature = "int8"),
+            DType::F32 => cfg!(feature = "f32"),
+            DType::F16 => cfg!(feature = "f16"),
+        }
+    }
+
+    /// The error for a model of this type when its kernels are left out.
+    pub(crate) const fn not_built(self) -> Error {
+        Error::Unsupported {
+            what: match self {
+                DType::I8 => {
+                    "int8 ops: this build of picocnn leaves out the int8 kernels (feature `int8`)"
+                }
+                DType::F32 => {
+                    "f32 ops: this build of picocnn leaves out the f32 kernels (feature `f32`)"
+                }
+                DType::F16 => {
+                    "f16 ops: this build of picocnn leaves out the f16 kernels (feature `f16`)"
+                }
+            },
         }
     }
 

@@ -76,6 +76,12 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 got,
             });
         }
+        if let Some(op) = (0..model.op_count())
+            .map(|i| model.op(i))
+            .find(|op| !op.dtype.built())
+        {
+            return Err(op.dtype.not_built());
+        }
         let arena = &mut arena[pad..pad + needed];
         Ok(Interpreter {
             model: *model,

@@ -471,12 +471,23 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
             for ox in 0..g.output.w {
                 let x0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
                 let (kx_lo, kx_hi) = taps(x0, g.input.w, kw, dw);
+                // Adjacent taps of one filter row are adjacent in the
+                // input too when undilated with one group: one dot each.
+                let merged = dw == 1 && cpg == cin && kx_lo < kx_hi;
                 for o in 0..g.output.c {
                     let c0 = (o / opg) * cpg;
                     let w = &self.filter[o * depth..(o + 1) * depth];
                     let mut acc = 0.0f32;
                     for ky in ky_lo..ky_hi {
                         let iy = (y0 + (ky * dh) as isize) as usize;
+                        if merged {
+                            let ix = (x0 + kx_lo as isize) as usize;
+                            let src = (iy * g.input.w + ix) * cin;
+                            let n = (kx_hi - kx_lo) * cin;
+                            let wk = &w[(ky * kw + kx_lo) * cpg..][..n];
+                            acc = T::dot(acc, &input[src..src + n], wk);
+                            continue;
+                        }
                         for kx in kx_lo..kx_hi {
                             let ix = (x0 + (kx * dw) as isize) as usize;
                             let src = (iy * g.input.w + ix) * cin + c0;
@@ -485,9 +496,7 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
                                 acc += input[src].to_f32() * wv.to_f32();
                             } else {
                                 let wk = &w[(ky * kw + kx) * cpg..(ky * kw + kx + 1) * cpg];
-                                for (x, wv) in input[src..src + cpg].iter().zip(wk) {
-                                    acc += x.to_f32() * wv.to_f32();
-                                }
+                                acc = T::dot(acc, &input[src..src + cpg], wk);
                             }
                         }
                     }

@@ -228,11 +228,7 @@ impl<'a, T: Real> DenseFloat<'a, T> {
         check_len("dense output", self.geom.out_features, output.len())?;
         for (o, out) in output.iter_mut().enumerate() {
             let w = &self.weights[o * n..(o + 1) * n];
-            let mut acc = 0.0f32;
-            for (x, w) in input.iter().zip(w) {
-                acc += x.to_f32() * w.to_f32();
-            }
-            acc += self.bias[o].to_f32();
+            let acc = T::dot(0.0, input, w) + self.bias[o].to_f32();
             *out = T::from_f32(clamp_f32(acc, self.lo, self.hi));
         }
         Ok(())

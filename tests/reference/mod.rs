@@ -132,6 +132,48 @@ pub fn conv_i8(
 }
 
 /// Float convolution in f64.
+/// A float convolution in `f32` in the order the library documents: per
+/// output, taps row by row, column by column, channel by channel, each
+/// product and sum rounded, then the bias, then the clamp. Bit-exact.
+pub fn conv_f32_ordered(
+    g: &ConvGeom,
+    input: &[f32],
+    filter: &[f32],
+    bias: &[f32],
+    lo: f32,
+    hi: f32,
+) -> Vec<f32> {
+    let cpg = g.cin / g.groups;
+    let opg = g.cout / g.groups;
+    let mut out = vec![0.0; g.oh * g.ow * g.cout];
+    for oy in 0..g.oh {
+        for ox in 0..g.ow {
+            for oc in 0..g.cout {
+                let grp = oc / opg;
+                let mut acc = 0.0f32;
+                for ky in 0..g.kh {
+                    for kx in 0..g.kw {
+                        let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
+                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pad_left as isize;
+                        if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
+                            continue;
+                        }
+                        for ci in 0..cpg {
+                            let x =
+                                input[(iy as usize * g.w + ix as usize) * g.cin + grp * cpg + ci];
+                            acc += x * filter[((oc * g.kh + ky) * g.kw + kx) * cpg + ci];
+                        }
+                    }
+                }
+                let v = acc + bias[oc];
+                let v = if v < lo { lo } else { v };
+                out[(oy * g.ow + ox) * g.cout + oc] = if v > hi { hi } else { v };
+            }
+        }
+    }
+    out
+}
+
 pub fn conv_f64(
     g: &ConvGeom,
     input: &[f64],

@@ -3,7 +3,9 @@
 //! Words, int8: `[zp_in, multiplier, shift, zp_out, 0 ×8]`, a rescale from
 //! the input's quantization to the output's; float: all zero.
 
-use super::{cast, cast_mut, check_same_shapes, rescale_from, rescale_words, Io, OpRecord, Site};
+use super::{
+    cast, cast_mut, check_same_shapes, not_built, rescale_from, rescale_words, Io, OpRecord, Site,
+};
 use crate::error::Result;
 use crate::model::format::DType;
 use crate::model::layer::Layer;
@@ -59,7 +61,7 @@ impl OpRecord for ActivationRecord {
 
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         match (s.op.dtype, self.rescale) {
-            (DType::I8, Some(r)) => {
+            (DType::I8, Some(r)) if cfg!(feature = "int8") => {
                 let clamp = s.op.activation.range_i8(Site::qparams(s.output()));
                 let act = ActI8::from_checked(r, clamp);
                 if io.in_place {
@@ -69,8 +71,9 @@ impl OpRecord for ActivationRecord {
                     act.run(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
                 }
             }
-            (DType::F16, _) => run_float::<f16>(s, io),
-            _ => run_float::<f32>(s, io),
+            (DType::F16, _) if cfg!(feature = "f16") => run_float::<f16>(s, io),
+            (DType::F32, _) if cfg!(feature = "f32") => run_float::<f32>(s, io),
+            (dtype, _) => Err(not_built(dtype)),
         }
     }
 }

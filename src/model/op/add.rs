@@ -3,7 +3,7 @@
 //! Words, int8: `[zp1, m1, s1, zp2, m2, s2, m_out, s_out, zp_out, 0 ×3]`
 //! (TensorFlow Lite's rescaling to a common scale); float: all zero.
 
-use super::{cast, cast_mut, check_same_shapes, Io, OpRecord, Site};
+use super::{cast, cast_mut, check_same_shapes, not_built, Io, OpRecord, Site};
 use crate::error::Result;
 use crate::model::format::DType;
 use crate::model::layer::Layer;
@@ -106,7 +106,7 @@ impl OpRecord for AddRecord {
 
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         match (s.op.dtype, self.quant) {
-            (DType::I8, Some(q)) => {
+            (DType::I8, Some(q)) if cfg!(feature = "int8") => {
                 let clamp = s.op.activation.range_i8(Site::qparams(s.output()));
                 let add = AddI8::from_checked(q, clamp);
                 let b = cast::<i8>(io.input(s, 1)?)?;
@@ -116,8 +116,9 @@ impl OpRecord for AddRecord {
                     add.run(cast(io.input(s, 0)?)?, b, cast_mut(io.out)?)
                 }
             }
-            (DType::F16, _) => run_float::<f16>(s, io),
-            _ => run_float::<f32>(s, io),
+            (DType::F16, _) if cfg!(feature = "f16") => run_float::<f16>(s, io),
+            (DType::F32, _) if cfg!(feature = "f32") => run_float::<f32>(s, io),
+            (dtype, _) => Err(not_built(dtype)),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! `[zp_in, multiplier, shift, zp_out]` (int32) in the data section; float:
 //! all zero.
 
-use super::{cast, cast_mut, Footprint, Io, OpRecord, Site};
+use super::{cast, cast_mut, not_built, Footprint, Io, OpRecord, Site};
 use crate::error::{Error, Result};
 use crate::model::format::DType;
 use crate::model::layer::Layer;
@@ -107,7 +107,7 @@ impl OpRecord for ConcatRecord {
             let c = s.input(k).shape.c;
             let x = io.input(s, k)?;
             match (s.op.dtype, self.rescales) {
-                (DType::I8, Some(off)) => concat_into_i8(
+                (DType::I8, Some(off)) if cfg!(feature = "int8") => concat_into_i8(
                     cast(x)?,
                     c,
                     offset,
@@ -115,20 +115,21 @@ impl OpRecord for ConcatRecord {
                     Self::rescale(off, s, k)?,
                     cast_mut(&mut io.out[..])?,
                 )?,
-                (DType::F16, _) => concat_into_float::<f16>(
+                (DType::F16, _) if cfg!(feature = "f16") => concat_into_float::<f16>(
                     cast(x)?,
                     c,
                     offset,
                     total,
                     cast_mut(&mut io.out[..])?,
                 )?,
-                _ => concat_into_float::<f32>(
+                (DType::F32, _) if cfg!(feature = "f32") => concat_into_float::<f32>(
                     cast(x)?,
                     c,
                     offset,
                     total,
                     cast_mut(&mut io.out[..])?,
                 )?,
+                (dtype, _) => return Err(not_built(dtype)),
             }
             offset += c;
         }

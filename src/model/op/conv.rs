@@ -7,7 +7,8 @@
 //! `shift` zero. Offsets are into the data section.
 
 use super::{
-    cast, cast_mut, pack, padding, read_pads, unpack, Footprint, Io, OpRecord, Site, Tuned,
+    cast, cast_mut, not_built, pack, padding, read_pads, unpack, Footprint, Io, OpRecord, Site,
+    Tuned,
 };
 use crate::error::Result;
 use crate::model::format::DType;
@@ -249,7 +250,7 @@ impl OpRecord for Conv2dRecord {
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         let conv = self.geometry(s);
         match s.op.dtype {
-            DType::I8 => {
+            DType::I8 if cfg!(feature = "int8") => {
                 let weights =
                     self.weights
                         .i8(s, io.tuned, conv.filter_len(), conv.output_shape().c)?;
@@ -267,8 +268,9 @@ impl OpRecord for Conv2dRecord {
                     io.scratch,
                 )
             }
-            DType::F32 => self.run_float::<f32>(s, conv, io),
-            DType::F16 => self.run_float::<f16>(s, conv, io),
+            DType::F32 if cfg!(feature = "f32") => self.run_float::<f32>(s, conv, io),
+            DType::F16 if cfg!(feature = "f16") => self.run_float::<f16>(s, conv, io),
+            dtype => Err(not_built(dtype)),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! convolution's (`[out][in]`).
 
 use super::conv::WeightRefs;
-use super::{cast, cast_mut, Footprint, Io, OpRecord, Site};
+use super::{cast, cast_mut, not_built, Footprint, Io, OpRecord, Site};
 use crate::error::Result;
 use crate::model::format::DType;
 use crate::model::layer::Layer;
@@ -85,7 +85,7 @@ impl OpRecord for DenseRecord {
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         let dense = Self::geometry(s);
         match s.op.dtype {
-            DType::I8 => {
+            DType::I8 if cfg!(feature = "int8") => {
                 let w = self
                     .weights
                     .i8(s, io.tuned, dense.weights_len(), dense.out_features())?;
@@ -99,8 +99,9 @@ impl OpRecord for DenseRecord {
                 )
                 .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?, io.scratch)
             }
-            DType::F32 => self.run_float::<f32>(s, dense, io),
-            DType::F16 => self.run_float::<f16>(s, dense, io),
+            DType::F32 if cfg!(feature = "f32") => self.run_float::<f32>(s, dense, io),
+            DType::F16 if cfg!(feature = "f16") => self.run_float::<f16>(s, dense, io),
+            dtype => Err(not_built(dtype)),
         }
     }
 }

@@ -449,6 +449,14 @@ pub(crate) fn check_same_shapes(s: &Site<'_, '_>) -> Result<()> {
 /// A model data or arena region viewed as elements.
 pub(crate) use super::element::{cast, cast_mut};
 
+/// An op whose type's kernels this build leaves out ([`Interpreter::new`]
+/// refuses such models first).
+///
+/// [`Interpreter::new`]: crate::model::Interpreter::new
+pub(super) fn not_built(dtype: super::format::DType) -> Error {
+    dtype.not_built()
+}
+
 /// Bytes of the int8 weight tables of `channels` outputs: int32 bias,
 /// multiplier and shift each.
 pub(crate) const fn i8_tables_len(channels: usize) -> usize {

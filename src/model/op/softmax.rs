@@ -4,7 +4,7 @@
 //! first three are int8's fixed-point parameters (zero for float). int8
 //! output has scale 1/256 and zero point -128, as TensorFlow Lite's.
 
-use super::{cast, cast_mut, check_same_shapes, Io, OpRecord, Site};
+use super::{cast, cast_mut, check_same_shapes, not_built, Io, OpRecord, Site};
 use crate::error::Result;
 use crate::model::format::DType;
 use crate::model::layer::Layer;
@@ -63,11 +63,16 @@ impl OpRecord for SoftmaxRecord {
         let depth = s.output().shape.c;
         let x = io.input(s, 0)?;
         match (s.op.dtype, self.fixed) {
-            (DType::I8, Some((m, l, d))) => {
+            (DType::I8, Some((m, l, d))) if cfg!(feature = "int8") => {
                 SoftmaxI8::from_checked(m, l, d).run(depth, cast(x)?, cast_mut(io.out)?)
             }
-            (DType::F16, _) => softmax_float::<f16>(depth, cast(x)?, cast_mut(io.out)?, self.beta),
-            _ => softmax_float::<f32>(depth, cast(x)?, cast_mut(io.out)?, self.beta),
+            (DType::F16, _) if cfg!(feature = "f16") => {
+                softmax_float::<f16>(depth, cast(x)?, cast_mut(io.out)?, self.beta)
+            }
+            (DType::F32, _) if cfg!(feature = "f32") => {
+                softmax_float::<f32>(depth, cast(x)?, cast_mut(io.out)?, self.beta)
+            }
+            (dtype, _) => Err(not_built(dtype)),
         }
     }
 }

@@ -13,7 +13,7 @@ pub trait Pod: Copy + Default + sealed::Sealed {}
 macro_rules! pod {
     ($($t:ty),*) => {$(impl sealed::Sealed for $t {} impl Pod for $t {})*};
 }
-pod!(u8, i8, i16, i32, f32, f16);
+pod!(u8, i8, i16, i32, u32, f32, f16);
 
 /// Hands out aligned, zeroed slices of an arena, front to back.
 pub struct Bump<'a> {

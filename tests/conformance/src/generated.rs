@@ -47,6 +47,10 @@ pub static CASES: &[(&str, CaseFn)] = &[
     ("f16_conv_dilated_explicit", float_conv_dilated::<f16>),
     ("f32_depthwise_3x3_mult2", float_depthwise::<f32>),
     ("f16_depthwise_3x3_mult2", float_depthwise::<f16>),
+    ("f32_conv_5x5_same_odd", float_conv_odd::<f32>),
+    ("f16_conv_5x5_same_odd", float_conv_odd::<f16>),
+    ("f16_to_f32_all_halves", f16_to_f32_all),
+    ("f32_to_f16_rounding", f32_to_f16_rounding),
     ("f32_conv_pointwise", float_pointwise::<f32>),
     ("f16_conv_pointwise", float_pointwise::<f16>),
     ("f32_dense_48_24", float_dense::<f32>),
@@ -426,6 +430,48 @@ fn float_depthwise<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Erro
         .stride(2, 2)
         .padding(Padding::Same);
     float_conv_run::<T>(b, c, 23, Activation::Relu6)
+}
+
+/// One group, undilated, partial windows at every border and an odd
+/// channel count: the float loops' merged taps and their odd tails.
+fn float_conv_odd<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(9, 8, 3), 5, 5, 5).padding(Padding::Same);
+    float_conv_run::<T>(b, c, 26, Activation::Relu)
+}
+
+/// Every half through the library's conversion (the FPU's on cores that
+/// have one) against `half`'s: the output is the count of differing bit
+/// patterns (0) and a digest of them all, so the host's must match.
+fn f16_to_f32_all<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut differ = 0u32;
+    let mut h = 0x811c_9dc5u32;
+    for bits in 0..=u16::MAX {
+        let got = <f16 as Real>::to_f32(f16::from_bits(bits)).to_bits();
+        differ += (got != f16::from_bits(bits).to_f32().to_bits()) as u32;
+        h = (h ^ got).wrapping_mul(0x0100_0193);
+    }
+    let out = b.take::<u32>(2)?;
+    out.copy_from_slice(&[differ, h]);
+    Ok(out_bytes(out))
+}
+
+/// Single to half on the rounding cases: every sign, exponent and top ten
+/// mantissa bits (so every half, overflow and subnormal result), with the
+/// dropped bits below, at, just above and just below the halfway point.
+fn f32_to_f16_rounding<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut differ = 0u32;
+    let mut h = 0x811c_9dc5u32;
+    for top in 0..1u32 << 19 {
+        for low in [0, 1, 0x0fff, 0x1000, 0x1001, 0x1fff] {
+            let v = f32::from_bits(top << 13 | low);
+            let got = <f16 as Real>::from_f32(v).to_bits();
+            differ += (got != f16::from_f32(v).to_bits()) as u32;
+            h = (h ^ got as u32).wrapping_mul(0x0100_0193);
+        }
+    }
+    let out = b.take::<u32>(2)?;
+    out.copy_from_slice(&[differ, h]);
+    Ok(out_bytes(out))
 }
 
 fn float_pointwise<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {

@@ -157,10 +157,34 @@ pub fn build_with_env(
     bin: &str,
     envs: &[(&str, String)],
 ) -> Result<PathBuf, String> {
+    build_variant(tc, m, bin, envs, false)
+}
+
+/// Builds `bin` for machine `m` as a board would run an int8 model: without
+/// the crate's default `float` feature, so no f16 or f32 kernel is linked.
+pub fn build_int8_only(tc: &Toolchain, m: &Machine, bin: &str) -> Result<PathBuf, String> {
+    build_variant(tc, m, bin, &[], true)
+}
+
+fn build_variant(
+    tc: &Toolchain,
+    m: &Machine,
+    bin: &str,
+    envs: &[(&str, String)],
+    int8_only: bool,
+) -> Result<PathBuf, String> {
     let t = Instant::now();
-    // One target folder per machine: two machines may share a target.
-    let dir = target_dir().join(m.name);
+    // One target folder per machine and feature set: two machines may share
+    // a target, and switching features would rebuild everything.
+    let dir = if int8_only {
+        target_dir().join(format!("{}-int8", m.name))
+    } else {
+        target_dir().join(m.name)
+    };
     let mut cmd = tc.build_command_with(&board_dir(), m.target, bin, &dir, m.rustflags);
+    if int8_only {
+        cmd.arg("--no-default-features");
+    }
     cmd.env("PICOCNN_QEMU_MACHINE", m.name);
     for (k, v) in envs {
         cmd.env(k, v);

@@ -26,6 +26,7 @@ pub fn run(opts: &Opts) -> bool {
     };
     let mut ok = true;
     for m in &opts.machines {
+        ok &= int8_firmware(&tc, m);
         let elf = match machines::build(&tc, m, "interp") {
             Ok(elf) => elf,
             Err(e) => {
@@ -142,6 +143,63 @@ pub fn run(opts: &Opts) -> bool {
         }
     }
     ok
+}
+
+/// The int8 LeNet-5 firmware (`mnist` without the float kernels): its size and
+/// how much of its code is the library's, by symbol (reported, not compared:
+/// inlining moves code between symbols from one compiler to the next).
+fn int8_firmware(tc: &toolchain::Toolchain, m: &machines::Machine) -> bool {
+    let report = machines::build_int8_only(tc, m, "mnist").and_then(|elf| {
+        let [text, data, bss] = measure_size(&elf)?;
+        let code = library_code(&elf)?;
+        Ok(format!(
+            "size {} int8 firmware (mnist, no float kernels): text {text} data {data} bss {bss}; \
+             picocnn's code {} bytes, model and digits {} bytes of rodata",
+            m.name, code.0, code.1
+        ))
+    });
+    match report {
+        Ok(line) => {
+            println!("{line}");
+            true
+        }
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            false
+        }
+    }
+}
+
+/// Bytes of code in `picocnn::` functions, and of the firmware's two large
+/// constants (the model blob and the test digits), from `arm-none-eabi-nm`.
+fn library_code(elf: &Path) -> Result<(u64, u64), String> {
+    let out = Command::new("arm-none-eabi-nm")
+        .args(["-S", "-C"])
+        .arg(elf)
+        .output()
+        .map_err(|e| format!("cannot run arm-none-eabi-nm: {e}"))?;
+    if !out.status.success() {
+        return Err("arm-none-eabi-nm failed".to_string());
+    }
+    let (mut code, mut data) = (0, 0);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let mut parts = line.splitn(4, ' ');
+        let (Some(_), Some(size), Some(kind), Some(name)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            continue;
+        };
+        let Ok(size) = u64::from_str_radix(size, 16) else {
+            continue;
+        };
+        let firmware = name.contains("picocnn_qemu") || name.contains("picocnn_firmware");
+        if matches!(kind, "t" | "T") && name.contains("picocnn::") && !firmware {
+            code += size;
+        } else if matches!(kind, "r" | "R") && size >= 16 * 1024 {
+            data += size;
+        }
+    }
+    Ok((code, data))
 }
 
 /// text, data and bss of an ELF, from `arm-none-eabi-size -B`.

@@ -36,7 +36,99 @@ fn main() {
     if arch == "arm" && half_fpu && !flags.split('\x1f').any(|f| f.contains("soft-float")) {
         println!("cargo::rustc-cfg=picocnn_fpu_half");
     }
+    models();
     if arch == "arm" && (target.starts_with("thumbv6m") || target.starts_with("thumbv8m.base")) {
         println!("cargo::rustc-cfg=picocnn_thumb1");
     }
+}
+
+/// The kernels the models named by `PICOCNN_MODELS` (blob paths, separated
+/// as `PATH` is) use: with it set, the interpreter is built for those models
+/// and the other kernels are left out of the firmware. Without it, every
+/// kernel is built.
+fn models() {
+    const USES: &str = "\"conv_general\", \"conv_pointwise\", \"conv_depthwise\", \"dense\", \
+                        \"max_pool\", \"avg_pool\", \"add\", \"concat\", \"activation\", \
+                        \"softmax\", \"int8\", \"f16\", \"f32\"";
+    println!("cargo::rustc-check-cfg=cfg(picocnn_pruned)");
+    println!("cargo::rustc-check-cfg=cfg(picocnn_use, values({USES}))");
+    println!("cargo::rerun-if-env-changed=PICOCNN_MODELS");
+    let Some(paths) = std::env::var_os("PICOCNN_MODELS") else {
+        return;
+    };
+    let mut uses = std::collections::BTreeSet::new();
+    for path in std::env::split_paths(&paths).filter(|p| !p.as_os_str().is_empty()) {
+        println!("cargo::rerun-if-changed={}", path.display());
+        let blob = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("PICOCNN_MODELS: cannot read {}: {e}", path.display()));
+        kernels_of(&blob, &mut uses)
+            .unwrap_or_else(|e| panic!("PICOCNN_MODELS: {}: {e}", path.display()));
+    }
+    println!("cargo::rustc-cfg=picocnn_pruned");
+    for u in uses {
+        println!("cargo::rustc-cfg=picocnn_use=\"{u}\"");
+    }
+}
+
+/// Adds the kernels and precisions of a model blob's ops to `uses` (the
+/// layout of `src/model/format.rs`; the library checks the rest at parse).
+fn kernels_of(
+    blob: &[u8],
+    uses: &mut std::collections::BTreeSet<&'static str>,
+) -> Result<(), String> {
+    let u16_at = |o: usize| -> Result<usize, String> {
+        blob.get(o..o + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]) as usize)
+            .ok_or_else(|| "truncated".to_string())
+    };
+    let u32_at = |o: usize| -> Result<usize, String> {
+        blob.get(o..o + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+            .ok_or_else(|| "truncated".to_string())
+    };
+    if blob.get(..4) != Some(b"PCNN") {
+        return Err("not a .pcnn model (bad magic)".to_string());
+    }
+    let (n_tensors, n_ops) = (u16_at(20)?, u16_at(22)?);
+    let (tensors, ops, lists) = (u32_at(28)?, u32_at(32)?, u32_at(36)?);
+    for i in 0..n_ops {
+        let r = ops + i * 64;
+        let kind = *blob.get(r).ok_or("truncated")?;
+        let dtype = *blob.get(r + 1).ok_or("truncated")?;
+        uses.insert(match dtype {
+            1 => "int8",
+            2 => "f32",
+            3 => "f16",
+            _ => return Err(format!("op {i}: unknown type {dtype}")),
+        });
+        let param = |k: usize| u32_at(r + 16 + 4 * k);
+        uses.insert(match kind {
+            1 => {
+                let kernel = param(0)?;
+                let (top, left) = (param(3)? & 0xffff, param(4)? & 0xffff);
+                let groups = param(5)?;
+                let input = u16_at(lists + 2 * u16_at(r + 4)?)?;
+                if input >= n_tensors {
+                    return Err(format!("op {i}: input is not a tensor"));
+                }
+                let channels = u32_at(tensors + input * 32 + 16)?;
+                if kernel == 1 | 1 << 16 && top == 0 && left == 0 && groups == 1 {
+                    "conv_pointwise"
+                } else if groups == channels && groups > 1 {
+                    "conv_depthwise"
+                } else {
+                    "conv_general"
+                }
+            }
+            2 => "dense",
+            3 => "max_pool",
+            4 => "avg_pool",
+            5 => "add",
+            6 => "concat",
+            7 => "activation",
+            8 => "softmax",
+            _ => return Err(format!("op {i}: unknown kind {kind}")),
+        });
+    }
+    Ok(())
 }

@@ -166,9 +166,9 @@ impl DType {
     /// firmware's flash.
     pub const fn built(self) -> bool {
         match self {
-            DType::I8 => cfg!(feature = "int8"),
-            DType::F32 => cfg!(feature = "f32"),
-            DType::F16 => cfg!(feature = "f16"),
+            DType::I8 => crate::ops::built::INT8,
+            DType::F32 => crate::ops::built::F32,
+            DType::F16 => crate::ops::built::F16,
         }
     }
 
@@ -177,13 +177,13 @@ impl DType {
         Error::Unsupported {
             what: match self {
                 DType::I8 => {
-                    "int8 ops: this build of picocnn leaves out the int8 kernels (feature `int8`)"
+                    "int8 ops: this build of picocnn leaves out the int8 kernels (feature `int8`, PICOCNN_MODELS)"
                 }
                 DType::F32 => {
-                    "f32 ops: this build of picocnn leaves out the f32 kernels (feature `f32`)"
+                    "f32 ops: this build of picocnn leaves out the f32 kernels (feature `f32`, PICOCNN_MODELS)"
                 }
                 DType::F16 => {
-                    "f16 ops: this build of picocnn leaves out the f16 kernels (feature `f16`)"
+                    "f16 ops: this build of picocnn leaves out the f16 kernels (feature `f16`, PICOCNN_MODELS)"
                 }
             },
         }

@@ -76,11 +76,9 @@ impl<'m, 'a> Interpreter<'m, 'a> {
                 got,
             });
         }
-        if let Some(op) = (0..model.op_count())
-            .map(|i| model.op(i))
-            .find(|op| !op.dtype.built())
-        {
-            return Err(op.dtype.not_built());
+        for i in 0..model.op_count() {
+            let op = model.op(i);
+            Record::read(&op).check_built(&Site::new(model, &op, i))?;
         }
         let arena = &mut arena[pad..pad + needed];
         Ok(Interpreter {

@@ -31,7 +31,7 @@ use crate::arch;
 use crate::arch::{taps, ConvArgs, ConvGeom};
 use crate::error::{check_len, check_min_len, invalid, Error, Result};
 use crate::num::{clamp_f32, Real};
-use crate::ops::{axis, Padding, WeightsI8};
+use crate::ops::{axis, built, Padding, WeightsI8};
 use crate::quant::{Activation, Clamp};
 use crate::tensor::Shape;
 
@@ -123,6 +123,25 @@ pub enum ConvKind {
     Depthwise,
     /// Everything else (im2col per output pixel).
     General,
+}
+
+impl ConvKind {
+    /// Whether this build has this loop nest (see `PICOCNN_MODELS`).
+    pub const fn built(self) -> bool {
+        match self {
+            ConvKind::Pointwise => built::CONV_POINTWISE,
+            ConvKind::Depthwise => built::CONV_DEPTHWISE,
+            ConvKind::General => built::CONV_GENERAL,
+        }
+    }
+
+    pub(crate) const fn left_out(self) -> Error {
+        built::left_out(match self {
+            ConvKind::Pointwise => "1x1 convolution: left out of this build (PICOCNN_MODELS)",
+            ConvKind::Depthwise => "depthwise convolution: left out of this build (PICOCNN_MODELS)",
+            ConvKind::General => "convolution: left out of this build (PICOCNN_MODELS)",
+        })
+    }
 }
 
 /// A checked convolution geometry.
@@ -385,9 +404,14 @@ impl<'a> Conv2dI8<'a> {
         let col = arch::scratch_i16(scratch);
         let k = self.kernel_args::<PER_CHANNEL>();
         match g.kind {
-            ConvKind::Pointwise => arch::conv_pointwise_i8(&k, input, output, col),
-            ConvKind::Depthwise => arch::depthwise_i8(&k, input, output),
-            ConvKind::General => arch::conv_general_i8(&k, input, output, col),
+            ConvKind::Pointwise if built::CONV_POINTWISE => {
+                arch::conv_pointwise_i8(&k, input, output, col)
+            }
+            ConvKind::Depthwise if built::CONV_DEPTHWISE => arch::depthwise_i8(&k, input, output),
+            ConvKind::General if built::CONV_GENERAL => {
+                arch::conv_general_i8(&k, input, output, col)
+            }
+            kind => return Err(kind.left_out()),
         }
         Ok(())
     }

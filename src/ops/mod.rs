@@ -14,6 +14,52 @@ pub mod softmax;
 
 use crate::error::{invalid, Error, Result};
 
+/// Which kernels this build has: all of them, unless the build script was
+/// given the models the firmware is for (`PICOCNN_MODELS`, blob paths); then
+/// only theirs, and a kernel left out returns [`Error::Unsupported`].
+pub(crate) mod built {
+    /// General convolution (im2col).
+    pub const CONV_GENERAL: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "conv_general"));
+    /// 1x1 convolution.
+    pub const CONV_POINTWISE: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "conv_pointwise"));
+    /// Depthwise convolution.
+    pub const CONV_DEPTHWISE: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "conv_depthwise"));
+    /// Dense layer.
+    pub const DENSE: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "dense"));
+    /// Max pooling.
+    pub const MAX_POOL: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "max_pool"));
+    /// Average pooling.
+    pub const AVG_POOL: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "avg_pool"));
+    /// Residual add.
+    pub const ADD: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "add"));
+    /// Concatenation.
+    pub const CONCAT: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "concat"));
+    /// Standalone activation.
+    pub const ACTIVATION: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "activation"));
+    /// Softmax.
+    pub const SOFTMAX: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "softmax"));
+    /// int8 tensors (also the Cargo feature `int8`).
+    pub const INT8: bool = cfg!(all(
+        feature = "int8",
+        any(not(picocnn_pruned), picocnn_use = "int8")
+    ));
+    /// f16 tensors (also the Cargo feature `f16`).
+    pub const F16: bool = cfg!(all(
+        feature = "f16",
+        any(not(picocnn_pruned), picocnn_use = "f16")
+    ));
+    /// f32 tensors (also the Cargo feature `f32`).
+    pub const F32: bool = cfg!(all(
+        feature = "f32",
+        any(not(picocnn_pruned), picocnn_use = "f32")
+    ));
+
+    /// The error of a kernel left out.
+    pub const fn left_out(what: &'static str) -> crate::Error {
+        crate::Error::Unsupported { what }
+    }
+}
+
 /// Int8 parameters of a convolution or dense layer, as TensorFlow Lite
 /// stores them: filters, bias and per-channel or per-tensor
 /// requantization (borrowed either way: one multiplier and shift serve

@@ -20,7 +20,7 @@
 use crate::arch::taps;
 use crate::error::{check_len, Result};
 use crate::num::{clamp_f32, Real};
-use crate::ops::{axis, Padding};
+use crate::ops::{axis, built, Padding};
 use crate::quant::{Activation, Clamp};
 use crate::tensor::Shape;
 
@@ -329,8 +329,11 @@ impl Pool2dI8 {
     /// Pools `input` into `output` (no scratch needed).
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<()> {
         match self.kind {
-            PoolKind::Max => self.geom.max_i8(input, output, self.clamp),
-            PoolKind::Average => self.geom.avg_i8(input, output, self.clamp),
+            PoolKind::Max if built::MAX_POOL => self.geom.max_i8(input, output, self.clamp),
+            PoolKind::Average if built::AVG_POOL => self.geom.avg_i8(input, output, self.clamp),
+            _ => Err(built::left_out(
+                "pooling: left out of this build (PICOCNN_MODELS)",
+            )),
         }
     }
 }
@@ -362,8 +365,11 @@ impl Pool2dFloat {
     /// Pools `input` into `output` (no scratch needed).
     pub fn run<T: Real>(&self, input: &[T], output: &mut [T]) -> Result<()> {
         match self.kind {
-            PoolKind::Max => self.geom.max_float(input, output, self.range),
-            PoolKind::Average => self.geom.avg_float(input, output, self.range),
+            PoolKind::Max if built::MAX_POOL => self.geom.max_float(input, output, self.range),
+            PoolKind::Average if built::AVG_POOL => self.geom.avg_float(input, output, self.range),
+            _ => Err(built::left_out(
+                "pooling: left out of this build (PICOCNN_MODELS)",
+            )),
         }
     }
 }

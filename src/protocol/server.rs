@@ -227,12 +227,12 @@ impl<'m, 'a, L: Learner> Server<'m, 'a, L> {
         };
         match self.input.dtype {
             DType::I8 => quantize_into(image, self.input, self.norm, interp.input_mut(0)?)?,
-            DType::F16 if cfg!(feature = "f16") => {
+            DType::F16 if crate::ops::built::F16 => {
                 for (d, &p) in interp.input_mut::<half::f16>(0)?.iter_mut().zip(image) {
                     *d = half::f16::from_f32(real(p));
                 }
             }
-            DType::F32 if cfg!(feature = "f32") => {
+            DType::F32 if crate::ops::built::F32 => {
                 for (d, &p) in interp.input_mut::<f32>(0)?.iter_mut().zip(image) {
                     *d = real(p);
                 }
@@ -242,12 +242,12 @@ impl<'m, 'a, L: Learner> Server<'m, 'a, L> {
         interp.run()?;
         let (order, best) = match self.output.dtype {
             DType::I8 => return answer_i8(interp.output::<i8>(0)?, self.output),
-            DType::F16 if cfg!(feature = "f16") => {
+            DType::F16 if crate::ops::built::F16 => {
                 let v = interp.output::<half::f16>(0)?;
                 let o = top3(v);
                 (o, v.get(o[0]).map_or(0.0, |x| x.to_f32()))
             }
-            DType::F32 if cfg!(feature = "f32") => {
+            DType::F32 if crate::ops::built::F32 => {
                 let v = interp.output::<f32>(0)?;
                 let o = top3(v);
                 (o, v.get(o[0]).copied().unwrap_or(0.0))

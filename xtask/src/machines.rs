@@ -183,7 +183,12 @@ fn build_variant(
     };
     let mut cmd = tc.build_command_with(&board_dir(), m.target, bin, &dir, m.rustflags);
     if int8_only {
-        cmd.arg("--no-default-features");
+        // As a board's build for its one model: no float kernel, and only
+        // the kernels the model uses.
+        cmd.arg("--no-default-features").env(
+            "PICOCNN_MODELS",
+            crate::root().join("tests/models/lenet5_mnist_i8.pcnn"),
+        );
     }
     cmd.env("PICOCNN_QEMU_MACHINE", m.name);
     for (k, v) in envs {

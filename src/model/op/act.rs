@@ -61,7 +61,7 @@ impl OpRecord for ActivationRecord {
 
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         match (s.op.dtype, self.rescale) {
-            (DType::I8, Some(r)) if cfg!(feature = "int8") => {
+            (DType::I8, Some(r)) if crate::ops::built::INT8 => {
                 let clamp = s.op.activation.range_i8(Site::qparams(s.output()));
                 let act = ActI8::from_checked(r, clamp);
                 if io.in_place {
@@ -71,8 +71,8 @@ impl OpRecord for ActivationRecord {
                     act.run(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
                 }
             }
-            (DType::F16, _) if cfg!(feature = "f16") => run_float::<f16>(s, io),
-            (DType::F32, _) if cfg!(feature = "f32") => run_float::<f32>(s, io),
+            (DType::F16, _) if crate::ops::built::F16 => run_float::<f16>(s, io),
+            (DType::F32, _) if crate::ops::built::F32 => run_float::<f32>(s, io),
             (dtype, _) => Err(not_built(dtype)),
         }
     }

@@ -106,7 +106,7 @@ impl OpRecord for AddRecord {
 
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         match (s.op.dtype, self.quant) {
-            (DType::I8, Some(q)) if cfg!(feature = "int8") => {
+            (DType::I8, Some(q)) if crate::ops::built::INT8 => {
                 let clamp = s.op.activation.range_i8(Site::qparams(s.output()));
                 let add = AddI8::from_checked(q, clamp);
                 let b = cast::<i8>(io.input(s, 1)?)?;
@@ -116,8 +116,8 @@ impl OpRecord for AddRecord {
                     add.run(cast(io.input(s, 0)?)?, b, cast_mut(io.out)?)
                 }
             }
-            (DType::F16, _) if cfg!(feature = "f16") => run_float::<f16>(s, io),
-            (DType::F32, _) if cfg!(feature = "f32") => run_float::<f32>(s, io),
+            (DType::F16, _) if crate::ops::built::F16 => run_float::<f16>(s, io),
+            (DType::F32, _) if crate::ops::built::F32 => run_float::<f32>(s, io),
             (dtype, _) => Err(not_built(dtype)),
         }
     }

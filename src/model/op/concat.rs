@@ -107,7 +107,7 @@ impl OpRecord for ConcatRecord {
             let c = s.input(k).shape.c;
             let x = io.input(s, k)?;
             match (s.op.dtype, self.rescales) {
-                (DType::I8, Some(off)) if cfg!(feature = "int8") => concat_into_i8(
+                (DType::I8, Some(off)) if crate::ops::built::INT8 => concat_into_i8(
                     cast(x)?,
                     c,
                     offset,
@@ -115,14 +115,14 @@ impl OpRecord for ConcatRecord {
                     Self::rescale(off, s, k)?,
                     cast_mut(&mut io.out[..])?,
                 )?,
-                (DType::F16, _) if cfg!(feature = "f16") => concat_into_float::<f16>(
+                (DType::F16, _) if crate::ops::built::F16 => concat_into_float::<f16>(
                     cast(x)?,
                     c,
                     offset,
                     total,
                     cast_mut(&mut io.out[..])?,
                 )?,
-                (DType::F32, _) if cfg!(feature = "f32") => concat_into_float::<f32>(
+                (DType::F32, _) if crate::ops::built::F32 => concat_into_float::<f32>(
                     cast(x)?,
                     c,
                     offset,

@@ -250,7 +250,7 @@ impl OpRecord for Conv2dRecord {
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         let conv = self.geometry(s);
         match s.op.dtype {
-            DType::I8 if cfg!(feature = "int8") => {
+            DType::I8 if crate::ops::built::INT8 => {
                 let weights =
                     self.weights
                         .i8(s, io.tuned, conv.filter_len(), conv.output_shape().c)?;
@@ -268,8 +268,8 @@ impl OpRecord for Conv2dRecord {
                     io.scratch,
                 )
             }
-            DType::F32 if cfg!(feature = "f32") => self.run_float::<f32>(s, conv, io),
-            DType::F16 if cfg!(feature = "f16") => self.run_float::<f16>(s, conv, io),
+            DType::F32 if crate::ops::built::F32 => self.run_float::<f32>(s, conv, io),
+            DType::F16 if crate::ops::built::F16 => self.run_float::<f16>(s, conv, io),
             dtype => Err(not_built(dtype)),
         }
     }

@@ -85,7 +85,7 @@ impl OpRecord for DenseRecord {
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         let dense = Self::geometry(s);
         match s.op.dtype {
-            DType::I8 if cfg!(feature = "int8") => {
+            DType::I8 if crate::ops::built::INT8 => {
                 let w = self
                     .weights
                     .i8(s, io.tuned, dense.weights_len(), dense.out_features())?;
@@ -99,8 +99,8 @@ impl OpRecord for DenseRecord {
                 )
                 .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?, io.scratch)
             }
-            DType::F32 if cfg!(feature = "f32") => self.run_float::<f32>(s, dense, io),
-            DType::F16 if cfg!(feature = "f16") => self.run_float::<f16>(s, dense, io),
+            DType::F32 if crate::ops::built::F32 => self.run_float::<f32>(s, dense, io),
+            DType::F16 if crate::ops::built::F16 => self.run_float::<f16>(s, dense, io),
             dtype => Err(not_built(dtype)),
         }
     }

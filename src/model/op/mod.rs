@@ -248,6 +248,14 @@ macro_rules! registry {
                 }
             }
 
+            /// Whether this build has the kernels of the record's kind.
+            #[inline(always)]
+            pub fn kind_built(&self) -> bool {
+                match self {
+                    $(Record::$kind(_) => OpKind::$kind.built(),)*
+                }
+            }
+
             fn with<R>(&self, f: impl FnOnce(&dyn Dispatch) -> R) -> R {
                 match self {
                     $(Record::$kind(r) => f(r),)*
@@ -274,6 +282,38 @@ registry! {
     7 Activation "activation" true => act::ActivationRecord,
     /// Softmax over channels.
     8 Softmax "softmax" false => softmax::SoftmaxRecord,
+}
+
+impl OpKind {
+    /// Whether this build has the kernels of this kind (see
+    /// `PICOCNN_MODELS` in the README).
+    pub const fn built(self) -> bool {
+        use crate::ops::built;
+        match self {
+            OpKind::Conv2d => built::CONV_GENERAL || built::CONV_POINTWISE || built::CONV_DEPTHWISE,
+            OpKind::Dense => built::DENSE,
+            OpKind::MaxPool => built::MAX_POOL,
+            OpKind::AvgPool => built::AVG_POOL,
+            OpKind::Add => built::ADD,
+            OpKind::Concat => built::CONCAT,
+            OpKind::Activation => built::ACTIVATION,
+            OpKind::Softmax => built::SOFTMAX,
+        }
+    }
+
+    /// The error for an op of this kind in a build without its kernels.
+    pub(crate) const fn left_out(self) -> Error {
+        crate::ops::built::left_out(match self {
+            OpKind::Conv2d => "convolution: left out of this build (PICOCNN_MODELS)",
+            OpKind::Dense => "dense: left out of this build (PICOCNN_MODELS)",
+            OpKind::MaxPool => "max pooling: left out of this build (PICOCNN_MODELS)",
+            OpKind::AvgPool => "average pooling: left out of this build (PICOCNN_MODELS)",
+            OpKind::Add => "add: left out of this build (PICOCNN_MODELS)",
+            OpKind::Concat => "concat: left out of this build (PICOCNN_MODELS)",
+            OpKind::Activation => "activation: left out of this build (PICOCNN_MODELS)",
+            OpKind::Softmax => "softmax: left out of this build (PICOCNN_MODELS)",
+        })
+    }
 }
 
 /// [`OpRecord`] without its constructor, so that a record of any kind can
@@ -354,8 +394,29 @@ impl Record {
         self.with(|r| r.footprint(s))
     }
 
+    /// Fails when this build leaves out the op's kernels: its type's, its
+    /// kind's or its loop nest's.
+    pub fn check_built(&self, s: &Site<'_, '_>) -> Result<()> {
+        if !s.op.dtype.built() {
+            return Err(s.op.dtype.not_built());
+        }
+        if !self.kind_built() {
+            return Err(s.op.kind.left_out());
+        }
+        if let Record::Conv2d(r) = self {
+            let kind = r.geometry(s).kind();
+            if !kind.built() {
+                return Err(kind.left_out());
+            }
+        }
+        Ok(())
+    }
+
     /// Runs the op.
     pub fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+        if !self.kind_built() {
+            return Err(s.op.kind.left_out());
+        }
         self.with(|r| r.run(s, io))
     }
 }

@@ -105,13 +105,13 @@ impl OpRecord for PoolRecord {
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         let pool = self.geometry(s);
         match s.op.dtype {
-            DType::I8 if cfg!(feature = "int8") => {
+            DType::I8 if crate::ops::built::INT8 => {
                 let clamp = s.op.activation.range_i8(Site::qparams(s.output()));
                 Pool2dI8::from_checked(pool, self.kind, clamp)
                     .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
             }
-            DType::F32 if cfg!(feature = "f32") => self.run_float::<f32>(s, pool, io),
-            DType::F16 if cfg!(feature = "f16") => self.run_float::<f16>(s, pool, io),
+            DType::F32 if crate::ops::built::F32 => self.run_float::<f32>(s, pool, io),
+            DType::F16 if crate::ops::built::F16 => self.run_float::<f16>(s, pool, io),
             dtype => Err(not_built(dtype)),
         }
     }

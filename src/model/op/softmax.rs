@@ -63,13 +63,13 @@ impl OpRecord for SoftmaxRecord {
         let depth = s.output().shape.c;
         let x = io.input(s, 0)?;
         match (s.op.dtype, self.fixed) {
-            (DType::I8, Some((m, l, d))) if cfg!(feature = "int8") => {
+            (DType::I8, Some((m, l, d))) if crate::ops::built::INT8 => {
                 SoftmaxI8::from_checked(m, l, d).run(depth, cast(x)?, cast_mut(io.out)?)
             }
-            (DType::F16, _) if cfg!(feature = "f16") => {
+            (DType::F16, _) if crate::ops::built::F16 => {
                 softmax_float::<f16>(depth, cast(x)?, cast_mut(io.out)?, self.beta)
             }
-            (DType::F32, _) if cfg!(feature = "f32") => {
+            (DType::F32, _) if crate::ops::built::F32 => {
                 softmax_float::<f32>(depth, cast(x)?, cast_mut(io.out)?, self.beta)
             }
             (dtype, _) => Err(not_built(dtype)),

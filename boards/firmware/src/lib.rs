@@ -13,6 +13,7 @@
 
 use core::cell::{Cell, UnsafeCell};
 
+#[cfg(feature = "learn")]
 use picocnn::learn::FineTuner;
 use picocnn::model::Model;
 pub use picocnn::protocol::Answer;
@@ -39,8 +40,10 @@ static ARENA: StaticArena<ARENA_LEN> = StaticArena::new();
 /// Training state bytes: `FineTuner::train_len` is 1,039 for the model (the
 /// last dense layer, the set its blob records). A buffer too small leaves
 /// the board serving without learning.
+#[cfg(feature = "learn")]
 const TRAIN_LEN: usize = 1040;
 
+#[cfg(feature = "learn")]
 static TRAIN: StaticArena<TRAIN_LEN> = StaticArena::new();
 
 /// The fine-tuner's learning rate; a host that repeats the board's steps
@@ -126,20 +129,26 @@ pub fn serve<D>(port: &mut D, port_name: &str, idle_limit: u32, board: &mut impl
 where
     D: embedded_io::Read + embedded_io::ReadReady + embedded_io::Write,
 {
-    let (Some(arena), Some(train)) = (ARENA.take(), TRAIN.take()) else {
+    let Some(arena) = ARENA.take() else {
         defmt::panic!("picocnn_firmware::serve called twice");
     };
     let model = match Model::parse(&MODEL.0) {
         Ok(m) => m,
         Err(e) => defmt::panic!("the model does not parse: {}", e),
     };
-    let server = Server::with_learning(
-        &model,
-        &mut arena[..],
-        &mut train[..],
-        LEARNING_RATE,
-        LEARNING_SEED,
-    );
+    #[cfg(feature = "learn")]
+    let server = match TRAIN.take() {
+        Some(train) => Server::with_learning(
+            &model,
+            &mut arena[..],
+            &mut train[..],
+            LEARNING_RATE,
+            LEARNING_SEED,
+        ),
+        None => defmt::panic!("picocnn_firmware::serve called twice"),
+    };
+    #[cfg(not(feature = "learn"))]
+    let server = Server::new(&model, &mut arena[..]);
     let server = match server {
         Ok(s) => s,
         Err(e) => defmt::panic!("cannot serve the model: {}", e),
@@ -152,6 +161,7 @@ where
         ARENA_LEN,
         port_name
     );
+    #[cfg(feature = "learn")]
     match server.learning() {
         Ok(()) => defmt::info!(
             "learning: training state {=usize} of {=usize} bytes",
@@ -160,6 +170,8 @@ where
         ),
         Err(e) => defmt::warn!("not learning: {}", e),
     }
+    #[cfg(not(feature = "learn"))]
+    defmt::info!("learning: left out of this build");
     let mut service = Service::<RECEIVER_LEN, _>::new(server, idle_limit);
     let (mut demo, mut served) = (0usize, false);
     loop {

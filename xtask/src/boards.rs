@@ -16,63 +16,85 @@ pub struct Board {
     pub bin: &'static str,
     /// The GNU linker the board's link needs.
     pub linker: &'static str,
+    /// Extra rustflags, the same as its `.cargo/config.toml` (which the
+    /// build's RUSTFLAGS override).
+    pub rustflags: &'static str,
 }
 
 /// Every board crate.
-pub const BOARDS: [Board; 5] = [
+pub const BOARDS: [Board; 6] = [
     Board {
         dir: "stm32f4-disco",
         target: "thumbv7em-none-eabihf",
         bin: "picocnn-stm32f4-disco",
         linker: "arm-none-eabi-ld",
+        rustflags: "",
     },
     Board {
         dir: "pico",
         target: "thumbv6m-none-eabi",
         bin: "picocnn-pico",
         linker: "arm-none-eabi-ld",
+        rustflags: "",
+    },
+    // The RP2350's Cortex-M33 has the DSP extension, which Armv8-M does not
+    // imply: `+dsp` picks picocnn's SMLAD loops.
+    Board {
+        dir: "pico2",
+        target: "thumbv8m.main-none-eabihf",
+        bin: "picocnn-pico2",
+        linker: "arm-none-eabi-ld",
+        rustflags: "-C target-cpu=cortex-m33 -C target-feature=+dsp",
     },
     Board {
         dir: "nrf52840-dk",
         target: "thumbv7em-none-eabihf",
         bin: "picocnn-nrf52840-dk",
         linker: "arm-none-eabi-ld",
+        rustflags: "",
     },
     Board {
         dir: "microbit-v2",
         target: "thumbv7em-none-eabihf",
         bin: "picocnn-microbit-v2",
         linker: "arm-none-eabi-ld",
+        rustflags: "",
     },
     Board {
         dir: "esp32c3",
         target: "riscv32imc-unknown-none-elf",
         bin: "picocnn-esp32c3",
         linker: "riscv64-unknown-elf-ld",
+        rustflags: "",
     },
 ];
 
-/// `cargo xtask boards`: cross-compiles every board crate and prints its
-/// size (one case per board).
+/// `cargo xtask boards`: cross-compiles every board crate (or the one
+/// `--board` names) and prints its size (one case per board).
 pub fn run(opts: &Opts) -> Totals {
     let mut totals = Totals::default();
-    let mut targets: Vec<&str> = BOARDS.iter().map(|b| b.target).collect();
+    let boards: Vec<&Board> = BOARDS
+        .iter()
+        .filter(|b| opts.board.as_deref().is_none_or(|name| name == b.dir))
+        .collect();
+    let mut targets: Vec<&str> = boards.iter().map(|b| b.target).collect();
     targets.sort_unstable();
     targets.dedup();
     let tc = match toolchain::choose(opts.route, &targets) {
         Ok(tc) => tc,
         Err(e) => {
             eprintln!("xtask: {e}");
-            totals.failed += BOARDS.len();
+            totals.failed += boards.len();
             return totals;
         }
     };
-    for Board {
+    for &Board {
         dir,
         target,
         bin,
         linker,
-    } in BOARDS
+        rustflags,
+    } in boards
     {
         // The ARM boards fall back to rust-lld when GNU ld is missing
         // (rustup route); the ESP32-C3's link needs GNU ld's 32-bit RISC-V
@@ -88,7 +110,7 @@ pub fn run(opts: &Opts) -> Totals {
         let path = crate::root().join("boards").join(dir);
         let t = Instant::now();
         let status = tc
-            .build_command(&path, target, bin, &path.join("target"))
+            .build_command_with(&path, target, bin, &path.join("target"), rustflags)
             .status();
         let elf = path.join("target").join(target).join("release").join(bin);
         match status {

@@ -94,6 +94,10 @@ struct Args {
     /// mnist: the int8 blob [default: tests/models/lenet5_mnist_i8.pcnn].
     #[arg(long, global = true, value_name = "PATH")]
     model: Option<PathBuf>,
+    /// boards: build only this board crate (its folder under boards/).
+    #[arg(long, global = true, value_name = "DIR",
+          value_parser = clap::builder::PossibleValuesParser::new(boards::BOARDS.map(|b| b.dir)))]
+    board: Option<String>,
     /// mnist: how many test digits (the M0's flash holds about 150).
     #[arg(long, global = true, value_name = "N", default_value_t = 100, value_parser = positive)]
     digits: usize,
@@ -138,6 +142,8 @@ pub struct Opts {
     pub model: Option<PathBuf>,
     /// How many test digits.
     pub digits: usize,
+    /// The one board crate `boards` builds (every one when `None`).
+    pub board: Option<String>,
 }
 
 impl Args {
@@ -168,6 +174,7 @@ impl Args {
             shift: self.shift,
             model: self.model,
             digits: self.digits,
+            board: self.board,
         })
     }
 }
@@ -308,7 +315,7 @@ mod tests {
         assert_eq!(names, ["m4", "m0", "m3", "m7", "m33", "m55"]);
         assert_eq!((o.timeout_s, o.shift, o.digits), (300, 7, 100));
         assert_eq!(o.bin, "bench");
-        assert!(!o.verbose && !o.bless && o.model.is_none());
+        assert!(!o.verbose && !o.bless && o.model.is_none() && o.board.is_none());
     }
 
     #[test]
@@ -332,6 +339,8 @@ mod tests {
         assert_eq!(o.model, Some(PathBuf::from("x.pcnn")));
         assert!(o.verbose);
         assert_eq!(o.route, RoutePref::Debian);
+        let o = opts(&["boards", "--board=pico2"]).unwrap();
+        assert_eq!(o.board.as_deref(), Some("pico2"));
     }
 
     #[test]
@@ -340,6 +349,7 @@ mod tests {
             &["qemu", "--machine", "m9"][..],
             &["bench-mcu", "--shift", "11"],
             &["mnist", "--digits", "0"],
+            &["boards", "--board", "pico3"],
             &["qemu", "--timeout", "soon"],
             &["qemu", "--frobnicate"],
             &["nosuch"],

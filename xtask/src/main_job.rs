@@ -167,6 +167,7 @@ pub fn run(opts: &Opts) -> bool {
                 shift: opts.shift,
                 model: Some(model.clone()),
                 digits,
+                board: None,
             };
             let precision = if model == &half { "f16" } else { "int8" };
             eprintln!(

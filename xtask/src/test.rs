@@ -38,6 +38,7 @@ pub fn run(opts: &Opts) -> bool {
         shift: opts.shift,
         model: opts.model.clone(),
         digits: opts.digits,
+        board: None,
     };
     eprintln!("== cargo xtask size");
     if !size::run(&all_machines) {

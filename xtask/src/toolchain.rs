@@ -59,13 +59,8 @@ pub struct Toolchain {
 }
 
 impl Toolchain {
-    /// `cargo build --release --target <target> --bin <bin>` in `dir`, for this route.
-    pub fn build_command(&self, dir: &Path, target: &str, bin: &str, target_dir: &Path) -> Command {
-        self.build_command_with(dir, target, bin, target_dir, "")
-    }
-
-    /// [`build_command`](Self::build_command) with `rustflags` added (a
-    /// machine's CPU, say).
+    /// `cargo build --release --target <target> --bin <bin>` in `dir`, for
+    /// this route, with `rustflags` added (a machine's or a board's CPU).
     pub fn build_command_with(
         &self,
         dir: &Path,

@@ -15,12 +15,15 @@ fn main() {
     let features = std::env::var("CARGO_CFG_TARGET_FEATURE").unwrap_or_default();
     let arch = std::env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
     // rustc does not report `dsp` among the target features of Armv8-M, so
-    // a CPU that always has it (Cortex-M55, M85) or `+dsp` in the flags
-    // decides there.
+    // `+dsp` in the flags, or a CPU whose LLVM model has it (Cortex-M33,
+    // M35P, M55, M85), decides there.
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    let flag_dsp = flags
-        .split('\x1f')
-        .any(|f| f.contains("+dsp") || f.ends_with("cortex-m55") || f.ends_with("cortex-m85"));
+    let flag_dsp = flags.split('\x1f').any(|f| {
+        f.contains("+dsp")
+            || ["cortex-m33", "cortex-m35p", "cortex-m55", "cortex-m85"]
+                .iter()
+                .any(|cpu| f.ends_with(cpu))
+    });
     let dsp = arch == "arm"
         && (target.starts_with("thumbv7em") || features.split(',').any(|f| f == "dsp") || flag_dsp);
     if dsp {

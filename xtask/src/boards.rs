@@ -38,13 +38,13 @@ pub const BOARDS: [Board; 6] = [
         rustflags: "",
     },
     // The RP2350's Cortex-M33 has the DSP extension, which Armv8-M does not
-    // imply: `+dsp` picks picocnn's SMLAD loops.
+    // imply: `target-cpu=cortex-m33` picks picocnn's SMLAD loops.
     Board {
         dir: "pico2",
         target: "thumbv8m.main-none-eabihf",
         bin: "picocnn-pico2",
         linker: "arm-none-eabi-ld",
-        rustflags: "-C target-cpu=cortex-m33 -C target-feature=+dsp",
+        rustflags: "-C target-cpu=cortex-m33",
     },
     Board {
         dir: "nrf52840-dk",

@@ -115,7 +115,9 @@ fn build_library(opts: &Opts, target: &LibraryTarget) -> Totals {
             .map_err(|e| format!("cannot run cargo: {e}"))
             .and_then(|o| {
                 if o.status.success() {
-                    rlib_path(&String::from_utf8_lossy(&o.stdout))
+                    artifact_files(&String::from_utf8_lossy(&o.stdout), "picocnn")
+                        .into_iter()
+                        .find(|f| f.ends_with(".rlib"))
                         .ok_or_else(|| "cargo named no libpicocnn rlib".to_string())
                 } else {
                     Err(format!("cargo exited with {}", o.status))
@@ -141,15 +143,16 @@ fn build_library(opts: &Opts, target: &LibraryTarget) -> Totals {
     totals
 }
 
-/// The `libpicocnn-*.rlib` among cargo's JSON messages.
-fn rlib_path(messages: &str) -> Option<String> {
+/// The files cargo's JSON messages name for the target `name` (a library's rlib and rmeta, a
+/// binary's executable).
+fn artifact_files(messages: &str, name: &str) -> Vec<String> {
     messages
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == "picocnn")
+        .filter(|m| m["reason"] == "compiler-artifact" && m["target"]["name"] == name)
         .flat_map(|m| m["filenames"].as_array().cloned().unwrap_or_default())
         .filter_map(|f| f.as_str().map(str::to_string))
-        .find(|f| f.ends_with(".rlib"))
+        .collect()
 }
 
 /// Checks that the rlib holds the code of `arch::<module>::conv_general_i8` (its mangled
@@ -246,30 +249,54 @@ fn aarch64(opts: &Opts) -> Totals {
     totals
 }
 
-/// Every conformance case's digest on aarch64 against this host's. The test profile and
-/// `picocnn/std` make it reuse the library the tests built.
+/// Every conformance case's digest on aarch64 against this host's. Built with the tests'
+/// profile and features (`--test kernels` brings picocnn's dev-dependencies' features), so it
+/// links the library the tests built.
 fn aarch64_digests() -> Totals {
+    let tag = "cross aarch64 conformance";
     let t = Instant::now();
-    let out = aarch64_cargo(&[
-        "run",
-        "--quiet",
+    let build = aarch64_cargo(&[
+        "build",
         "--profile",
         "test",
+        "-p",
+        "picocnn",
         "-p",
         "picocnn-conformance",
         "--features",
         "picocnn/std",
+        "--test",
+        "kernels",
         "--example",
         "digests",
+        "--message-format=json-render-diagnostics",
     ])
-    .output();
+    .output()
+    .map_err(|e| format!("cannot run cargo: {e}"))
+    .and_then(|o| {
+        let messages = String::from_utf8_lossy(&o.stdout);
+        match artifact_files(&messages, "digests").first() {
+            Some(exe) if o.status.success() => Ok(exe.clone()),
+            _ => Err(format!(
+                "building the digests example: cargo exited with {}",
+                o.status
+            )),
+        }
+    });
+    let out = build.and_then(|exe| {
+        Command::new("qemu-aarch64")
+            .args(["-L", AARCH64_SYSROOT])
+            .arg(&exe)
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| format!("cannot run qemu-aarch64: {e}"))
+    });
     let mut totals = Totals::default();
-    let tag = "cross aarch64 conformance";
     match out {
         Ok(o) => {
             let run = Run {
                 stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-                stderr: String::new(),
+                stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
                 status: Some(o.status),
                 secs: t.elapsed().as_secs_f64(),
             };
@@ -284,7 +311,7 @@ fn aarch64_digests() -> Totals {
             totals.skipped += skipped;
         }
         Err(e) => {
-            println!("{tag}: FAIL cannot run cargo: {e}");
+            println!("{tag}: FAIL {e}");
             totals.failed += 1;
         }
     }
@@ -336,12 +363,16 @@ test result: ok. 0 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
     }
 
     #[test]
-    fn the_rlib_is_found_among_cargo_messages() {
+    fn artifacts_are_found_among_cargo_messages() {
         let messages = r#"{"reason":"compiler-artifact","target":{"name":"half"},"filenames":["/t/libhalf-1.rlib"]}
 {"reason":"compiler-artifact","target":{"name":"picocnn"},"filenames":["/t/libpicocnn-2.rlib","/t/libpicocnn-2.rmeta"]}
 {"reason":"build-finished","success":true}"#;
-        assert_eq!(rlib_path(messages).as_deref(), Some("/t/libpicocnn-2.rlib"));
-        assert_eq!(rlib_path("not json"), None);
+        assert_eq!(
+            artifact_files(messages, "picocnn"),
+            ["/t/libpicocnn-2.rlib", "/t/libpicocnn-2.rmeta"]
+        );
+        assert!(artifact_files(messages, "digests").is_empty());
+        assert!(artifact_files("not json", "picocnn").is_empty());
     }
 
     #[test]

@@ -134,9 +134,7 @@ impl Toolchain {
         let root = dir.ancestors().nth(2).unwrap_or(dir).to_path_buf();
         let cargo_home = std::env::var_os("CARGO_HOME")
             .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo"))
-            })
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
             .unwrap_or_default();
         // cortex-m-rt's script; esp-hal's own comes from its board's build.rs
         // (riscv-rt's `link.x` would clash with it).
@@ -217,36 +215,32 @@ pub fn choose(pref: RoutePref, targets: &[&str]) -> Result<Toolchain, String> {
 /// Chooses the route for building the library (no link) for `target`: rustup's prebuilt
 /// `core`, else `core` from source with rustup's nightly, else (`auto`) Debian's Rust.
 pub fn for_library(pref: RoutePref, target: &str) -> Result<Toolchain, String> {
+    type Attempt<'a> = &'a dyn Fn() -> Result<(Route, String), String>;
+    let attempts: [(bool, Attempt<'_>); 3] = [
+        (pref != RoutePref::Debian, &|| {
+            rustup_route(&[target]).map(|cargo| {
+                let description = format!("rustup's prebuilt core for {target}");
+                (Route::Rustup { cargo }, description)
+            })
+        }),
+        (pref != RoutePref::Debian, &|| {
+            nightly_route().map(|v| (Route::Nightly, format!("{v} with -Zbuild-std=core")))
+        }),
+        (pref != RoutePref::Rustup, &|| {
+            debian_route().map(|v| (Route::Debian, format!("{v} (Debian) with -Zbuild-std=core")))
+        }),
+    ];
     let mut why = Vec::new();
-    if pref != RoutePref::Debian {
-        match rustup_route(&[target]) {
-            Ok(cargo) => {
-                return Ok(Toolchain {
-                    route: Route::Rustup { cargo },
-                    use_rust_lld: false,
-                    description: format!("rustup's prebuilt core for {target}"),
-                })
-            }
-            Err(e) => why.push(e),
+    for (wanted, attempt) in attempts {
+        if !wanted {
+            continue;
         }
-        match nightly_route() {
-            Ok(version) => {
+        match attempt() {
+            Ok((route, description)) => {
                 return Ok(Toolchain {
-                    route: Route::Nightly,
+                    route,
                     use_rust_lld: false,
-                    description: format!("{version} with -Zbuild-std=core"),
-                })
-            }
-            Err(e) => why.push(e),
-        }
-    }
-    if pref != RoutePref::Rustup {
-        match debian_route() {
-            Ok(version) => {
-                return Ok(Toolchain {
-                    route: Route::Debian,
-                    use_rust_lld: false,
-                    description: format!("{version} (Debian) with -Zbuild-std=core"),
+                    description,
                 })
             }
             Err(e) => why.push(e),
@@ -303,6 +297,8 @@ pub fn rustup_route(targets: &[&str]) -> Result<String, String> {
         .arg("target")
         .arg("add")
         .args(&missing)
+        // Its error, without a backtrace of rustup itself.
+        .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()

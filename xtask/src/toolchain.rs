@@ -71,10 +71,10 @@ impl Toolchain {
         self.build_command_with(dir, target, bin, target_dir, "")
     }
 
-    /// `cargo build --release --lib --target <target>` of the library at the repository root,
-    /// with `features` (comma-separated, or empty); nothing is linked.
-    pub fn lib_command(&self, target: &str, features: &str) -> Command {
-        let mut cmd = self.cargo_build();
+    /// `cargo <build or check> --release --lib --target <target>` of the library at the
+    /// repository root, with `features` (comma-separated, or empty); nothing is linked.
+    pub fn lib_command(&self, subcommand: &str, target: &str, features: &str) -> Command {
+        let mut cmd = self.cargo_release(subcommand);
         cmd.args(["--lib", "--target", target])
             .current_dir(crate::root())
             .stdin(Stdio::null());
@@ -84,19 +84,19 @@ impl Toolchain {
         cmd
     }
 
-    /// `cargo build --release` for this route, building `core` where the route must.
-    fn cargo_build(&self) -> Command {
+    /// `cargo <subcommand> --release` for this route, building `core` where the route must.
+    fn cargo_release(&self, subcommand: &str) -> Command {
         match &self.route {
             Route::Rustup { cargo } => {
                 let mut c = Command::new(cargo);
-                c.args(["build", "--release"]);
+                c.args([subcommand, "--release"]);
                 c
             }
             Route::Nightly => {
                 let mut c = Command::new("rustup");
                 c.env_remove("RUSTC")
                     .env_remove("RUSTDOC")
-                    .args(["run", NIGHTLY, "cargo", "build", "--release"])
+                    .args(["run", NIGHTLY, "cargo", subcommand, "--release"])
                     .arg("-Zbuild-std=core");
                 c
             }
@@ -106,7 +106,7 @@ impl Toolchain {
                     .env("RUSTC_BOOTSTRAP", "1")
                     .env_remove("RUSTUP_TOOLCHAIN")
                     .env_remove("RUSTDOC")
-                    .args(["build", "--release", "-Zbuild-std=core"]);
+                    .args([subcommand, "--release", "-Zbuild-std=core"]);
                 c
             }
         }
@@ -122,7 +122,7 @@ impl Toolchain {
         target_dir: &Path,
         rustflags: &str,
     ) -> Command {
-        let mut cmd = self.cargo_build();
+        let mut cmd = self.cargo_release("build");
         cmd.args(["--target", target, "--bin", bin, "--target-dir"])
             .arg(target_dir)
             .current_dir(dir)

@@ -248,7 +248,8 @@ pub fn for_library(pref: RoutePref, target: &str) -> Result<Toolchain, String> {
     }
     Err(format!(
         "no core for {target}: {}; `rustup toolchain install {NIGHTLY} --profile minimal \
-         --component rust-src` gives one",
+         --component rust-src` gives one, as does Debian's Rust (apt-get install \
+         --no-install-recommends rustc-web cargo-web rust-web-src)",
         why.join("; ")
     ))
 }

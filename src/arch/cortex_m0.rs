@@ -160,7 +160,7 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
     for oy in 0..out_shape.h {
         for ox in 0..out_shape.w {
             let s = (oy * sh * in_w + ox * sw) * cin;
-            i32::widen(&input[s..s + cin], col, a.input_offset);
+            <i32 as Lane>::widen(&input[s..s + cin], col, a.input_offset);
             let p = oy * out_shape.w + ox;
             channels(a, cin, 0, oc, col, &mut output[p * oc..(p + 1) * oc]);
         }
@@ -178,7 +178,7 @@ pub(crate) fn dense_i8(
 ) {
     let n = input.len();
     let col = &mut as_i32(col)[..n];
-    i32::widen(input, col, input_offset);
+    <i32 as Lane>::widen(input, col, input_offset);
     let w = |o: usize| &weights[o * n..(o + 1) * n];
     let mut o = 0;
     while o < bias.len() {

@@ -8,16 +8,17 @@ use crate::machines::{self, Machine, Run};
 use crate::{Opts, Totals};
 
 /// Arena the host hands to the conformance cases (the M4 firmware's size).
-const HOST_ARENA: usize = 64 * 1024;
+pub const HOST_ARENA: usize = 64 * 1024;
 
 /// One case as the host computed it.
-struct HostCase {
+pub struct HostCase {
     name: String,
     digest: u32,
     arena_needed: usize,
 }
 
-fn host_cases() -> Vec<HostCase> {
+/// Every case, run in this process.
+pub fn host_cases() -> Vec<HostCase> {
     let mut arena = vec![0u8; HOST_ARENA];
     let mut cases = Vec::new();
     picocnn_conformance::run_all(&mut arena, &mut |o| {
@@ -68,7 +69,8 @@ pub fn run(opts: &Opts) -> Totals {
                 continue;
             }
         };
-        let (passed, failed, skipped) = compare(m, &host, &run, opts.timeout_s);
+        let tag = format!("qemu {}", m.name);
+        let (passed, failed, skipped) = compare(&tag, m.arena, &host, &run, opts.timeout_s);
         println!(
             "qemu {}: {passed} passed, {failed} failed, {skipped} skipped ({} on {}, {:.1} s)",
             m.name, m.target, m.qemu_machine, run.secs
@@ -80,9 +82,15 @@ pub fn run(opts: &Opts) -> Totals {
     totals
 }
 
-/// Compares the firmware's `case` lines with the host's cases; prints each failure.
-fn compare(m: &Machine, host: &[HostCase], run: &Run, timeout_s: u64) -> (usize, usize, usize) {
-    let tag = format!("qemu {}", m.name);
+/// Compares the `case` lines of a run (the firmware's, with `arena` bytes) with the host's
+/// cases; prints each failure after `tag`.
+pub fn compare(
+    tag: &str,
+    arena: usize,
+    host: &[HostCase],
+    run: &Run,
+    timeout_s: u64,
+) -> (usize, usize, usize) {
     let mut failed = 0;
     let mut firmware: BTreeMap<&str, (Option<u32>, &str)> = BTreeMap::new();
     let mut lines = 0usize;
@@ -119,7 +127,7 @@ fn compare(m: &Machine, host: &[HostCase], run: &Run, timeout_s: u64) -> (usize,
                 failed += 1;
             }
             // A model larger than this machine's arena may be skipped, nothing else.
-            Some((_, "skipped")) if h.arena_needed > m.arena => skipped += 1,
+            Some((_, "skipped")) if h.arena_needed > arena => skipped += 1,
             Some((digest, status)) => {
                 let digest_ok = digest == Some(h.digest);
                 let status_ok = status == "ok" || status == "ran";

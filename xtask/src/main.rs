@@ -7,6 +7,7 @@
 mod bench;
 mod boards;
 mod conformance;
+mod cross;
 mod host;
 mod machines;
 mod main_job;
@@ -55,9 +56,13 @@ enum Task {
     Serial,
     /// Cross-compile every board crate under boards/ and print its size.
     Boards,
+    /// The library for the Cortex-M23 and RV32IMAC, and its kernel and model tests on aarch64
+    /// under qemu-aarch64.
+    Cross,
     /// Rewrite tests/models/*.pcnn (the blobs the firmware embeds) from their builders.
     BlessModels,
-    /// cargo fmt --check, clippy -D warnings, cargo test --workspace, then qemu --machine all.
+    /// cargo fmt --check, clippy -D warnings, cargo test --workspace, then qemu --machine all,
+    /// the board crates and cross.
     Test,
     /// The README's main job, written to target/main-job/.
     ///
@@ -249,6 +254,11 @@ fn main() -> ExitCode {
         Task::Mnist => summary(mnist::run(&opts)),
         Task::Serial => summary(serial::run(&opts)),
         Task::Boards => summary(boards::run(&opts)),
+        Task::Cross => {
+            let totals = cross::run(&opts);
+            totals.print_with_skipped();
+            totals.ok()
+        }
         Task::BlessModels => bless_models(),
         Task::Test => test::run(&opts),
         Task::MainJob => main_job::run(&opts),

@@ -1,11 +1,12 @@
 //! `cargo xtask test`: the project's one test command. The cargo steps stop at the first
-//! failure; then the firmware jobs, whose cases add up to one "N passed, N failed" line.
+//! failure; then the firmware jobs and the cross builds and aarch64 tests, whose cases add up
+//! to one "N passed, N failed" line.
 
 use std::process::Command;
 use std::time::Instant;
 
 use crate::machines::{self, MACHINES};
-use crate::{boards, conformance, mnist, serial, size, Opts};
+use crate::{boards, conformance, cross, mnist, serial, size, Opts};
 
 /// Runs every step; true when all passed.
 pub fn run(opts: &Opts) -> bool {
@@ -69,6 +70,13 @@ pub fn run(opts: &Opts) -> bool {
     });
     eprintln!("== cargo xtask boards");
     totals += boards::run(opts);
+    eprintln!("== cargo xtask cross");
+    let t_cross = Instant::now();
+    totals += cross::run(opts);
+    eprintln!(
+        "== cargo xtask cross: {:.1} s",
+        t_cross.elapsed().as_secs_f64()
+    );
     eprintln!(
         "== cargo xtask qemu --machine all: {} ({:.1} s; all steps {:.1} s)",
         if totals.ok() { "ok" } else { "FAILED" },

@@ -5,6 +5,10 @@
 //! 2. debian: Debian's Rust (`rustc-web cargo-web rust-web-src`) ships the library source, so
 //!    `/usr/bin/cargo -Zbuild-std=core` with `RUSTC=/usr/bin/rustc RUSTC_BOOTSTRAP=1` builds
 //!    `core` itself (about 40 s per target the first time, cached after).
+//!
+//! A target rustup has no prebuilt `core` for (`thumbv8m.base-none-eabi`) builds it from
+//! rustup's nightly with `rust-src` (`rustup run nightly cargo -Zbuild-std=core`) before
+//! falling back to Debian's Rust: [`for_library`].
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -16,6 +20,8 @@ pub const APT_PACKAGES: &str =
 
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
+/// The rustup toolchain that builds `core` from source.
+pub const NIGHTLY: &str = "nightly";
 /// How long `rustup target add` may take before we give up on it (it hangs without network).
 const RUSTUP_ADD_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -45,6 +51,7 @@ impl RoutePref {
 #[derive(Clone, Debug)]
 enum Route {
     Rustup { cargo: String },
+    Nightly,
     Debian,
 }
 
@@ -59,6 +66,47 @@ pub struct Toolchain {
 }
 
 impl Toolchain {
+    /// `cargo <build or check> --release --lib --target <target>` of the library at the
+    /// repository root, with `features` (comma-separated, or empty); nothing is linked.
+    pub fn lib_command(&self, subcommand: &str, target: &str, features: &str) -> Command {
+        let mut cmd = self.cargo_release(subcommand);
+        cmd.args(["--lib", "--target", target])
+            .current_dir(crate::root())
+            .stdin(Stdio::null());
+        if !features.is_empty() {
+            cmd.args(["--features", features]);
+        }
+        cmd
+    }
+
+    /// `cargo <subcommand> --release` for this route, building `core` where the route must.
+    fn cargo_release(&self, subcommand: &str) -> Command {
+        match &self.route {
+            Route::Rustup { cargo } => {
+                let mut c = Command::new(cargo);
+                c.args([subcommand, "--release"]);
+                c
+            }
+            Route::Nightly => {
+                let mut c = Command::new("rustup");
+                c.env_remove("RUSTC")
+                    .env_remove("RUSTDOC")
+                    .args(["run", NIGHTLY, "cargo", subcommand, "--release"])
+                    .arg("-Zbuild-std=core");
+                c
+            }
+            Route::Debian => {
+                let mut c = Command::new(DEBIAN_CARGO);
+                c.env("RUSTC", DEBIAN_RUSTC)
+                    .env("RUSTC_BOOTSTRAP", "1")
+                    .env_remove("RUSTUP_TOOLCHAIN")
+                    .env_remove("RUSTDOC")
+                    .args([subcommand, "--release", "-Zbuild-std=core"]);
+                c
+            }
+        }
+    }
+
     /// `cargo build --release --target <target> --bin <bin>` in `dir`, for
     /// this route, with `rustflags` added (a machine's or a board's CPU).
     pub fn build_command_with(
@@ -69,22 +117,7 @@ impl Toolchain {
         target_dir: &Path,
         rustflags: &str,
     ) -> Command {
-        let mut cmd = match &self.route {
-            Route::Rustup { cargo } => {
-                let mut c = Command::new(cargo);
-                c.args(["build", "--release"]);
-                c
-            }
-            Route::Debian => {
-                let mut c = Command::new(DEBIAN_CARGO);
-                c.env("RUSTC", DEBIAN_RUSTC)
-                    .env("RUSTC_BOOTSTRAP", "1")
-                    .env_remove("RUSTUP_TOOLCHAIN")
-                    .env_remove("RUSTDOC")
-                    .args(["build", "--release", "-Zbuild-std=core"]);
-                c
-            }
-        };
+        let mut cmd = self.cargo_release("build");
         cmd.args(["--target", target, "--bin", bin, "--target-dir"])
             .arg(target_dir)
             .current_dir(dir)
@@ -95,10 +128,8 @@ impl Toolchain {
         // rustflags, so the linker script comes along.
         let root = dir.ancestors().nth(2).unwrap_or(dir).to_path_buf();
         let cargo_home = std::env::var_os("CARGO_HOME")
-            .map(std::path::PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| std::path::PathBuf::from(h).join(".cargo"))
-            })
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
             .unwrap_or_default();
         // cortex-m-rt's script; esp-hal's own comes from its board's build.rs
         // (riscv-rt's `link.x` would clash with it).
@@ -176,9 +207,79 @@ pub fn choose(pref: RoutePref, targets: &[&str]) -> Result<Toolchain, String> {
     }
 }
 
+/// Chooses the route for building the library (no link) for `target`: rustup's prebuilt
+/// `core`, else `core` from source with rustup's nightly, else (`auto`) Debian's Rust.
+pub fn for_library(pref: RoutePref, target: &str) -> Result<Toolchain, String> {
+    type Attempt<'a> = &'a dyn Fn() -> Result<(Route, String), String>;
+    let attempts: [(bool, Attempt<'_>); 3] = [
+        (pref != RoutePref::Debian, &|| {
+            rustup_route(&[target]).map(|cargo| {
+                let description = format!("rustup's prebuilt core for {target}");
+                (Route::Rustup { cargo }, description)
+            })
+        }),
+        (pref != RoutePref::Debian, &|| {
+            nightly_route().map(|v| (Route::Nightly, format!("{v} with -Zbuild-std=core")))
+        }),
+        (pref != RoutePref::Rustup, &|| {
+            debian_route().map(|v| (Route::Debian, format!("{v} (Debian) with -Zbuild-std=core")))
+        }),
+    ];
+    let mut why = Vec::new();
+    for (wanted, attempt) in attempts {
+        if !wanted {
+            continue;
+        }
+        match attempt() {
+            Ok((route, description)) => {
+                return Ok(Toolchain {
+                    route,
+                    use_rust_lld: false,
+                    description,
+                })
+            }
+            Err(e) => why.push(e),
+        }
+    }
+    Err(format!(
+        "no core for {target}: {}; `rustup toolchain install {NIGHTLY} --profile minimal \
+         --component rust-src` gives one, as does Debian's Rust (apt-get install \
+         --no-install-recommends rustc-web cargo-web rust-web-src)",
+        why.join("; ")
+    ))
+}
+
+/// Checks rustup's nightly and its library source; returns its rustc's version line.
+fn nightly_route() -> Result<String, String> {
+    if !on_path("rustup") {
+        return Err("no rustup for a nightly".to_string());
+    }
+    let run = |args: &[&str]| {
+        let mut all = vec!["run", NIGHTLY, "rustc"];
+        all.extend(args);
+        output_line("rustup", &all)
+    };
+    let version = run(&["--version"]).ok_or_else(|| format!("no rustup toolchain {NIGHTLY}"))?;
+    let sysroot = run(&["--print", "sysroot"])
+        .ok_or_else(|| format!("rustc +{NIGHTLY} --print sysroot failed"))?;
+    if !library_source(Path::new(&sysroot)) {
+        return Err(format!(
+            "{NIGHTLY} has no rust-src (rustup component add rust-src --toolchain {NIGHTLY})"
+        ));
+    }
+    Ok(version)
+}
+
+/// Whether a sysroot holds the standard library's source (for `-Zbuild-std`).
+fn library_source(sysroot: &Path) -> bool {
+    sysroot
+        .join("lib/rustlib/src/rust/library/core/Cargo.toml")
+        .exists()
+}
+
 /// Returns the cargo to use when every target has a prebuilt `core`, after trying
 /// `rustup target add` for the missing ones.
-fn rustup_route(targets: &[&str]) -> Result<String, String> {
+pub fn rustup_route(targets: &[&str]) -> Result<String, String> {
     let cargo = crate::host_cargo();
     let missing: Vec<&str> = targets.iter().copied().filter(|t| !has_core(t)).collect();
     if missing.is_empty() {
@@ -192,6 +293,8 @@ fn rustup_route(targets: &[&str]) -> Result<String, String> {
         .arg("target")
         .arg("add")
         .args(&missing)
+        // Its error, without a backtrace of rustup itself.
+        .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .spawn()
@@ -242,11 +345,9 @@ fn debian_route() -> Result<String, String> {
         .ok_or_else(|| format!("{DEBIAN_RUSTC} --version failed"))?;
     let sysroot = output_line(DEBIAN_RUSTC, &["--print", "sysroot"])
         .ok_or_else(|| format!("{DEBIAN_RUSTC} --print sysroot failed"))?;
-    let library = PathBuf::from(sysroot).join("lib/rustlib/src/rust/library");
-    if !library.join("core/Cargo.toml").exists() {
+    if !library_source(Path::new(&sysroot)) {
         return Err(format!(
-            "no library source at {} (package rust-web-src)",
-            library.display()
+            "no library source in {sysroot} (package rust-web-src)"
         ));
     }
     Ok(version)

@@ -7,9 +7,9 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
 use picocnn::learn::{FineTuner, TrainableSet};
 use picocnn::model::Model;
+use picocnn_qemu_tests::entry;
 use picocnn_qemu_tests::{icount, println, StaticArena, MACHINE};
 
 #[repr(C, align(16))]
@@ -166,8 +166,7 @@ fn main() -> ! {
 /// Every set, below `main`'s frame.
 #[inline(never)]
 fn run() {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    icount::init(&mut cp.SYST);
+    icount::init();
     let model = Model::parse(&LENET5.0).unwrap();
     let arena = &mut ARENA.take().unwrap()[..];
     let train = &mut TRAIN.take().unwrap()[..];

@@ -99,10 +99,10 @@ fn SysTick() {
     );
 }
 
-/// Starts SysTick: processor clock, full 24-bit reload, wrap interrupt.
+/// Starts SysTick: processor clock, full 24-bit reload, wrap interrupt. Takes the core
+/// peripherals: call it once.
 pub(crate) fn start_counter() {
-    // SAFETY: the firmware's only user of SysTick is this module.
-    let mut syst = unsafe { cortex_m::Peripherals::steal() }.SYST;
+    let mut syst = cortex_m::Peripherals::take().unwrap().SYST;
     syst.disable_counter();
     syst.disable_interrupt();
     syst.set_clock_source(SystClkSource::Core);

@@ -12,7 +12,8 @@
 //!
 //! The Arm SysTick details follow; on RISC-V (`virt`) the same calibration applies with a
 //! period of 1 ns, no wraps, and `spin` as `addi`/`bnez`. There `icount-check` is exact at
-//! every shift (checked from `shift=0` to `shift=10`).
+//! every shift (checked from `shift=0` to `shift=10`; the overhead of an empty measurement is
+//! 9 instructions).
 //!
 //! SysTick clock (QEMU 7.2, checked empirically by `src/bin/icount-check.rs`):
 //! - `mps2-an386`: 25 MHz, a period of 40 ns;
@@ -81,7 +82,8 @@ pub struct Calibration {
 }
 
 /// Starts the counter, then measures the measurement overhead, detects the icount shift and
-/// measures the cost of a wrap. Call it once, early in `main`, with interrupts enabled.
+/// measures the cost of a wrap. Call it once (on Arm it takes the core peripherals), early in
+/// `main`, with interrupts enabled.
 pub fn init() -> Calibration {
     target::start_counter();
 

@@ -1,8 +1,9 @@
-//! Picks the memory map by target, and adds `-Tlink.x` unless the rustflags already carry it.
+//! Picks the memory map by target, and adds `-Tlink.x` (cortex-m-rt's or riscv-rt's) unless
+//! the rustflags already carry it.
 use std::{env, fs, path::PathBuf};
 
 fn main() {
-    println!("cargo::rustc-check-cfg=cfg(machine, values(\"m0\", \"m4\"))");
+    println!("cargo::rustc-check-cfg=cfg(machine, values(\"m0\", \"m4\", \"rv32\"))");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=PICOCNN_QEMU_MACHINE");
     println!("cargo::rustc-check-cfg=cfg(mps2_tz)");
@@ -11,12 +12,13 @@ fn main() {
     println!("cargo::rerun-if-changed=memory-m33.x");
     println!("cargo::rerun-if-changed=memory-m0.x");
     println!("cargo::rerun-if-changed=memory-m4.x");
+    println!("cargo::rerun-if-changed=memory-rv32.x");
 
     let target = env::var("TARGET").unwrap_or_default();
     // `machine` is the board family: "m4" for the MPS2 boards (CMSDK UART,
     // 4 MiB of RAM: mps2-an386, an385, an500, and with `mps2_tz` the
     // TrustZone an505, whose memory and UART sit elsewhere), "m0" for the
-    // micro:bit.
+    // micro:bit, "rv32" for QEMU virt (RV32IMC: the ESP32-C3's class).
     let (memory, machine) = if target.starts_with("thumbv6m-") {
         ("memory-m0.x", "m0")
     } else if target.starts_with("thumbv7em-") || target.starts_with("thumbv7m-") {
@@ -29,10 +31,17 @@ fn main() {
     } else if target.starts_with("thumbv8m.main-") {
         println!("cargo::rustc-cfg=mps2_tz");
         ("memory-m33.x", "m4")
+    } else if target.starts_with("riscv32") {
+        // Debian's riscv64-unknown-elf-ld links 64-bit ELF unless told otherwise.
+        // Code and data share the RAM (one writable, executable segment: meant here).
+        println!("cargo::rustc-link-arg=-melf32lriscv");
+        println!("cargo::rustc-link-arg=--no-warn-rwx-segments");
+        ("memory-rv32.x", "rv32")
     } else {
         panic!(
             "picocnn-qemu-tests is firmware: build it with --target thumbv7em-none-eabihf \
-             (QEMU mps2-an386) or --target thumbv6m-none-eabi (QEMU microbit), \
+             (QEMU mps2-an386), --target thumbv6m-none-eabi (QEMU microbit) or \
+             --target riscv32imc-unknown-none-elf (QEMU virt), \
              or use `cargo xtask qemu` from the repository root (target given: {target:?})"
         );
     };

@@ -1,5 +1,5 @@
-//! `cargo xtask bench-mcu`: a firmware binary under `qemu-system-arm -icount`, its output
-//! printed as it comes.
+//! `cargo xtask bench-mcu`: a firmware binary under QEMU's `-icount`, its output printed as
+//! it comes.
 
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ pub fn run(opts: &Opts) -> bool {
         };
         let ns = 1u64 << opts.shift;
         println!(
-            "== {} on {} ({}, {}): -icount shift={}: {} ns per instruction, SysTick at {} MHz \
+            "== {} on {} ({}, {}): -icount shift={}: {} ns per instruction, the counter at {} MHz \
              counts {:.3} ticks per instruction",
             opts.bin,
             m.name,
@@ -32,8 +32,8 @@ pub fn run(opts: &Opts) -> bool {
             m.target,
             opts.shift,
             ns,
-            m.systick_hz / 1_000_000,
-            ns as f64 * m.systick_hz as f64 / 1e9
+            m.counter_hz / 1_000_000,
+            ns as f64 * m.counter_hz as f64 / 1e9
         );
         let timeout = Duration::from_secs(opts.timeout_s);
         match machines::run_qemu(m, &elf, &machines::icount(opts.shift), timeout, Some("")) {

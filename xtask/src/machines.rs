@@ -1,5 +1,5 @@
 //! The QEMU machines the firmware in `boards/qemu` runs on, building it for them, and the one
-//! `qemu-system-arm` command line every job starts from.
+//! QEMU command line every job starts from (`qemu-system-arm`, `qemu-system-riscv32`).
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -13,79 +13,130 @@ use crate::Opts;
 pub struct Machine {
     /// Short name used on the command line and in file names.
     pub name: &'static str,
-    /// `qemu-system-arm -machine`.
+    /// The QEMU program.
+    pub qemu: &'static str,
+    /// The Debian package that has it.
+    pub qemu_package: &'static str,
+    /// `-machine`.
     pub qemu_machine: &'static str,
-    /// `qemu-system-arm -cpu`, when the machine's default is not the one we build for.
+    /// `-cpu`, when the machine's default is not the one we build for.
     pub cpu: Option<&'static str>,
+    /// What the firmware's output and exit need: semihosting on Arm; on RISC-V no firmware
+    /// below ours (`-bios none`), the UART on stdout.
+    pub qemu_args: &'static [&'static str],
     /// Rust target triple.
     pub target: &'static str,
-    /// SysTick clock in Hz under QEMU (see boards/qemu/src/icount.rs).
-    pub systick_hz: u64,
+    /// Clock of the instruction counter in Hz under QEMU's `-icount` (SysTick's on Arm;
+    /// `minstret` counts nanoseconds): see boards/qemu/src/icount.rs.
+    pub counter_hz: u64,
     /// Arena of the conformance firmware (boards/qemu/src/lib.rs, ARENA_SIZE).
     pub arena: usize,
     /// Extra rustflags: the CPU when the target alone does not name it.
     pub rustflags: &'static str,
+    /// Runs the `serve` firmware (`cargo xtask serial`: its defmt log is on semihosting).
+    pub serves: bool,
 }
+
+/// Semihosting: the Arm firmware's output and exit status.
+const SEMIHOSTING: &[&str] = &["-semihosting-config", "enable=on,target=native"];
 
 /// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0), m3 = mps2-an385
 /// (Cortex-M3, no DSP: the portable loops), m7 = mps2-an500 (Cortex-M7, the
 /// DSP loops), m33 = mps2-an505 (Cortex-M33 without DSP, Secure state),
-/// m55 = mps3-an547 (Cortex-M55, the DSP loops, Secure state).
+/// m55 = mps3-an547 (Cortex-M55, the DSP loops, Secure state), rv32 = virt
+/// (RV32IMC, the ESP32-C3's class: the portable loops).
 /// an385, an386 and an500 share one memory map and UART.
-pub static MACHINES: [Machine; 6] = [
+pub static MACHINES: [Machine; 7] = [
     Machine {
         name: "m4",
+        qemu: "qemu-system-arm",
+        qemu_package: "qemu-system-arm",
         qemu_machine: "mps2-an386",
         cpu: Some("cortex-m4"),
+        qemu_args: SEMIHOSTING,
         target: "thumbv7em-none-eabihf",
-        systick_hz: 25_000_000,
+        counter_hz: 25_000_000,
         arena: 64 * 1024,
         rustflags: "",
+        serves: true,
     },
     Machine {
         name: "m0",
+        qemu: "qemu-system-arm",
+        qemu_package: "qemu-system-arm",
         qemu_machine: "microbit",
         cpu: None,
+        qemu_args: SEMIHOSTING,
         target: "thumbv6m-none-eabi",
-        systick_hz: 16_000_000,
+        counter_hz: 16_000_000,
         arena: 11 * 1024,
         rustflags: "",
+        serves: true,
     },
     Machine {
         name: "m3",
+        qemu: "qemu-system-arm",
+        qemu_package: "qemu-system-arm",
         qemu_machine: "mps2-an385",
         cpu: Some("cortex-m3"),
+        qemu_args: SEMIHOSTING,
         target: "thumbv7m-none-eabi",
-        systick_hz: 25_000_000,
+        counter_hz: 25_000_000,
         arena: 64 * 1024,
         rustflags: "",
+        serves: true,
     },
     Machine {
         name: "m7",
+        qemu: "qemu-system-arm",
+        qemu_package: "qemu-system-arm",
         qemu_machine: "mps2-an500",
         cpu: Some("cortex-m7"),
+        qemu_args: SEMIHOSTING,
         target: "thumbv7em-none-eabihf",
-        systick_hz: 25_000_000,
+        counter_hz: 25_000_000,
         arena: 64 * 1024,
         rustflags: "",
+        serves: true,
     },
     Machine {
         name: "m33",
+        qemu: "qemu-system-arm",
+        qemu_package: "qemu-system-arm",
         qemu_machine: "mps2-an505",
         cpu: Some("cortex-m33"),
+        qemu_args: SEMIHOSTING,
         target: "thumbv8m.main-none-eabihf",
-        systick_hz: 20_000_000,
+        counter_hz: 20_000_000,
         arena: 64 * 1024,
         rustflags: "",
+        serves: true,
     },
     Machine {
         name: "m55",
+        qemu: "qemu-system-arm",
+        qemu_package: "qemu-system-arm",
         qemu_machine: "mps3-an547",
         cpu: Some("cortex-m55"),
+        qemu_args: SEMIHOSTING,
         target: "thumbv8m.main-none-eabihf",
-        systick_hz: 32_000_000,
+        counter_hz: 32_000_000,
         arena: 64 * 1024,
         rustflags: "-C target-cpu=cortex-m55",
+        serves: true,
+    },
+    Machine {
+        name: "rv32",
+        qemu: "qemu-system-riscv32",
+        qemu_package: "qemu-system-misc",
+        qemu_machine: "virt",
+        cpu: None,
+        qemu_args: &["-bios", "none"],
+        target: "riscv32imc-unknown-none-elf",
+        counter_hz: 1_000_000_000,
+        arena: 64 * 1024,
+        rustflags: "",
+        serves: false,
     },
 ];
 
@@ -114,10 +165,10 @@ pub fn toolchain(opts: &Opts) -> Option<Toolchain> {
     report(choose_toolchain(opts))
 }
 
-/// [`toolchain`], after checking that `qemu-system-arm` is there: what every job that runs
+/// [`toolchain`], after checking that each machine's QEMU is there: what every job that runs
 /// firmware needs first.
 pub fn qemu_toolchain(opts: &Opts) -> Option<Toolchain> {
-    report(check_qemu().and_then(|()| choose_toolchain(opts)))
+    report(check_qemu(opts).and_then(|()| choose_toolchain(opts)))
 }
 
 fn choose_toolchain(opts: &Opts) -> Result<Toolchain, String> {
@@ -131,16 +182,18 @@ fn report(tc: Result<Toolchain, String>) -> Option<Toolchain> {
     tc.map_err(|e| eprintln!("xtask: {e}")).ok()
 }
 
-/// Fails with the package to install when `qemu-system-arm` is missing.
-fn check_qemu() -> Result<(), String> {
-    if toolchain::on_path("qemu-system-arm") {
-        Ok(())
-    } else {
-        Err(format!(
-            "qemu-system-arm not found: apt-get install --no-install-recommends qemu-system-arm \
+/// Fails with the package to install when a machine's QEMU is missing.
+fn check_qemu(opts: &Opts) -> Result<(), String> {
+    match opts.machines.iter().find(|m| !toolchain::on_path(m.qemu)) {
+        None => Ok(()),
+        Some(m) => Err(format!(
+            "{} not found (machine {}): apt-get install --no-install-recommends {} \
              (all packages used here: {})",
+            m.qemu,
+            m.name,
+            m.qemu_package,
             toolchain::APT_PACKAGES
-        ))
+        )),
     }
 }
 
@@ -210,15 +263,15 @@ fn build_variant(
     Ok(dir.join(m.target).join("release").join(bin))
 }
 
-/// `qemu-system-arm` running `elf` on machine `m` with semihosting, `extra` before the
-/// kernel; stdin closed, stdout and stderr piped.
+/// The machine's QEMU running `elf` (semihosting on Arm), `extra` before the kernel; stdin
+/// closed, stdout and stderr piped.
 pub fn qemu_command(m: &Machine, elf: &Path, extra: &[String]) -> Command {
-    let mut cmd = Command::new("qemu-system-arm");
+    let mut cmd = Command::new(m.qemu);
     if let Some(cpu) = m.cpu {
         cmd.args(["-cpu", cpu]);
     }
     cmd.args(["-machine", m.qemu_machine, "-nographic"])
-        .args(["-semihosting-config", "enable=on,target=native"])
+        .args(m.qemu_args)
         .args(extra)
         .arg("-kernel")
         .arg(elf)
@@ -257,7 +310,7 @@ pub fn run_qemu(
     let t = Instant::now();
     let mut child = qemu_command(m, elf, extra)
         .spawn()
-        .map_err(|e| format!("cannot run qemu-system-arm: {e}"))?;
+        .map_err(|e| format!("cannot run {}: {e}", m.qemu))?;
     let stdout = child.stdout.take().expect("piped stdout");
     let mut stderr = child.stderr.take().expect("piped stderr");
     let prefix = echo.map(str::to_string);
@@ -293,7 +346,7 @@ pub fn run_qemu(
                 break None;
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(20)),
-            Err(e) => return Err(format!("waiting for qemu-system-arm: {e}")),
+            Err(e) => return Err(format!("waiting for {}: {e}", m.qemu)),
         }
     };
     let stdout = out_thread.join().unwrap_or_default();

@@ -1,7 +1,7 @@
 //! Project automation: `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
 //!
 //! One module per job; `machines` holds the QEMU machines, the firmware build and the one
-//! `qemu-system-arm` command line, `toolchain` how the thumb targets get their `core`.
+//! QEMU command line, `toolchain` how the thumb and RISC-V targets get their `core`.
 //! Uses std, `picocnn` (host predictions) and `picocnn-conformance` (the host's digests).
 
 mod bench;
@@ -48,7 +48,7 @@ enum Task {
     Qemu,
     /// Check the firmware's size against boards/qemu/expected/size-interp-<machine>.txt.
     Size,
-    /// Run a firmware binary under `qemu-system-arm -icount shift=N`, print its output.
+    /// Run a firmware binary under QEMU's `-icount shift=N`, print its output.
     BenchMcu,
     /// The trained int8 LeNet-5 over test digits under QEMU, against the host's predictions.
     Mnist,
@@ -74,7 +74,8 @@ enum Task {
 /// Options every job accepts (each uses the ones it needs).
 #[derive(clap::Args)]
 struct Args {
-    /// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0).
+    /// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0), m3, m7, m33, m55 (MPS2/MPS3
+    /// Cortex-M), rv32 = virt (RV32IMC).
     #[arg(long, global = true, value_enum, default_value_t = MachineArg::All)]
     machine: MachineArg,
     /// How to get `core` for the thumb targets [default: auto, or $PICOCNN_ROUTE].
@@ -117,6 +118,7 @@ enum MachineArg {
     M7,
     M33,
     M55,
+    Rv32,
     All,
 }
 
@@ -167,6 +169,7 @@ impl Args {
             MachineArg::M7 => vec![&MACHINES[3]],
             MachineArg::M33 => vec![&MACHINES[4]],
             MachineArg::M55 => vec![&MACHINES[5]],
+            MachineArg::Rv32 => vec![&MACHINES[6]],
             MachineArg::All => MACHINES.iter().collect(),
         };
         Ok(Opts {
@@ -322,7 +325,7 @@ mod tests {
     fn defaults() {
         let o = opts(&["qemu"]).unwrap();
         let names: Vec<&str> = o.machines.iter().map(|m| m.name).collect();
-        assert_eq!(names, ["m4", "m0", "m3", "m7", "m33", "m55"]);
+        assert_eq!(names, ["m4", "m0", "m3", "m7", "m33", "m55", "rv32"]);
         assert_eq!((o.timeout_s, o.shift, o.digits), (300, 7, 100));
         assert_eq!(o.bin, "bench");
         assert!(!o.verbose && !o.bless && o.model.is_none() && o.board.is_none());
@@ -351,6 +354,17 @@ mod tests {
         assert_eq!(o.route, RoutePref::Debian);
         let o = opts(&["boards", "--board=pico2"]).unwrap();
         assert_eq!(o.board.as_deref(), Some("pico2"));
+        let o = opts(&["qemu", "--machine", "rv32"]).unwrap();
+        let m = o.machines[0];
+        assert_eq!(
+            (m.name, m.qemu, m.qemu_machine, m.target),
+            (
+                "rv32",
+                "qemu-system-riscv32",
+                "virt",
+                "riscv32imc-unknown-none-elf"
+            )
+        );
     }
 
     #[test]

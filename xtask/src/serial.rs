@@ -56,6 +56,11 @@ pub fn run(opts: &Opts) -> Totals {
     };
     for m in &opts.machines {
         let tag = format!("serial {}", m.name);
+        if !m.serves {
+            println!("{tag}: skipped: the serve firmware logs over Arm semihosting");
+            totals.skipped += 1;
+            continue;
+        }
         let mut serve = match machines::build(&tc, m, "serve").and_then(|elf| Serve::start(m, &elf))
         {
             Ok(s) => s,
@@ -130,7 +135,7 @@ impl Serve {
         let extra = ["-monitor", "none", "-serial", "pty"].map(String::from);
         let mut child = machines::qemu_command(m, elf, &extra)
             .spawn()
-            .map_err(|e| format!("cannot run qemu-system-arm: {e}"))?;
+            .map_err(|e| format!("cannot run {}: {e}", m.qemu))?;
         // QEMU's own lines (the pseudo-terminal's name, warnings) and the
         // firmware's defmt log (stdout, over semihosting; decoded with the
         // ELF's table) arrive as lines on one channel.

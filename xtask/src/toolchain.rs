@@ -1,4 +1,4 @@
-//! Picks how to build the thumb firmware.
+//! Picks how to build the firmware (thumb and RISC-V targets).
 //!
 //! 1. rustup: the thumb targets' prebuilt `core` is installed (or `rustup target add`
 //!    installs it): plain `cargo build --release --target <t>`.
@@ -15,8 +15,8 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The Debian packages everything here needs.
-pub const APT_PACKAGES: &str =
-    "rustc-web cargo-web rust-web-src binutils-arm-none-eabi binutils-riscv64-unknown-elf qemu-system-arm";
+pub const APT_PACKAGES: &str = "rustc-web cargo-web rust-web-src binutils-arm-none-eabi \
+     binutils-riscv64-unknown-elf qemu-system-arm qemu-system-misc";
 
 const DEBIAN_CARGO: &str = "/usr/bin/cargo";
 const DEBIAN_RUSTC: &str = "/usr/bin/rustc";
@@ -63,6 +63,8 @@ pub struct Toolchain {
     use_rust_lld: bool,
     /// One line saying which route was taken.
     pub description: String,
+    /// The route and compiler, without the targets: what the firmware's size depends on.
+    pub compiler: String,
 }
 
 impl Toolchain {
@@ -165,6 +167,7 @@ pub fn choose(pref: RoutePref, targets: &[&str]) -> Result<Toolchain, String> {
             Ok(cargo) => {
                 let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_string());
                 let version = output_line(&rustc, &["--version"]).unwrap_or_default();
+                let compiler = format!("rustup route ({version})");
                 let mut description = format!(
                     "toolchain: rustup route ({version}; prebuilt core for {})",
                     targets.join(", ")
@@ -176,6 +179,7 @@ pub fn choose(pref: RoutePref, targets: &[&str]) -> Result<Toolchain, String> {
                     route: Route::Rustup { cargo },
                     use_rust_lld: !have_gnu_ld,
                     description,
+                    compiler,
                 });
             }
             Err(why) if pref == RoutePref::Rustup => {
@@ -192,6 +196,7 @@ pub fn choose(pref: RoutePref, targets: &[&str]) -> Result<Toolchain, String> {
                 "toolchain: debian route ({DEBIAN_CARGO} with {version}, RUSTC_BOOTSTRAP=1, \
                  -Zbuild-std=core, linker arm-none-eabi-ld)"
             ),
+            compiler: format!("debian route ({version})"),
         }),
         Ok(_) => Err(format!(
             "Debian's Rust is there but arm-none-eabi-ld is not: \
@@ -235,6 +240,7 @@ pub fn for_library(pref: RoutePref, target: &str) -> Result<Toolchain, String> {
                 return Ok(Toolchain {
                     route,
                     use_rust_lld: false,
+                    compiler: description.clone(),
                     description,
                 })
             }

@@ -1,36 +1,49 @@
-//! Support code shared by the QEMU firmware binaries: semihosting output, a panic handler
-//! and a HardFault handler that end QEMU with a failure, a static arena, and an instruction
-//! counter for `-icount` runs ([`icount`]).
+//! Support code shared by the QEMU firmware binaries: text output, a panic handler and fault
+//! handlers that end QEMU with a failure, a static arena, and an instruction counter for
+//! `-icount` runs ([`icount`]).
 //!
 //! Machines (selected by the build target, see `build.rs`):
-//! - `m4`: QEMU `mps2-an386`, Cortex-M4F, `thumbv7em-none-eabihf`, 4 MiB RAM;
-//! - `m0`: QEMU `microbit` (nRF51822), Cortex-M0, `thumbv6m-none-eabi`, 16 KiB RAM.
+//! - `m4`: the MPS2/MPS3 Cortex-M boards (`mps2-an386` Cortex-M4F, an385, an500, an505,
+//!   mps3-an547), 4 MiB of RAM or more;
+//! - `m0`: QEMU `microbit` (nRF51822), Cortex-M0, `thumbv6m-none-eabi`, 16 KiB RAM;
+//! - `rv32`: QEMU `virt` with `-bios none`, RV32IMC, `riscv32imc-unknown-none-elf`.
+//!
+//! What differs per architecture (start-up, output, exit, faults, the counter under the
+//! instruction count) is in `arm.rs` (cortex-m-rt, semihosting, SysTick) and `riscv.rs`
+//! (riscv-rt, the ns16550a UART, the sifive_test device, `minstret`); the binaries use only
+//! what this crate exports, so one source serves both.
 //!
 //! Every binary must use this crate (at least `use picocnn_qemu_tests as _;`): otherwise it is
 //! not linked, and with it go the panic handler ("`#[panic_handler]` function required") and
-//! the SysTick and fault handlers.
+//! the fault handlers.
 #![no_std]
 
 pub mod icount;
 pub mod uart;
 
-use core::cell::Cell;
+#[cfg(target_arch = "arm")]
+#[path = "arm.rs"]
+mod target;
+#[cfg(target_arch = "riscv32")]
+#[path = "riscv.rs"]
+mod target;
+
 use core::fmt::{self, Write};
 use core::panic::PanicInfo;
 
-use cortex_m::interrupt::{self, Mutex};
-use cortex_m_rt::{exception, ExceptionFrame};
-use cortex_m_semihosting::{debug, hio};
+/// The entry point's attribute: `#[entry] fn main() -> ! { ... }` (cortex-m-rt's or riscv-rt's).
+pub use target::entry;
+pub use target::{exit_failure, exit_success, write_bytes};
 
 /// The machine this firmware was built for: `"m4"` (mps2-an386), `"m0"`
-/// (microbit), `"m3"` (mps2-an385) or `"m7"` (mps2-an500).
+/// (microbit), `"m3"` (mps2-an385), `"m7"` (mps2-an500), `"rv32"` (virt), ...
 pub const MACHINE: &str = env!("PICOCNN_QEMU_MACHINE");
 
-/// Bytes of arena the conformance runner hands to the cases: 64 KiB on the M4,
+/// Bytes of arena the conformance runner hands to the cases: 64 KiB on the M4 and RV32,
 /// 11 KiB on the M0 (whose 16 KiB of RAM also hold the stack).
-#[cfg(machine = "m4")]
+#[cfg(any(machine = "m4", machine = "rv32"))]
 pub const ARENA_SIZE: usize = 64 * 1024;
-/// Bytes of arena the conformance runner hands to the cases: 64 KiB on the M4,
+/// Bytes of arena the conformance runner hands to the cases: 64 KiB on the M4 and RV32,
 /// 11 KiB on the M0 (whose 16 KiB of RAM also hold the stack).
 #[cfg(machine = "m0")]
 pub const ARENA_SIZE: usize = 11 * 1024;
@@ -38,30 +51,10 @@ pub const ARENA_SIZE: usize = 11 * 1024;
 pub use picocnn_firmware::StaticArena;
 
 // ---------------------------------------------------------------------------------------------
-// Semihosting output
+// Text output
 
-static STDOUT: Mutex<Cell<Option<hio::HostStream>>> = Mutex::new(Cell::new(None));
-
-/// Writes raw bytes to the host's stdout (QEMU's stdout) over semihosting.
-pub fn write_bytes(bytes: &[u8]) {
-    interrupt::free(|cs| {
-        let cell = STDOUT.borrow(cs);
-        let mut stream = match cell.get() {
-            Some(s) => s,
-            None => match hio::hstdout() {
-                Ok(s) => {
-                    cell.set(Some(s));
-                    s
-                }
-                Err(()) => return,
-            },
-        };
-        let _ = stream.write_all(bytes);
-    });
-}
-
-/// Formats into a fixed buffer and writes it with as few semihosting calls as possible
-/// (one per 256 bytes), so a line reaches the host in one piece.
+/// Formats into a fixed buffer and writes it with as few output calls as possible (one per
+/// 256 bytes), so a line reaches the host in one piece.
 struct LineBuf {
     buf: [u8; 256],
     len: usize,
@@ -102,33 +95,17 @@ pub fn print_fmt(args: fmt::Arguments<'_>) {
     line.flush();
 }
 
-/// `print!` over semihosting, to QEMU's stdout.
+/// `print!` to QEMU's stdout (semihosting on Arm, the UART on RISC-V).
 #[macro_export]
 macro_rules! print {
     ($($arg:tt)*) => { $crate::print_fmt(format_args!($($arg)*)) };
 }
 
-/// `println!` over semihosting, to QEMU's stdout.
+/// `println!` to QEMU's stdout (semihosting on Arm, the UART on RISC-V).
 #[macro_export]
 macro_rules! println {
     () => { $crate::print_fmt(format_args!("\n")) };
     ($($arg:tt)*) => { $crate::print_fmt(format_args!("{}\n", format_args!($($arg)*))) };
-}
-
-/// Ends QEMU with exit status 0.
-pub fn exit_success() -> ! {
-    debug::exit(debug::EXIT_SUCCESS);
-    loop {
-        cortex_m::asm::bkpt();
-    }
-}
-
-/// Ends QEMU with exit status 1.
-pub fn exit_failure() -> ! {
-    debug::exit(debug::EXIT_FAILURE);
-    loop {
-        cortex_m::asm::bkpt();
-    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -136,19 +113,7 @@ pub fn exit_failure() -> ! {
 
 #[panic_handler]
 fn panic(info: &PanicInfo<'_>) -> ! {
-    cortex_m::interrupt::disable();
+    target::interrupts_off();
     println!("panic: {}", info);
-    exit_failure()
-}
-
-#[exception]
-unsafe fn HardFault(frame: &ExceptionFrame) -> ! {
-    println!("hardfault: {:?}", frame);
-    exit_failure()
-}
-
-#[exception]
-unsafe fn DefaultHandler(irqn: i16) {
-    println!("unexpected exception or interrupt {}", irqn);
     exit_failure()
 }

@@ -1,17 +1,32 @@
 //! The emulated UARTs as `embedded-io` devices: CMSDK APB UART0 on
-//! `mps2-an386`, the nRF51 UART on `microbit`. Polled, no interrupts.
+//! `mps2-an386`, the nRF51 UART on `microbit`, the ns16550a on `virt`
+//! (RISC-V). Polled, no interrupts.
 
 use core::convert::Infallible;
 use core::ptr::{read_volatile, write_volatile};
 
+#[cfg(not(machine = "rv32"))]
 fn read(addr: usize) -> u32 {
     // SAFETY: a memory-mapped UART register of this machine.
     unsafe { read_volatile(addr as *const u32) }
 }
 
+#[cfg(not(machine = "rv32"))]
 fn write(addr: usize, v: u32) {
     // SAFETY: a memory-mapped UART register of this machine.
     unsafe { write_volatile(addr as *mut u32, v) }
+}
+
+#[cfg(machine = "rv32")]
+fn read8(addr: usize) -> u8 {
+    // SAFETY: a byte-wide memory-mapped UART register of this machine.
+    unsafe { read_volatile(addr as *const u8) }
+}
+
+#[cfg(machine = "rv32")]
+fn write8(addr: usize, v: u8) {
+    // SAFETY: a byte-wide memory-mapped UART register of this machine.
+    unsafe { write_volatile(addr as *mut u8, v) }
 }
 
 /// The machine's first UART.
@@ -47,6 +62,17 @@ mod regs {
     pub const BAUDRATE: usize = BASE + 0x524;
 }
 
+#[cfg(machine = "rv32")]
+mod regs {
+    pub const BASE: usize = 0x1000_0000;
+    /// Receive buffer (read), transmit holding (write).
+    pub const DATA: usize = BASE;
+    /// Line status: data ready (bit 0), transmit holding register empty (bit 5).
+    pub const LSR: usize = BASE + 5;
+    pub const DATA_READY: u8 = 1;
+    pub const THR_EMPTY: u8 = 1 << 5;
+}
+
 impl Uart {
     /// Takes the UART: enables receive and transmit at 115200 baud.
     #[cfg(machine = "m4")]
@@ -64,6 +90,28 @@ impl Uart {
         write(regs::STARTRX, 1);
         write(regs::STARTTX, 1);
         Uart(())
+    }
+
+    /// Takes the UART: QEMU's 16550 needs no set-up (no baud rate on an emulated line).
+    #[cfg(machine = "rv32")]
+    pub fn new() -> Uart {
+        Uart(())
+    }
+
+    #[cfg(machine = "rv32")]
+    fn ready(&self) -> bool {
+        read8(regs::LSR) & regs::DATA_READY != 0
+    }
+
+    #[cfg(machine = "rv32")]
+    fn take(&mut self) -> u8 {
+        read8(regs::DATA)
+    }
+
+    #[cfg(machine = "rv32")]
+    fn put(&mut self, b: u8) {
+        while read8(regs::LSR) & regs::THR_EMPTY == 0 {}
+        write8(regs::DATA, b);
     }
 
     #[cfg(machine = "m4")]

@@ -9,7 +9,6 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
 use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dI8};
 use picocnn::ops::dense::{Dense, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
@@ -19,6 +18,7 @@ use picocnn::ops::Padding;
 use picocnn::ops::WeightsI8;
 use picocnn::quant::{quantize_multiplier, Activation, Clamp, QParams};
 use picocnn::Shape;
+use picocnn_qemu_tests::entry;
 use picocnn_qemu_tests::{icount, println, StaticArena, MACHINE};
 
 const fn pseudo_random<const N: usize>(seed: u64) -> [i8; N] {
@@ -105,8 +105,7 @@ fn report(t: &mut Totals, name: &str, macs: usize, instructions: u64) {
 
 #[entry]
 fn main() -> ! {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    let cal = icount::init(&mut cp.SYST);
+    let cal = icount::init();
     println!("bench lenet5-int8 {} {:?}", MACHINE, cal);
 
     let a = as_i8(&mut A.take().unwrap()[..]);

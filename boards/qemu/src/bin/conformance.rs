@@ -8,8 +8,8 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
 use picocnn_conformance::Outcome;
+use picocnn_qemu_tests::entry;
 use picocnn_qemu_tests::{println, StaticArena, ARENA_SIZE};
 
 static ARENA: StaticArena<ARENA_SIZE> = StaticArena::new();

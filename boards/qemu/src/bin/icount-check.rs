@@ -6,13 +6,12 @@
 
 use core::hint::black_box;
 
-use cortex_m_rt::entry;
+use picocnn_qemu_tests::entry;
 use picocnn_qemu_tests::{icount, println, MACHINE};
 
 #[entry]
 fn main() -> ! {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    let cal = icount::init(&mut cp.SYST);
+    let cal = icount::init();
     println!("icount-check {} {:?}", MACHINE, cal);
 
     let mut worst: u64 = 0;

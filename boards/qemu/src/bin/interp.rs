@@ -8,8 +8,8 @@
 
 use core::cell::Cell;
 
-use cortex_m_rt::entry;
 use picocnn::model::{Interpreter, LayerEvent, Model};
+use picocnn_qemu_tests::entry;
 use picocnn_qemu_tests::{icount, println, StaticArena, MACHINE};
 
 #[repr(C, align(16))]
@@ -76,8 +76,7 @@ fn run(name: &str, blob: &[u8], arena: &mut [u8]) {
 
 #[entry]
 fn main() -> ! {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    icount::init(&mut cp.SYST);
+    icount::init();
     println!("interp {}", MACHINE);
     let arena = &mut ARENA.take().unwrap()[..];
     run("branchy_i8", &BRANCHY_I8.0, arena);

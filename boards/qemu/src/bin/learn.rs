@@ -3,13 +3,13 @@
 //! under QEMU's `-icount`, and a digest of the tuned parameters after a
 //! few steps (`cargo xtask bench-mcu --bin learn`). The sets: the one
 //! recorded in the blob (the last dense layer), the last dense layer with
-//! every bias below it, and on the Cortex-M4F the last two dense layers.
+//! every bias below it, and on the Cortex-M4F and RV32 the last two dense layers.
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
 use picocnn::learn::{FineTuner, TrainableSet};
 use picocnn::model::Model;
+use picocnn_qemu_tests::entry;
 use picocnn_qemu_tests::{icount, println, StaticArena, MACHINE};
 
 #[repr(C, align(16))]
@@ -21,10 +21,10 @@ static LENET5: &Aligned<[u8]> = &Aligned(*include_bytes!(
 
 /// LeNet-5's `arena_len()`: the plan and its alignment.
 static ARENA: StaticArena<5920> = StaticArena::new();
-/// The largest set each core runs: every bias (M0), two dense layers (M4F).
+/// The largest set each core runs: every bias (M0), two dense layers (M4F, RV32).
 #[cfg(machine = "m0")]
 static TRAIN: StaticArena<5008> = StaticArena::new();
-#[cfg(machine = "m4")]
+#[cfg(any(machine = "m4", machine = "rv32"))]
 static TRAIN: StaticArena<11616> = StaticArena::new();
 
 #[cfg(machine = "m0")]
@@ -38,7 +38,7 @@ const SETS: [(&str, TrainableSet); 2] = [
         },
     ),
 ];
-#[cfg(machine = "m4")]
+#[cfg(any(machine = "m4", machine = "rv32"))]
 const SETS: [(&str, TrainableSet); 3] = [
     ("last dense layer (recorded)", TrainableSet::Recorded),
     (
@@ -59,7 +59,7 @@ const SETS: [(&str, TrainableSet); 3] = [
 
 extern "C" {
     /// The start of the statics, the end of them (the stack grows down
-    /// towards it) and the stack's top (cortex-m-rt's linker script).
+    /// towards it) and the stack's top (cortex-m-rt's and riscv-rt's linker scripts).
     static mut __sdata: u8;
     static mut __euninit: u8;
     static mut _stack_start: u8;
@@ -166,8 +166,7 @@ fn main() -> ! {
 /// Every set, below `main`'s frame.
 #[inline(never)]
 fn run() {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    icount::init(&mut cp.SYST);
+    icount::init();
     let model = Model::parse(&LENET5.0).unwrap();
     let arena = &mut ARENA.take().unwrap()[..];
     let train = &mut TRAIN.take().unwrap()[..];

@@ -8,9 +8,9 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
 use half::f16;
 use picocnn::model::{DType, Interpreter, Model};
+use picocnn_qemu_tests::entry;
 use picocnn_qemu_tests::{icount, println, StaticArena, MACHINE};
 
 #[repr(C, align(16))]
@@ -20,8 +20,8 @@ static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("PICOCNN_MNIST_MODE
 /// `n` images of 28x28 bytes, then their `n` labels.
 static DIGITS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/digits.bin"));
 
-/// int8 LeNet-5 needs 5,903 bytes, f16 11,775 (the M4F only: the M0 has 16 KiB of RAM).
-#[cfg(machine = "m4")]
+/// int8 LeNet-5 needs 5,903 bytes, f16 11,775 (not on the M0: it has 16 KiB of RAM).
+#[cfg(any(machine = "m4", machine = "rv32"))]
 static ARENA: StaticArena<{ 24 * 1024 }> = StaticArena::new();
 #[cfg(machine = "m0")]
 static ARENA: StaticArena<6144> = StaticArena::new();
@@ -33,8 +33,7 @@ fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
 
 #[entry]
 fn main() -> ! {
-    let mut cp = cortex_m::Peripherals::take().unwrap();
-    icount::init(&mut cp.SYST);
+    icount::init();
     let model = Model::parse(&MODEL.0).unwrap();
     let arena = ARENA.take().unwrap();
     let mut interp = Interpreter::new(&model, &mut arena[..]).unwrap();

@@ -7,8 +7,8 @@
 #![no_std]
 #![no_main]
 
-use cortex_m_rt::entry;
 use defmt_semihosting as _;
+use picocnn_qemu_tests::entry;
 use picocnn_qemu_tests::uart::Uart;
 
 /// Polls without a byte after which a started frame counts as abandoned

@@ -151,7 +151,7 @@ fn int8_firmware(tc: &toolchain::Toolchain, m: &machines::Machine) -> bool {
         let code = library_code(&elf)?;
         Ok(format!(
             "size {} int8 firmware (mnist, no float kernels): text {text} data {data} bss {bss}; \
-             picocnn's code {} bytes, model and digits {} bytes of rodata",
+             picocnn's code {} bytes; constants of 16 KiB or more (model, digits) {} bytes",
             m.name, code.0, code.1
         ))
     });

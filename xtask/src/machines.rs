@@ -44,9 +44,10 @@ const SEMIHOSTING: &[&str] = &["-semihosting-config", "enable=on,target=native"]
 /// (Cortex-M3, no DSP: the portable loops), m7 = mps2-an500 (Cortex-M7, the
 /// DSP loops), m33 = mps2-an505 (Cortex-M33 without DSP, Secure state),
 /// m55 = mps3-an547 (Cortex-M55, the DSP loops, Secure state), rv32 = virt
-/// (RV32IMC, the ESP32-C3's class: the portable loops).
+/// (RV32IMC, the ESP32-C3's class: the portable loops), m33dsp = mps2-an505
+/// built for `target-cpu=cortex-m33` (the DSP loops, as on the RP2350).
 /// an385, an386 and an500 share one memory map and UART.
-pub static MACHINES: [Machine; 7] = [
+pub static MACHINES: [Machine; 8] = [
     Machine {
         name: "m4",
         qemu: "qemu-system-arm",
@@ -137,6 +138,19 @@ pub static MACHINES: [Machine; 7] = [
         arena: 64 * 1024,
         rustflags: "",
         serves: false,
+    },
+    Machine {
+        name: "m33dsp",
+        qemu: "qemu-system-arm",
+        qemu_package: "qemu-system-arm",
+        qemu_machine: "mps2-an505",
+        cpu: Some("cortex-m33"),
+        qemu_args: SEMIHOSTING,
+        target: "thumbv8m.main-none-eabihf",
+        counter_hz: 20_000_000,
+        arena: 64 * 1024,
+        rustflags: "-C target-cpu=cortex-m33",
+        serves: true,
     },
 ];
 

@@ -75,7 +75,7 @@ enum Task {
 #[derive(clap::Args)]
 struct Args {
     /// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0), m3, m7, m33, m55 (MPS2/MPS3
-    /// Cortex-M), rv32 = virt (RV32IMC).
+    /// Cortex-M), rv32 = virt (RV32IMC), m33dsp = mps2-an505 with the DSP loops.
     #[arg(long, global = true, value_enum, default_value_t = MachineArg::All)]
     machine: MachineArg,
     /// How to get `core` for the thumb targets [default: auto, or $PICOCNN_ROUTE].
@@ -119,6 +119,7 @@ enum MachineArg {
     M33,
     M55,
     Rv32,
+    M33dsp,
     All,
 }
 
@@ -170,6 +171,7 @@ impl Args {
             MachineArg::M33 => vec![&MACHINES[4]],
             MachineArg::M55 => vec![&MACHINES[5]],
             MachineArg::Rv32 => vec![&MACHINES[6]],
+            MachineArg::M33dsp => vec![&MACHINES[7]],
             MachineArg::All => MACHINES.iter().collect(),
         };
         Ok(Opts {
@@ -325,7 +327,10 @@ mod tests {
     fn defaults() {
         let o = opts(&["qemu"]).unwrap();
         let names: Vec<&str> = o.machines.iter().map(|m| m.name).collect();
-        assert_eq!(names, ["m4", "m0", "m3", "m7", "m33", "m55", "rv32"]);
+        assert_eq!(
+            names,
+            ["m4", "m0", "m3", "m7", "m33", "m55", "rv32", "m33dsp"]
+        );
         assert_eq!((o.timeout_s, o.shift, o.digits), (300, 7, 100));
         assert_eq!(o.bin, "bench");
         assert!(!o.verbose && !o.bless && o.model.is_none() && o.board.is_none());

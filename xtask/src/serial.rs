@@ -61,8 +61,18 @@ pub fn run(opts: &Opts) -> Totals {
             totals.skipped += 1;
             continue;
         }
-        let mut serve = match machines::build(&tc, m, "serve").and_then(|elf| Serve::start(m, &elf))
-        {
+        // Built as the boards build it: int8 kernels only, those of the
+        // model it serves.
+        let serve = machines::build_int8_only(&tc, m, "serve").and_then(|elf| {
+            let [text, data, bss] = crate::size::measure_size(&elf)?;
+            println!(
+                "{tag}: serve firmware: flash {} bytes (text + data), static RAM {} (data + bss)",
+                text + data,
+                data + bss
+            );
+            Serve::start(m, &elf)
+        });
+        let mut serve = match serve {
             Ok(s) => s,
             Err(e) => {
                 fail(&mut totals, &tag, &e);

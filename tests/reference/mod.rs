@@ -131,10 +131,32 @@ pub fn conv_i8(
     out
 }
 
-/// Float convolution in f64.
-/// A float convolution in `f32` in the order the library documents: per
-/// output, taps row by row, column by column, channel by channel, each
-/// product and sum rounded, then the bias, then the clamp. Bit-exact.
+/// The taps of output `(oy, ox, oc)` as (input index, filter index) pairs
+/// in the library's order: row by row, column by column, channel by
+/// channel, padding skipped. Filters are OHWI.
+fn conv_taps(
+    g: &ConvGeom,
+    oy: usize,
+    ox: usize,
+    oc: usize,
+) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let cpg = g.cin / g.groups;
+    let grp = oc / (g.cout / g.groups);
+    (0..g.kh).flat_map(move |ky| {
+        (0..g.kw).flat_map(move |kx| {
+            let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
+            let ix = (ox * g.sw + kx * g.dw) as isize - g.pad_left as isize;
+            let inside = iy >= 0 && ix >= 0 && iy < g.h as isize && ix < g.w as isize;
+            let n = if inside { cpg } else { 0 };
+            let base = (iy.max(0) as usize * g.w + ix.max(0) as usize) * g.cin + grp * cpg;
+            (0..n).map(move |ci| (base + ci, ((oc * g.kh + ky) * g.kw + kx) * cpg + ci))
+        })
+    })
+}
+
+/// A float convolution in `f32` in the order the library documents (see
+/// [`conv_taps`]), each product and sum rounded, then the bias, then the
+/// clamp. Bit-exact.
 pub fn conv_f32_ordered(
     g: &ConvGeom,
     input: &[f32],
@@ -143,29 +165,13 @@ pub fn conv_f32_ordered(
     lo: f32,
     hi: f32,
 ) -> Vec<f32> {
-    let cpg = g.cin / g.groups;
-    let opg = g.cout / g.groups;
     let mut out = vec![0.0; g.oh * g.ow * g.cout];
     for oy in 0..g.oh {
         for ox in 0..g.ow {
-            for oc in 0..g.cout {
-                let grp = oc / opg;
-                let mut acc = 0.0f32;
-                for ky in 0..g.kh {
-                    for kx in 0..g.kw {
-                        let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
-                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pad_left as isize;
-                        if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                            continue;
-                        }
-                        for ci in 0..cpg {
-                            let x =
-                                input[(iy as usize * g.w + ix as usize) * g.cin + grp * cpg + ci];
-                            acc += x * filter[((oc * g.kh + ky) * g.kw + kx) * cpg + ci];
-                        }
-                    }
-                }
-                let v = acc + bias[oc];
+            for (oc, &b) in bias.iter().enumerate().take(g.cout) {
+                let acc =
+                    conv_taps(g, oy, ox, oc).fold(0.0f32, |a, (i, f)| a + input[i] * filter[f]);
+                let v = acc + b;
                 let v = if v < lo { lo } else { v };
                 out[(oy * g.ow + ox) * g.cout + oc] = if v > hi { hi } else { v };
             }
@@ -174,6 +180,8 @@ pub fn conv_f32_ordered(
     out
 }
 
+/// Float convolution in f64, and per output the sum of the magnitudes of
+/// its terms (for tolerances).
 pub fn conv_f64(
     g: &ConvGeom,
     input: &[f64],
@@ -182,34 +190,18 @@ pub fn conv_f64(
     lo: f64,
     hi: f64,
 ) -> (Vec<f64>, Vec<f64>) {
-    let cpg = g.cin / g.groups;
-    let opg = g.cout / g.groups;
     let mut out = vec![0.0; g.oh * g.ow * g.cout];
     let mut mag = vec![0.0; g.oh * g.ow * g.cout];
     for oy in 0..g.oh {
         for ox in 0..g.ow {
-            for oc in 0..g.cout {
-                let grp = oc / opg;
-                let mut acc = 0.0;
-                let mut m = bias[oc].abs();
-                for ky in 0..g.kh {
-                    for kx in 0..g.kw {
-                        let iy = (oy * g.sh + ky * g.dh) as isize - g.pad_top as isize;
-                        let ix = (ox * g.sw + kx * g.dw) as isize - g.pad_left as isize;
-                        if iy < 0 || ix < 0 || iy >= g.h as isize || ix >= g.w as isize {
-                            continue;
-                        }
-                        for ci in 0..cpg {
-                            let x =
-                                input[(iy as usize * g.w + ix as usize) * g.cin + grp * cpg + ci];
-                            let wv = filter[((oc * g.kh + ky) * g.kw + kx) * cpg + ci];
-                            acc += wv * x;
-                            m += (wv * x).abs();
-                        }
-                    }
+            for (oc, &b) in bias.iter().enumerate().take(g.cout) {
+                let (mut acc, mut m) = (0.0, b.abs());
+                for (i, f) in conv_taps(g, oy, ox, oc) {
+                    acc += filter[f] * input[i];
+                    m += (filter[f] * input[i]).abs();
                 }
                 let i = (oy * g.ow + ox) * g.cout + oc;
-                out[i] = (acc + bias[oc]).clamp(lo, hi);
+                out[i] = (acc + b).clamp(lo, hi);
                 mag[i] = m;
             }
         }

@@ -40,6 +40,21 @@ pub struct Machine {
 /// Semihosting: the Arm firmware's output and exit status.
 const SEMIHOSTING: &[&str] = &["-semihosting-config", "enable=on,target=native"];
 
+/// The Cortex-M33 (Secure state) without DSP; `m33dsp` is built for the CPU.
+const M33: Machine = Machine {
+    name: "m33",
+    qemu: "qemu-system-arm",
+    qemu_package: "qemu-system-arm",
+    qemu_machine: "mps2-an505",
+    cpu: Some("cortex-m33"),
+    qemu_args: SEMIHOSTING,
+    target: "thumbv8m.main-none-eabihf",
+    counter_hz: 20_000_000,
+    arena: 64 * 1024,
+    rustflags: "",
+    serves: true,
+};
+
 /// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0), m3 = mps2-an385
 /// (Cortex-M3, no DSP: the portable loops), m7 = mps2-an500 (Cortex-M7, the
 /// DSP loops), m33 = mps2-an505 (Cortex-M33 without DSP, Secure state),
@@ -100,19 +115,7 @@ pub static MACHINES: [Machine; 8] = [
         rustflags: "",
         serves: true,
     },
-    Machine {
-        name: "m33",
-        qemu: "qemu-system-arm",
-        qemu_package: "qemu-system-arm",
-        qemu_machine: "mps2-an505",
-        cpu: Some("cortex-m33"),
-        qemu_args: SEMIHOSTING,
-        target: "thumbv8m.main-none-eabihf",
-        counter_hz: 20_000_000,
-        arena: 64 * 1024,
-        rustflags: "",
-        serves: true,
-    },
+    M33,
     Machine {
         name: "m55",
         qemu: "qemu-system-arm",
@@ -141,16 +144,8 @@ pub static MACHINES: [Machine; 8] = [
     },
     Machine {
         name: "m33dsp",
-        qemu: "qemu-system-arm",
-        qemu_package: "qemu-system-arm",
-        qemu_machine: "mps2-an505",
-        cpu: Some("cortex-m33"),
-        qemu_args: SEMIHOSTING,
-        target: "thumbv8m.main-none-eabihf",
-        counter_hz: 20_000_000,
-        arena: 64 * 1024,
         rustflags: "-C target-cpu=cortex-m33",
-        serves: true,
+        ..M33
     },
 ];
 

@@ -256,9 +256,30 @@ macro_rules! registry {
                 }
             }
 
+            /// Runs the record's kernel, matched directly rather than through
+            /// [`Dispatch`], whose vtables would keep every kind's kernels
+            /// linked, those a build leaves out too.
+            #[inline(always)]
+            fn run_built(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+                match self {
+                    $(Record::$kind(r) if OpKind::$kind.built() => OpRecord::run(r, s, io),)*
+                    _ => Err(s.op.kind.left_out()),
+                }
+            }
+
+            /// `f` of the record; of [`LeftOut`] when this build leaves its
+            /// kind out, so that no code of that kind is linked.
             fn with<R>(&self, f: impl FnOnce(&dyn Dispatch) -> R) -> R {
                 match self {
-                    $(Record::$kind(r) => f(r),)*
+                    $(Record::$kind(r) if OpKind::$kind.built() => f(r),)*
+                    _ => f(&LeftOut(self.kind())),
+                }
+            }
+
+            /// The record's kind.
+            fn kind(&self) -> OpKind {
+                match self {
+                    $(Record::$kind(_) => OpKind::$kind,)*
                 }
             }
         }
@@ -326,7 +347,34 @@ trait Dispatch {
     fn macs(&self, s: &Site<'_, '_>) -> usize;
     fn scratch_len(&self, s: &Site<'_, '_>) -> usize;
     fn footprint(&self, s: &Site<'_, '_>) -> Footprint;
-    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()>;
+}
+
+/// A record of a kind this build leaves out (`PICOCNN_MODELS`): its check
+/// fails, so `Model::parse` refuses the model and no other method is used.
+struct LeftOut(OpKind);
+
+impl Dispatch for LeftOut {
+    fn takes_inputs(&self, _n: usize) -> bool {
+        true
+    }
+    fn emit(&self) -> Result<[u32; 12]> {
+        Err(self.0.left_out())
+    }
+    fn check(&self, _s: &Site<'_, '_>) -> Result<()> {
+        Err(self.0.left_out())
+    }
+    fn layer(&self, _s: &Site<'_, '_>) -> Layer {
+        Layer::Concat
+    }
+    fn macs(&self, _s: &Site<'_, '_>) -> usize {
+        0
+    }
+    fn scratch_len(&self, _s: &Site<'_, '_>) -> usize {
+        0
+    }
+    fn footprint(&self, _s: &Site<'_, '_>) -> Footprint {
+        Footprint::default()
+    }
 }
 
 impl<T: OpRecord> Dispatch for T {
@@ -350,9 +398,6 @@ impl<T: OpRecord> Dispatch for T {
     }
     fn footprint(&self, s: &Site<'_, '_>) -> Footprint {
         OpRecord::footprint(self, s)
-    }
-    fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
-        OpRecord::run(self, s, io)
     }
 }
 
@@ -414,10 +459,7 @@ impl Record {
 
     /// Runs the op.
     pub fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
-        if !self.kind_built() {
-            return Err(s.op.kind.left_out());
-        }
-        self.with(|r| r.run(s, io))
+        self.run_built(s, io)
     }
 }
 

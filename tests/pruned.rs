@@ -1,6 +1,6 @@
 //! A build for given models (`PICOCNN_MODELS`, read by `build.rs`) leaves
-//! the other kernels out; `Interpreter::new` refuses a model that needs one,
-//! naming why. `cargo xtask test` runs this file both ways: a full build
+//! the other kernels out; `Model::parse` or `Interpreter::new` refuses a
+//! model that needs one, naming why. `cargo xtask test` runs this file both ways: a full build
 //! and one for the int8 LeNet-5 only.
 
 use picocnn::model::{DType, Interpreter, Model, OpKind};

@@ -13,7 +13,8 @@ impl<'a> Model<'a> {
     /// start on a 4-byte boundary; weights are read in place), CRC, version,
     /// enum values, bounds of every section, tensor and weight array, shapes
     /// consistent from op to op, the graph acyclic, every op's parameters
-    /// accepted by its kernel, and the arena plan free of overlaps.
+    /// accepted by its kernel, and the arena plan free of overlaps. A build
+    /// for given models (`PICOCNN_MODELS`) refuses an op kind it leaves out.
     pub fn parse(blob: &'a [u8]) -> Result<Model<'a>> {
         if blob.len() < f::HEADER_LEN {
             return Err(Error::Truncated {

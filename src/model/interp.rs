@@ -65,7 +65,9 @@ fn split<'x>(
 
 impl<'m, 'a> Interpreter<'m, 'a> {
     /// An interpreter for `model` in `arena`, which must hold at least
-    /// [`Model::arena_len`] bytes (any alignment).
+    /// [`Model::arena_len`] bytes (any alignment). [`Error::Unsupported`]
+    /// when this build leaves out a kernel the model needs (the features
+    /// `int8`, `f16`, `f32`; `PICOCNN_MODELS`).
     pub fn new(model: &Model<'m>, arena: &'a mut [u8]) -> Result<Self> {
         let got = arena.len();
         let pad = arena.as_ptr().align_offset(ARENA_ALIGN);

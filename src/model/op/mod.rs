@@ -262,7 +262,7 @@ macro_rules! registry {
             #[inline(always)]
             fn run_built(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
                 match self {
-                    $(Record::$kind(r) if OpKind::$kind.built() => OpRecord::run(r, s, io),)*
+                    $(Record::$kind(r) if OpKind::$kind.built() => run_kind(r, s, io),)*
                     _ => Err(s.op.kind.left_out()),
                 }
             }
@@ -347,6 +347,13 @@ trait Dispatch {
     fn macs(&self, s: &Site<'_, '_>) -> usize;
     fn scratch_len(&self, s: &Site<'_, '_>) -> usize;
     fn footprint(&self, s: &Site<'_, '_>) -> Footprint;
+}
+
+/// One kind's kernels, kept a function of their own (as a `dyn` call kept
+/// them): inlined into one match, the Cortex-M0's registers spill more.
+#[inline(never)]
+fn run_kind<T: OpRecord>(r: &T, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
+    r.run(s, io)
 }
 
 /// A record of a kind this build leaves out (`PICOCNN_MODELS`): its check

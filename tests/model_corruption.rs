@@ -118,3 +118,46 @@ fn flips_behind_a_valid_checksum_never_panic() {
     assert!(accepted > 0);
     println!("{accepted} of {tried} flips parsed");
 }
+
+/// `parse_prechecked` opens what `parse` accepts as the same model, and
+/// still refuses every cut and every flipped bit (the CRC and the header
+/// checks it keeps).
+#[test]
+fn prechecked_opens_the_same_model_and_refuses_corruption() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/models");
+    for name in [
+        "branchy_i8",
+        "branchy_f32",
+        "branchy_f16",
+        "lenet5_mnist_i8",
+    ] {
+        let b = AlignedBytes::from(std::fs::read(dir.join(format!("{name}.pcnn"))).unwrap());
+        let checked = Model::parse(b.as_bytes()).unwrap();
+        let opened = Model::parse_prechecked(b.as_bytes()).unwrap();
+        assert_eq!(format!("{opened:?}"), format!("{checked:?}"), "{name}");
+    }
+    let b = blob();
+    for len in 0..b.len() {
+        let cut = AlignedBytes::from(&b[..len]);
+        assert!(
+            Model::parse_prechecked(cut.as_bytes()).is_err(),
+            "cut to {len}"
+        );
+    }
+    for bit in 0..b.len() * 8 {
+        let mut c = b.clone();
+        c[bit / 8] ^= 1 << (bit % 8);
+        let c = AlignedBytes::from(c);
+        assert!(
+            Model::parse_prechecked(c.as_bytes()).is_err(),
+            "accepted a flip of bit {bit}"
+        );
+    }
+    let mut buf = vec![0u8; b.len() + 16];
+    let start = (4 - buf.as_ptr() as usize % 4) % 4 + 1;
+    buf[start..start + b.len()].copy_from_slice(&b);
+    assert!(matches!(
+        Model::parse_prechecked(&buf[start..start + b.len()]),
+        Err(Error::Misaligned { .. })
+    ));
+}

@@ -333,8 +333,7 @@ impl<'m, 'a, 't> FineTuner<'m, 'a, 't> {
     /// Digest (CRC-32) of every trained parameter in RAM, in chain order:
     /// equal on every target after the same samples and seed.
     pub fn digest(&self) -> u32 {
-        const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
-        let mut crc = CRC.digest();
+        let mut crc = crate::model::CRC32.digest();
         self.each_params(|f, b| {
             if let Some(f) = f {
                 crc.update(bytemuck::cast_slice(f));

@@ -16,6 +16,45 @@ impl<'a> Model<'a> {
     /// accepted by its kernel, and the arena plan free of overlaps. A build
     /// for given models (`PICOCNN_MODELS`) refuses an op kind it leaves out.
     pub fn parse(blob: &'a [u8]) -> Result<Model<'a>> {
+        let mut m = Self::open(blob)?;
+        m.n_strings = m.check_strings()?;
+        m.check_rest()?;
+        Ok(m)
+    }
+
+    /// Opens a blob that [`Model::parse`] has accepted before, in a build
+    /// script for instance, checking only what can change since: its
+    /// length, alignment, CRC, version and the bounds of its sections. A
+    /// firmware whose model is checked when it is built so carries none of
+    /// the other checks (about 5 KB of flash on a Cortex-M4).
+    ///
+    /// A blob that fails the other checks and still has a correct CRC
+    /// (one made by hand, not by the writer) is not refused here: an
+    /// interpreter over it may then return errors, panic or compute
+    /// garbage, though never touch memory outside its arena and the blob.
+    ///
+    /// ```
+    /// # use picocnn::model::Model;
+    /// #[repr(C, align(16))]
+    /// struct Aligned<T: ?Sized>(T);
+    /// static BLOB: &Aligned<[u8]> = &Aligned(*include_bytes!("../../tests/models/lenet5_i8.pcnn"));
+    ///
+    /// // In the build script (or a test): every check.
+    /// let checked = Model::parse(&BLOB.0)?;
+    /// // In the firmware: the same bytes, opened.
+    /// let model = Model::parse_prechecked(&BLOB.0)?;
+    /// assert_eq!(model.arena_len(), checked.arena_len());
+    /// assert_eq!(model.name(), checked.name());
+    /// # Ok::<(), picocnn::Error>(())
+    /// ```
+    pub fn parse_prechecked(blob: &'a [u8]) -> Result<Model<'a>> {
+        let mut m = Self::open(blob)?;
+        m.n_strings = m.count_strings();
+        Ok(m)
+    }
+
+    /// The header, CRC and section bounds; the string count left at 0.
+    fn open(blob: &'a [u8]) -> Result<Model<'a>> {
         if blob.len() < f::HEADER_LEN {
             return Err(Error::Truncated {
                 needed: f::HEADER_LEN,
@@ -109,7 +148,7 @@ impl<'a> Model<'a> {
         if planned > isize::MAX as usize / 2 {
             return Err(invalid("arena length", 0));
         }
-        let mut m = Model {
+        let m = Model {
             blob,
             arena_len: planned,
             n_tensors,
@@ -125,7 +164,15 @@ impl<'a> Model<'a> {
             data_off: sections[4].0,
             data_len: sections[4].1,
         };
-        m.n_strings = m.check_strings()?;
+        Ok(m)
+    }
+
+    /// Everything past the header and the strings.
+    fn check_rest(&self) -> Result<()> {
+        let m = self;
+        let (n_tensors, n_ops) = (m.n_tensors, m.n_ops);
+        let (n_inputs, n_outputs) = (m.n_inputs, m.n_outputs);
+        let lists_len = u32_at(m.blob, f::header::LISTS_LEN) as usize;
         m.check_metadata()?;
         if n_inputs == 0 || n_outputs == 0 {
             return Err(invalid(
@@ -170,8 +217,18 @@ impl<'a> Model<'a> {
                 return Err(invalid("model output not produced by any op", o));
             }
         }
-        m.check_plan()?;
-        Ok(m)
+        m.check_plan()
+    }
+
+    /// Counts the strings of a checked table.
+    fn count_strings(&self) -> usize {
+        let s = &self.blob[self.strings_off..self.strings_off + self.strings_len];
+        let (mut off, mut n) = (0, 0);
+        while off + 2 <= s.len() {
+            off += 2 + u16_at(s, off) as usize;
+            n += 1;
+        }
+        n
     }
 
     fn check_strings(&self) -> Result<usize> {

@@ -25,4 +25,5 @@ pub use interp::{Interpreter, LayerEvent};
 pub use layer::Layer;
 pub(crate) use op::{parts, Parts};
 pub use summary::{LayerSummary, Summary};
+pub(crate) use view::CRC32;
 pub use view::{crc32, Model, OpInfo, TensorInfo};

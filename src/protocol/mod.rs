@@ -142,8 +142,7 @@ impl Status {
 }
 
 fn crc32(parts: &[&[u8]]) -> u32 {
-    const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
-    let mut d = CRC.digest();
+    let mut d = crate::model::CRC32.digest();
     parts.iter().for_each(|p| d.update(p));
     d.finalize()
 }

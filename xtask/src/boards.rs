@@ -132,3 +132,53 @@ pub fn run(opts: &Opts) -> Totals {
     }
     totals
 }
+
+// The firmware's demo digits and their decoder, compiled for the host.
+#[cfg(test)]
+#[path = "../../boards/firmware/src/demo.rs"]
+mod demo;
+
+#[cfg(test)]
+mod tests {
+    use super::demo;
+
+    /// The coder the committed `demo-digits.rle` was written with.
+    fn encode(raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < raw.len() {
+            let zeros = raw[i..].iter().take(255).take_while(|&&p| p == 0).count();
+            if zeros > 0 {
+                out.extend([0, zeros as u8]);
+                i += zeros;
+            } else {
+                out.push(raw[i]);
+                i += 1;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn demo_digits_are_the_first_test_digits() {
+        let (_, test) = picocnn::data::load_mnist(crate::root().join("data/mnist")).unwrap();
+        let raw: Vec<u8> = (0..demo::DIGITS)
+            .flat_map(|i| test.image(i).to_vec())
+            .collect();
+        assert_eq!(demo::CODED, encode(&raw).as_slice());
+        for i in 0..demo::DIGITS {
+            let mut out = [0xaa; demo::DIGIT_LEN];
+            demo::digit(demo::CODED, i, &mut out);
+            assert_eq!(
+                out.as_slice(),
+                &raw[i * demo::DIGIT_LEN..][..demo::DIGIT_LEN]
+            );
+        }
+        // A cut code leaves the rest zero rather than reading past it.
+        let mut out = [0xaa; demo::DIGIT_LEN];
+        demo::digit(&demo::CODED[..100], 0, &mut out);
+        assert_eq!(out[..].iter().filter(|&&p| p == 0xaa).count(), 0);
+        demo::digit(&demo::CODED[..101], 2, &mut out);
+        assert!(out.iter().all(|&p| p == 0));
+    }
+}

@@ -4,7 +4,7 @@
 //! device, then calls [`serve`]: the trained int8 LeNet-5 (in flash) answers
 //! the serial protocol of `docs/protocol.md` for ever, and learns from the
 //! labelled images a host sends (fine-tuning its last layer in RAM). With no host on the
-//! line, three digits stored in flash are classified in turn (the demo).
+//! line, three digits stored in flash ([`demo`]) are classified in turn.
 //! What a board shows of it (an LED, a display) goes through [`Board`]; the
 //! log goes through defmt, to whatever global logger the board links
 //! (defmt-rtt on real boards, defmt-semihosting under QEMU).
@@ -23,14 +23,13 @@ use picocnn::protocol::{Server, Service, Tick};
 struct Aligned<T: ?Sized>(T);
 
 /// The trained int8 LeNet-5 (`tests/models/lenet5_mnist_i8.pcnn`),
-/// aligned as `Model::parse` needs.
+/// aligned as `Model::parse` needs. `build.rs` checks it; the firmware only
+/// opens it (`Model::parse_prechecked`: length, alignment, CRC).
 static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(
     "../../../tests/models/lenet5_mnist_i8.pcnn"
 ));
 
-/// The first three test digits of `data/mnist` (a 3, a 4 and a 9), for the
-/// demo.
-pub static DEMO_DIGITS: [u8; 3 * 784] = *include_bytes!("demo-digits.bin");
+pub mod demo;
 
 /// Arena bytes: the model needs 5,903.
 const ARENA_LEN: usize = 6144;
@@ -132,7 +131,8 @@ where
     let Some(arena) = ARENA.take() else {
         defmt::panic!("picocnn_firmware::serve called twice");
     };
-    let model = match Model::parse(&MODEL.0) {
+    // build.rs has run every check of `Model::parse` on these bytes.
+    let model = match Model::parse_prechecked(&MODEL.0) {
         Ok(m) => m,
         Err(e) => defmt::panic!("the model does not parse: {}", e),
     };
@@ -173,7 +173,7 @@ where
     #[cfg(not(feature = "learn"))]
     defmt::info!("learning: left out of this build");
     let mut service = Service::<RECEIVER_LEN, _>::new(server, idle_limit);
-    let (mut demo, mut served) = (0usize, false);
+    let (mut next, mut served) = (0usize, false);
     loop {
         match service.tick(port) {
             Ok(Tick::Busy) => {
@@ -193,20 +193,21 @@ where
             Ok(Tick::Quiet) => {
                 board.quiet();
                 if !served {
-                    let digit = &DEMO_DIGITS[demo * 784..(demo + 1) * 784];
-                    match service.server.classify(digit) {
+                    let mut digit = [0; demo::DIGIT_LEN];
+                    demo::digit(demo::CODED, next, &mut digit);
+                    match service.server.classify(&digit) {
                         Ok(a) => {
                             defmt::info!(
                                 "demo digit {=usize}: class {=u8} ({=u8}/255)",
-                                demo,
+                                next,
                                 a.class,
                                 a.confidence
                             );
                             board.show(&a);
                         }
-                        Err(e) => defmt::error!("demo digit {=usize}: {}", demo, e),
+                        Err(e) => defmt::error!("demo digit {=usize}: {}", next, e),
                     }
-                    demo = (demo + 1) % 3;
+                    next = (next + 1) % demo::DIGITS;
                 }
             }
             Ok(Tick::Idle) => {}

@@ -205,6 +205,18 @@ pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i3
     )
 }
 
+/// [`multiply_by_quantized_multiplier`] for a `multiplier` checked not
+/// negative (every kernel's requantization table is): the doubling high
+/// multiply cannot saturate then, so its test is left out. Equal to
+/// TensorFlow Lite's for every such multiplier and `shift` in `-31..=30`.
+#[inline(always)]
+pub(crate) const fn multiply_by_nonneg_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
+    let left = if shift > 0 { shift } else { 0 };
+    let x = x.wrapping_shl(left as u32);
+    let high = ((x as i64 * multiplier as i64 + (1 << 30)) >> 31) as i32;
+    rounding_divide_by_pot(high, left - shift)
+}
+
 /// A fused activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
@@ -279,7 +291,9 @@ impl Clamp {
 
     #[inline(always)]
     pub(crate) fn apply(&self, v: i32) -> i8 {
-        v.clamp(self.min as i32, self.max as i32) as i8
+        // Not `Ord::clamp`, whose check of `min <= max` costs a compare and
+        // branch per value: `new` has checked it.
+        v.max(self.min as i32).min(self.max as i32) as i8
     }
 }
 
@@ -307,6 +321,53 @@ pub(crate) fn check_requant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nonneg_multiplier_is_tflites() {
+        let edges = [
+            i32::MIN,
+            i32::MIN + 1,
+            -(1 << 30),
+            -65_537,
+            -1,
+            0,
+            1,
+            65_535,
+            1 << 30,
+            i32::MAX - 1,
+            i32::MAX,
+        ];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as i32
+        };
+        for shift in -31..=30 {
+            for &m in edges.iter().filter(|&&m| m >= 0) {
+                for &x in &edges {
+                    assert_eq!(
+                        multiply_by_nonneg_multiplier(x, m, shift),
+                        multiply_by_quantized_multiplier(x, m, shift),
+                        "x {x} m {m} shift {shift}"
+                    );
+                }
+            }
+            for _ in 0..20_000 {
+                let (x, m) = (next(), next() & i32::MAX);
+                // Accumulators near zero, where the rounding cases lie.
+                let small = x >> (next() & 31);
+                for x in [x, small] {
+                    assert_eq!(
+                        multiply_by_nonneg_multiplier(x, m, shift),
+                        multiply_by_quantized_multiplier(x, m, shift),
+                        "x {x} m {m} shift {shift}"
+                    );
+                }
+            }
+        }
+    }
 
     #[test]
     fn pow2_is_exact() {

@@ -9,7 +9,7 @@
 
 use core::arch::asm;
 
-use super::portable::im2col;
+use super::portable::im2col_raw;
 use super::ConvArgs;
 
 #[inline(always)]
@@ -255,32 +255,9 @@ pub(crate) fn dot_1x1(ca: &[i16], wa: &[i8], mut acc: i32) -> i32 {
     acc
 }
 
-/// Packs two natural-order int16 columns into the layout [`dot_2x2_packed`]
-/// reads: per group of four values, the words `A[0,2] B[0,2] A[1,3] B[1,3]`;
-/// then the tails of A and B in natural order.
-#[inline(always)]
-fn pack_pair(a: &[i16], b: &[i16], packed: &mut [i16]) {
-    let n = a.len().min(b.len());
-    let groups = n / 4;
-    let packed = &mut packed[..2 * n];
-    for g in 0..groups {
-        let (a, b) = (&a[4 * g..4 * g + 4], &b[4 * g..4 * g + 4]);
-        let d = &mut packed[8 * g..8 * g + 8];
-        d[0] = a[0];
-        d[1] = a[2];
-        d[2] = b[0];
-        d[3] = b[2];
-        d[4] = a[1];
-        d[5] = a[3];
-        d[6] = b[1];
-        d[7] = b[3];
-    }
-    let t = n - 4 * groups;
-    packed[8 * groups..8 * groups + t].copy_from_slice(&a[4 * groups..n]);
-    packed[8 * groups + t..].copy_from_slice(&b[4 * groups..n]);
-}
-
-/// Widens two pixels' channels (`x + offset`) straight into the packed layout.
+/// Widens two pixels' channels (`x + offset`) into the layout
+/// [`dot_2x2_packed`] reads: per group of four values, the words
+/// `A[0,2] B[0,2] A[1,3] B[1,3]`; then the tails of A and B in natural order.
 #[inline(always)]
 fn pack_pair_i8(a: &[i8], b: &[i8], offset: i32, packed: &mut [i16]) {
     let n = a.len().min(b.len());
@@ -385,6 +362,8 @@ fn dot_2x2_packed(
 /// Output channels `lo..hi` of pixels `pa` and `pb` (equal for a lone last
 /// pixel) from their packed columns, two channels at a time (a lone last
 /// channel is paired with itself).
+// Inlined into its one caller: the arguments are that loop's registers.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 fn channels<const P: bool>(
     a: &ConvArgs<'_, P>,
@@ -403,16 +382,17 @@ fn channels<const P: bool>(
         let ob = if o + 1 < hi { o + 1 } else { o };
         let (b0, b1) = (a.bias[o], a.bias[ob]);
         let [x0, x1, y0, y1] = dot_2x2_packed(packed, w(o), w(ob), depth, [b0, b1, b0, b1]);
-        output[pa * oc + o] = a.requantize(x0, o);
-        output[pa * oc + ob] = a.requantize(x1, ob);
-        output[pb * oc + o] = a.requantize(y0, o);
-        output[pb * oc + ob] = a.requantize(y1, ob);
+        let (r0, r1) = (a.requant_of(o), a.requant_of(ob));
+        output[pa * oc + o] = a.requantize_by(x0, r0);
+        output[pa * oc + ob] = a.requantize_by(x1, r1);
+        output[pb * oc + o] = a.requantize_by(y0, r0);
+        output[pb * oc + ob] = a.requantize_by(y1, r1);
         o += 2;
     }
 }
 
-/// General convolution: im2col two output pixels, pack them, then 2x2
-/// blocks of pixels and output channels.
+/// General convolution: gather two output pixels' raw windows, widen them
+/// into the packed layout, then 2x2 blocks of pixels and output channels.
 pub(crate) fn conv_general_i8<const P: bool>(
     a: &ConvArgs<'_, P>,
     input: &[i8],
@@ -426,20 +406,189 @@ pub(crate) fn conv_general_i8<const P: bool>(
     let groups = geom.groups;
     let opg = out_shape.c / groups;
     let (packed, rest) = col.split_at_mut(2 * depth);
-    let (nat_a, rest) = rest.split_at_mut(depth);
-    let nat_b = &mut rest[..depth];
-    let pixels = out_shape.h * ow;
-    let mut p = 0;
-    while p < pixels {
-        let q = if p + 1 < pixels { p + 1 } else { p };
+    let raw = as_bytes(rest);
+    let (raw_a, rest) = raw.split_at_mut(depth);
+    let raw_b = &mut rest[..depth];
+    let interior = Interior::of(geom);
+    let gather = |p: usize, g: usize, col: &mut [i8]| {
+        let (oy, ox) = (p / ow, p % ow);
+        match interior.start(oy, ox) {
+            Some(start) if groups == 1 => interior.gather(input, start, col),
+            _ => im2col_raw(a, input, oy, ox, g, col, copy_span),
+        }
+    };
+    for_pixel_pairs(out_shape.h * ow, |p, q| {
         for g in 0..groups {
-            im2col(a, input, p / ow, p % ow, g, nat_a);
-            im2col(a, input, q / ow, q % ow, g, nat_b);
-            pack_pair(nat_a, nat_b, packed);
+            gather(p, g, raw_a);
+            gather(q, g, raw_b);
+            pack_pair_i8(raw_a, raw_b, a.input_offset, packed);
             channels(a, depth, g * opg, (g + 1) * opg, packed, output, p, q);
         }
+    });
+}
+
+/// Where the windows lie wholly inside the input, with no horizontal
+/// dilation: there a window is `kh` spans of `kw * cin` bytes, gathered
+/// without the border arithmetic of [`im2col_raw`].
+struct Interior {
+    stride: [usize; 2],
+    pad: [usize; 2],
+    /// Output rows and columns (first, last + 1) whose windows are inside.
+    rows: (usize, usize),
+    cols: (usize, usize),
+    /// Bytes from one kernel row to the next in the input, and of a span.
+    row_step: usize,
+    span: usize,
+    kh: usize,
+    in_w: usize,
+    cin: usize,
+}
+
+impl Interior {
+    fn of(g: &super::ConvGeom) -> Self {
+        let [kh, kw] = g.kernel;
+        let [dh, dw] = g.dilation;
+        // Output index range `lo..hi` whose windows `i * s - p ..= i * s - p + extent - 1`
+        // lie inside `0..size`.
+        let inside = |size: usize, out: usize, s: usize, p: usize, extent: usize| {
+            let lo = p.div_ceil(s);
+            let hi = if size + p >= extent {
+                ((size + p - extent) / s + 1).min(out)
+            } else {
+                0
+            };
+            (lo.min(hi), hi)
+        };
+        let rows = inside(
+            g.input.h,
+            g.output.h,
+            g.stride[0],
+            g.pad[0],
+            (kh - 1) * dh + 1,
+        );
+        let cols = if dw == 1 {
+            inside(g.input.w, g.output.w, g.stride[1], g.pad[1], kw)
+        } else {
+            (0, 0)
+        };
+        Interior {
+            stride: g.stride,
+            pad: g.pad,
+            rows,
+            cols,
+            row_step: dh * g.input.w * g.input.c,
+            span: kw * g.input.c,
+            kh,
+            in_w: g.input.w,
+            cin: g.input.c,
+        }
+    }
+
+    /// The input offset of pixel `(oy, ox)`'s window, if it is inside.
+    #[inline(always)]
+    fn start(&self, oy: usize, ox: usize) -> Option<usize> {
+        let inside =
+            (self.rows.0..self.rows.1).contains(&oy) && (self.cols.0..self.cols.1).contains(&ox);
+        inside.then(|| {
+            let (iy, ix) = (
+                oy * self.stride[0] - self.pad[0],
+                ox * self.stride[1] - self.pad[1],
+            );
+            (iy * self.in_w + ix) * self.cin
+        })
+    }
+
+    #[inline(always)]
+    fn gather(&self, input: &[i8], start: usize, col: &mut [i8]) {
+        let (span, kh) = (self.span, self.kh);
+        let last = start + (kh - 1) * self.row_step + span;
+        // Spans past the input or the column are a caller's error: refuse them
+        // in one check rather than one per row.
+        if last > input.len() || kh * span > col.len() {
+            return;
+        }
+        for ky in 0..kh {
+            // SAFETY: row `ky` reads `span` bytes at `start + ky * row_step`,
+            // below `last <= input.len()`, and writes `span` bytes at
+            // `ky * span`, below `kh * span <= col.len()`.
+            unsafe {
+                copy_raw(
+                    input.as_ptr().add(start + ky * self.row_step),
+                    col.as_mut_ptr().add(ky * span),
+                    span,
+                );
+            }
+        }
+    }
+}
+
+/// Calls `f(p, q)` for pixels `0, 1`, `2, 3`, ...; a lone last pixel is
+/// paired with itself.
+#[inline(always)]
+fn for_pixel_pairs(pixels: usize, mut f: impl FnMut(usize, usize)) {
+    let mut p = 0;
+    while p < pixels {
+        f(p, if p + 1 < pixels { p + 1 } else { p });
         p += 2;
     }
+}
+
+/// `dst.copy_from_slice(src)` for the short spans of a window.
+#[inline(always)]
+fn copy_span(src: &[i8], dst: &mut [i8]) {
+    let n = src.len().min(dst.len());
+    // SAFETY: `n` bytes of each slice.
+    unsafe { copy_raw(src.as_ptr(), dst.as_mut_ptr(), n) }
+}
+
+/// Copies `n` bytes a word at a time, then up to three bytes. (Written in
+/// Rust, the word loop becomes a call to `memcpy`, whose set-up costs more
+/// than these spans.)
+///
+/// # Safety
+/// `src .. src + n` readable, `dst .. dst + n` writable, not overlapping.
+#[inline(always)]
+unsafe fn copy_raw(src: *const i8, dst: *mut i8, n: usize) {
+    let words = n / 4;
+    let (mut s, mut d) = (src, dst);
+    if words > 0 {
+        // SAFETY: reads and writes `4 * words <= n` bytes, as the caller allows.
+        unsafe {
+            asm!(
+                "2:",
+                "ldr {t}, [{s}], #4",
+                "str {t}, [{d}], #4",
+                "subs {c}, #1",
+                "bne 2b",
+                s = inout(reg) s,
+                d = inout(reg) d,
+                c = inout(reg) words => _,
+                t = out(reg) _,
+                options(nostack),
+            );
+        }
+    }
+    // SAFETY: the last `n % 4` bytes, within `n`.
+    unsafe {
+        let t = n % 4;
+        if t > 0 {
+            *d = *s;
+        }
+        if t > 1 {
+            *d.add(1) = *s.add(1);
+        }
+        if t > 2 {
+            *d.add(2) = *s.add(2);
+        }
+    }
+}
+
+/// An int16 scratch region as bytes.
+#[inline(always)]
+fn as_bytes(col: &mut [i16]) -> &mut [i8] {
+    // SAFETY: the same memory, twice as many one-byte elements, every bit
+    // pattern valid; the borrow of `col` covers the result.
+    unsafe { core::slice::from_raw_parts_mut(col.as_mut_ptr() as *mut i8, 2 * col.len()) }
 }
 
 /// 1x1 convolution: widen and pack two pixels' channels, then 2x2 blocks.

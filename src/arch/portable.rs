@@ -85,9 +85,23 @@ impl<const PER_CHANNEL: bool> ConvArgs<'_, PER_CHANNEL> {
     /// Requantizes one accumulator of output channel `o`.
     #[inline(always)]
     pub fn requantize(&self, acc: i32, o: usize) -> i8 {
+        self.requantize_by(acc, self.requant_of(o))
+    }
+
+    /// Output channel `o`'s multiplier and shift, for [`requantize_by`]
+    /// (loaded once for several accumulators of the channel).
+    ///
+    /// [`requantize_by`]: Self::requantize_by
+    #[inline(always)]
+    pub fn requant_of(&self, o: usize) -> (i32, i32) {
         let i = if PER_CHANNEL { o } else { 0 };
-        let v =
-            crate::quant::multiply_by_quantized_multiplier(acc, self.multiplier[i], self.shift[i]);
+        (self.multiplier[i], self.shift[i])
+    }
+
+    /// Requantizes an accumulator with `(multiplier, shift)`.
+    #[inline(always)]
+    pub fn requantize_by(&self, acc: i32, (multiplier, shift): (i32, i32)) -> i8 {
+        let v = crate::quant::multiply_by_nonneg_multiplier(acc, multiplier, shift);
         self.clamp.apply(v.wrapping_add(self.output_zero_point))
     }
 }
@@ -131,7 +145,47 @@ pub(crate) fn im2col<T: Lane, const P: bool>(
     g: usize,
     col: &mut [T],
 ) {
-    let geom = &a.geom;
+    let off = a.input_offset;
+    window(&a.geom, oy, ox, g, col, T::default(), |s, d, n| {
+        T::widen(&input[s..s + n], &mut d[..n], off)
+    });
+}
+
+/// Fills `col` with the raw int8 window of output pixel `(oy, ox)` for
+/// group `g`, padding with the input's zero point (checked to be an int8,
+/// which the input offset turns into 0): the bytes [`im2col`] would widen,
+/// for loops that widen while they pack. `copy` copies one span
+/// (`dst.copy_from_slice(src)`).
+#[cfg_attr(not(picocnn_dsp), allow(dead_code))]
+#[inline]
+pub(crate) fn im2col_raw<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    oy: usize,
+    ox: usize,
+    g: usize,
+    col: &mut [i8],
+    copy: impl Fn(&[i8], &mut [i8]),
+) {
+    let pad = a.input_offset.wrapping_neg() as i8;
+    window(&a.geom, oy, ox, g, col, pad, |s, d, n| {
+        copy(&input[s..s + n], &mut d[..n])
+    });
+}
+
+/// The window of output pixel `(oy, ox)` for group `g` in `col`: filled
+/// with `pad` where it crosses the border, then each run of it inside the
+/// input handed to `span(input offset, col from the run on, length)`.
+#[inline(always)]
+fn window<T: Copy>(
+    geom: &ConvGeom,
+    oy: usize,
+    ox: usize,
+    g: usize,
+    col: &mut [T],
+    pad: T,
+    mut span: impl FnMut(usize, &mut [T], usize),
+) {
     let [kh, kw] = geom.kernel;
     let [dh, dw] = geom.dilation;
     let cin = geom.input.c;
@@ -140,20 +194,21 @@ pub(crate) fn im2col<T: Lane, const P: bool>(
     let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
     let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
     let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
-    let off = a.input_offset;
     if ky_lo > 0 || kx_lo > 0 || ky_hi < kh || kx_hi < kw {
-        col[..kh * kw * cpg].fill(T::default());
+        col[..kh * kw * cpg].fill(pad);
     }
     if cpg == cin && dw == 1 {
         // One group and no horizontal dilation: each kernel row is one
         // contiguous span of the input.
-        let span = (kx_hi - kx_lo) * cin;
+        let n = (kx_hi - kx_lo) * cin;
         let ix = (x0 + kx_lo as isize) as usize;
         for ky in ky_lo..ky_hi {
             let iy = (y0 + (ky * dh) as isize) as usize;
-            let src = &input[(iy * geom.input.w + ix) * cin..][..span];
-            let dst = &mut col[(ky * kw + kx_lo) * cin..][..span];
-            T::widen(src, dst, off);
+            span(
+                (iy * geom.input.w + ix) * cin,
+                &mut col[(ky * kw + kx_lo) * cin..],
+                n,
+            );
         }
         return;
     }
@@ -162,8 +217,7 @@ pub(crate) fn im2col<T: Lane, const P: bool>(
         for kx in kx_lo..kx_hi {
             let ix = (x0 + (kx * dw) as isize) as usize;
             let src = (iy * geom.input.w + ix) * cin + g * cpg;
-            let dst = (ky * kw + kx) * cpg;
-            T::widen(&input[src..src + cpg], &mut col[dst..dst + cpg], off);
+            span(src, &mut col[(ky * kw + kx) * cpg..], cpg);
         }
     }
 }

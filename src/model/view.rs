@@ -271,18 +271,10 @@ impl<'a> Model<'a> {
     }
 }
 
-/// Without `std` the CRC is computed bit by bit: a 256-entry table would
-/// take 1 KB of a firmware's flash, and the cost (about 30 instructions a
-/// byte, a few milliseconds for a 65 KB model at start-up) is paid once per
-/// model parse and per frame, whose bytes take far longer on the line.
-#[cfg(feature = "std")]
-type CrcImpl = crc::Table<1>;
-#[cfg(not(feature = "std"))]
-type CrcImpl = crc::NoTable;
-
 /// The CRC-32 of blobs, frames and parameter digests.
-pub(crate) const CRC32: crc::Crc<u32, CrcImpl> =
-    crc::Crc::<u32, CrcImpl>::new(&crc::CRC_32_ISO_HDLC);
+/// A 256-entry table (1 KB of flash): computed bit by bit, a 65 KB model's
+/// check at start-up would take about 4 million instructions.
+pub(crate) const CRC32: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
 
 /// CRC-32 (ISO-HDLC, the one of zlib and PNG).
 pub fn crc32(bytes: &[u8]) -> u32 {

@@ -19,7 +19,7 @@ use crate::arch;
 use crate::error::{check_len, check_min_len, invalid, Error, Result};
 use crate::num::{clamp_f32, Real};
 use crate::ops::WeightsI8;
-use crate::quant::{multiply_by_quantized_multiplier, Activation, Clamp};
+use crate::quant::{multiply_by_nonneg_multiplier, Activation, Clamp};
 
 /// A checked dense geometry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +167,7 @@ impl<'a> DenseI8<'a> {
             self.input_offset,
             |o, acc| {
                 let i = o * per_channel;
-                let v = multiply_by_quantized_multiplier(acc, mult[i], shift[i]);
+                let v = multiply_by_nonneg_multiplier(acc, mult[i], shift[i]);
                 output[o] = clamp.apply(v.wrapping_add(zp));
             },
             self.bias,

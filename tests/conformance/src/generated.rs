@@ -22,6 +22,7 @@ type CaseFn = for<'a> fn(&mut Bump<'a>) -> Result<&'a [u8], Error>;
 pub static CASES: &[(&str, CaseFn)] = &[
     ("i8_conv_grouped_same_relu", i8_conv_grouped),
     ("i8_conv_dilated_explicit", i8_conv_dilated),
+    ("i8_conv_tall_dilated_s2x1", i8_conv_tall_dilated),
     ("i8_conv_11x11_s4_same", i8_conv_11x11),
     ("i8_conv_pointwise_s2", i8_conv_pointwise),
     ("i8_depthwise_5x5_mult3_relu6", i8_depthwise),
@@ -174,6 +175,21 @@ fn dilated_config() -> Conv2dConfig {
 
 fn i8_conv_dilated<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     i8_conv_run(b, dilated_config(), 2, Activation::None)
+}
+
+/// Vertical dilation and stride only, uneven padding: the windows inside the
+/// input take the fast gather, those over the border the general one.
+fn i8_conv_tall_dilated<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(11, 10, 3), 5, 3, 2)
+        .dilation(2, 1)
+        .stride(2, 1)
+        .padding(Padding::Explicit {
+            top: 1,
+            bottom: 2,
+            left: 0,
+            right: 1,
+        });
+    i8_conv_run(b, c, 17, Activation::None)
 }
 
 fn i8_conv_11x11<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {

@@ -210,11 +210,10 @@ pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i3
 /// multiply cannot saturate then, so its test is left out. Equal to
 /// TensorFlow Lite's for every such multiplier and `shift` in `-31..=30`.
 #[inline(always)]
-pub(crate) const fn multiply_by_nonneg_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
+pub(crate) fn multiply_by_nonneg_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
     let left = if shift > 0 { shift } else { 0 };
     let x = x.wrapping_shl(left as u32);
-    let high = ((x as i64 * multiplier as i64 + (1 << 30)) >> 31) as i32;
-    rounding_divide_by_pot(high, left - shift)
+    rounding_divide_by_pot(crate::arch::rounding_high_mul(x, multiplier), left - shift)
 }
 
 /// A fused activation.
@@ -321,6 +320,47 @@ pub(crate) fn check_requant(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn high_mul_from_halves_is_the_wide_one() {
+        let wide = |x: i32, m: i32| ((x as i64 * m as i64 + (1 << 30)) >> 31) as i32;
+        let edges = [
+            i32::MIN,
+            i32::MIN + 1,
+            -65_536,
+            -65_535,
+            -32_768,
+            -1,
+            0,
+            1,
+            32_767,
+            65_535,
+            65_536,
+            i32::MAX,
+        ];
+        for &x in &edges {
+            for &m in &edges {
+                assert_eq!(
+                    crate::arch::portable::rounding_high_mul_16(x, m),
+                    wide(x, m),
+                    "{x} {m}"
+                );
+            }
+        }
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..1_000_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let (x, m) = (state as i32, (state >> 32) as i32);
+            let x = x >> (state >> 59);
+            assert_eq!(
+                crate::arch::portable::rounding_high_mul_16(x, m),
+                wide(x, m),
+                "{x} {m}"
+            );
+        }
+    }
 
     #[test]
     fn nonneg_multiplier_is_tflites() {

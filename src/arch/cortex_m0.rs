@@ -9,7 +9,7 @@
 
 use core::arch::asm;
 
-use super::portable::{im2col, Lane};
+use super::portable::{gather, Interior, Lane};
 use super::ConvArgs;
 
 /// Two dot products of one int32 column with two int8 filter rows:
@@ -131,12 +131,13 @@ pub(crate) fn conv_general_i8<const P: bool>(
     let oc = out_shape.c;
     let opg = oc / geom.groups;
     let col = &mut as_i32(col)[..depth];
+    let interior = Interior::of(geom);
     for oy in 0..out_shape.h {
         for ox in 0..out_shape.w {
             let p = oy * out_shape.w + ox;
             let out = &mut output[p * oc..(p + 1) * oc];
             for g in 0..geom.groups {
-                im2col(a, input, oy, ox, g, col);
+                gather(a, &interior, input, oy, ox, g, col);
                 channels(a, depth, g * opg, (g + 1) * opg, col, out);
             }
         }

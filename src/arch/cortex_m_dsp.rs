@@ -9,7 +9,7 @@
 
 use core::arch::asm;
 
-use super::portable::im2col_raw;
+use super::portable::{im2col_raw, Interior};
 use super::ConvArgs;
 
 #[inline(always)]
@@ -413,7 +413,7 @@ pub(crate) fn conv_general_i8<const P: bool>(
     let gather = |p: usize, g: usize, col: &mut [i8]| {
         let (oy, ox) = (p / ow, p % ow);
         match interior.start(oy, ox) {
-            Some(start) if groups == 1 => interior.gather(input, start, col),
+            Some(start) if groups == 1 => gather_inside(&interior, input, start, col),
             _ => im2col_raw(a, input, oy, ox, g, col, copy_span),
         }
     };
@@ -427,101 +427,6 @@ pub(crate) fn conv_general_i8<const P: bool>(
     });
 }
 
-/// Where the windows lie wholly inside the input, with no horizontal
-/// dilation: there a window is `kh` spans of `kw * cin` bytes, gathered
-/// without the border arithmetic of [`im2col_raw`].
-struct Interior {
-    stride: [usize; 2],
-    pad: [usize; 2],
-    /// Output rows and columns (first, last + 1) whose windows are inside.
-    rows: (usize, usize),
-    cols: (usize, usize),
-    /// Bytes from one kernel row to the next in the input, and of a span.
-    row_step: usize,
-    span: usize,
-    kh: usize,
-    in_w: usize,
-    cin: usize,
-}
-
-impl Interior {
-    fn of(g: &super::ConvGeom) -> Self {
-        let [kh, kw] = g.kernel;
-        let [dh, dw] = g.dilation;
-        // Output index range `lo..hi` whose windows `i * s - p ..= i * s - p + extent - 1`
-        // lie inside `0..size`.
-        let inside = |size: usize, out: usize, s: usize, p: usize, extent: usize| {
-            let lo = p.div_ceil(s);
-            let hi = if size + p >= extent {
-                ((size + p - extent) / s + 1).min(out)
-            } else {
-                0
-            };
-            (lo.min(hi), hi)
-        };
-        let rows = inside(
-            g.input.h,
-            g.output.h,
-            g.stride[0],
-            g.pad[0],
-            (kh - 1) * dh + 1,
-        );
-        let cols = if dw == 1 {
-            inside(g.input.w, g.output.w, g.stride[1], g.pad[1], kw)
-        } else {
-            (0, 0)
-        };
-        Interior {
-            stride: g.stride,
-            pad: g.pad,
-            rows,
-            cols,
-            row_step: dh * g.input.w * g.input.c,
-            span: kw * g.input.c,
-            kh,
-            in_w: g.input.w,
-            cin: g.input.c,
-        }
-    }
-
-    /// The input offset of pixel `(oy, ox)`'s window, if it is inside.
-    #[inline(always)]
-    fn start(&self, oy: usize, ox: usize) -> Option<usize> {
-        let inside =
-            (self.rows.0..self.rows.1).contains(&oy) && (self.cols.0..self.cols.1).contains(&ox);
-        inside.then(|| {
-            let (iy, ix) = (
-                oy * self.stride[0] - self.pad[0],
-                ox * self.stride[1] - self.pad[1],
-            );
-            (iy * self.in_w + ix) * self.cin
-        })
-    }
-
-    #[inline(always)]
-    fn gather(&self, input: &[i8], start: usize, col: &mut [i8]) {
-        let (span, kh) = (self.span, self.kh);
-        let last = start + (kh - 1) * self.row_step + span;
-        // Spans past the input or the column are a caller's error: refuse them
-        // in one check rather than one per row.
-        if last > input.len() || kh * span > col.len() {
-            return;
-        }
-        for ky in 0..kh {
-            // SAFETY: row `ky` reads `span` bytes at `start + ky * row_step`,
-            // below `last <= input.len()`, and writes `span` bytes at
-            // `ky * span`, below `kh * span <= col.len()`.
-            unsafe {
-                copy_raw(
-                    input.as_ptr().add(start + ky * self.row_step),
-                    col.as_mut_ptr().add(ky * span),
-                    span,
-                );
-            }
-        }
-    }
-}
-
 /// Calls `f(p, q)` for pixels `0, 1`, `2, 3`, ...; a lone last pixel is
 /// paired with itself.
 #[inline(always)]
@@ -531,6 +436,22 @@ fn for_pixel_pairs(pixels: usize, mut f: impl FnMut(usize, usize)) {
         f(p, if p + 1 < pixels { p + 1 } else { p });
         p += 2;
     }
+}
+
+/// The raw window of a pixel whose window lies inside the input.
+#[inline(always)]
+fn gather_inside(interior: &Interior, input: &[i8], start: usize, col: &mut [i8]) {
+    let (end, len) = interior.extent(start);
+    // One check for all the spans (it fails only for a caller's wrong input
+    // length, which the op has refused before).
+    if end > input.len() || len > col.len() {
+        return;
+    }
+    interior.spans(start, |s, d, n| {
+        // SAFETY: every span lies below `end <= input.len()` in the input
+        // and below `len <= col.len()` in the column.
+        unsafe { copy_raw(input.as_ptr().add(s), col.as_mut_ptr().add(d), n) }
+    });
 }
 
 /// `dst.copy_from_slice(src)` for the short spans of a window.

@@ -101,6 +101,18 @@ pub(crate) fn scratch_i16(scratch: &mut [u8]) -> &mut [i16] {
     unsafe { core::slice::from_raw_parts_mut(mid.as_mut_ptr() as *mut i16, len) }
 }
 
+/// `(x * m + 2^30) >> 31` in 32 bits: gemmlowp's rounding doubling high
+/// multiply without its saturation (see `quant::multiply_by_nonneg_multiplier`).
+#[inline(always)]
+pub(crate) fn rounding_high_mul(x: i32, m: i32) -> i32 {
+    #[cfg(picocnn_thumb1)]
+    return portable::rounding_high_mul_16(x, m);
+    #[cfg(not(picocnn_thumb1))]
+    {
+        ((x as i64 * m as i64 + (1 << 30)) >> 31) as i32
+    }
+}
+
 /// Four independent multiply-accumulates (depthwise, one tap of four
 /// channels): `acc[j] + (x[j] + offset) * w[j]`.
 #[inline(always)]

@@ -54,6 +54,31 @@ pub(crate) fn taps(origin: isize, size: usize, kernel: usize, dilation: usize) -
     (lo.min(hi), hi)
 }
 
+/// `(x * m + 2^30) >> 31`, the low 32 bits, from four 16x16 products: for
+/// cores without a 32x32 -> 64-bit multiply (Armv6-M), where the `i64`
+/// product is a call to `__aeabi_lmul` of about 40 instructions.
+#[cfg_attr(not(any(test, picocnn_thumb1)), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn rounding_high_mul_16(x: i32, m: i32) -> i32 {
+    let (xh, xl) = (x >> 16, x & 0xffff);
+    let (mh, ml) = (m >> 16, m & 0xffff);
+    // Each product fits in 32 bits: one factor below 2^16, the other at
+    // most 2^15 in magnitude (or both below 2^16 and unsigned, for `t`).
+    let t = (xl as u32).wrapping_mul(ml as u32);
+    let a = xh.wrapping_mul(ml);
+    let b = xl.wrapping_mul(mh);
+    let c = xh.wrapping_mul(mh);
+    // x m = c 2^32 + (a + b) 2^16 + t, with a 2^16 = (a >> 16) 2^32 + (a mod 2^16) 2^16.
+    let (lo, c1) = t.overflowing_add((a as u32) << 16);
+    let (lo, c2) = lo.overflowing_add((b as u32) << 16);
+    let (lo, c3) = lo.overflowing_add(1 << 30);
+    let hi = c
+        .wrapping_add(a >> 16)
+        .wrapping_add(b >> 16)
+        .wrapping_add(c1 as i32 + c2 as i32 + c3 as i32);
+    ((hi as u32) << 1 | lo >> 31) as i32
+}
+
 /// Four independent multiply-accumulates (depthwise, one tap of four
 /// channels): `acc[j] + (x[j] + offset) * w[j]`.
 #[cfg_attr(picocnn_dsp, allow(dead_code))]
@@ -222,6 +247,118 @@ fn window<T: Copy>(
     }
 }
 
+/// Where the windows lie wholly inside the input, with no horizontal
+/// dilation: there a window is `kh` spans of `kw * cin` values, gathered
+/// without the border arithmetic of [`im2col`].
+pub(crate) struct Interior {
+    stride: [usize; 2],
+    pad: [usize; 2],
+    /// Output rows and columns (first, last + 1) whose windows are inside.
+    rows: (usize, usize),
+    cols: (usize, usize),
+    /// Bytes from one kernel row to the next in the input, and of a span.
+    row_step: usize,
+    span: usize,
+    kh: usize,
+    in_w: usize,
+    cin: usize,
+}
+
+impl Interior {
+    pub(crate) fn of(g: &ConvGeom) -> Self {
+        let [kh, kw] = g.kernel;
+        let [dh, dw] = g.dilation;
+        // Output index range `lo..hi` whose windows `i * s - p ..= i * s - p + extent - 1`
+        // lie inside `0..size`.
+        let inside = |size: usize, out: usize, s: usize, p: usize, extent: usize| {
+            let lo = p.div_ceil(s);
+            let hi = if size + p >= extent {
+                ((size + p - extent) / s + 1).min(out)
+            } else {
+                0
+            };
+            (lo.min(hi), hi)
+        };
+        let rows = inside(
+            g.input.h,
+            g.output.h,
+            g.stride[0],
+            g.pad[0],
+            (kh - 1) * dh + 1,
+        );
+        let cols = if dw == 1 {
+            inside(g.input.w, g.output.w, g.stride[1], g.pad[1], kw)
+        } else {
+            (0, 0)
+        };
+        Interior {
+            stride: g.stride,
+            pad: g.pad,
+            rows,
+            cols,
+            row_step: dh * g.input.w * g.input.c,
+            span: kw * g.input.c,
+            kh,
+            in_w: g.input.w,
+            cin: g.input.c,
+        }
+    }
+
+    /// The input offset of pixel `(oy, ox)`'s window, if it is inside.
+    #[inline(always)]
+    pub(crate) fn start(&self, oy: usize, ox: usize) -> Option<usize> {
+        let inside =
+            (self.rows.0..self.rows.1).contains(&oy) && (self.cols.0..self.cols.1).contains(&ox);
+        inside.then(|| {
+            let (iy, ix) = (
+                oy * self.stride[0] - self.pad[0],
+                ox * self.stride[1] - self.pad[1],
+            );
+            (iy * self.in_w + ix) * self.cin
+        })
+    }
+
+    /// The end of the window starting at `start` in the input, and its length
+    /// in the column: every span of [`spans`](Self::spans) lies below both.
+    #[cfg_attr(not(picocnn_dsp), allow(dead_code))]
+    #[inline(always)]
+    pub(crate) fn extent(&self, start: usize) -> (usize, usize) {
+        (
+            start + (self.kh - 1) * self.row_step + self.span,
+            self.kh * self.span,
+        )
+    }
+
+    /// Hands each of the window's `kh` spans to `span(input offset, column
+    /// offset, length)`; `start` is from [`start`](Self::start).
+    #[inline(always)]
+    pub(crate) fn spans(&self, start: usize, mut span: impl FnMut(usize, usize, usize)) {
+        for ky in 0..self.kh {
+            span(start + ky * self.row_step, ky * self.span, self.span);
+        }
+    }
+}
+
+/// [`im2col`], by spans without border arithmetic where the window lies
+/// inside the input.
+#[inline(always)]
+pub(crate) fn gather<T: Lane, const P: bool>(
+    a: &ConvArgs<'_, P>,
+    interior: &Interior,
+    input: &[i8],
+    oy: usize,
+    ox: usize,
+    g: usize,
+    col: &mut [T],
+) {
+    match interior.start(oy, ox) {
+        Some(start) if a.geom.groups == 1 => interior.spans(start, |s, d, n| {
+            T::widen(&input[s..s + n], &mut col[d..d + n], a.input_offset)
+        }),
+        _ => im2col(a, input, oy, ox, g, col),
+    }
+}
+
 /// Portable general convolution: im2col one pixel and group, then one dot
 /// product per output channel of the group.
 #[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
@@ -235,12 +372,13 @@ pub(crate) fn conv_general_i8<const P: bool>(
     let depth = geom.filter_depth();
     let opg = geom.output.c / geom.groups;
     let col = &mut col[..depth];
+    let interior = Interior::of(geom);
     let mut out_idx = 0;
     for oy in 0..geom.output.h {
         for ox in 0..geom.output.w {
             let out = &mut output[out_idx..out_idx + geom.output.c];
             for g in 0..geom.groups {
-                im2col(a, input, oy, ox, g, col);
+                gather(a, &interior, input, oy, ox, g, col);
                 channels(a, depth, g * opg, (g + 1) * opg, col, out);
             }
             out_idx += geom.output.c;

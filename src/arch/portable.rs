@@ -198,6 +198,21 @@ pub(crate) fn im2col_raw<const P: bool>(
     });
 }
 
+/// The rows and columns of taps of the window at `(y0, x0)` inside the
+/// input: `window` runs it for the border pixels only (the others take
+/// [`Interior`]), so one out-of-line copy of [`taps`] serves both axes.
+#[inline(always)]
+fn window_taps(geom: &ConvGeom, y0: isize, x0: isize) -> [(usize, usize); 2] {
+    #[inline(never)]
+    fn taps_once(origin: isize, size: usize, kernel: usize, dilation: usize) -> (usize, usize) {
+        taps(origin, size, kernel, dilation)
+    }
+    [
+        taps_once(y0, geom.input.h, geom.kernel[0], geom.dilation[0]),
+        taps_once(x0, geom.input.w, geom.kernel[1], geom.dilation[1]),
+    ]
+}
+
 /// The window of output pixel `(oy, ox)` for group `g` in `col`: filled
 /// with `pad` where it crosses the border, then each run of it inside the
 /// input handed to `span(input offset, col from the run on, length)`.
@@ -217,8 +232,7 @@ fn window<T: Copy>(
     let cpg = cin / geom.groups;
     let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
     let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
-    let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
-    let (kx_lo, kx_hi) = taps(x0, geom.input.w, kw, dw);
+    let [(ky_lo, ky_hi), (kx_lo, kx_hi)] = window_taps(geom, y0, x0);
     if ky_lo > 0 || kx_lo > 0 || ky_hi < kh || kx_hi < kw {
         col[..kh * kw * cpg].fill(pad);
     }

@@ -135,6 +135,8 @@ impl ConvKind {
         }
     }
 
+    #[cold]
+    #[inline(never)]
     pub(crate) const fn left_out(self) -> Error {
         built::left_out(match self {
             ConvKind::Pointwise => "1x1 convolution: left out of this build (PICOCNN_MODELS)",

@@ -21,6 +21,12 @@ pub trait Real: Copy + Default + PartialOrd + sealed::Sealed + 'static {
     /// `acc + x[0] w[0] + x[1] w[1] + ...` in `f32`, in this order, each
     /// product and sum rounded (never fused): the float kernels' inner loop.
     fn dot(acc: f32, x: &[Self], w: &[Self]) -> f32;
+    /// [`dot`](Self::dot) of one `x` with two weight rows, each sum in the
+    /// same order (a kernel shares the loads and conversions of `x`).
+    #[inline(always)]
+    fn dot2(acc: [f32; 2], x: &[Self], wa: &[Self], wb: &[Self]) -> [f32; 2] {
+        [Self::dot(acc[0], x, wa), Self::dot(acc[1], x, wb)]
+    }
 }
 
 impl Real for f32 {
@@ -50,6 +56,15 @@ impl Real for f16 {
     #[inline(always)]
     fn dot(acc: f32, x: &[f16], w: &[f16]) -> f32 {
         crate::arch::dot_f16(acc, bytemuck::cast_slice(x), bytemuck::cast_slice(w))
+    }
+    #[inline(always)]
+    fn dot2(acc: [f32; 2], x: &[f16], wa: &[f16], wb: &[f16]) -> [f32; 2] {
+        crate::arch::dot2_f16(
+            acc,
+            bytemuck::cast_slice(x),
+            bytemuck::cast_slice(wa),
+            bytemuck::cast_slice(wb),
+        )
     }
 }
 

@@ -81,6 +81,15 @@ fn mnist_inputs(out: &std::path::Path) {
         .unwrap_or_else(|e| panic!("PICOCNN_MNIST_MODEL {}: {e}", model.display()));
     println!("cargo::rerun-if-changed={}", model.display());
     println!("cargo::rustc-env=PICOCNN_MNIST_MODEL={}", model.display());
+    // Every check of `Model::parse` here, as a board's build does: the
+    // firmware only opens the blob (`Model::parse_prechecked`).
+    let bytes = fs::read(&model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
+    let mut words = vec![0u32; bytes.len().div_ceil(4)];
+    let aligned = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()];
+    aligned.copy_from_slice(&bytes);
+    if let Err(e) = picocnn::model::Model::parse(aligned) {
+        panic!("the model {} does not pass the checks: {e}", model.display());
+    }
     let n: usize = env::var("PICOCNN_MNIST_DIGITS")
         .ok()
         .map(|v| v.parse().expect("PICOCNN_MNIST_DIGITS: a number"))

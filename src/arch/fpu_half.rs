@@ -102,3 +102,61 @@ pub(crate) fn dot_f16(acc: f32, x: &[u16], w: &[u16]) -> f32 {
     }
     acc
 }
+
+/// [`dot_f16`] of one `x` with two weight rows at once: `x` is loaded and
+/// converted once for both, and each sum runs in the same order as
+/// [`dot_f16`]'s.
+#[inline(always)]
+pub(crate) fn dot2_f16(acc: [f32; 2], x: &[u16], wa: &[u16], wb: &[u16]) -> [f32; 2] {
+    let n = x.len().min(wa.len()).min(wb.len());
+    let pairs = n / 2;
+    let [mut a, mut b] = acc.map(f32::to_bits);
+    if pairs > 0 {
+        // SAFETY: reads `2 * pairs` halfwords from each slice, within their
+        // lengths (2-byte aligned `ldr` is allowed, as in `dot_f16`). s8-s15
+        // are saved on the stack and restored.
+        unsafe {
+            asm!(
+                "vpush {{d4, d5, d6, d7}}",
+                "vmov s8, s9, {a}, {b}",
+                "2:",
+                "ldr {t}, [{x}], #4",
+                "ldr {u}, [{wa}], #4",
+                "ldr {v}, [{wb}], #4",
+                "vmov s10, s11, {t}, {u}",
+                "vmov s12, {v}",
+                "vcvtb.f32.f16 s13, s10",
+                "vcvtb.f32.f16 s14, s11",
+                "vcvtb.f32.f16 s15, s12",
+                "vmla.f32 s8, s13, s14",
+                "vmla.f32 s9, s13, s15",
+                "vcvtt.f32.f16 s13, s10",
+                "vcvtt.f32.f16 s14, s11",
+                "vcvtt.f32.f16 s15, s12",
+                "vmla.f32 s8, s13, s14",
+                "vmla.f32 s9, s13, s15",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "vmov {a}, {b}, s8, s9",
+                "vpop {{d4, d5, d6, d7}}",
+                a = inout(reg) a,
+                b = inout(reg) b,
+                x = inout(reg) x.as_ptr() => _,
+                wa = inout(reg) wa.as_ptr() => _,
+                wb = inout(reg) wb.as_ptr() => _,
+                n = inout(reg) pairs => _,
+                t = out(reg) _,
+                u = out(reg) _,
+                v = out(reg) _,
+                options(readonly),
+            );
+        }
+    }
+    let [mut a, mut b] = [f32::from_bits(a), f32::from_bits(b)];
+    if n % 2 == 1 {
+        let xl = f16_to_f32(x[n - 1]);
+        a += xl * f16_to_f32(wa[n - 1]);
+        b += xl * f16_to_f32(wb[n - 1]);
+    }
+    [a, b]
+}

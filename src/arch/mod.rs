@@ -75,6 +75,16 @@ pub(crate) fn dot_f16(acc: f32, x: &[u16], w: &[u16]) -> f32 {
     }
 }
 
+/// [`dot_f16`] of one `x` with two weight rows: `[acc[0] + x.wa, acc[1] + x.wb]`,
+/// each in [`dot_f16`]'s order.
+#[inline(always)]
+pub(crate) fn dot2_f16(acc: [f32; 2], x: &[u16], wa: &[u16], wb: &[u16]) -> [f32; 2] {
+    #[cfg(picocnn_fpu_half)]
+    return fpu_half::dot2_f16(acc, x, wa, wb);
+    #[cfg(not(picocnn_fpu_half))]
+    [dot_f16(acc[0], x, wa), dot_f16(acc[1], x, wb)]
+}
+
 /// Scratch bytes of a general int8 convolution with filters of `depth`
 /// values: two packed int16 columns and two natural-order ones, plus slack
 /// to align the buffer. The same on every target, so a plan made on the

@@ -500,9 +500,50 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
                 // Adjacent taps of one filter row are adjacent in the
                 // input too when undilated with one group: one dot each.
                 let merged = dw == 1 && cpg == cin && kx_lo < kx_hi;
-                for o in 0..g.output.c {
+                let filter = |o: usize| &self.filter[o * depth..(o + 1) * depth];
+                let mut o = 0;
+                while o < oc {
                     let c0 = (o / opg) * cpg;
-                    let w = &self.filter[o * depth..(o + 1) * depth];
+                    // Two channels of one group share their input's loads
+                    // (and f16 conversions); each sum keeps its order.
+                    if !hwo && o + 1 < oc && (o + 1) / opg == o / opg {
+                        let (wa, wb) = (filter(o), filter(o + 1));
+                        let mut acc = [0.0f32; 2];
+                        for ky in ky_lo..ky_hi {
+                            let iy = (y0 + (ky * dh) as isize) as usize;
+                            if merged {
+                                let ix = (x0 + kx_lo as isize) as usize;
+                                let src = (iy * g.input.w + ix) * cin;
+                                let n = (kx_hi - kx_lo) * cin;
+                                let k = (ky * kw + kx_lo) * cpg;
+                                acc = T::dot2(
+                                    acc,
+                                    &input[src..src + n],
+                                    &wa[k..][..n],
+                                    &wb[k..][..n],
+                                );
+                                continue;
+                            }
+                            for kx in kx_lo..kx_hi {
+                                let ix = (x0 + (kx * dw) as isize) as usize;
+                                let src = (iy * g.input.w + ix) * cin + c0;
+                                let k = (ky * kw + kx) * cpg;
+                                acc = T::dot2(
+                                    acc,
+                                    &input[src..src + cpg],
+                                    &wa[k..k + cpg],
+                                    &wb[k..k + cpg],
+                                );
+                            }
+                        }
+                        for (j, acc) in acc.into_iter().enumerate() {
+                            let acc = acc + self.bias[o + j].to_f32();
+                            output[out_idx + o + j] = T::from_f32(clamp_f32(acc, self.lo, self.hi));
+                        }
+                        o += 2;
+                        continue;
+                    }
+                    let w = filter(o);
                     let mut acc = 0.0f32;
                     for ky in ky_lo..ky_hi {
                         let iy = (y0 + (ky * dh) as isize) as usize;
@@ -528,6 +569,7 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
                     }
                     acc += self.bias[o].to_f32();
                     output[out_idx + o] = T::from_f32(clamp_f32(acc, self.lo, self.hi));
+                    o += 1;
                 }
                 out_idx += g.output.c;
             }

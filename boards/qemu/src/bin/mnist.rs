@@ -5,13 +5,20 @@
 //! flash. It prints the number of digits, how many it got right, and a
 //! digest of its predictions, which `cargo xtask mnist` compares with the
 //! host's predictions from the same blob.
+//!
+//! Built as a board's firmware is: the host has run every check of
+//! `Model::parse` on the blob (`cargo xtask mnist` runs it there first), so
+//! the firmware opens it with `Model::parse_prechecked`, and errors stop it
+//! with a line of text rather than through `Debug`, which a board's defmt
+//! log would not link either. `cargo xtask size` reports the library's
+//! share of this firmware's code.
 #![no_std]
 #![no_main]
 
 use half::f16;
 use picocnn::model::{DType, Interpreter, Model};
 use picocnn_qemu_tests::entry;
-use picocnn_qemu_tests::{icount, println, StaticArena, MACHINE};
+use picocnn_qemu_tests::{exit_failure, icount, println, StaticArena, MACHINE};
 
 #[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
@@ -26,6 +33,17 @@ static ARENA: StaticArena<{ 24 * 1024 }> = StaticArena::new();
 #[cfg(machine = "m0")]
 static ARENA: StaticArena<6144> = StaticArena::new();
 
+/// The value, or the firmware stops saying what failed.
+fn ok<T>(r: Result<T, picocnn::Error>, what: &str) -> T {
+    match r {
+        Ok(v) => v,
+        Err(_) => {
+            println!("mnist: {what} failed");
+            exit_failure()
+        }
+    }
+}
+
 /// Index of the first largest value.
 fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
     (0..v.len()).fold(0, |b, k| if v[k] > v[b] { k } else { b })
@@ -34,10 +52,14 @@ fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
 #[entry]
 fn main() -> ! {
     icount::init();
-    let model = Model::parse(&MODEL.0).unwrap();
+    let model = ok(Model::parse_prechecked(&MODEL.0), "opening the model");
     let arena = ARENA.take().unwrap();
-    let mut interp = Interpreter::new(&model, &mut arena[..]).unwrap();
-    let input = model.tensor(model.input(0).unwrap());
+    let mut interp = ok(Interpreter::new(&model, &mut arena[..]), "the interpreter");
+    let Some(input) = model.input(0) else {
+        println!("mnist: the model has no input");
+        exit_failure()
+    };
+    let input = model.tensor(input);
     let (scale, offset) = model.normalisation();
     let len = input.shape.len();
     let n = DIGITS.len() / (len + 1);
@@ -56,25 +78,34 @@ fn main() -> ! {
         for (img, &label) in images.chunks_exact(len).zip(labels) {
             let best = match input.dtype {
                 DType::I8 => {
-                    for (d, &p) in interp.input_mut::<i8>(0).unwrap().iter_mut().zip(img) {
+                    for (d, &p) in ok(interp.input_mut::<i8>(0), "the input")
+                        .iter_mut()
+                        .zip(img)
+                    {
                         *d = lut_i8[p as usize];
                     }
-                    interp.run().unwrap();
-                    argmax(interp.output::<i8>(0).unwrap())
+                    ok(interp.run(), "inference");
+                    argmax(ok(interp.output::<i8>(0), "the output"))
                 }
                 DType::F16 => {
-                    for (d, &p) in interp.input_mut::<f16>(0).unwrap().iter_mut().zip(img) {
+                    for (d, &p) in ok(interp.input_mut::<f16>(0), "the input")
+                        .iter_mut()
+                        .zip(img)
+                    {
                         *d = f16::from_f32(lut_f32[p as usize]);
                     }
-                    interp.run().unwrap();
-                    argmax(interp.output::<f16>(0).unwrap())
+                    ok(interp.run(), "inference");
+                    argmax(ok(interp.output::<f16>(0), "the output"))
                 }
                 DType::F32 => {
-                    for (d, &p) in interp.input_mut::<f32>(0).unwrap().iter_mut().zip(img) {
+                    for (d, &p) in ok(interp.input_mut::<f32>(0), "the input")
+                        .iter_mut()
+                        .zip(img)
+                    {
                         *d = lut_f32[p as usize];
                     }
-                    interp.run().unwrap();
-                    argmax(interp.output::<f32>(0).unwrap())
+                    ok(interp.run(), "inference");
+                    argmax(ok(interp.output::<f32>(0), "the output"))
                 }
             };
             correct += (best == label as usize) as usize;

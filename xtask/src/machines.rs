@@ -35,6 +35,10 @@ pub struct Machine {
     pub rustflags: &'static str,
     /// Runs the `serve` firmware (`cargo xtask serial`: its defmt log is on semihosting).
     pub serves: bool,
+    /// The machine whose firmware this one runs unchanged (same target and
+    /// flags): `cargo xtask test` runs the conformance and int8 jobs on both,
+    /// the longer serial and f16 jobs on that one only.
+    pub code_of: Option<&'static str>,
 }
 
 /// Semihosting: the Arm firmware's output and exit status.
@@ -53,6 +57,7 @@ const M33: Machine = Machine {
     arena: 64 * 1024,
     rustflags: "",
     serves: true,
+    code_of: None,
 };
 
 /// m4 = mps2-an386 (Cortex-M4F), m0 = microbit (Cortex-M0), m3 = mps2-an385
@@ -75,6 +80,7 @@ pub static MACHINES: [Machine; 8] = [
         arena: 64 * 1024,
         rustflags: "",
         serves: true,
+        code_of: None,
     },
     Machine {
         name: "m0",
@@ -88,6 +94,7 @@ pub static MACHINES: [Machine; 8] = [
         arena: 11 * 1024,
         rustflags: "",
         serves: true,
+        code_of: None,
     },
     Machine {
         name: "m3",
@@ -101,6 +108,7 @@ pub static MACHINES: [Machine; 8] = [
         arena: 64 * 1024,
         rustflags: "",
         serves: true,
+        code_of: None,
     },
     Machine {
         name: "m7",
@@ -114,6 +122,7 @@ pub static MACHINES: [Machine; 8] = [
         arena: 64 * 1024,
         rustflags: "",
         serves: true,
+        code_of: Some("m4"),
     },
     M33,
     Machine {
@@ -128,6 +137,7 @@ pub static MACHINES: [Machine; 8] = [
         arena: 64 * 1024,
         rustflags: "-C target-cpu=cortex-m55",
         serves: true,
+        code_of: None,
     },
     Machine {
         name: "rv32",
@@ -141,6 +151,7 @@ pub static MACHINES: [Machine; 8] = [
         arena: 64 * 1024,
         rustflags: "",
         serves: false,
+        code_of: None,
     },
     Machine {
         name: "m33dsp",

@@ -55,7 +55,7 @@ pub fn run(opts: &Opts) -> bool {
     let f16 = Opts {
         machines: MACHINES
             .iter()
-            .filter(|m| m.target.ends_with("eabihf"))
+            .filter(|m| m.target.ends_with("eabihf") && m.code_of.is_none())
             .collect(),
         model: Some(crate::root().join("tests/models/lenet5_mnist_f16.pcnn")),
         digits: 20,
@@ -65,7 +65,10 @@ pub fn run(opts: &Opts) -> bool {
     totals += mnist::run(&f16);
     eprintln!("== cargo xtask serial --machine all");
     totals += serial::run(&Opts {
-        machines: MACHINES.iter().filter(|m| m.serves).collect(),
+        machines: MACHINES
+            .iter()
+            .filter(|m| m.serves && m.code_of.is_none())
+            .collect(),
         digits: 100,
         model: None,
         bin: String::new(),

@@ -211,9 +211,45 @@ pub const fn multiply_by_quantized_multiplier(x: i32, multiplier: i32, shift: i3
 /// TensorFlow Lite's for every such multiplier and `shift` in `-31..=30`.
 #[inline(always)]
 pub(crate) fn multiply_by_nonneg_multiplier(x: i32, multiplier: i32, shift: i32) -> i32 {
-    let left = if shift > 0 { shift } else { 0 };
-    let x = x.wrapping_shl(left as u32);
-    rounding_divide_by_pot(crate::arch::rounding_high_mul(x, multiplier), left - shift)
+    Scale::new(multiplier, shift).apply(x)
+}
+
+/// One output channel's requantization with its shifts and rounding masks
+/// worked out once, for the several accumulators a kernel requantizes with
+/// it: [`multiply_by_nonneg_multiplier`] in parts.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Scale {
+    multiplier: i32,
+    left: u32,
+    right: u32,
+    mask: i32,
+    half: i32,
+}
+
+impl Scale {
+    /// A multiplier checked not negative and `shift` in `-31..=30`.
+    #[inline(always)]
+    pub(crate) fn new(multiplier: i32, shift: i32) -> Self {
+        let left = if shift > 0 { shift } else { 0 };
+        let right = ((left - shift) & 31) as u32;
+        let mask = ((1u32 << right) - 1) as i32;
+        Scale {
+            multiplier,
+            left: left as u32,
+            right,
+            mask,
+            half: mask >> 1,
+        }
+    }
+
+    /// The requantized `x` (before the output's zero point and clamp).
+    #[inline(always)]
+    pub(crate) fn apply(self, x: i32) -> i32 {
+        let high = crate::arch::rounding_high_mul(x.wrapping_shl(self.left), self.multiplier);
+        // gemmlowp's RoundingDivideByPOT: half away from zero.
+        let threshold = self.half + ((high as u32) >> 31) as i32;
+        (high >> self.right) + ((high & self.mask) > threshold) as i32
+    }
 }
 
 /// A fused activation.

@@ -113,21 +113,21 @@ impl<const PER_CHANNEL: bool> ConvArgs<'_, PER_CHANNEL> {
         self.requantize_by(acc, self.requant_of(o))
     }
 
-    /// Output channel `o`'s multiplier and shift, for [`requantize_by`]
-    /// (loaded once for several accumulators of the channel).
+    /// Output channel `o`'s requantization, for [`requantize_by`] (worked
+    /// out once for several accumulators of the channel).
     ///
     /// [`requantize_by`]: Self::requantize_by
     #[inline(always)]
-    pub fn requant_of(&self, o: usize) -> (i32, i32) {
+    pub fn requant_of(&self, o: usize) -> crate::quant::Scale {
         let i = if PER_CHANNEL { o } else { 0 };
-        (self.multiplier[i], self.shift[i])
+        crate::quant::Scale::new(self.multiplier[i], self.shift[i])
     }
 
-    /// Requantizes an accumulator with `(multiplier, shift)`.
+    /// Requantizes an accumulator with a channel's [`requant_of`](Self::requant_of).
     #[inline(always)]
-    pub fn requantize_by(&self, acc: i32, (multiplier, shift): (i32, i32)) -> i8 {
-        let v = crate::quant::multiply_by_nonneg_multiplier(acc, multiplier, shift);
-        self.clamp.apply(v.wrapping_add(self.output_zero_point))
+    pub fn requantize_by(&self, acc: i32, scale: crate::quant::Scale) -> i8 {
+        self.clamp
+            .apply(scale.apply(acc).wrapping_add(self.output_zero_point))
     }
 }
 

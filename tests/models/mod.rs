@@ -259,3 +259,67 @@ pub fn input_i8(n: usize, seed: u64) -> Vec<i8> {
     let mut r = Rng(seed);
     (0..n).map(|_| r.i8()).collect()
 }
+
+/// ResNet-8 shaped as MLPerf Tiny's image-classification model (32x32x3
+/// input; a 3x3x16 stem; three residual stacks of two 3x3 convolutions of
+/// 16, 32 and 64 filters, the last two with stride 2 and a 1x1 stride-2
+/// shortcut; global average pooling and a dense classifier): 12.5 million
+/// multiply-accumulates, for the benchmarks. Batch normalisation is folded
+/// into the convolutions, as an exported model has it.
+pub fn resnet8(p: Precision) -> Result<Vec<u8>> {
+    let mut n = Net {
+        b: ModelBuilder::new(&format!("resnet8-{p:?}").to_lowercase()),
+        rng: Rng(8),
+        p,
+        layer: 0,
+    };
+    let t_in = n.ty(1.0 / 255.0, -128);
+    let x = n.b.input(Shape::new(32, 32, 3), t_in);
+    let t = n.ty(0.05, -128);
+    let same = |s: Shape, c: usize, k: usize, stride: usize| {
+        Conv2dConfig::new(s, c, k, k)
+            .stride(stride, stride)
+            .padding(Padding::Same)
+    };
+    let mut x = n.conv(
+        x,
+        t_in,
+        same(Shape::new(32, 32, 3), 16, 3, 1),
+        Activation::Relu,
+        t,
+    )?;
+    let (mut side, mut c_in, mut tx) = (32, 16, t);
+    for (k, (c, stride)) in [(16, 1), (32, 2), (64, 2)].into_iter().enumerate() {
+        let s = Shape::new(side, side, c_in);
+        let t1 = n.ty(0.04, -128);
+        let y = n.conv(x, tx, same(s, c, 3, stride), Activation::Relu, t1)?;
+        side = side.div_ceil(stride);
+        let t2 = n.ty(0.06, -10);
+        let y = n.conv(
+            y,
+            t1,
+            same(Shape::new(side, side, c), c, 3, 1),
+            Activation::None,
+            t2,
+        )?;
+        let shortcut = if stride == 1 {
+            (x, tx)
+        } else {
+            let ts = n.ty(0.05, 5);
+            (
+                n.conv(x, tx, same(s, c, 1, stride), Activation::None, ts)?,
+                ts,
+            )
+        };
+        let ta = n.ty(0.05, -128);
+        let name = format!("add{}", k + 1);
+        x = n.b.add(&name, shortcut.0, y, Activation::Relu, ta)?;
+        (c_in, tx) = (c, ta);
+    }
+    let gap = n.b.global_avg_pool("gap", x)?;
+    let tl = n.ty(0.1, 0);
+    let logits = n.dense(gap, 64, 10, tx, Activation::None, tl)?;
+    n.b.output(logits);
+    n.b.normalisation(1.0 / 255.0, 0.0);
+    n.b.finish()
+}

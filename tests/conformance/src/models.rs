@@ -20,20 +20,28 @@ static BRANCHY_F32: &Aligned<[u8]> = &Aligned([]);
 #[cfg(feature = "small-flash")]
 static BRANCHY_F16: &Aligned<[u8]> = &Aligned([]);
 static LENET5_I8: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/lenet5_i8.pcnn"));
+/// ResNet-8 (MLPerf Tiny's shape): its 50 KB arena is beyond the
+/// small-flash (micro:bit) firmware's RAM.
+#[cfg(not(feature = "small-flash"))]
+static RESNET8_I8: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/resnet8_i8.pcnn"));
+#[cfg(feature = "small-flash")]
+static RESNET8_I8: &Aligned<[u8]> = &Aligned([]);
 
 /// `(case name prefix, blob, outputs)`.
-static MODELS: [(&str, &Aligned<[u8]>, usize); 4] = [
+static MODELS: [(&str, &Aligned<[u8]>, usize); 5] = [
     ("model_branchy_i8", BRANCHY_I8, 2),
     ("model_branchy_f32", BRANCHY_F32, 2),
     ("model_branchy_f16", BRANCHY_F16, 2),
     ("model_lenet5_i8", LENET5_I8, 1),
+    ("model_resnet8_i8", RESNET8_I8, 1),
 ];
 
-const NAMES: [[&str; 2]; 4] = [
+const NAMES: [[&str; 2]; 5] = [
     ["model_branchy_i8_out0", "model_branchy_i8_out1"],
     ["model_branchy_f32_out0", "model_branchy_f32_out1"],
     ["model_branchy_f16_out0", "model_branchy_f16_out1"],
     ["model_lenet5_i8_out0", ""],
+    ["model_resnet8_i8_out0", ""],
 ];
 
 pub fn case_count() -> usize {

@@ -20,7 +20,16 @@ static BRANCHY_I8: &Aligned<[u8]> =
 static LENET5_I8: &Aligned<[u8]> =
     &Aligned(*include_bytes!("../../../../tests/models/lenet5_i8.pcnn"));
 
+/// ResNet-8 as MLPerf Tiny shapes it (12.5 million MACs): its 50,335-byte
+/// arena is beyond the micro:bit's 16 KiB of RAM.
+#[cfg(not(machine = "m0"))]
+static RESNET8_I8: &Aligned<[u8]> =
+    &Aligned(*include_bytes!("../../../../tests/models/resnet8_i8.pcnn"));
+
+#[cfg(machine = "m0")]
 static ARENA: StaticArena<7424> = StaticArena::new();
+#[cfg(not(machine = "m0"))]
+static ARENA: StaticArena<{ 50 * 1024 }> = StaticArena::new();
 
 fn digest(bytes: &[i8]) -> u32 {
     bytes.iter().fold(0x811c_9dc5u32, |h, &b| {
@@ -81,5 +90,7 @@ fn main() -> ! {
     let arena = &mut ARENA.take().unwrap()[..];
     run("branchy_i8", &BRANCHY_I8.0, arena);
     run("lenet5_i8", &LENET5_I8.0, arena);
+    #[cfg(not(machine = "m0"))]
+    run("resnet8_i8", &RESNET8_I8.0, arena);
     picocnn_qemu_tests::exit_success()
 }

@@ -22,7 +22,7 @@
 use crate::error::{check_len, invalid, Result};
 use crate::num::{clamp_f32, Real};
 use crate::ops::check_zero_point;
-use crate::quant::{quantize_multiplier, Activation, Clamp, QParams, Requant};
+use crate::quant::{quantize_multiplier, Activation, Clamp, QParams, Requant, Scale};
 
 /// Left shift applied to both inputs before rescaling (TensorFlow Lite's
 /// value for int8).
@@ -81,6 +81,9 @@ impl AddI8 {
         if !(q.input1.is_valid() && q.input2.is_valid() && q.output.is_valid()) {
             return Err(invalid("shift outside -31..=30"));
         }
+        if q.input1.multiplier < 0 || q.input2.multiplier < 0 || q.output.multiplier < 0 {
+            return Err(invalid("negative multiplier"));
+        }
         Clamp::new(clamp.min, clamp.max)?;
         Ok(AddI8 { q, clamp })
     }
@@ -94,8 +97,9 @@ impl AddI8 {
     pub fn run(&self, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
         check_len("add second input", a.len(), b.len())?;
         check_len("add output", a.len(), output.len())?;
+        let scales = self.scales();
         for ((o, &x), &y) in output.iter_mut().zip(a).zip(b) {
-            *o = self.element(x, y);
+            *o = self.element(&scales, x, y);
         }
         Ok(())
     }
@@ -104,20 +108,28 @@ impl AddI8 {
     #[inline(never)]
     pub fn run_in_place(&self, a: &mut [i8], b: &[i8]) -> Result<()> {
         check_len("add second input", a.len(), b.len())?;
+        let scales = self.scales();
         for (x, &y) in a.iter_mut().zip(b) {
-            *x = self.element(*x, y);
+            *x = self.element(&scales, *x, y);
         }
         Ok(())
     }
 
+    /// The three requantizations' shifts and masks, worked out once per run
+    /// rather than per element (`new` checked the multipliers not negative).
     #[inline(always)]
-    fn element(&self, x: i8, y: i8) -> i8 {
+    fn scales(&self) -> [Scale; 3] {
+        [self.q.input1, self.q.input2, self.q.output].map(|r| Scale::new(r.multiplier, r.shift))
+    }
+
+    #[inline(always)]
+    fn element(&self, [s1, s2, so]: &[Scale; 3], x: i8, y: i8) -> i8 {
         let q = &self.q;
         let x = (x as i32 - q.input1_zero_point) << ADD_LEFT_SHIFT;
         let y = (y as i32 - q.input2_zero_point) << ADD_LEFT_SHIFT;
-        let sum = q.input1.apply(x).wrapping_add(q.input2.apply(y));
+        let sum = s1.apply(x).wrapping_add(s2.apply(y));
         self.clamp
-            .apply(q.output.apply(sum).wrapping_add(q.output_zero_point))
+            .apply(so.apply(sum).wrapping_add(q.output_zero_point))
     }
 }
 

@@ -395,7 +395,7 @@ proptest! {
     }
 
     #[test]
-    fn add_matches_reference(n in 1usize..200, s1 in 0.001f32..1.0, s2 in 0.001f32..1.0, so in 0.001f32..2.0,
+    fn add_matches_reference(n in prop_oneof![1usize..200, 1024usize..1300], s1 in 0.001f32..1.0, s2 in 0.001f32..1.0, so in 0.001f32..2.0,
                              z1 in -128i32..128, z2 in -128i32..128, zo in -128i32..128, seed in any::<u64>()) {
         let q = AddQuant::new(QParams::new(s1, z1).unwrap(), QParams::new(s2, z2).unwrap(), QParams::new(so, zo).unwrap()).unwrap();
         let add = AddI8::new(q, Activation::Relu.range_i8(QParams::new(so, zo).unwrap())).unwrap();

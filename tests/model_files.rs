@@ -5,7 +5,7 @@
 
 mod models;
 
-use models::{branchy, lenet5, resnet8, Precision};
+use models::{branchy, ds_cnn, lenet5, resnet8, Precision};
 use std::path::PathBuf;
 
 #[test]
@@ -18,6 +18,7 @@ fn committed_blobs_are_current() {
         ("branchy_f16", branchy(Precision::F16)),
         ("lenet5_i8", lenet5(Precision::I8)),
         ("resnet8_i8", resnet8(Precision::I8)),
+        ("ds_cnn_i8", ds_cnn(Precision::I8)),
     ] {
         let blob = blob.unwrap();
         let path = dir.join(format!("{name}.pcnn"));

@@ -323,3 +323,38 @@ pub fn resnet8(p: Precision) -> Result<Vec<u8>> {
     n.b.normalisation(1.0 / 255.0, 0.0);
     n.b.finish()
 }
+
+/// DS-CNN as MLPerf Tiny's keyword-spotting model (49x10x1 MFCC input; a
+/// 10x4 stride-2 convolution to 64 channels; four depthwise-separable
+/// blocks of a 3x3 depthwise and a 1x1 convolution of 64 channels; average
+/// pooling and a 12-class dense layer): 2.7 million multiply-accumulates,
+/// for the benchmarks.
+pub fn ds_cnn(p: Precision) -> Result<Vec<u8>> {
+    let mut n = Net {
+        b: ModelBuilder::new(&format!("ds_cnn-{p:?}").to_lowercase()),
+        rng: Rng(12),
+        p,
+        layer: 0,
+    };
+    let t_in = n.ty(0.1, 0);
+    let x = n.b.input(Shape::new(49, 10, 1), t_in);
+    let mut t = n.ty(0.05, -128);
+    let stem = Conv2dConfig::new(Shape::new(49, 10, 1), 64, 10, 4)
+        .stride(2, 2)
+        .padding(Padding::Same);
+    let mut x = n.conv(x, t_in, stem, Activation::Relu, t)?;
+    let s = Shape::new(25, 5, 64);
+    for _ in 0..4 {
+        let td = n.ty(0.04, -128);
+        let dw = Conv2dConfig::depthwise(s, 1, 3, 3).padding(Padding::Same);
+        let y = n.conv(x, t, dw, Activation::Relu, td)?;
+        let tp = n.ty(0.05, -128);
+        x = n.conv(y, td, Conv2dConfig::new(s, 64, 1, 1), Activation::Relu, tp)?;
+        t = tp;
+    }
+    let gap = n.b.global_avg_pool("gap", x)?;
+    let tl = n.ty(0.1, 0);
+    let logits = n.dense(gap, 64, 12, t, Activation::None, tl)?;
+    n.b.output(logits);
+    n.b.finish()
+}

@@ -26,22 +26,30 @@ static LENET5_I8: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/lenet5
 static RESNET8_I8: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/resnet8_i8.pcnn"));
 #[cfg(feature = "small-flash")]
 static RESNET8_I8: &Aligned<[u8]> = &Aligned([]);
+/// DS-CNN (MLPerf Tiny's keyword spotter): a 16 KB arena, also beyond the
+/// micro:bit.
+#[cfg(not(feature = "small-flash"))]
+static DS_CNN_I8: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/ds_cnn_i8.pcnn"));
+#[cfg(feature = "small-flash")]
+static DS_CNN_I8: &Aligned<[u8]> = &Aligned([]);
 
 /// `(case name prefix, blob, outputs)`.
-static MODELS: [(&str, &Aligned<[u8]>, usize); 5] = [
+static MODELS: [(&str, &Aligned<[u8]>, usize); 6] = [
     ("model_branchy_i8", BRANCHY_I8, 2),
     ("model_branchy_f32", BRANCHY_F32, 2),
     ("model_branchy_f16", BRANCHY_F16, 2),
     ("model_lenet5_i8", LENET5_I8, 1),
     ("model_resnet8_i8", RESNET8_I8, 1),
+    ("model_ds_cnn_i8", DS_CNN_I8, 1),
 ];
 
-const NAMES: [[&str; 2]; 5] = [
+const NAMES: [[&str; 2]; 6] = [
     ["model_branchy_i8_out0", "model_branchy_i8_out1"],
     ["model_branchy_f32_out0", "model_branchy_f32_out1"],
     ["model_branchy_f16_out0", "model_branchy_f16_out1"],
     ["model_lenet5_i8_out0", ""],
     ["model_resnet8_i8_out0", ""],
+    ["model_ds_cnn_i8_out0", ""],
 ];
 
 pub fn case_count() -> usize {

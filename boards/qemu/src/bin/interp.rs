@@ -26,6 +26,12 @@ static LENET5_I8: &Aligned<[u8]> =
 static RESNET8_I8: &Aligned<[u8]> =
     &Aligned(*include_bytes!("../../../../tests/models/resnet8_i8.pcnn"));
 
+/// DS-CNN as MLPerf Tiny's keyword spotter (2.7 million MACs; 16,287-byte
+/// arena).
+#[cfg(not(machine = "m0"))]
+static DS_CNN_I8: &Aligned<[u8]> =
+    &Aligned(*include_bytes!("../../../../tests/models/ds_cnn_i8.pcnn"));
+
 #[cfg(machine = "m0")]
 static ARENA: StaticArena<7424> = StaticArena::new();
 #[cfg(not(machine = "m0"))]
@@ -92,5 +98,7 @@ fn main() -> ! {
     run("lenet5_i8", &LENET5_I8.0, arena);
     #[cfg(not(machine = "m0"))]
     run("resnet8_i8", &RESNET8_I8.0, arena);
+    #[cfg(not(machine = "m0"))]
+    run("ds_cnn_i8", &DS_CNN_I8.0, arena);
     picocnn_qemu_tests::exit_success()
 }

@@ -486,6 +486,7 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
     let off = a.input_offset;
     let in_w = geom.input.w;
     let filter = a.filter;
+    let interior = Interior::of(geom);
     let mut out_idx = 0;
     for oy in 0..geom.output.h {
         let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
@@ -496,6 +497,9 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
             let out = &mut output[out_idx..out_idx + oc];
             let mut o0 = 0;
             if mult == 1 {
+                if let Some(start) = interior.start(oy, ox) {
+                    o0 = depthwise_inside(a, input, start, out);
+                }
                 // Four channels at a time, each tap one 4-byte run of the
                 // input and of the filters.
                 while o0 + 4 <= oc {
@@ -540,6 +544,55 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
             out_idx += oc;
         }
     }
+}
+
+/// The blocks of four channels of a one-per-channel depthwise window that
+/// lies inside the input (from `start`, as [`Interior::start`] gives it),
+/// without the border arithmetic: returns the channels done (a multiple of
+/// four; none if the window's extent is not inside the buffers).
+#[inline(always)]
+fn depthwise_inside<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    start: usize,
+    out: &mut [i8],
+) -> usize {
+    let geom = &a.geom;
+    let ([kh, kw], [dh, dw]) = (geom.kernel, geom.dilation);
+    let cin = geom.input.c;
+    let (row_step, tap_step) = (dh * geom.input.w * cin, dw * cin);
+    let blocks = out.len().min(cin) / 4 * 4;
+    // The last tap of the last block, and the filter (HWO) it reads: one
+    // check for every tap below.
+    let end = start + (kh - 1) * row_step + (kw - 1) * tap_step + blocks;
+    if blocks == 0 || end > input.len() || kh * kw * cin > a.filter.len() {
+        return 0;
+    }
+    let mut o0 = 0;
+    while o0 < blocks {
+        let mut acc = [0i32; 4];
+        for ky in 0..kh {
+            for kx in 0..kw {
+                let p = start + ky * row_step + kx * tap_step + o0;
+                let q = (ky * kw + kx) * cin + o0;
+                // SAFETY: `p + 4 <= end <= input.len()` and
+                // `q + 4 <= kh * kw * cin <= filter.len()`, checked above.
+                let (x, w) = unsafe {
+                    (
+                        input.get_unchecked(p..p + 4),
+                        a.filter.get_unchecked(q..q + 4),
+                    )
+                };
+                acc = super::mac4(acc, x, w, a.input_offset);
+            }
+        }
+        for (j, &v) in acc.iter().enumerate() {
+            let o = o0 + j;
+            out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
+        }
+        o0 += 4;
+    }
+    o0
 }
 
 #[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]

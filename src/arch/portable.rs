@@ -486,7 +486,6 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
     let off = a.input_offset;
     let in_w = geom.input.w;
     let filter = a.filter;
-    let interior = Interior::of(geom);
     let mut out_idx = 0;
     for oy in 0..geom.output.h {
         let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
@@ -496,10 +495,14 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
             let (kx_lo, kx_hi) = taps(x0, in_w, kw, dw);
             let out = &mut output[out_idx..out_idx + oc];
             let mut o0 = 0;
+            if mult == 1 && ky_lo < ky_hi && kx_lo < kx_hi {
+                let first = [
+                    (y0 + (ky_lo * dh) as isize) as usize,
+                    (x0 + (kx_lo * dw) as isize) as usize,
+                ];
+                o0 = depthwise_blocks(a, input, first, [ky_lo..ky_hi, kx_lo..kx_hi], out);
+            }
             if mult == 1 {
-                if let Some(start) = interior.start(oy, ox) {
-                    o0 = depthwise_inside(a, input, start, out);
-                }
                 // Four channels at a time, each tap one 4-byte run of the
                 // input and of the filters.
                 while o0 + 4 <= oc {
@@ -546,37 +549,38 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
     }
 }
 
-/// The blocks of four channels of a one-per-channel depthwise window that
-/// lies inside the input (from `start`, as [`Interior::start`] gives it),
-/// without the border arithmetic: returns the channels done (a multiple of
+/// The blocks of four channels of a one-per-channel depthwise window whose
+/// taps `ky` x `kx` lie inside the input from cell `first` on, with one
+/// bounds check for the window: returns the channels done (a multiple of
 /// four; none if the window's extent is not inside the buffers).
 #[inline(always)]
-fn depthwise_inside<const P: bool>(
+fn depthwise_blocks<const P: bool>(
     a: &ConvArgs<'_, P>,
     input: &[i8],
-    start: usize,
+    [iy, ix]: [usize; 2],
+    [ky, kx]: [core::ops::Range<usize>; 2],
     out: &mut [i8],
 ) -> usize {
     let geom = &a.geom;
-    let ([kh, kw], [dh, dw]) = (geom.kernel, geom.dilation);
+    let ([_, kw], [dh, dw]) = (geom.kernel, geom.dilation);
     let cin = geom.input.c;
     let (row_step, tap_step) = (dh * geom.input.w * cin, dw * cin);
+    let start = (iy * geom.input.w + ix) * cin;
     let blocks = out.len().min(cin) / 4 * 4;
-    // The last tap of the last block, and the filter (HWO) it reads: one
-    // check for every tap below.
-    let end = start + (kh - 1) * row_step + (kw - 1) * tap_step + blocks;
-    if blocks == 0 || end > input.len() || kh * kw * cin > a.filter.len() {
+    // The last tap of the last block, and the filter (HWO) row it reads.
+    let end = start + (ky.len() - 1) * row_step + (kx.len() - 1) * tap_step + blocks;
+    if blocks == 0 || end > input.len() || ky.end * kw * cin > a.filter.len() {
         return 0;
     }
     let mut o0 = 0;
     while o0 < blocks {
         let mut acc = [0i32; 4];
-        for ky in 0..kh {
-            for kx in 0..kw {
-                let p = start + ky * row_step + kx * tap_step + o0;
+        for (r, ky) in ky.clone().enumerate() {
+            for (c, kx) in kx.clone().enumerate() {
+                let p = start + r * row_step + c * tap_step + o0;
                 let q = (ky * kw + kx) * cin + o0;
                 // SAFETY: `p + 4 <= end <= input.len()` and
-                // `q + 4 <= kh * kw * cin <= filter.len()`, checked above.
+                // `q + 4 <= ky.end * kw * cin <= filter.len()`, checked above.
                 let (x, w) = unsafe {
                     (
                         input.get_unchecked(p..p + 4),

@@ -317,6 +317,12 @@ fn calibrate(net: &Net, images: &[f32], ranges: Ranges) -> Result<Vec<(f32, f32)
 
 /// Writes `net` as a model blob (see the module documentation).
 pub fn export(net: &Net, options: &ExportOptions<'_>) -> Result<Vec<u8>> {
+    builder(net, options)?.finish()
+}
+
+/// The builder holding `net` as [`export`] writes it, before `finish` (to
+/// choose its arena plan: [`ModelBuilder::plan_report`]).
+pub fn builder(net: &Net, options: &ExportOptions<'_>) -> Result<ModelBuilder> {
     let (ops, head) = inference_graph(net)?;
     let input = net.shape(0);
     let ranges = match options.precision {
@@ -415,5 +421,5 @@ pub fn export(net: &Net, options: &ExportOptions<'_>) -> Result<Vec<u8>> {
         probs_ty,
     )?;
     b.output(probs);
-    b.finish()
+    Ok(b)
 }

@@ -76,11 +76,20 @@ fn mnist_inputs(out: &std::path::Path) {
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("../..");
     let model = env::var("PICOCNN_MNIST_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("tests/models/lenet5_mnist_i8.pcnn"));
+        .unwrap_or_else(|_| root.join("tests/models/lenet5_mnist_i8_fused.pcnn"));
     let model = fs::canonicalize(&model)
         .unwrap_or_else(|e| panic!("PICOCNN_MNIST_MODEL {}: {e}", model.display()));
     println!("cargo::rerun-if-changed={}", model.display());
     println!("cargo::rustc-env=PICOCNN_MNIST_MODEL={}", model.display());
+    // The arena the model plans (header bytes 16..20, format.md), plus 15
+    // to align it, as `Model::arena_len`: the reader checks it at run time.
+    let blob = fs::read(&model).expect("PICOCNN_MNIST_MODEL readable");
+    let planned = u32::from_le_bytes(blob[16..20].try_into().expect("model header")) as usize;
+    fs::write(
+        out.join("mnist_arena.rs"),
+        format!("const ARENA_LEN: usize = {};\n", planned + 15),
+    )
+    .expect("write mnist_arena.rs");
     let n: usize = env::var("PICOCNN_MNIST_DIGITS")
         .ok()
         .map(|v| v.parse().expect("PICOCNN_MNIST_DIGITS: a number"))

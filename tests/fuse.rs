@@ -27,7 +27,7 @@ fn geometry(r: &mut Rng) -> (Conv2dConfig, [usize; 2], [usize; 2], Padding, bool
         let input = Shape::new(1 + below(r, 12), 1 + below(r, 12), c);
         let groups = match below(r, 4) {
             0 if c > 1 => c,
-            1 if c % 2 == 0 => 2,
+            1 if c.is_multiple_of(2) => 2,
             _ => 1,
         };
         let out = groups * (1 + below(r, 3));

@@ -207,7 +207,6 @@ mod build {
     /// words `conv` (from `input` to `mid`) with pool words `pool` (of
     /// kind `pool_kind`, from `mid` to `out`); `None` when they cannot be
     /// fused (pool values above 255).
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn fuse(
         dtype: DType,
         conv: [u32; 12],

@@ -261,20 +261,22 @@ fn plan_report_of_the_zoo() {
     let input = Shape::new(28, 28, 1);
     let mut r = Rng(3);
     let calibration: Vec<f32> = (0..4 * input.len()).map(|_| r.f32(0.0, 1.0)).collect();
-    println!("network        type  greedy (bound)  fused (bound)  kept  fused ops");
+    println!("network        type  greedy (bound)  fused (bound)  kept  fused ops  blob");
     for (name, build) in nets {
         let net = build(input, 10, 1).unwrap();
         for (ty, p) in [("int8", P::Int8), ("f32", P::F32)] {
             let options = ExportOptions::new(p).calibration(&calibration);
-            let report = builder(&net, &options).unwrap().plan_report().unwrap();
+            let b = builder(&net, &options).unwrap();
+            let report = b.plan_report().unwrap();
             println!(
-                "{name:14} {ty:5} {:6} ({:5})  {:6} ({:5})  {:5}  {}",
+                "{name:14} {ty:5} {:6} ({:5})  {:6} ({:5})  {:5}  {}  {}",
                 report.greedy,
                 report.greedy_bound,
                 report.fused,
                 report.fused_bound,
                 report.chosen,
-                report.fused_ops
+                report.fused_ops,
+                b.finish().unwrap().len()
             );
             assert!(report.chosen <= report.greedy && report.chosen <= report.fused);
             assert!(report.greedy_bound <= report.greedy && report.fused_bound <= report.fused);

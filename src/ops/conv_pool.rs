@@ -134,6 +134,7 @@ impl ConvPool {
         let [wh, ww] = p.window();
         if self.streams() {
             let band = &mut band[..row];
+            let (sw, pl) = (p.stride()[1] as isize, p.padding()[1] as isize);
             for (py, dst) in output.chunks_exact_mut(out_row).enumerate() {
                 let y = (py * p.stride()[0]) as isize - p.padding()[0] as isize;
                 let (lo, hi) = taps(y, o.h, wh, 1);
@@ -141,11 +142,12 @@ impl ConvPool {
                 for r in lo..hi {
                     let (g, start) = self.rows((y + r as isize) as usize, 1);
                     conv(g, &input[start..], band)?;
-                    // The pool's own order of taps: maxima are exact.
+                    // Each window's columns inside the row (as the pool's
+                    // taps); maxima are exact in any order.
                     for (px, d) in dst.chunks_exact_mut(o.c).enumerate() {
-                        let x = (px * p.stride()[1]) as isize - p.padding()[1] as isize;
-                        let (a, b) = taps(x, o.w, ww, 1);
-                        let (a, b) = ((x + a as isize) as usize, (x + b as isize) as usize);
+                        let x = px as isize * sw - pl;
+                        let a = x.max(0) as usize;
+                        let b = ((x + ww as isize).min(o.w as isize) as usize).max(a);
                         for tap in band[a * o.c..b * o.c].chunks_exact(o.c) {
                             for (d, &v) in d.iter_mut().zip(tap) {
                                 *d = max(*d, v);
@@ -202,23 +204,37 @@ impl ConvPool {
         scratch: &mut [u8],
         band: &mut [i8],
     ) -> Result<()> {
+        if layer.per_channel() {
+            self.run_i8_with::<true>(layer, input, output, scratch, band)
+        } else {
+            self.run_i8_with::<false>(layer, input, output, scratch, band)
+        }
+    }
+
+    /// [`run_i8`](Self::run_i8) with the quantization's granularity known
+    /// (per channel in every model blob).
+    pub(crate) fn run_i8_with<const PER_CHANNEL: bool>(
+        &self,
+        layer: &Conv2dI8<'_>,
+        input: &[i8],
+        output: &mut [i8],
+        scratch: &mut [u8],
+        band: &mut [i8],
+    ) -> Result<()> {
         if *layer.geometry() != self.conv {
             return Err(invalid(
                 "the layer's geometry is not the fused convolution's",
             ));
         }
-        let (per_channel, kind) = (layer.per_channel(), self.kind);
+        let kind = self.kind;
         self.run(
             input,
             output,
             band,
             |g, x, y| {
-                let l = layer.with_geometry(g);
-                if per_channel {
-                    l.run_with::<true>(x, y, scratch)
-                } else {
-                    l.run_with::<false>(x, y, scratch)
-                }
+                layer
+                    .with_geometry(g)
+                    .run_with::<PER_CHANNEL>(x, y, scratch)
             },
             // Pools keep the quantization: no clamp of their own.
             |g, x, y| Pool2dI8::from_checked(g, kind, Clamp::NONE).run(x, y),

@@ -188,7 +188,7 @@ impl OpRecord for ConvPoolRecord {
                 let (col, band) = io
                     .scratch
                     .split_at_mut(Self::conv_scratch(DType::I8, g.conv()));
-                g.run_i8(&layer, input, cast_mut(io.out)?, col, cast_mut(band)?)
+                g.run_i8_with::<true>(&layer, input, cast_mut(io.out)?, col, cast_mut(band)?)
             }
             DType::F32 if crate::ops::built::F32 => self.run_float::<f32>(s, g, io),
             DType::F16 if crate::ops::built::F16 => self.run_float::<f16>(s, g, io),

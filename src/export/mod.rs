@@ -1,6 +1,7 @@
 //! From a trained network to a model blob: batch normalisation folded into
 //! the convolution before it, activations fused into the op before them,
-//! dropout and auxiliary heads removed, a softmax appended; weights in
+//! dropout and auxiliary heads removed, a softmax appended, each
+//! convolution fused with its pool where that lowers the arena; weights in
 //! f32, f16, or int8 quantized after training with ranges calibrated on
 //! sample images.
 //!
@@ -23,7 +24,9 @@
 //! let blob = export(&net, &ExportOptions::new(Precision::Int8).calibration(&images))?;
 //! let blob = picocnn::model::writer::AlignedBytes::from(blob);
 //! let model = Model::parse(blob.as_bytes())?;
-//! assert_eq!(model.op_count(), 8); // 7 layers and the softmax
+//! // 7 layers and the softmax, each convolution fused with its pool.
+//! assert_eq!(model.op_count(), 6);
+//! assert_eq!(model.arena_len(), 2_975);
 //! # Ok::<(), picocnn::Error>(())
 //! ```
 

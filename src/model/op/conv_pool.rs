@@ -160,6 +160,7 @@ impl OpRecord for ConvPoolRecord {
         Ok(())
     }
 
+    // The convolution; its pool is in the record.
     fn layer(&self, s: &Site<'_, '_>) -> Layer {
         self.conv.layer(s)
     }

@@ -105,8 +105,14 @@ fn kernels_of(
             _ => return Err(format!("op {i}: unknown type {dtype}")),
         });
         let param = |k: usize| u32_at(r + 16 + 4 * k);
+        match kind {
+            9 => uses.insert("max_pool"),
+            10 => uses.insert("avg_pool"),
+            _ => false,
+        };
         uses.insert(match kind {
-            1 => {
+            // A fused convolution and pool: its convolution's loop nest.
+            1 | 9 | 10 => {
                 let kernel = param(0)?;
                 let (top, left) = (param(3)? & 0xffff, param(4)? & 0xffff);
                 let groups = param(5)?;

@@ -4,7 +4,7 @@
 //! training network computes.
 #![cfg(feature = "std")]
 
-use picocnn::model::writer::{AlignedBytes, ModelBuilder, TensorId, TensorType, Weights};
+use picocnn::model::writer::{AlignedBytes, Fusion, ModelBuilder, TensorId, TensorType, Weights};
 use picocnn::model::{Interpreter, Layer, Model};
 use picocnn::ops::Padding;
 use picocnn::train::{zoo, Graph, Net};
@@ -17,6 +17,8 @@ use picocnn::{Activation, Error, Shape};
 fn write_f32(net: &Net, input: Shape) -> (Vec<u8>, Vec<Option<usize>>) {
     let g = net.graph();
     let mut b = ModelBuilder::new("zoo");
+    // One op per layer, to read each layer back.
+    b.fuse(Fusion::Never);
     let mut map: Vec<TensorId> = vec![b.input(input, TensorType::F32)];
     let mut ops = Vec::new();
     let mut n_ops = 0;

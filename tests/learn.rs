@@ -304,7 +304,8 @@ fn the_recorded_set_is_the_tuners() {
 /// above 0.95 and norms within 10 % for every layer.
 #[test]
 fn the_integer_gradients_follow_the_float_trainers() {
-    use picocnn::export::{export, ExportOptions, Precision};
+    use picocnn::export::{builder, ExportOptions, Precision};
+    use picocnn::model::writer::Fusion;
     use picocnn::train::{gradient, zoo, TrainConfig, Trainer};
 
     let (train, test) = load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
@@ -323,11 +324,15 @@ fn the_integer_gradients_follow_the_float_trainers() {
     .fit(&mut net, &small, &test, &mut |_| {});
     let pixels = |img: &[u8]| img.iter().map(|&p| p as f32 / 255.0).collect::<Vec<f32>>();
     let calib: Vec<f32> = (0..256).flat_map(|i| pixels(train.image(i))).collect();
+    // Unfused: a convolution fused with its pool is never trained.
     let blob = AlignedBytes::from(
-        export(
+        builder(
             &net,
             &ExportOptions::new(Precision::Int8).calibration(&calib),
         )
+        .unwrap()
+        .fuse(Fusion::Never)
+        .finish()
         .unwrap(),
     );
     let model = Model::parse(blob.as_bytes()).unwrap();
@@ -411,4 +416,55 @@ fn the_integer_gradients_follow_the_float_trainers() {
         assert!(cos > 0.95, "{what}: cosine {cos}");
         assert!((0.9..1.1).contains(&ratio), "{what}: norm ratio {ratio}");
     }
+}
+
+/// The same LeNet-5 with each convolution fused with its pool
+/// (`lenet5_mnist_i8_fused.pcnn`): the frozen forward pass runs the fused
+/// ops, so every set of dense layers learns bit for bit as in the unfused
+/// blob, in less than half its arena; fused ops are never trainable.
+#[test]
+fn fused_convolutions_learn_as_the_unfused_ones() {
+    let (_, test) = load_mnist(concat!(env!("CARGO_MANIFEST_DIR"), "/data/mnist")).unwrap();
+    let fused = AlignedBytes::from(
+        std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/models/lenet5_mnist_i8_fused.pcnn"
+        ))
+        .unwrap(),
+    );
+    let plain = blob();
+    let run = |bytes: &AlignedBytes, set: TrainableSet| {
+        let model = Model::parse(bytes.as_bytes()).unwrap();
+        let mut arena = vec![0u8; model.arena_len()];
+        let train_len = FineTuner::train_len_for(&model, set).unwrap();
+        let mut train = vec![0u8; train_len];
+        let mut tuner = FineTuner::with_set(&model, set, &mut arena, &mut train, 0.01, 3).unwrap();
+        for i in 0..30 {
+            quantize(
+                &model,
+                &styled(test.image(i)),
+                tuner.input_mut::<i8>().unwrap(),
+            );
+            tuner.step(test.label(i)).unwrap();
+        }
+        (model.arena_len(), train_len, tuner.digest())
+    };
+    for set in [
+        TrainableSet::Recorded,
+        TrainableSet::Last {
+            weights: 2,
+            biases: 1,
+        },
+    ] {
+        let (a, b) = (run(&plain, set), run(&fused, set));
+        assert_eq!((a.1, a.2), (b.1, b.2), "{set:?}");
+        assert_eq!((a.0, b.0), (5_903, 2_975));
+    }
+    // Below the dense layers, the fused blob has no weighted op to train.
+    let all = TrainableSet::Last {
+        weights: 0,
+        biases: usize::MAX,
+    };
+    let (plain_len, fused_len) = (run(&plain, all).1, run(&fused, all).1);
+    assert!(fused_len < plain_len, "{fused_len} vs {plain_len}");
 }

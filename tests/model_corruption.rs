@@ -6,7 +6,7 @@
 
 mod models;
 
-use models::{branchy, Precision};
+use models::{branchy, lenet5, Precision};
 use picocnn::model::format::header;
 use picocnn::model::writer::AlignedBytes;
 use picocnn::model::{crc32, Interpreter, Model};
@@ -119,6 +119,33 @@ fn flips_behind_a_valid_checksum_never_panic() {
     println!("{accepted} of {tried} flips parsed");
 }
 
+/// The fused convolution and pool records (LeNet-5's two `ConvMaxPool`
+/// ops) and the tensors around them: every bit of the tensor and op tables
+/// flipped behind a valid checksum parses or fails, and runs or fails,
+/// without a panic.
+#[test]
+fn flips_in_fused_records_never_panic() {
+    let b = lenet5(Precision::I8).unwrap();
+    let at = |off: usize| u32::from_le_bytes(b[off..off + 4].try_into().unwrap()) as usize;
+    let (tensors, lists) = (at(header::TENSORS_OFF), at(header::LISTS_OFF));
+    let mut arena = vec![0u8; 1 << 16];
+    let mut accepted = 0;
+    for bit in tensors * 8..lists * 8 {
+        let mut c = b.clone();
+        c[bit / 8] ^= 1 << (bit % 8);
+        fix_crc(&mut c);
+        let c = AlignedBytes::from(c);
+        if let Ok(model) = Model::parse(c.as_bytes()) {
+            accepted += 1;
+            if model.arena_len() <= arena.len() {
+                let mut it = Interpreter::new(&model, &mut arena).unwrap();
+                let _ = it.run();
+            }
+        }
+    }
+    assert!(accepted > 0);
+}
+
 /// `parse_prechecked` opens what `parse` accepts as the same model, and
 /// still refuses every cut and every flipped bit (the CRC and the header
 /// checks it keeps).
@@ -130,6 +157,7 @@ fn prechecked_opens_the_same_model_and_refuses_corruption() {
         "branchy_f32",
         "branchy_f16",
         "lenet5_mnist_i8",
+        "lenet5_mnist_i8_fused",
     ] {
         let b = AlignedBytes::from(std::fs::read(dir.join(format!("{name}.pcnn"))).unwrap());
         let checked = Model::parse(b.as_bytes()).unwrap();

@@ -6,7 +6,27 @@
 mod models;
 
 use models::{branchy, ds_cnn, lenet5, resnet8, Precision};
-use std::path::PathBuf;
+use picocnn::learn::{record_trainable, TrainableSet};
+use picocnn::model::writer::{AlignedBytes, Fusion, ModelBuilder};
+use picocnn::model::Model;
+use std::path::{Path, PathBuf};
+
+/// The trained LeNet-5 (`lenet5_mnist_i8.pcnn`, exported before the writer
+/// fused) written again with its convolutions fused with their pools,
+/// its last dense layer the recorded trainable set as before.
+fn lenet5_mnist_fused(dir: &Path) -> picocnn::Result<Vec<u8>> {
+    let blob = AlignedBytes::from(std::fs::read(dir.join("lenet5_mnist_i8.pcnn")).unwrap());
+    let model = Model::parse(blob.as_bytes())?;
+    let mut blob = ModelBuilder::from_model(&model)?
+        .fuse(Fusion::Smaller)
+        .finish()?;
+    let set = TrainableSet::Last {
+        weights: 1,
+        biases: 0,
+    };
+    record_trainable(&mut blob, set)?;
+    Ok(blob)
+}
 
 #[test]
 fn committed_blobs_are_current() {
@@ -19,6 +39,7 @@ fn committed_blobs_are_current() {
         ("lenet5_i8", lenet5(Precision::I8)),
         ("resnet8_i8", resnet8(Precision::I8)),
         ("ds_cnn_i8", ds_cnn(Precision::I8)),
+        ("lenet5_mnist_i8_fused", lenet5_mnist_fused(&dir)),
     ] {
         let blob = blob.unwrap();
         let path = dir.join(format!("{name}.pcnn"));

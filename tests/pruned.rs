@@ -29,8 +29,10 @@ fn interpret(name: &str) -> Result<(), Error> {
 
 #[test]
 fn models_outside_the_build_are_refused_by_name() {
-    // The int8 LeNet-5 runs in every build.
+    // The int8 LeNet-5 runs in every build, fused or not (the same
+    // kernels: a fused op needs its convolution's and its pool's).
     interpret("lenet5_mnist_i8.pcnn").unwrap();
+    interpret("lenet5_mnist_i8_fused.pcnn").unwrap();
     // The branchy model needs add, concat and average pooling.
     let branchy_kinds = [OpKind::Add, OpKind::Concat, OpKind::AvgPool];
     match interpret("branchy_i8.pcnn") {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 fn main() {
     let path =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models/lenet5_mnist_i8.pcnn");
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/models/lenet5_mnist_i8_fused.pcnn");
     println!("cargo:rerun-if-changed={}", path.display());
     let bytes = std::fs::read(&path)
         .unwrap_or_else(|e| panic!("cannot read the model {}: {e}", path.display()));

@@ -76,20 +76,27 @@ fn mnist_inputs(out: &std::path::Path) {
         PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("../..");
     let model = env::var("PICOCNN_MNIST_MODEL")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| root.join("tests/models/lenet5_mnist_i8.pcnn"));
+        .unwrap_or_else(|_| root.join("tests/models/lenet5_mnist_i8_fused.pcnn"));
     let model = fs::canonicalize(&model)
         .unwrap_or_else(|e| panic!("PICOCNN_MNIST_MODEL {}: {e}", model.display()));
     println!("cargo::rerun-if-changed={}", model.display());
     println!("cargo::rustc-env=PICOCNN_MNIST_MODEL={}", model.display());
     // Every check of `Model::parse` here, as a board's build does: the
-    // firmware only opens the blob (`Model::parse_prechecked`).
+    // firmware only opens the blob (`Model::parse_prechecked`), in an arena
+    // of the length the model plans.
     let bytes = fs::read(&model).unwrap_or_else(|e| panic!("{}: {e}", model.display()));
     let mut words = vec![0u32; bytes.len().div_ceil(4)];
     let aligned = &mut bytemuck::cast_slice_mut::<u32, u8>(&mut words)[..bytes.len()];
     aligned.copy_from_slice(&bytes);
-    if let Err(e) = picocnn::model::Model::parse(aligned) {
-        panic!("the model {} does not pass the checks: {e}", model.display());
-    }
+    let arena_len = match picocnn::model::Model::parse(aligned) {
+        Ok(m) => m.arena_len(),
+        Err(e) => panic!("the model {} does not pass the checks: {e}", model.display()),
+    };
+    fs::write(
+        out.join("mnist_arena.rs"),
+        format!("const ARENA_LEN: usize = {arena_len};\n"),
+    )
+    .expect("write mnist_arena.rs");
     let n: usize = env::var("PICOCNN_MNIST_DIGITS")
         .ok()
         .map(|v| v.parse().expect("PICOCNN_MNIST_DIGITS: a number"))

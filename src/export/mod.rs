@@ -1,6 +1,7 @@
 //! From a trained network to a model blob: batch normalisation folded into
 //! the convolution before it, activations fused into the op before them,
-//! dropout and auxiliary heads removed, a softmax appended; weights in
+//! dropout and auxiliary heads removed, a softmax appended, each
+//! convolution fused with its pool where that lowers the arena; weights in
 //! f32, f16, or int8 quantized after training with ranges calibrated on
 //! sample images.
 //!
@@ -23,7 +24,9 @@
 //! let blob = export(&net, &ExportOptions::new(Precision::Int8).calibration(&images))?;
 //! let blob = picocnn::model::writer::AlignedBytes::from(blob);
 //! let model = Model::parse(blob.as_bytes())?;
-//! assert_eq!(model.op_count(), 8); // 7 layers and the softmax
+//! // 7 layers and the softmax, each convolution fused with its pool.
+//! assert_eq!(model.op_count(), 6);
+//! assert_eq!(model.arena_len(), 2_975);
 //! # Ok::<(), picocnn::Error>(())
 //! ```
 
@@ -317,6 +320,12 @@ fn calibrate(net: &Net, images: &[f32], ranges: Ranges) -> Result<Vec<(f32, f32)
 
 /// Writes `net` as a model blob (see the module documentation).
 pub fn export(net: &Net, options: &ExportOptions<'_>) -> Result<Vec<u8>> {
+    builder(net, options)?.finish()
+}
+
+/// The builder holding `net` as [`export`] writes it, before `finish` (to
+/// choose its arena plan: [`ModelBuilder::plan_report`]).
+pub fn builder(net: &Net, options: &ExportOptions<'_>) -> Result<ModelBuilder> {
     let (ops, head) = inference_graph(net)?;
     let input = net.shape(0);
     let ranges = match options.precision {
@@ -415,5 +424,5 @@ pub fn export(net: &Net, options: &ExportOptions<'_>) -> Result<Vec<u8>> {
         probs_ty,
     )?;
     b.output(probs);
-    b.finish()
+    Ok(b)
 }

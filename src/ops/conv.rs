@@ -381,10 +381,21 @@ impl<'a> Conv2dI8<'a> {
         &self.geom
     }
 
+    /// Whether the requantization is per output channel (else per tensor).
+    pub(crate) fn per_channel(&self) -> bool {
+        self.weights.multiplier.len() == self.geom.output.c
+    }
+
+    /// The same layer over `geom`, a band of this geometry's output rows
+    /// (same kernel, filters and channels).
+    pub(crate) const fn with_geometry(&self, geom: Conv2d) -> Self {
+        Conv2dI8 { geom, ..*self }
+    }
+
     /// Runs the convolution. `scratch` must hold
     /// [`Conv2d::scratch_len_i8`] bytes.
     pub fn run(&self, input: &[i8], output: &mut [i8], scratch: &mut [u8]) -> Result<()> {
-        if self.weights.multiplier.len() == self.geom.output.c {
+        if self.per_channel() {
             self.run_with::<true>(input, output, scratch)
         } else {
             self.run_with::<false>(input, output, scratch)
@@ -475,6 +486,11 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
     /// The geometry.
     pub const fn geometry(&self) -> &Conv2d {
         &self.geom
+    }
+
+    /// The same layer over `geom`, a band of this geometry's output rows.
+    pub(crate) fn with_geometry(&self, geom: Conv2d) -> Self {
+        Conv2dFloat { geom, ..*self }
     }
 
     /// Runs the convolution (no scratch needed).

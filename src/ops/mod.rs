@@ -8,6 +8,7 @@ pub mod act;
 pub mod add;
 pub mod concat;
 pub mod conv;
+pub mod conv_pool;
 pub mod dense;
 pub mod pool;
 pub mod softmax;

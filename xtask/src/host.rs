@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The model the `serve` firmware embeds.
-pub const MODEL: &str = "tests/models/lenet5_mnist_i8.pcnn";
+pub const MODEL: &str = "tests/models/lenet5_mnist_i8_fused.pcnn";
 
 /// Writes a 28x28 grey image as a PNG file.
 pub fn write_png(path: &Path, img: &[u8]) -> Result<(), String> {

@@ -97,7 +97,7 @@ struct Args {
     #[arg(long, global = true, value_name = "N", default_value_t = 7,
           value_parser = clap::value_parser!(u32).range(0..=10))]
     shift: u32,
-    /// mnist: the int8 blob [default: tests/models/lenet5_mnist_i8.pcnn].
+    /// mnist: the int8 blob [default: tests/models/lenet5_mnist_i8_fused.pcnn].
     #[arg(long, global = true, value_name = "PATH")]
     model: Option<PathBuf>,
     /// boards: build only this board crate (its folder under boards/).

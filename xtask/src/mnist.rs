@@ -88,7 +88,7 @@ pub fn run(opts: &Opts) -> Totals {
     let model = opts
         .model
         .clone()
-        .unwrap_or_else(|| crate::root().join("tests/models/lenet5_mnist_i8.pcnn"));
+        .unwrap_or_else(|| crate::root().join("tests/models/lenet5_mnist_i8_fused.pcnn"));
     let model = std::fs::canonicalize(&model).unwrap_or(model);
     let host = match host_mnist(&model, opts.digits) {
         Ok(h) => h,

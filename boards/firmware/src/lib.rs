@@ -22,17 +22,17 @@ use picocnn::protocol::{Server, Service, Tick};
 #[repr(C, align(16))]
 struct Aligned<T: ?Sized>(T);
 
-/// The trained int8 LeNet-5 (`tests/models/lenet5_mnist_i8.pcnn`),
-/// aligned as `Model::parse` needs. `build.rs` checks it; the firmware only
+/// The trained int8 LeNet-5, each convolution fused with its pool
+/// (`tests/models/lenet5_mnist_i8_fused.pcnn`), aligned as `Model::parse` needs. `build.rs` checks it; the firmware only
 /// opens it (`Model::parse_prechecked`: length, alignment, CRC).
 static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(
-    "../../../tests/models/lenet5_mnist_i8.pcnn"
+    "../../../tests/models/lenet5_mnist_i8_fused.pcnn"
 ));
 
 pub mod demo;
 
-/// Arena bytes: the model needs 5,903.
-const ARENA_LEN: usize = 6144;
+/// Arena bytes: the model needs 2,975 (5,903 unfused).
+const ARENA_LEN: usize = 3072;
 
 static ARENA: StaticArena<ARENA_LEN> = StaticArena::new();
 

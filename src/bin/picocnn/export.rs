@@ -4,7 +4,8 @@
 use crate::common::{load_data, write_atomically, Arch, At};
 use anyhow::{bail, Result};
 use clap::ValueEnum;
-use picocnn::export::{export, rust_source, ExportOptions, Precision, Ranges};
+use picocnn::export::{builder, rust_source, ExportOptions, Precision, Ranges};
+use picocnn::model::writer::Fusion;
 use picocnn::train::checkpoint;
 use std::path::PathBuf;
 
@@ -40,7 +41,8 @@ pub struct ExportArgs {
     #[arg(long)]
     percentile: Option<f32>,
     /// Record a trainable set for on-device fine-tuning: the weights and
-    /// biases of the last N weighted layers (int8 only).
+    /// biases of the last N weighted layers (int8 only). A set that reaches
+    /// a convolution keeps each convolution apart from its pool (unfused).
     #[arg(long, value_name = "N")]
     trainable: Option<usize>,
     /// With --trainable: also the biases of the M weighted layers below
@@ -81,7 +83,8 @@ pub fn run(a: ExportArgs) -> Result<()> {
     }
     options.name = name.to_string();
     options.labels = train_set.class_names().to_vec();
-    let mut blob = export(&net, &options).at(a.model.display())?;
+    let model = builder(&net, &options).at(a.model.display())?;
+    let mut blob = model.finish().at(a.model.display())?;
     if a.trainable_biases.is_some() && a.trainable.is_none() {
         bail!("--trainable-biases needs --trainable N (0 trains biases only)");
     }
@@ -94,7 +97,25 @@ pub fn run(a: ExportArgs) -> Result<()> {
             bail!("--trainable 0 without --trainable-biases trains nothing");
         }
         let set = picocnn::learn::TrainableSet::Last { weights, biases };
-        picocnn::learn::record_trainable(&mut blob, set).at(a.model.display())?;
+        // A convolution fused with its pool is never trained: a set that
+        // reaches a convolution keeps the model unfused.
+        let mut unfused = model
+            .clone()
+            .fuse(Fusion::Never)
+            .finish()
+            .at(a.model.display())?;
+        picocnn::learn::record_trainable(&mut unfused, set).at(a.model.display())?;
+        let aligned = picocnn::model::writer::AlignedBytes::from(unfused.clone());
+        let m = picocnn::model::Model::parse(aligned.as_bytes())?;
+        let trains_conv = (0..m.op_count()).any(|i| {
+            let op = m.op(i);
+            op.kind == picocnn::model::OpKind::Conv2d && op.train != picocnn::model::Train::Frozen
+        });
+        if trains_conv {
+            blob = unfused;
+        } else {
+            picocnn::learn::record_trainable(&mut blob, set).at(a.model.display())?;
+        }
     }
     let aligned = picocnn::model::writer::AlignedBytes::from(blob.clone());
     let parsed = picocnn::model::Model::parse(aligned.as_bytes())?;

@@ -16,6 +16,7 @@ use crate::model::layer::Layer;
 use crate::num::Real;
 use crate::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
 use crate::ops::WeightsI8;
+use crate::tensor::Shape;
 
 use half::f16;
 
@@ -146,15 +147,69 @@ pub(crate) struct Conv2dRecord {
 impl Conv2dRecord {
     /// The geometry of a checked record (no arithmetic that could fail).
     pub(crate) fn geometry(&self, s: &Site<'_, '_>) -> Conv2d {
+        self.geometry_to(s.input(0).shape, s.output().shape)
+    }
+
+    /// The geometry of a checked record from `input` to `output`.
+    pub(crate) fn geometry_to(&self, input: Shape, output: Shape) -> Conv2d {
         Conv2d::from_checked(
-            s.input(0).shape,
-            s.output().shape,
+            input,
+            output,
             self.kernel,
             self.stride,
             self.dilation,
             [self.pads[0], self.pads[2]],
             self.groups,
         )
+    }
+
+    /// Checks the geometry and the weights; `output`, when given, is the
+    /// shape it must give.
+    pub(crate) fn check_conv(&self, s: &Site<'_, '_>, output: Option<Shape>) -> Result<Conv2d> {
+        let conv = Conv2d::new(self.config(s)).map_err(|_| s.invalid("conv parameters"))?;
+        if output.is_some_and(|o| o != conv.output_shape()) {
+            return Err(s.invalid("op output shape does not follow from its input"));
+        }
+        self.weights
+            .check(s, conv.filter_len(), conv.output_shape().c)?;
+        Ok(conv)
+    }
+
+    /// The int8 layer of a checked record over `conv`.
+    pub(crate) fn layer_i8<'a>(
+        &self,
+        s: &Site<'_, 'a>,
+        tuned: Tuned<'a>,
+        conv: Conv2d,
+    ) -> Result<Conv2dI8<'a>> {
+        let weights = self
+            .weights
+            .i8(s, tuned, conv.filter_len(), conv.output_shape().c)?;
+        let (in_q, out_q) = (Site::qparams(s.input(0)), Site::qparams(s.output()));
+        Ok(Conv2dI8::from_checked(
+            conv,
+            weights,
+            in_q.zero_point,
+            out_q.zero_point,
+            s.op.activation.range_i8(out_q),
+        ))
+    }
+
+    /// The float layer of a checked record over `conv`.
+    pub(crate) fn layer_float<'a, T: Real + crate::model::Element>(
+        &self,
+        s: &Site<'_, 'a>,
+        conv: Conv2d,
+    ) -> Result<Conv2dFloat<'a, T>> {
+        let (filter, bias) =
+            self.weights
+                .float::<T>(s, conv.filter_len(), conv.output_shape().c)?;
+        Ok(Conv2dFloat::from_checked(
+            conv,
+            filter,
+            bias,
+            s.op.activation,
+        ))
     }
 
     fn config(&self, s: &Site<'_, '_>) -> Conv2dConfig {
@@ -175,10 +230,7 @@ impl Conv2dRecord {
         conv: Conv2d,
         io: Io<'_>,
     ) -> Result<()> {
-        let (filter, bias) =
-            self.weights
-                .float::<T>(s, conv.filter_len(), conv.output_shape().c)?;
-        Conv2dFloat::from_checked(conv, filter, bias, s.op.activation)
+        self.layer_float::<T>(s, conv)?
             .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
     }
 }
@@ -210,12 +262,7 @@ impl OpRecord for Conv2dRecord {
     }
 
     fn check(&self, s: &Site<'_, '_>) -> Result<()> {
-        let conv = Conv2d::new(self.config(s)).map_err(|_| s.invalid("conv parameters"))?;
-        if conv.output_shape() != s.output().shape {
-            return Err(s.invalid("op output shape does not follow from its input"));
-        }
-        self.weights
-            .check(s, conv.filter_len(), conv.output_shape().c)
+        self.check_conv(s, Some(s.output().shape)).map(|_| ())
     }
 
     fn layer(&self, s: &Site<'_, '_>) -> Layer {
@@ -250,24 +297,9 @@ impl OpRecord for Conv2dRecord {
     fn run(&self, s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
         let conv = self.geometry(s);
         match s.op.dtype {
-            DType::I8 if crate::ops::built::INT8 => {
-                let weights =
-                    self.weights
-                        .i8(s, io.tuned, conv.filter_len(), conv.output_shape().c)?;
-                let (in_q, out_q) = (Site::qparams(s.input(0)), Site::qparams(s.output()));
-                Conv2dI8::from_checked(
-                    conv,
-                    weights,
-                    in_q.zero_point,
-                    out_q.zero_point,
-                    s.op.activation.range_i8(out_q),
-                )
-                .run_with::<true>(
-                    cast(io.input(s, 0)?)?,
-                    cast_mut(io.out)?,
-                    io.scratch,
-                )
-            }
+            DType::I8 if crate::ops::built::INT8 => self
+                .layer_i8(s, io.tuned, conv)?
+                .run_with::<true>(cast(io.input(s, 0)?)?, cast_mut(io.out)?, io.scratch),
             DType::F32 if crate::ops::built::F32 => self.run_float::<f32>(s, conv, io),
             DType::F16 if crate::ops::built::F16 => self.run_float::<f16>(s, conv, io),
             dtype => Err(not_built(dtype)),

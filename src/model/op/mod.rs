@@ -18,11 +18,14 @@ mod act;
 mod add;
 mod concat;
 mod conv;
+mod conv_pool;
 mod dense;
 mod pool;
 mod softmax;
 
 // The writer keeps a weighted op's data references.
+#[cfg(feature = "std")]
+pub(crate) use conv_pool::fuse;
 
 use super::format::ARENA_ALIGN;
 use super::layer::Layer;
@@ -303,6 +306,10 @@ registry! {
     7 Activation "activation" true => act::ActivationRecord,
     /// Softmax over channels.
     8 Softmax "softmax" false => softmax::SoftmaxRecord,
+    /// Convolution fused with the max pool over its output.
+    9 ConvMaxPool "conv_max_pool" false => conv_pool::ConvPoolRecord,
+    /// Convolution fused with the average pool over its output.
+    10 ConvAvgPool "conv_avg_pool" false => conv_pool::ConvPoolRecord,
 }
 
 impl OpKind {
@@ -319,6 +326,8 @@ impl OpKind {
             OpKind::Concat => built::CONCAT,
             OpKind::Activation => built::ACTIVATION,
             OpKind::Softmax => built::SOFTMAX,
+            OpKind::ConvMaxPool => OpKind::Conv2d.built() && built::MAX_POOL,
+            OpKind::ConvAvgPool => OpKind::Conv2d.built() && built::AVG_POOL,
         }
     }
 
@@ -333,6 +342,12 @@ impl OpKind {
             OpKind::Concat => "concat: left out of this build (PICOCNN_MODELS)",
             OpKind::Activation => "activation: left out of this build (PICOCNN_MODELS)",
             OpKind::Softmax => "softmax: left out of this build (PICOCNN_MODELS)",
+            OpKind::ConvMaxPool => {
+                "convolution with max pooling: left out of this build (PICOCNN_MODELS)"
+            }
+            OpKind::ConvAvgPool => {
+                "convolution with average pooling: left out of this build (PICOCNN_MODELS)"
+            }
         })
     }
 }
@@ -455,11 +470,13 @@ impl Record {
         if !self.kind_built() {
             return Err(s.op.kind.left_out());
         }
-        if let Record::Conv2d(r) = self {
-            let kind = r.geometry(s).kind();
-            if !kind.built() {
-                return Err(kind.left_out());
-            }
+        let kind = match self {
+            Record::Conv2d(r) => Some(r.geometry(s).kind()),
+            Record::ConvMaxPool(r) | Record::ConvAvgPool(r) => Some(r.geometry(s).conv().kind()),
+            _ => None,
+        };
+        if let Some(kind) = kind.filter(|k| !k.built()) {
+            return Err(kind.left_out());
         }
         Ok(())
     }

@@ -23,6 +23,9 @@ impl ModelBuilder {
                 what: "more than 65534 tensors or ops",
             });
         }
+        if self.fuse != super::Fusion::Never {
+            return self.fusion()?.0.finish();
+        }
         let plan = self.plan()?;
         // Strings: name, labels, op names.
         let mut strings: Vec<&str> = vec![&self.name];

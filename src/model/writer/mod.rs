@@ -40,8 +40,10 @@ use std::vec;
 use std::vec::Vec;
 
 mod emit;
+mod fuse;
 mod plan;
 
+pub use fuse::{Fusion, PlanReport};
 pub use plan::Plan;
 
 /// Element type and quantization of a tensor.
@@ -221,6 +223,7 @@ pub struct ModelBuilder {
     labels: Vec<String>,
     norm: (f32, f32),
     reuse: bool,
+    fuse: Fusion,
 }
 
 /// Effective `[top, bottom, left, right]` padding of a geometry.
@@ -271,6 +274,7 @@ impl ModelBuilder {
             labels: Vec::new(),
             norm: (1.0, 0.0),
             reuse: true,
+            fuse: Fusion::Smaller,
         }
     }
 
@@ -279,6 +283,13 @@ impl ModelBuilder {
     /// checking the planner.
     pub fn arena_reuse(&mut self, reuse: bool) -> &mut Self {
         self.reuse = reuse;
+        self
+    }
+
+    /// When [`finish`](Self::finish) fuses a convolution with the pool
+    /// over its output ([`Fusion::Smaller`] by default).
+    pub fn fuse(&mut self, fuse: Fusion) -> &mut Self {
+        self.fuse = fuse;
         self
     }
 
@@ -482,6 +493,8 @@ impl ModelBuilder {
     /// same bytes (the writer is the reader's twin; tested round trip).
     pub fn from_model(model: &Model<'_>) -> Result<ModelBuilder> {
         let mut b = ModelBuilder::new(model.name());
+        // The same ops, so the same bytes.
+        b.fuse = Fusion::Never;
         b.tensors = (0..model.tensor_count())
             .map(|t| {
                 let info = model.tensor(t);

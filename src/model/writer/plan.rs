@@ -17,6 +17,8 @@ pub struct Plan {
     pub arena_len: usize,
     /// Bytes if every tensor and scratch buffer had its own place.
     pub naive_len: usize,
+    /// No plan of these buffers is smaller: the most bytes live at one op.
+    pub lower_bound: usize,
 }
 
 struct Buffer {
@@ -128,10 +130,21 @@ pub(super) fn plan(m: &ModelBuilder) -> Result<Plan> {
             .iter()
             .map(|o| align_up(o.scratch, f::ARENA_ALIGN))
             .sum::<usize>();
+    let lower_bound = (0..n_ops.max(1))
+        .map(|i| {
+            buffers
+                .iter()
+                .filter(|b| b.first <= i && i <= b.last)
+                .map(|b| b.size)
+                .sum::<usize>()
+        })
+        .max()
+        .unwrap_or(0);
     Ok(Plan {
         offsets,
         scratch,
         arena_len,
         naive_len,
+        lower_bound,
     })
 }

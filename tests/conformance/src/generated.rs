@@ -7,6 +7,7 @@ use picocnn::ops::act::{activation_float, ActI8};
 use picocnn::ops::add::{add_float, AddI8, AddQuant};
 use picocnn::ops::concat::{concat_float, concat_i8, ConcatInput, ConcatInputI8};
 use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8};
+use picocnn::ops::conv_pool::ConvPool;
 use picocnn::ops::dense::{Dense, DenseFloat, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig};
 use picocnn::ops::pool::{Pool2dFloat, Pool2dI8, PoolKind};
@@ -35,6 +36,14 @@ pub static CASES: &[(&str, CaseFn)] = &[
         "i8_per_tensor_conv_pointwise_depthwise_dense",
         i8_per_tensor,
     ),
+    ("i8_conv_maxpool_fused_lenet_conv1", i8_fused_lenet),
+    ("i8_conv_avgpool_fused_overlapping", i8_fused_avg),
+    (
+        "i8_conv_maxpool_fused_overlapping_per_tensor",
+        i8_fused_max_overlap,
+    ),
+    ("f32_conv_maxpool_fused_overlapping", float_fused::<f32>),
+    ("f16_conv_maxpool_fused_overlapping", float_fused::<f16>),
     ("i8_maxpool_3x3_s2_explicit", i8_maxpool),
     ("i8_avgpool_3x3_s2_explicit", i8_avgpool),
     ("i8_global_avgpool", i8_global_avgpool),
@@ -106,7 +115,46 @@ fn i8_conv_run<'a>(
     seed: u64,
     act: Activation,
 ) -> Result<&'a [u8], Error> {
-    i8_conv_quant(bump, config, seed, act, false)
+    i8_conv_quant(bump, config, seed, act, false, None)
+}
+
+/// A pool after a convolution: kind, window, stride, padding.
+type PoolAfter = (PoolKind, [usize; 2], [usize; 2], Padding);
+
+/// The pool over a convolution's output.
+fn pool_after(conv: &Conv2d, (_, window, stride, padding): PoolAfter) -> Result<Pool2d, Error> {
+    Pool2d::new(Pool2dConfig {
+        input: conv.output_shape(),
+        window,
+        stride,
+        padding,
+    })
+}
+
+/// The fused convolution and pool, whose output must equal the
+/// convolution's (`full`) then the pool's.
+fn fused_i8<'a>(
+    bump: &mut Bump<'a>,
+    layer: &Conv2dI8<'_>,
+    input: &[i8],
+    full: &[i8],
+    after: PoolAfter,
+) -> Result<&'a [u8], Error> {
+    let conv = *layer.geometry();
+    let pool = pool_after(&conv, after)?;
+    let fused = ConvPool::new(conv, pool, after.0)?;
+    let out = bump.take::<i8>(pool.output_shape().len())?;
+    let band = bump.take::<i8>(fused.band_len())?;
+    let scratch = bump.take::<u8>(conv.scratch_len_i8())?;
+    fused.run_i8(layer, input, out, scratch, band)?;
+    let unfused = bump.take::<i8>(out.len())?;
+    Pool2dI8::new(pool, after.0, picocnn::Clamp::NONE)?.run(full, unfused)?;
+    if out != unfused {
+        return Err(Error::InvalidParameter {
+            what: "fused convolution and pool differ from the two ops",
+        });
+    }
+    Ok(out_bytes(out))
 }
 
 /// A convolution with per-channel requantization, or per tensor (the first
@@ -117,6 +165,7 @@ fn i8_conv_quant<'a>(
     seed: u64,
     act: Activation,
     per_tensor: bool,
+    pool: Option<PoolAfter>,
 ) -> Result<&'a [u8], Error> {
     let mut rng = Rng(seed);
     let conv = Conv2d::new(config)?;
@@ -151,7 +200,39 @@ fn i8_conv_quant<'a>(
     let out = bump.take::<i8>(conv.output_shape().len())?;
     let scratch = bump.take::<u8>(conv.scratch_len_i8())?;
     layer.run(input, out, scratch)?;
-    Ok(out_bytes(out))
+    match pool {
+        Some(after) => fused_i8(bump, &layer, input, out, after),
+        None => Ok(out_bytes(out)),
+    }
+}
+
+fn i8_fused_lenet<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(28, 28, 1), 6, 5, 5).padding(Padding::Same);
+    let pool = (PoolKind::Max, [2, 2], [2, 2], Padding::Valid);
+    i8_conv_quant(b, c, 15, Activation::Relu, false, Some(pool))
+}
+
+/// Windows sharing rows: a band of three rows moving by two.
+fn i8_fused_avg<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let pool = (PoolKind::Average, [3, 3], [2, 2], explicit_1());
+    i8_conv_quant(b, dilated_config(), 41, Activation::None, false, Some(pool))
+}
+
+fn i8_fused_max_overlap<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(9, 7, 5), 4, 3, 3)
+        .stride(2, 1)
+        .padding(Padding::Same);
+    let pool = (PoolKind::Max, [3, 2], [2, 1], explicit_1());
+    i8_conv_quant(b, c, 42, Activation::Relu6, true, Some(pool))
+}
+
+fn explicit_1() -> Padding {
+    Padding::Explicit {
+        top: 1,
+        bottom: 1,
+        left: 1,
+        right: 1,
+    }
 }
 
 fn i8_conv_grouped<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
@@ -283,9 +364,9 @@ fn i8_per_tensor<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     let pointwise = Conv2dConfig::new(Shape::new(6, 6, 10), 7, 1, 1);
     let depthwise = Conv2dConfig::depthwise(Shape::new(7, 7, 4), 2, 3, 3);
     let parts = [
-        i8_conv_quant(b, general, 21, Activation::Relu, true)?,
-        i8_conv_quant(b, pointwise, 22, Activation::None, true)?,
-        i8_conv_quant(b, depthwise, 23, Activation::Relu6, true)?,
+        i8_conv_quant(b, general, 21, Activation::Relu, true, None)?,
+        i8_conv_quant(b, pointwise, 22, Activation::None, true, None)?,
+        i8_conv_quant(b, depthwise, 23, Activation::Relu6, true, None)?,
         i8_dense_quant(b, 40, 9, 24, true)?,
     ];
     let len = parts.iter().map(|p| p.len()).sum();
@@ -446,6 +527,37 @@ fn float_depthwise<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Erro
         .stride(2, 2)
         .padding(Padding::Same);
     float_conv_run::<T>(b, c, 23, Activation::Relu6)
+}
+
+/// A float convolution with a max pool whose windows share rows, fused;
+/// it must equal the two ops.
+fn float_fused<'a, T: Real + Pod>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let c = Conv2dConfig::new(Shape::new(9, 8, 3), 5, 3, 3).padding(Padding::Same);
+    let after = (PoolKind::Max, [3, 3], [2, 2], explicit_1());
+    let mut rng = Rng(43);
+    let conv = Conv2d::new(c)?;
+    let input = b.take::<T>(conv.input_shape().len())?;
+    rng.fill_f(input, -1.0, 1.0);
+    let filter = b.take::<T>(conv.filter_len())?;
+    rng.fill_f(filter, -0.5, 0.5);
+    let bias = b.take::<T>(conv.output_shape().c)?;
+    rng.fill_f(bias, -0.2, 0.2);
+    let layer = Conv2dFloat::new(conv, filter, bias, Activation::Relu)?;
+    let full = b.take::<T>(conv.output_shape().len())?;
+    layer.run(input, full)?;
+    let pool = pool_after(&conv, after)?;
+    let unfused = b.take::<T>(pool.output_shape().len())?;
+    Pool2dFloat::new(pool, after.0, Activation::None).run(full, unfused)?;
+    let fused = ConvPool::new(conv, pool, after.0)?;
+    let out = b.take::<T>(pool.output_shape().len())?;
+    let band = b.take::<T>(fused.band_len())?;
+    fused.run_float(&layer, input, out, band)?;
+    if out_bytes(out) != out_bytes(unfused) {
+        return Err(Error::InvalidParameter {
+            what: "fused convolution and pool differ from the two ops",
+        });
+    }
+    Ok(out_bytes(out))
 }
 
 /// One group, undilated, partial windows at every border and an odd

@@ -1,5 +1,5 @@
 //! The end-to-end firmware: a trained LeNet-5 (int8; f16 or f32 on the M4F) (by default
-//! `tests/models/lenet5_mnist_i8.pcnn`; `PICOCNN_MNIST_MODEL` at build time
+//! `tests/models/lenet5_mnist_i8_fused.pcnn`; `PICOCNN_MNIST_MODEL` at build time
 //! picks another) classifies the first test digits of `data/mnist`
 //! (`PICOCNN_MNIST_DIGITS`, default 100, written by `build.rs`), read from
 //! flash. It prints the number of digits, how many it got right, and a
@@ -27,11 +27,11 @@ static MODEL: &Aligned<[u8]> = &Aligned(*include_bytes!(env!("PICOCNN_MNIST_MODE
 /// `n` images of 28x28 bytes, then their `n` labels.
 static DIGITS: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/digits.bin"));
 
-/// int8 LeNet-5 needs 5,903 bytes, f16 11,775 (not on the M0: it has 16 KiB of RAM).
-#[cfg(any(machine = "m4", machine = "rv32"))]
-static ARENA: StaticArena<{ 24 * 1024 }> = StaticArena::new();
-#[cfg(machine = "m0")]
-static ARENA: StaticArena<6144> = StaticArena::new();
+// `ARENA_LEN`: the model's arena (`build.rs`). The int8 LeNet-5 needs
+// 2,975 bytes fused, 5,903 unfused; f16 11,775 (not on the M0: it has 16 KiB
+// of RAM).
+include!(concat!(env!("OUT_DIR"), "/mnist_arena.rs"));
+static ARENA: StaticArena<ARENA_LEN> = StaticArena::new();
 
 /// The value, or the firmware stops saying what failed.
 fn ok<T>(r: Result<T, picocnn::Error>, what: &str) -> T {

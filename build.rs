@@ -52,7 +52,8 @@ fn main() {
 fn models() {
     const USES: &str = "\"conv_general\", \"conv_pointwise\", \"conv_depthwise\", \"dense\", \
                         \"max_pool\", \"avg_pool\", \"add\", \"concat\", \"activation\", \
-                        \"softmax\", \"int8\", \"f16\", \"f32\"";
+                        \"softmax\", \"int8\", \"f16\", \"f32\", \"conv_op\", \"max_pool_op\", \
+                        \"avg_pool_op\", \"conv_max_pool_op\", \"conv_avg_pool_op\"";
     println!("cargo::rustc-check-cfg=cfg(picocnn_pruned)");
     println!("cargo::rustc-check-cfg=cfg(picocnn_use, values({USES}))");
     println!("cargo::rerun-if-env-changed=PICOCNN_MODELS");
@@ -105,9 +106,14 @@ fn kernels_of(
             _ => return Err(format!("op {i}: unknown type {dtype}")),
         });
         let param = |k: usize| u32_at(r + 16 + 4 * k);
+        // The record kinds, apart from the kernels they run: a build for
+        // fused models links no plain convolution or pool record.
         match kind {
-            9 => uses.insert("max_pool"),
-            10 => uses.insert("avg_pool"),
+            1 => uses.insert("conv_op"),
+            3 => uses.insert("max_pool_op"),
+            4 => uses.insert("avg_pool_op"),
+            9 => uses.insert("max_pool") | uses.insert("conv_max_pool_op"),
+            10 => uses.insert("avg_pool") | uses.insert("conv_avg_pool_op"),
             _ => false,
         };
         uses.insert(match kind {

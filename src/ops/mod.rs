@@ -39,6 +39,19 @@ pub(crate) mod built {
     pub const ACTIVATION: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "activation"));
     /// Softmax.
     pub const SOFTMAX: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "softmax"));
+    /// Plain convolution records (kind 1), apart from the kernels fused
+    /// records share.
+    pub const CONV_OP: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "conv_op"));
+    /// Plain max pooling records.
+    pub const MAX_POOL_OP: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "max_pool_op"));
+    /// Plain average pooling records.
+    pub const AVG_POOL_OP: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "avg_pool_op"));
+    /// Convolutions fused with a max pool.
+    pub const CONV_MAX_POOL_OP: bool =
+        cfg!(any(not(picocnn_pruned), picocnn_use = "conv_max_pool_op"));
+    /// Convolutions fused with an average pool.
+    pub const CONV_AVG_POOL_OP: bool =
+        cfg!(any(not(picocnn_pruned), picocnn_use = "conv_avg_pool_op"));
     /// int8 tensors (also the Cargo feature `int8`).
     pub const INT8: bool = cfg!(all(
         feature = "int8",

@@ -260,7 +260,7 @@ fn build_variant(
         // the kernels the model uses.
         cmd.arg("--no-default-features").env(
             "PICOCNN_MODELS",
-            crate::root().join("tests/models/lenet5_mnist_i8.pcnn"),
+            crate::root().join("tests/models/lenet5_mnist_i8_fused.pcnn"),
         );
     }
     cmd.env("PICOCNN_QEMU_MACHINE", m.name);

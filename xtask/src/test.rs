@@ -18,10 +18,10 @@ pub fn run(opts: &Opts) -> bool {
     }
     // The library built for the int8 LeNet-5 alone: the other kernels are
     // left out and models that need them refused by name.
-    let lenet = crate::root().join("tests/models/lenet5_mnist_i8.pcnn");
+    let lenet = crate::root().join("tests/models/lenet5_mnist_i8_fused.pcnn");
     let pruned = ["test", "--all-features", "--test", "pruned"].map(String::from);
     if !cargo_step(
-        "PICOCNN_MODELS=tests/models/lenet5_mnist_i8.pcnn cargo test --test pruned",
+        "PICOCNN_MODELS=tests/models/lenet5_mnist_i8_fused.pcnn cargo test --test pruned",
         &pruned,
         Some(("PICOCNN_MODELS", lenet.as_os_str())),
     ) {

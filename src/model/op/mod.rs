@@ -312,22 +312,28 @@ registry! {
     10 ConvAvgPool "conv_avg_pool" false => conv_pool::ConvPoolRecord,
 }
 
+/// Whether this build has any convolution kernel.
+const fn conv_built() -> bool {
+    use crate::ops::built;
+    built::CONV_GENERAL || built::CONV_POINTWISE || built::CONV_DEPTHWISE
+}
+
 impl OpKind {
     /// Whether this build has the kernels of this kind (see
     /// `PICOCNN_MODELS` in the README).
     pub const fn built(self) -> bool {
         use crate::ops::built;
         match self {
-            OpKind::Conv2d => built::CONV_GENERAL || built::CONV_POINTWISE || built::CONV_DEPTHWISE,
+            OpKind::Conv2d => built::CONV_OP && conv_built(),
             OpKind::Dense => built::DENSE,
-            OpKind::MaxPool => built::MAX_POOL,
-            OpKind::AvgPool => built::AVG_POOL,
+            OpKind::MaxPool => built::MAX_POOL_OP && built::MAX_POOL,
+            OpKind::AvgPool => built::AVG_POOL_OP && built::AVG_POOL,
             OpKind::Add => built::ADD,
             OpKind::Concat => built::CONCAT,
             OpKind::Activation => built::ACTIVATION,
             OpKind::Softmax => built::SOFTMAX,
-            OpKind::ConvMaxPool => OpKind::Conv2d.built() && built::MAX_POOL,
-            OpKind::ConvAvgPool => OpKind::Conv2d.built() && built::AVG_POOL,
+            OpKind::ConvMaxPool => built::CONV_MAX_POOL_OP && conv_built() && built::MAX_POOL,
+            OpKind::ConvAvgPool => built::CONV_AVG_POOL_OP && conv_built() && built::AVG_POOL,
         }
     }
 

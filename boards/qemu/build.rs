@@ -90,7 +90,10 @@ fn mnist_inputs(out: &std::path::Path) {
     aligned.copy_from_slice(&bytes);
     let arena_len = match picocnn::model::Model::parse(aligned) {
         Ok(m) => m.arena_len(),
-        Err(e) => panic!("the model {} does not pass the checks: {e}", model.display()),
+        Err(e) => panic!(
+            "the model {} does not pass the checks: {e}",
+            model.display()
+        ),
     };
     fs::write(
         out.join("mnist_arena.rs"),

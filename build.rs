@@ -53,7 +53,8 @@ fn models() {
     const USES: &str = "\"conv_general\", \"conv_pointwise\", \"conv_depthwise\", \"dense\", \
                         \"max_pool\", \"avg_pool\", \"add\", \"concat\", \"activation\", \
                         \"softmax\", \"int8\", \"f16\", \"f32\", \"conv_op\", \"max_pool_op\", \
-                        \"avg_pool_op\", \"conv_max_pool_op\", \"conv_avg_pool_op\"";
+                        \"avg_pool_op\", \"conv_max_pool_op\", \"conv_avg_pool_op\", \
+                        \"conv_pool_rows\", \"conv_pool_band\"";
     println!("cargo::rustc-check-cfg=cfg(picocnn_pruned)");
     println!("cargo::rustc-check-cfg=cfg(picocnn_use, values({USES}))");
     println!("cargo::rerun-if-env-changed=PICOCNN_MODELS");
@@ -116,6 +117,17 @@ fn kernels_of(
             10 => uses.insert("avg_pool") | uses.insert("conv_avg_pool_op"),
             _ => false,
         };
+        // A fused max pool whose windows share no rows streams one row at a
+        // time; other fused pools run by bands (word 6: `wh | ww << 8 | sh
+        // << 16 | sw << 24`).
+        if kind == 9 || kind == 10 {
+            let [wh, _, sh, _] = (param(6)? as u32).to_le_bytes();
+            uses.insert(if kind == 9 && sh >= wh {
+                "conv_pool_rows"
+            } else {
+                "conv_pool_band"
+            });
+        }
         uses.insert(match kind {
             // A fused convolution and pool: its convolution's loop nest.
             1 | 9 | 10 => {

@@ -87,3 +87,125 @@ fn the_build_says_what_it_has() {
     assert_eq!(OpKind::MaxPool.built(), !pruned);
     assert!(OpKind::ConvMaxPool.built() && OpKind::Dense.built() && DType::I8.built());
 }
+
+/// An int8 convolution fused with `pool`: `(max, window, stride)`.
+#[cfg(feature = "std")]
+fn fused(max: bool, window: usize, stride: usize) -> Result<Vec<u8>, Error> {
+    use picocnn::model::writer::{Fusion, ModelBuilder, TensorType, Weights};
+    use picocnn::ops::conv::Conv2dConfig;
+    use picocnn::ops::Padding;
+    use picocnn::quant::{Activation, QParams};
+    let config = Conv2dConfig::new(picocnn::Shape::new(8, 8, 1), 4, 3, 3).padding(Padding::Same);
+    let q = QParams::new(0.02, 0).unwrap();
+    let filter = (0..36).map(|i| (i * 7 % 23) as i8 - 11).collect();
+    let weights = Weights::i8_from_scales(filter, vec![5; 4], &[0.01; 4], q, q).unwrap();
+    let mut b = ModelBuilder::new("fused");
+    b.fuse(Fusion::Always);
+    let x = b.input(config.input, TensorType::I8(q));
+    let y = b
+        .conv2d("c", x, config, Activation::Relu, weights, TensorType::I8(q))
+        .unwrap();
+    let z = if max {
+        b.max_pool("p", y, [window; 2], [stride; 2], Padding::Same)
+    } else {
+        b.avg_pool("p", y, [window; 2], [stride; 2], Padding::Same)
+    }
+    .unwrap();
+    b.output(z);
+    b.finish()
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn fused_pools_are_built_by_loop() {
+    use picocnn::model::writer::AlignedBytes;
+    // A LeNet-only build streams rows through a max pool whose windows
+    // share none (2x2, stride 2); the band loop, which overlapping max
+    // windows and average pools take, is left out.
+    let pruned =
+        option_env!("PICOCNN_MODELS").is_some_and(|m| m.ends_with("lenet5_mnist_i8_fused.pcnn"));
+    for (max, window, stride, needs_band) in
+        [(true, 2, 2, false), (true, 3, 2, true), (false, 2, 2, true)]
+    {
+        let refused = |what: &str| {
+            assert!(pruned && needs_band, "{max} {window}: {what}");
+            assert!(what.contains("PICOCNN_MODELS"), "{what}");
+            // Max pools are built; their band loop is not.
+            assert!(!max || what.contains("bands"), "{what}");
+        };
+        // The writer runs what it writes: a build without the op refuses
+        // it there already.
+        let blob = match fused(max, window, stride) {
+            Ok(blob) => AlignedBytes::from(blob),
+            Err(Error::Unsupported { what }) => {
+                refused(what);
+                continue;
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        };
+        let model = Model::parse(blob.as_bytes()).unwrap();
+        let kinds: Vec<_> = (0..model.op_count()).map(|i| model.op(i).kind).collect();
+        let fused_kind = if max {
+            OpKind::ConvMaxPool
+        } else {
+            OpKind::ConvAvgPool
+        };
+        assert_eq!(kinds, [fused_kind]);
+        let mut arena = vec![0u8; model.arena_len()];
+        match Interpreter::new(&model, &mut arena) {
+            Ok(mut it) => {
+                assert!(!(pruned && needs_band), "{max} {window}");
+                it.run().unwrap();
+            }
+            Err(Error::Unsupported { what }) => {
+                refused(what);
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+}
+
+#[test]
+fn the_band_loop_left_out_is_refused_by_the_op_too() {
+    use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dI8};
+    use picocnn::ops::conv_pool::ConvPool;
+    use picocnn::ops::pool::{Pool2d, Pool2dConfig, PoolKind};
+    use picocnn::ops::WeightsI8;
+    use picocnn::quant::Clamp;
+    let pruned =
+        option_env!("PICOCNN_MODELS").is_some_and(|m| m.ends_with("lenet5_mnist_i8_fused.pcnn"));
+    let conv = Conv2d::new(Conv2dConfig::new(picocnn::Shape::new(6, 6, 1), 1, 3, 3)).unwrap();
+    // Each output is 9 * 3 = 27 (a multiplier of one half, shifted left once).
+    let w = WeightsI8 {
+        filter: &[1; 9],
+        bias: &[0],
+        multiplier: &[1 << 30],
+        shift: &[1],
+    };
+    let layer = Conv2dI8::new(conv, w, 0, 0, Clamp::NONE).unwrap();
+    for (kind, window, stride, band) in [
+        (PoolKind::Max, 2, 2, false),
+        (PoolKind::Max, 2, 1, true),
+        (PoolKind::Average, 2, 2, true),
+    ] {
+        let pool = Pool2d::new(
+            Pool2dConfig::new(conv.output_shape(), window, window).stride(stride, stride),
+        )
+        .unwrap();
+        let fused = ConvPool::new(conv, pool, kind).unwrap();
+        assert_eq!(fused.built(), !(pruned && band));
+        let (input, mut out) = ([3i8; 36], vec![0i8; pool.output_shape().len()]);
+        let (mut scratch, mut b) = (
+            vec![0u8; conv.scratch_len_i8()],
+            vec![0i8; fused.band_len()],
+        );
+        match fused.run_i8(&layer, &input, &mut out, &mut scratch, &mut b) {
+            Ok(()) => assert!(out.iter().all(|&v| v == 27), "{out:?}"),
+            Err(Error::Unsupported { what }) => {
+                assert!(pruned && band);
+                assert!(what.contains("PICOCNN_MODELS"), "{what}");
+            }
+            Err(e) => panic!("unexpected error {e}"),
+        }
+    }
+}

@@ -27,8 +27,9 @@
 //! ```
 
 use crate::arch::taps;
-use crate::error::{check_len, check_min_len, invalid, Result};
+use crate::error::{check_len, check_min_len, invalid, Error, Result};
 use crate::num::Real;
+use crate::ops::built;
 use crate::ops::conv::{Conv2d, Conv2dFloat, Conv2dI8};
 use crate::ops::pool::{Pool2d, Pool2dFloat, Pool2dI8, PoolKind};
 use crate::quant::{Activation, Clamp};
@@ -61,6 +62,27 @@ impl ConvPool {
     /// no rows.
     const fn streams(&self) -> bool {
         matches!(self.kind, PoolKind::Max) && self.pool.stride()[0] >= self.pool.window()[0]
+    }
+
+    /// Whether this build runs this geometry's loop (a build for given
+    /// models has only the ones they use: see `PICOCNN_MODELS`).
+    pub const fn built(&self) -> bool {
+        if self.streams() {
+            built::CONV_POOL_ROWS
+        } else {
+            built::CONV_POOL_BAND
+        }
+    }
+
+    /// The error of a loop left out of this build.
+    #[cold]
+    #[inline(never)]
+    pub(crate) const fn left_out(&self) -> Error {
+        built::left_out(if self.streams() {
+            "convolution with a row-streaming max pool: left out of this build (PICOCNN_MODELS)"
+        } else {
+            "convolution with a pool by bands of rows: left out of this build (PICOCNN_MODELS)"
+        })
     }
 
     /// The convolution.
@@ -132,6 +154,9 @@ impl ConvPool {
         let row = o.w * o.c;
         let out_row = p.output_shape().w * o.c;
         let [wh, ww] = p.window();
+        if !self.built() {
+            return Err(self.left_out());
+        }
         if self.streams() {
             let band = &mut band[..row];
             let (sw, pl) = (p.stride()[1] as isize, p.padding()[1] as isize);

@@ -52,6 +52,12 @@ pub(crate) mod built {
     /// Convolutions fused with an average pool.
     pub const CONV_AVG_POOL_OP: bool =
         cfg!(any(not(picocnn_pruned), picocnn_use = "conv_avg_pool_op"));
+    /// Fused pools that stream one convolution row at a time (max pools
+    /// whose windows share no rows).
+    pub const CONV_POOL_ROWS: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "conv_pool_rows"));
+    /// Fused pools that run by bands of rows (average pools, and max pools
+    /// whose windows share rows).
+    pub const CONV_POOL_BAND: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "conv_pool_band"));
     /// int8 tensors (also the Cargo feature `int8`).
     pub const INT8: bool = cfg!(all(
         feature = "int8",

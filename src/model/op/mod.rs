@@ -477,11 +477,17 @@ impl Record {
             return Err(s.op.kind.left_out());
         }
         let kind = match self {
-            Record::Conv2d(r) => Some(r.geometry(s).kind()),
-            Record::ConvMaxPool(r) | Record::ConvAvgPool(r) => Some(r.geometry(s).conv().kind()),
-            _ => None,
+            Record::Conv2d(r) => r.geometry(s).kind(),
+            Record::ConvMaxPool(r) | Record::ConvAvgPool(r) => {
+                let g = r.geometry(s);
+                if !g.built() {
+                    return Err(g.left_out());
+                }
+                g.conv().kind()
+            }
+            _ => return Ok(()),
         };
-        if let Some(kind) = kind.filter(|k| !k.built()) {
+        if !kind.built() {
             return Err(kind.left_out());
         }
         Ok(())

@@ -62,36 +62,58 @@ fn smlad(a: u32, b: u32, acc: i32) -> i32 {
     r
 }
 
+/// `(a b + 2^31) >> 32`: the high word of the product, rounded.
 #[inline(always)]
-fn smlabb(a: u32, b: u32, acc: i32) -> i32 {
+pub(crate) fn smmulr(a: i32, b: i32) -> i32 {
     let r;
     // SAFETY: pure register arithmetic.
     unsafe {
-        asm!("smlabb {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack))
+        asm!("smmulr {r}, {a}, {b}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
     };
     r
 }
 
 #[inline(always)]
-fn smlatt(a: u32, b: u32, acc: i32) -> i32 {
-    let r;
+fn smlabb(a: u32, b: u32, mut acc: i32) -> i32 {
+    // The sum in the accumulator's own register: a loop then keeps its
+    // accumulators in place.
     // SAFETY: pure register arithmetic.
     unsafe {
-        asm!("smlatt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack))
+        asm!("smlabb {c}, {a}, {b}, {c}", c = inout(reg) acc, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
     };
-    r
+    acc
+}
+
+#[inline(always)]
+fn smlatt(a: u32, b: u32, mut acc: i32) -> i32 {
+    // The sum in the accumulator's own register: a loop then keeps its
+    // accumulators in place.
+    // SAFETY: pure register arithmetic.
+    unsafe {
+        asm!("smlatt {c}, {a}, {b}, {c}", c = inout(reg) acc, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
+    };
+    acc
+}
+
+/// One depthwise tap's four filter values sign-extended in pairs:
+/// channels 0 and 2, then 1 and 3.
+#[inline(always)]
+pub(crate) fn filter4(w: &[i8]) -> [u32; 2] {
+    let w = &w[..4];
+    // SAFETY: the slice holds exactly four bytes.
+    let wv = unsafe { ld32(w.as_ptr()) };
+    [sxtb16(wv), sxtb16_ror8(wv)]
 }
 
 /// Four independent multiply-accumulates of one depthwise tap:
-/// `acc[j] + (x[j] + offset) * w[j]`, two SXTB16 pairs and four SMLAxy.
+/// `acc[j] + (x[j] + offset) * w[j]`, two SXTAB16 and four SMLAxy.
 #[inline(always)]
-pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8], offset: i32) -> [i32; 4] {
-    let (x, w) = (&x[..4], &w[..4]);
+pub(crate) fn mac4(acc: [i32; 4], x: &[i8], [w02, w13]: [u32; 2], offset: i32) -> [i32; 4] {
+    let x = &x[..4];
     let off2 = (offset as u32 & 0xffff) | ((offset as u32) << 16);
-    // SAFETY: both slices hold exactly four bytes.
-    let (xv, wv) = unsafe { (ld32(x.as_ptr()), ld32(w.as_ptr())) };
+    // SAFETY: the slice holds exactly four bytes.
+    let xv = unsafe { ld32(x.as_ptr()) };
     let (x02, x13) = (sxtab16(off2, xv), sxtab16_ror8(off2, xv));
-    let (w02, w13) = (sxtb16(wv), sxtb16_ror8(wv));
     [
         smlabb(x02, w02, acc[0]),
         smlabb(x13, w13, acc[1]),

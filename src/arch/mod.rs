@@ -123,15 +123,89 @@ pub(crate) fn rounding_high_mul(x: i32, m: i32) -> i32 {
     }
 }
 
-/// Four independent multiply-accumulates (depthwise, one tap of four
-/// channels): `acc[j] + (x[j] + offset) * w[j]`.
-#[inline(always)]
-pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8], offset: i32) -> [i32; 4] {
-    #[cfg(picocnn_dsp)]
-    return cortex_m_dsp::mac4(acc, x, w, offset);
-    #[cfg(not(picocnn_dsp))]
-    portable::mac4(acc, x, w, offset)
+/// One output channel's requantization, zero point included, for
+/// accumulators of at most `2^(30 - left)` in size, with `left` the
+/// multiplier's left shift (see [`fits`](Self::fits)): TensorFlow Lite's
+/// `MultiplyByQuantizedMultiplier` plus the zero point, to the bit, in fewer
+/// instructions. The high multiply cannot overflow when its operand is
+/// doubled (the DSP's SMMULR rounds at bit 31 then), and the rounding
+/// division is one shift: with `high = q 2^r + rem`, adding `2^(r-1)`, less
+/// one for negative `high`, carries exactly when gemmlowp's rounding adds
+/// one, and the zero point rides along as `zp 2^r`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NarrowScale {
+    multiplier: i32,
+    left: u32,
+    right: u32,
+    /// `2^(right-1) + zp 2^right` (`zp` when `right` is 0).
+    round: i32,
+    /// -1 when `right` > 0, else 0.
+    neg: i32,
 }
+
+impl NarrowScale {
+    /// Largest right shift: the zero point times `2^right` stays below
+    /// `2^29`, so that no sum overflows.
+    const MAX_RIGHT: i32 = 22;
+
+    /// Whether accumulators of at most `bound` in size take this path
+    /// with a multiplier's `shift` (in `-31..=30`).
+    #[inline(always)]
+    pub(crate) fn fits(bound: u32, shift: i32) -> bool {
+        let left = if shift > 0 { shift as u32 } else { 0 };
+        -shift <= Self::MAX_RIGHT && left < 30 && bound < 1 << (30 - left)
+    }
+
+    /// A checked (not negative) `multiplier`, a `shift` that [`fits`](Self::fits) and the
+    /// output's zero point in `-128..=127`.
+    #[inline(always)]
+    pub(crate) fn new(multiplier: i32, shift: i32, zero_point: i32) -> Self {
+        let left = if shift > 0 { shift } else { 0 };
+        let right = ((left - shift) & 31) as u32;
+        NarrowScale {
+            multiplier,
+            left: left as u32,
+            right,
+            round: ((1i32 << right) >> 1) + (zero_point << right),
+            neg: -((right != 0) as i32),
+        }
+    }
+
+    /// The requantized `x` plus the zero point, before the clamp.
+    #[inline(always)]
+    pub(crate) fn apply(self, x: i32) -> i32 {
+        let high = rounding_high_mul_narrow(x << self.left, self.multiplier);
+        (high + self.round + ((high >> 31) & self.neg)) >> self.right
+    }
+}
+
+/// [`rounding_high_mul`] of an `x` below `2^30` in size.
+#[inline(always)]
+fn rounding_high_mul_narrow(x: i32, m: i32) -> i32 {
+    #[cfg(picocnn_dsp)]
+    return cortex_m_dsp::smmulr(x << 1, m);
+    #[cfg(not(picocnn_dsp))]
+    rounding_high_mul(x, m)
+}
+
+/// One depthwise tap's four filter values, prepared for [`mac4`].
+#[cfg(picocnn_dsp)]
+pub(crate) use cortex_m_dsp::filter4;
+/// What [`filter4`] gives.
+#[cfg(picocnn_dsp)]
+pub(crate) type Filter4 = [u32; 2];
+/// What [`filter4`] gives.
+#[cfg(not(picocnn_dsp))]
+pub(crate) type Filter4 = [i8; 4];
+#[cfg(not(picocnn_dsp))]
+pub(crate) use portable::filter4;
+
+/// Four independent multiply-accumulates (depthwise, one tap of four
+/// channels): `acc[j] + (x[j] + offset) * w[j]`, `w` from [`filter4`].
+#[cfg(picocnn_dsp)]
+pub(crate) use cortex_m_dsp::mac4;
+#[cfg(not(picocnn_dsp))]
+pub(crate) use portable::mac4;
 
 #[inline(always)]
 pub(crate) fn conv_general_i8<const P: bool>(
@@ -179,4 +253,56 @@ pub(crate) fn dense_i8(
     cortex_m0::dense_i8(input, weights, col, offset, emit, bias);
     #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::dense_i8(input, weights, col, offset, emit, bias);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::NarrowScale;
+    use crate::quant::multiply_by_quantized_multiplier;
+
+    /// SMMULR as the Armv7E-M manual defines it.
+    fn smmulr(a: i32, b: i32) -> i32 {
+        ((a as i64 * b as i64 + (1 << 31)) >> 32) as i32
+    }
+
+    #[test]
+    fn narrow_scale_is_tflites_plus_the_zero_point() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut checked = 0u32;
+        for shift in -31..=30 {
+            for _ in 0..4_000 {
+                let r = next();
+                let m = (r as i32) & i32::MAX;
+                let zp = (r >> 32) as u8 as i8 as i32;
+                let left = shift.max(0) as u32;
+                if !NarrowScale::fits(1, shift) {
+                    // Only large right shifts and left shifts of 30 are
+                    // refused outright.
+                    assert!(!(-NarrowScale::MAX_RIGHT..30).contains(&shift));
+                    continue;
+                }
+                let top = (1i64 << (30 - left)) - 1;
+                assert!(NarrowScale::fits(top as u32, shift));
+                assert!(!NarrowScale::fits(top as u32 + 1, shift));
+                let s = NarrowScale::new(m, shift, zp);
+                let wide = (next() as i64 % (top + 1)) as i32;
+                let small = wide >> (next() % 31);
+                for x in [wide, small, top as i32, -(top as i32), 0, 1, -1] {
+                    let want = multiply_by_quantized_multiplier(x, m, shift) + zp;
+                    assert_eq!(s.apply(x), want, "x {x} m {m} shift {shift} zp {zp}");
+                    // The DSP's doubled SMMULR is the same high multiply.
+                    let t = x << left;
+                    assert_eq!(smmulr(t << 1, m), super::rounding_high_mul(t, m), "{t} {m}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1_000_000);
+    }
 }

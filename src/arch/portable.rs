@@ -79,12 +79,19 @@ pub(crate) fn rounding_high_mul_16(x: i32, m: i32) -> i32 {
     ((hi as u32) << 1 | lo >> 31) as i32
 }
 
+/// One depthwise tap's four filter values as [`mac4`] takes them.
+#[cfg_attr(picocnn_dsp, allow(dead_code))]
+#[inline(always)]
+pub(crate) fn filter4(w: &[i8]) -> [i8; 4] {
+    [w[0], w[1], w[2], w[3]]
+}
+
 /// Four independent multiply-accumulates (depthwise, one tap of four
 /// channels): `acc[j] + (x[j] + offset) * w[j]`.
 #[cfg_attr(picocnn_dsp, allow(dead_code))]
 #[inline(always)]
-pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8], offset: i32) -> [i32; 4] {
-    let (x, w) = (&x[..4], &w[..4]);
+pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: [i8; 4], offset: i32) -> [i32; 4] {
+    let x = &x[..4];
     let mut acc = acc;
     for j in 0..4 {
         acc[j] = acc[j].wrapping_add((x[j] as i32 + offset) * w[j] as i32);
@@ -474,129 +481,161 @@ pub(crate) fn channels<const P: bool>(
     }
 }
 
-/// Depthwise convolution (HWO filters): per output pixel, blocks of four
-/// output channels whose accumulators stay in registers across the taps.
+/// Filter taps a block of four depthwise channels prepares at once: windows
+/// up to 5x5 (larger ones take the per-pixel loop).
+const DEPTHWISE_TAPS: usize = 25;
+
+/// Depthwise convolution (HWO filters). With one filter per channel, blocks
+/// of four channels each sweep the whole output: their filters are
+/// prepared for the target's `mac4`, their requantization worked out and
+/// their bias loaded once per block, and each window's taps are checked
+/// once. Other channels (and multipliers above one) go per output pixel.
 pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mut [i8]) {
     let geom = &a.geom;
     let [kh, kw] = geom.kernel;
     let [dh, dw] = geom.dilation;
-    let cin = geom.input.c;
-    let oc = geom.output.c;
+    let (cin, oc) = (geom.input.c, geom.output.c);
     let mult = oc / cin;
+    let blocks = if mult == 1 && kh * kw <= DEPTHWISE_TAPS {
+        oc / 4 * 4
+    } else {
+        0
+    };
+    for o0 in (0..blocks).step_by(4) {
+        depthwise_block(a, input, output, o0);
+    }
+    if blocks == oc {
+        return;
+    }
     let off = a.input_offset;
     let in_w = geom.input.w;
-    let filter = a.filter;
-    let mut out_idx = 0;
-    for oy in 0..geom.output.h {
+    for (p, out) in output.chunks_exact_mut(oc).enumerate() {
+        let (oy, ox) = (p / geom.output.w, p % geom.output.w);
         let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
+        let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
         let (ky_lo, ky_hi) = taps(y0, geom.input.h, kh, dh);
-        for ox in 0..geom.output.w {
-            let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
-            let (kx_lo, kx_hi) = taps(x0, in_w, kw, dw);
-            let out = &mut output[out_idx..out_idx + oc];
-            let mut o0 = 0;
-            if mult == 1 && ky_lo < ky_hi && kx_lo < kx_hi {
-                let first = [
-                    (y0 + (ky_lo * dh) as isize) as usize,
-                    (x0 + (kx_lo * dw) as isize) as usize,
-                ];
-                o0 = depthwise_blocks(a, input, first, [ky_lo..ky_hi, kx_lo..kx_hi], out);
-            }
-            if mult == 1 {
-                // Four channels at a time, each tap one 4-byte run of the
-                // input and of the filters.
-                while o0 + 4 <= oc {
-                    let mut acc = [0i32; 4];
-                    for ky in ky_lo..ky_hi {
-                        let iy = (y0 + (ky * dh) as isize) as usize;
-                        for kx in kx_lo..kx_hi {
-                            let ix = (x0 + (kx * dw) as isize) as usize;
-                            let x = &input[(iy * in_w + ix) * cin + o0..][..4];
-                            let w = &filter[(ky * kw + kx) * oc + o0..][..4];
-                            acc = super::mac4(acc, x, w, off);
-                        }
-                    }
-                    for (j, &v) in acc.iter().enumerate() {
-                        let o = o0 + j;
-                        out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
-                    }
-                    o0 += 4;
-                }
-            }
-            while o0 < oc {
-                let n = (oc - o0).min(4);
-                let ic = [o0 / mult, (o0 + 1) / mult, (o0 + 2) / mult, (o0 + 3) / mult];
-                let mut acc = [0i32; 4];
-                for ky in ky_lo..ky_hi {
-                    let iy = (y0 + (ky * dh) as isize) as usize;
-                    for kx in kx_lo..kx_hi {
-                        let ix = (x0 + (kx * dw) as isize) as usize;
-                        let x = &input[(iy * geom.input.w + ix) * cin..][..cin];
-                        let w = &a.filter[(ky * kw + kx) * oc + o0..][..n];
-                        for ((acc, &c), &w) in acc.iter_mut().zip(&ic).zip(w) {
-                            *acc = acc.wrapping_add((x[c] as i32 + off) * w as i32);
-                        }
+        let (kx_lo, kx_hi) = taps(x0, in_w, kw, dw);
+        let mut o0 = blocks;
+        while o0 < oc {
+            let n = (oc - o0).min(4);
+            let ic = [o0 / mult, (o0 + 1) / mult, (o0 + 2) / mult, (o0 + 3) / mult];
+            let mut acc = [0i32; 4];
+            for ky in ky_lo..ky_hi {
+                let iy = (y0 + (ky * dh) as isize) as usize;
+                for kx in kx_lo..kx_hi {
+                    let ix = (x0 + (kx * dw) as isize) as usize;
+                    let x = &input[(iy * in_w + ix) * cin..][..cin];
+                    let w = &a.filter[(ky * kw + kx) * oc + o0..][..n];
+                    for ((acc, &c), &w) in acc.iter_mut().zip(&ic).zip(w) {
+                        *acc = acc.wrapping_add((x[c] as i32 + off) * w as i32);
                     }
                 }
-                for (j, &v) in acc[..n].iter().enumerate() {
-                    let o = o0 + j;
-                    out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
-                }
-                o0 += 4;
             }
-            out_idx += oc;
+            for (j, &v) in acc[..n].iter().enumerate() {
+                let o = o0 + j;
+                out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
+            }
+            o0 += 4;
         }
     }
 }
 
-/// The blocks of four channels of a one-per-channel depthwise window whose
-/// taps `ky` x `kx` lie inside the input from cell `first` on, with one
-/// bounds check for the window: returns the channels done (a multiple of
-/// four; none if the window's extent is not inside the buffers).
+/// Channels `o0..o0 + 4` of a one-per-channel depthwise convolution over
+/// the whole output: the shorter requantization when the accumulators'
+/// bound allows it.
+#[inline(never)]
+fn depthwise_block<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mut [i8], o0: usize) {
+    let (taps, c) = (a.geom.kernel[0] * a.geom.kernel[1], a.geom.input.c);
+    let mut w = [super::filter4(&[0; 4]); DEPTHWISE_TAPS];
+    let mut size = [0u32; 4];
+    for (t, w) in w[..taps].iter_mut().enumerate() {
+        let f = &a.filter[t * c + o0..][..4];
+        *w = super::filter4(f);
+        for (s, &f) in size.iter_mut().zip(f) {
+            *s += f.unsigned_abs() as u32;
+        }
+    }
+    let bias: [i32; 4] = [0, 1, 2, 3].map(|j| a.bias[o0 + j]);
+    let shift = |j: usize| a.shift[if P { o0 + j } else { 0 }];
+    let multiplier = |j: usize| a.multiplier[if P { o0 + j } else { 0 }];
+    // |x + offset| <= 255 for every int8 x and offset -zp.
+    let narrow = (0..4).all(|j| {
+        let bound = bias[j].unsigned_abs().saturating_add(255 * size[j]);
+        super::NarrowScale::fits(bound, shift(j))
+    });
+    if narrow {
+        let s = [0, 1, 2, 3]
+            .map(|j| super::NarrowScale::new(multiplier(j), shift(j), a.output_zero_point));
+        let c = a.clamp;
+        depthwise_sweep(a, input, output, o0, &w[..taps], bias, |acc| {
+            [
+                c.apply(s[0].apply(acc[0])),
+                c.apply(s[1].apply(acc[1])),
+                c.apply(s[2].apply(acc[2])),
+                c.apply(s[3].apply(acc[3])),
+            ]
+        });
+    } else {
+        let s = [0, 1, 2, 3].map(|j| a.requant_of(o0 + j));
+        depthwise_sweep(a, input, output, o0, &w[..taps], bias, |acc| {
+            [
+                a.requantize_by(acc[0], s[0]),
+                a.requantize_by(acc[1], s[1]),
+                a.requantize_by(acc[2], s[2]),
+                a.requantize_by(acc[3], s[3]),
+            ]
+        });
+    }
+}
+
+/// [`depthwise_block`]'s loop over the output pixels, with prepared
+/// filters `w` and a requantization of four accumulators.
 #[inline(always)]
-fn depthwise_blocks<const P: bool>(
+fn depthwise_sweep<const P: bool>(
     a: &ConvArgs<'_, P>,
     input: &[i8],
-    [iy, ix]: [usize; 2],
-    [ky, kx]: [core::ops::Range<usize>; 2],
-    out: &mut [i8],
-) -> usize {
+    output: &mut [i8],
+    o0: usize,
+    w: &[super::Filter4],
+    bias: [i32; 4],
+    requantize: impl Fn([i32; 4]) -> [i8; 4],
+) {
     let geom = &a.geom;
-    let ([_, kw], [dh, dw]) = (geom.kernel, geom.dilation);
-    let cin = geom.input.c;
-    let (row_step, tap_step) = (dh * geom.input.w * cin, dw * cin);
-    let start = (iy * geom.input.w + ix) * cin;
-    let blocks = out.len().min(cin) / 4 * 4;
-    // The last tap of the last block, and the filter (HWO) row it reads.
-    let end = start + (ky.len() - 1) * row_step + (kx.len() - 1) * tap_step + blocks;
-    if blocks == 0 || end > input.len() || ky.end * kw * cin > a.filter.len() {
-        return 0;
-    }
-    let mut o0 = 0;
-    while o0 < blocks {
-        let mut acc = [0i32; 4];
-        for (r, ky) in ky.clone().enumerate() {
-            for (c, kx) in kx.clone().enumerate() {
-                let p = start + r * row_step + c * tap_step + o0;
-                let q = (ky * kw + kx) * cin + o0;
-                // SAFETY: `p + 4 <= end <= input.len()` and
-                // `q + 4 <= ky.end * kw * cin <= filter.len()`, checked above.
-                let (x, w) = unsafe {
-                    (
-                        input.get_unchecked(p..p + 4),
-                        a.filter.get_unchecked(q..q + 4),
-                    )
-                };
-                acc = super::mac4(acc, x, w, a.input_offset);
+    let kw = geom.kernel[1];
+    let [dh, dw] = geom.dilation;
+    let (c, in_w) = (geom.input.c, geom.input.w);
+    let (row_step, tap_step) = (dh * in_w * c, dw * c);
+    let mut out = output.chunks_exact_mut(c);
+    for oy in 0..geom.output.h {
+        let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
+        let (ky_lo, ky_hi) = taps(y0, geom.input.h, geom.kernel[0], dh);
+        for (ox, out) in (0..geom.output.w).zip(&mut out) {
+            let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
+            let (kx_lo, kx_hi) = taps(x0, in_w, kw, dw);
+            let mut acc = bias;
+            if ky_lo < ky_hi && kx_lo < kx_hi {
+                let iy = (y0 + (ky_lo * dh) as isize) as usize;
+                let ix = (x0 + (kx_lo * dw) as isize) as usize;
+                let start = (iy * in_w + ix) * c + o0;
+                // The window's last tap: one bounds check for all of them.
+                let end =
+                    start + (ky_hi - ky_lo - 1) * row_step + (kx_hi - kx_lo - 1) * tap_step + 4;
+                let input = &input[..end];
+                let mut row = start;
+                for ky in ky_lo..ky_hi {
+                    let mut q = row;
+                    for &w in &w[ky * kw + kx_lo..ky * kw + kx_hi] {
+                        // SAFETY: `q + 4 <= end == input.len()`.
+                        let x = unsafe { input.get_unchecked(q..q + 4) };
+                        acc = super::mac4(acc, x, w, a.input_offset);
+                        q += tap_step;
+                    }
+                    row += row_step;
+                }
             }
+            out[o0..o0 + 4].copy_from_slice(&requantize(acc));
         }
-        for (j, &v) in acc.iter().enumerate() {
-            let o = o0 + j;
-            out[o] = a.requantize(v.wrapping_add(a.bias[o]), o);
-        }
-        o0 += 4;
     }
-    o0
 }
 
 #[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]

@@ -10,7 +10,8 @@
 use core::arch::asm;
 
 use super::portable::{im2col_raw, Interior};
-use super::ConvArgs;
+use super::{ConvArgs, NarrowScale};
+use crate::quant::Scale;
 
 #[inline(always)]
 fn sxtb16(x: u32) -> u32 {
@@ -396,19 +397,53 @@ fn channels<const P: bool>(
     output: &mut [i8],
     pa: usize,
     pb: usize,
+    narrow: bool,
 ) {
     let oc = a.geom.output.c;
-    let w = |o: usize| &a.filter[o * depth..(o + 1) * depth];
+    // The tables and output cells this call touches, checked once.
+    let filter = &a.filter[..hi * depth];
+    let bias = &a.bias[..hi];
+    let tables = if P { hi } else { 1 };
+    let (multiplier, shift) = (&a.multiplier[..tables], &a.shift[..tables]);
+    let output = &mut output[..pa.max(pb) * oc + hi];
+    let (ra, rb) = (pa * oc, pb * oc);
     let mut o = lo;
     while o < hi {
         let ob = if o + 1 < hi { o + 1 } else { o };
-        let (b0, b1) = (a.bias[o], a.bias[ob]);
-        let [x0, x1, y0, y1] = dot_2x2_packed(packed, w(o), w(ob), depth, [b0, b1, b0, b1]);
-        let (r0, r1) = (a.requant_of(o), a.requant_of(ob));
-        output[pa * oc + o] = a.requantize_by(x0, r0);
-        output[pa * oc + ob] = a.requantize_by(x1, r1);
-        output[pb * oc + o] = a.requantize_by(y0, r0);
-        output[pb * oc + ob] = a.requantize_by(y1, r1);
+        let (i, ib) = if P { (o, ob) } else { (0, 0) };
+        // SAFETY: `o`, `ob` < `hi`, the tables' length (`i`, `ib` <
+        // `tables`), and the rows `ra`, `rb` end at `output.len()` at most.
+        unsafe {
+            let w = |o: usize| filter.get_unchecked(o * depth..(o + 1) * depth);
+            let (b0, b1) = (*bias.get_unchecked(o), *bias.get_unchecked(ob));
+            let [x0, x1, y0, y1] = dot_2x2_packed(packed, w(o), w(ob), depth, [b0, b1, b0, b1]);
+            let (m0, m1) = (*multiplier.get_unchecked(i), *multiplier.get_unchecked(ib));
+            let (s0, s1) = (*shift.get_unchecked(i), *shift.get_unchecked(ib));
+            let v = if narrow {
+                let (r0, r1) = (
+                    NarrowScale::new(m0, s0, a.output_zero_point),
+                    NarrowScale::new(m1, s1, a.output_zero_point),
+                );
+                [
+                    a.requantize_narrow(x0, r0),
+                    a.requantize_narrow(x1, r1),
+                    a.requantize_narrow(y0, r0),
+                    a.requantize_narrow(y1, r1),
+                ]
+            } else {
+                let (r0, r1) = (Scale::new(m0, s0), Scale::new(m1, s1));
+                [
+                    a.requantize_by(x0, r0),
+                    a.requantize_by(x1, r1),
+                    a.requantize_by(y0, r0),
+                    a.requantize_by(y1, r1),
+                ]
+            };
+            *output.get_unchecked_mut(ra + o) = v[0];
+            *output.get_unchecked_mut(ra + ob) = v[1];
+            *output.get_unchecked_mut(rb + o) = v[2];
+            *output.get_unchecked_mut(rb + ob) = v[3];
+        }
         o += 2;
     }
 }
@@ -432,6 +467,7 @@ pub(crate) fn conv_general_i8<const P: bool>(
     let (raw_a, rest) = raw.split_at_mut(depth);
     let raw_b = &mut rest[..depth];
     let interior = Interior::of(geom);
+    let narrow = a.narrow;
     let gather = |p: usize, g: usize, col: &mut [i8]| {
         let (oy, ox) = (p / ow, p % ow);
         match interior.start(oy, ox) {
@@ -444,7 +480,17 @@ pub(crate) fn conv_general_i8<const P: bool>(
             gather(p, g, raw_a);
             gather(q, g, raw_b);
             pack_pair_i8(raw_a, raw_b, a.input_offset, packed);
-            channels(a, depth, g * opg, (g + 1) * opg, packed, output, p, q);
+            channels(
+                a,
+                depth,
+                g * opg,
+                (g + 1) * opg,
+                packed,
+                output,
+                p,
+                q,
+                narrow,
+            );
         }
     });
 }
@@ -553,11 +599,12 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
         &input[s..s + cin]
     };
     let pixels = out_shape.h * ow;
+    let narrow = a.narrow;
     let mut p = 0;
     while p < pixels {
         let q = if p + 1 < pixels { p + 1 } else { p };
         pack_pair_i8(src(p), src(q), a.input_offset, packed);
-        channels(a, cin, 0, oc, packed, output, p, q);
+        channels(a, cin, 0, oc, packed, output, p, q, narrow);
         p += 2;
     }
 }

@@ -124,8 +124,8 @@ pub(crate) fn rounding_high_mul(x: i32, m: i32) -> i32 {
 }
 
 /// One output channel's requantization, zero point included, for
-/// accumulators of at most `2^(30 - left)` in size, with `left` the
-/// multiplier's left shift (see [`fits`](Self::fits)): TensorFlow Lite's
+/// accumulators below `2^30` in size and a right shift of 1 to 22 (see
+/// [`fits`](Self::fits); most layers): TensorFlow Lite's
 /// `MultiplyByQuantizedMultiplier` plus the zero point, to the bit, in fewer
 /// instructions. The high multiply cannot overflow when its operand is
 /// doubled (the DSP's SMMULR rounds at bit 31 then), and the rounding
@@ -135,12 +135,9 @@ pub(crate) fn rounding_high_mul(x: i32, m: i32) -> i32 {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct NarrowScale {
     multiplier: i32,
-    left: u32,
     right: u32,
-    /// `2^(right-1) + zp 2^right` (`zp` when `right` is 0).
+    /// `2^(right-1) + zp 2^right`.
     round: i32,
-    /// -1 when `right` > 0, else 0.
-    neg: i32,
 }
 
 impl NarrowScale {
@@ -149,33 +146,29 @@ impl NarrowScale {
     const MAX_RIGHT: i32 = 22;
 
     /// Whether accumulators of at most `bound` in size take this path
-    /// with a multiplier's `shift` (in `-31..=30`).
+    /// with a multiplier's `shift`.
     #[inline(always)]
     pub(crate) fn fits(bound: u32, shift: i32) -> bool {
-        let left = if shift > 0 { shift as u32 } else { 0 };
-        -shift <= Self::MAX_RIGHT && left < 30 && bound < 1 << (30 - left)
+        (-Self::MAX_RIGHT..=-1).contains(&shift) && bound < 1 << 30
     }
 
     /// A checked (not negative) `multiplier`, a `shift` that [`fits`](Self::fits) and the
     /// output's zero point in `-128..=127`.
     #[inline(always)]
     pub(crate) fn new(multiplier: i32, shift: i32, zero_point: i32) -> Self {
-        let left = if shift > 0 { shift } else { 0 };
-        let right = ((left - shift) & 31) as u32;
+        let right = (-shift) as u32 & 31;
         NarrowScale {
             multiplier,
-            left: left as u32,
             right,
-            round: ((1i32 << right) >> 1) + (zero_point << right),
-            neg: -((right != 0) as i32),
+            round: ((1u32 << right) >> 1) as i32 + (zero_point << right),
         }
     }
 
     /// The requantized `x` plus the zero point, before the clamp.
     #[inline(always)]
     pub(crate) fn apply(self, x: i32) -> i32 {
-        let high = rounding_high_mul_narrow(x << self.left, self.multiplier);
-        (high + self.round + ((high >> 31) & self.neg)) >> self.right
+        let high = rounding_high_mul_narrow(x, self.multiplier);
+        (high + (self.round + (high >> 31))) >> self.right
     }
 }
 
@@ -276,18 +269,16 @@ mod tests {
         };
         let mut checked = 0u32;
         for shift in -31..=30 {
-            for _ in 0..4_000 {
+            for _ in 0..8_000 {
                 let r = next();
                 let m = (r as i32) & i32::MAX;
                 let zp = (r >> 32) as u8 as i8 as i32;
-                let left = shift.max(0) as u32;
                 if !NarrowScale::fits(1, shift) {
-                    // Only large right shifts and left shifts of 30 are
-                    // refused outright.
-                    assert!(!(-NarrowScale::MAX_RIGHT..30).contains(&shift));
+                    // Only right shifts of 1 to 22 take it.
+                    assert!(!(-NarrowScale::MAX_RIGHT..0).contains(&shift));
                     continue;
                 }
-                let top = (1i64 << (30 - left)) - 1;
+                let top = (1i64 << 30) - 1;
                 assert!(NarrowScale::fits(top as u32, shift));
                 assert!(!NarrowScale::fits(top as u32 + 1, shift));
                 let s = NarrowScale::new(m, shift, zp);
@@ -297,8 +288,7 @@ mod tests {
                     let want = multiply_by_quantized_multiplier(x, m, shift) + zp;
                     assert_eq!(s.apply(x), want, "x {x} m {m} shift {shift} zp {zp}");
                     // The DSP's doubled SMMULR is the same high multiply.
-                    let t = x << left;
-                    assert_eq!(smmulr(t << 1, m), super::rounding_high_mul(t, m), "{t} {m}");
+                    assert_eq!(smmulr(x << 1, m), super::rounding_high_mul(x, m), "{x} {m}");
                     checked += 1;
                 }
             }

@@ -111,13 +111,20 @@ pub(crate) struct ConvArgs<'a, const PER_CHANNEL: bool> {
     pub input_offset: i32,
     pub output_zero_point: i32,
     pub clamp: Clamp,
+    /// Every channel's accumulators take [`NarrowScale`](super::NarrowScale)
+    /// (see [`fits_narrow`](Self::fits_narrow)).
+    pub narrow: bool,
 }
 
 impl<const PER_CHANNEL: bool> ConvArgs<'_, PER_CHANNEL> {
     /// Requantizes one accumulator of output channel `o`.
     #[inline(always)]
     pub fn requantize(&self, acc: i32, o: usize) -> i8 {
-        self.requantize_by(acc, self.requant_of(o))
+        if self.narrow {
+            self.requantize_narrow(acc, self.narrow_of(o))
+        } else {
+            self.requantize_by(acc, self.requant_of(o))
+        }
     }
 
     /// Output channel `o`'s requantization, for [`requantize_by`] (worked
@@ -135,6 +142,42 @@ impl<const PER_CHANNEL: bool> ConvArgs<'_, PER_CHANNEL> {
     pub fn requantize_by(&self, acc: i32, scale: crate::quant::Scale) -> i8 {
         self.clamp
             .apply(scale.apply(acc).wrapping_add(self.output_zero_point))
+    }
+
+    /// Whether every output channel's accumulators, over `depth` taps,
+    /// take [`NarrowScale`](super::NarrowScale): each is at most its bias
+    /// plus `depth` times 255 * 128 in size (`x + offset` and the filters'
+    /// largest sizes).
+    pub fn fits_narrow(&self, depth: usize) -> bool {
+        let Some(taps) = u32::try_from(depth)
+            .ok()
+            .and_then(|d| d.checked_mul(255 * 128))
+        else {
+            return false;
+        };
+        let channels = if PER_CHANNEL { self.shift.len() } else { 1 };
+        let widest = self
+            .bias
+            .iter()
+            .map(|b| b.unsigned_abs())
+            .max()
+            .unwrap_or(0);
+        let bound = widest.saturating_add(taps);
+        (0..channels).all(|o| super::NarrowScale::fits(bound, self.shift[o]))
+    }
+
+    /// Output channel `o`'s requantization for a layer whose accumulators
+    /// are [`narrow`](Self::narrow).
+    #[inline(always)]
+    pub fn narrow_of(&self, o: usize) -> super::NarrowScale {
+        let i = if PER_CHANNEL { o } else { 0 };
+        super::NarrowScale::new(self.multiplier[i], self.shift[i], self.output_zero_point)
+    }
+
+    /// Requantizes an accumulator with a channel's [`narrow_of`](Self::narrow_of).
+    #[inline(always)]
+    pub fn requantize_narrow(&self, acc: i32, scale: super::NarrowScale) -> i8 {
+        self.clamp.apply(scale.apply(acc))
     }
 }
 

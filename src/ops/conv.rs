@@ -430,7 +430,7 @@ impl<'a> Conv2dI8<'a> {
     }
 
     fn kernel_args<const PER_CHANNEL: bool>(&self) -> ConvArgs<'a, PER_CHANNEL> {
-        ConvArgs {
+        let mut args = ConvArgs {
             geom: self.geom.arch_geom(),
             filter: self.weights.filter,
             bias: self.weights.bias,
@@ -439,7 +439,10 @@ impl<'a> Conv2dI8<'a> {
             input_offset: self.input_offset,
             output_zero_point: self.output_zero_point,
             clamp: self.clamp,
-        }
+            narrow: false,
+        };
+        args.narrow = args.fits_narrow(self.geom.filter_depth());
+        args
     }
 }
 

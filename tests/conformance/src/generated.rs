@@ -27,6 +27,12 @@ pub static CASES: &[(&str, CaseFn)] = &[
     ("i8_conv_11x11_s4_same", i8_conv_11x11),
     ("i8_conv_pointwise_s2", i8_conv_pointwise),
     ("i8_depthwise_5x5_mult3_relu6", i8_depthwise),
+    ("i8_depthwise_3x3_mult1_same", i8_depthwise_mult1),
+    (
+        "i8_depthwise_3x3_mult1_s2_dilated",
+        i8_depthwise_mult1_dilated,
+    ),
+    ("i8_wide_requant_conv_pointwise_depthwise", i8_wide_requant),
     ("i8_conv_pointwise_odd", i8_conv_pointwise_odd),
     ("i8_lenet_conv1_5x5_same", i8_lenet_conv1),
     ("i8_lenet_conv2_5x5_valid", i8_lenet_conv2),
@@ -115,7 +121,7 @@ fn i8_conv_run<'a>(
     seed: u64,
     act: Activation,
 ) -> Result<&'a [u8], Error> {
-    i8_conv_quant(bump, config, seed, act, false, None)
+    i8_conv_quant(bump, config, seed, act, false, None, false)
 }
 
 /// A pool after a convolution: kind, window, stride, padding.
@@ -158,7 +164,9 @@ fn fused_i8<'a>(
 }
 
 /// A convolution with per-channel requantization, or per tensor (the first
-/// channel's multiplier for all).
+/// channel's multiplier for all); `wide` gives channel 0 a left shift,
+/// channel 1 a bias of 2^30 and channel 5 a right shift above 22, which the
+/// kernels' shorter requantization does not take.
 fn i8_conv_quant<'a>(
     bump: &mut Bump<'a>,
     config: Conv2dConfig,
@@ -166,6 +174,7 @@ fn i8_conv_quant<'a>(
     act: Activation,
     per_tensor: bool,
     pool: Option<PoolAfter>,
+    wide: bool,
 ) -> Result<&'a [u8], Error> {
     let mut rng = Rng(seed);
     let conv = Conv2d::new(config)?;
@@ -179,7 +188,15 @@ fn i8_conv_quant<'a>(
     let shift = bump.take::<i32>(oc)?;
     for o in 0..oc {
         bias[o] = rng.i32(-30_000, 30_000);
-        let r = quantize_multiplier(f64::from(rng.f32(0.0005, 0.02)))?;
+        let real = match o {
+            0 if wide => f64::from(rng.f32(1.1, 1.9)),
+            5 if wide => f64::from(rng.f32(1e-8, 4e-8)),
+            _ => f64::from(rng.f32(0.0005, 0.02)),
+        };
+        if wide && o == 1 {
+            bias[o] = 1 << 30;
+        }
+        let r = quantize_multiplier(real)?;
         mult[o] = r.multiplier;
         shift[o] = r.shift;
     }
@@ -209,13 +226,21 @@ fn i8_conv_quant<'a>(
 fn i8_fused_lenet<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     let c = Conv2dConfig::new(Shape::new(28, 28, 1), 6, 5, 5).padding(Padding::Same);
     let pool = (PoolKind::Max, [2, 2], [2, 2], Padding::Valid);
-    i8_conv_quant(b, c, 15, Activation::Relu, false, Some(pool))
+    i8_conv_quant(b, c, 15, Activation::Relu, false, Some(pool), false)
 }
 
 /// Windows sharing rows: a band of three rows moving by two.
 fn i8_fused_avg<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     let pool = (PoolKind::Average, [3, 3], [2, 2], explicit_1());
-    i8_conv_quant(b, dilated_config(), 41, Activation::None, false, Some(pool))
+    i8_conv_quant(
+        b,
+        dilated_config(),
+        41,
+        Activation::None,
+        false,
+        Some(pool),
+        false,
+    )
 }
 
 fn i8_fused_max_overlap<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
@@ -223,7 +248,7 @@ fn i8_fused_max_overlap<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
         .stride(2, 1)
         .padding(Padding::Same);
     let pool = (PoolKind::Max, [3, 2], [2, 1], explicit_1());
-    i8_conv_quant(b, c, 42, Activation::Relu6, true, Some(pool))
+    i8_conv_quant(b, c, 42, Activation::Relu6, true, Some(pool), false)
 }
 
 fn explicit_1() -> Padding {
@@ -305,6 +330,51 @@ fn i8_depthwise<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     i8_conv_run(b, c, 5, Activation::Relu6)
 }
 
+fn i8_depthwise_mult1<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    // Two blocks of four channels and two more.
+    let c = Conv2dConfig::depthwise(Shape::new(7, 6, 10), 1, 3, 3).padding(Padding::Same);
+    i8_conv_run(b, c, 25, Activation::Relu)
+}
+
+fn i8_depthwise_mult1_dilated<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let mut c = Conv2dConfig::depthwise(Shape::new(9, 8, 8), 1, 3, 3).padding(Padding::Explicit {
+        top: 1,
+        bottom: 0,
+        left: 2,
+        right: 1,
+    });
+    c.stride = [2, 1];
+    c.dilation = [2, 2];
+    i8_conv_run(b, c, 26, Activation::None)
+}
+
+/// Requantization the kernels' shorter path does not take, beside
+/// channels that take it, through every int8 convolution loop nest.
+fn i8_wide_requant<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let general = Conv2dConfig::new(Shape::new(7, 7, 3), 6, 3, 3).padding(Padding::Same);
+    let pointwise = Conv2dConfig::new(Shape::new(5, 5, 9), 7, 1, 1);
+    let depthwise = Conv2dConfig::depthwise(Shape::new(6, 6, 8), 1, 3, 3).padding(Padding::Same);
+    let parts = [
+        i8_conv_quant(b, general, 27, Activation::Relu, false, None, true)?,
+        i8_conv_quant(b, pointwise, 28, Activation::None, false, None, true)?,
+        i8_conv_quant(b, depthwise, 29, Activation::None, false, None, true)?,
+        i8_conv_quant(b, general, 30, Activation::None, true, None, true)?,
+    ];
+    joined(b, &parts)
+}
+
+/// The parts' bytes one after another.
+fn joined<'a>(b: &mut Bump<'a>, parts: &[&[u8]]) -> Result<&'a [u8], Error> {
+    let len = parts.iter().map(|p| p.len()).sum();
+    let out = b.take::<u8>(len)?;
+    let mut at = 0;
+    for p in parts {
+        out[at..at + p.len()].copy_from_slice(p);
+        at += p.len();
+    }
+    Ok(out)
+}
+
 fn i8_dense<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     i8_dense_run(b, 96, 32, 6)
 }
@@ -364,19 +434,12 @@ fn i8_per_tensor<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     let pointwise = Conv2dConfig::new(Shape::new(6, 6, 10), 7, 1, 1);
     let depthwise = Conv2dConfig::depthwise(Shape::new(7, 7, 4), 2, 3, 3);
     let parts = [
-        i8_conv_quant(b, general, 21, Activation::Relu, true, None)?,
-        i8_conv_quant(b, pointwise, 22, Activation::None, true, None)?,
-        i8_conv_quant(b, depthwise, 23, Activation::Relu6, true, None)?,
+        i8_conv_quant(b, general, 21, Activation::Relu, true, None, false)?,
+        i8_conv_quant(b, pointwise, 22, Activation::None, true, None, false)?,
+        i8_conv_quant(b, depthwise, 23, Activation::Relu6, true, None, false)?,
         i8_dense_quant(b, 40, 9, 24, true)?,
     ];
-    let len = parts.iter().map(|p| p.len()).sum();
-    let out = b.take::<u8>(len)?;
-    let mut at = 0;
-    for p in parts {
-        out[at..at + p.len()].copy_from_slice(p);
-        at += p.len();
-    }
-    Ok(out)
+    joined(b, &parts)
 }
 
 fn pool_config() -> Pool2dConfig {

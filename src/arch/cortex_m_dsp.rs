@@ -74,28 +74,6 @@ pub(crate) fn smmulr(a: i32, b: i32) -> i32 {
     r
 }
 
-#[inline(always)]
-fn smlabb(a: u32, b: u32, mut acc: i32) -> i32 {
-    // The sum in the accumulator's own register: a loop then keeps its
-    // accumulators in place.
-    // SAFETY: pure register arithmetic.
-    unsafe {
-        asm!("smlabb {c}, {a}, {b}, {c}", c = inout(reg) acc, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
-    };
-    acc
-}
-
-#[inline(always)]
-fn smlatt(a: u32, b: u32, mut acc: i32) -> i32 {
-    // The sum in the accumulator's own register: a loop then keeps its
-    // accumulators in place.
-    // SAFETY: pure register arithmetic.
-    unsafe {
-        asm!("smlatt {c}, {a}, {b}, {c}", c = inout(reg) acc, a = in(reg) a, b = in(reg) b, options(pure, nomem, nostack))
-    };
-    acc
-}
-
 /// One depthwise tap's four filter values sign-extended in pairs:
 /// channels 0 and 2, then 1 and 3.
 #[inline(always)]
@@ -107,20 +85,40 @@ pub(crate) fn filter4(w: &[i8]) -> [u32; 2] {
 }
 
 /// Four independent multiply-accumulates of one depthwise tap:
-/// `acc[j] + (x[j] + offset) * w[j]`, two SXTAB16 and four SMLAxy.
+/// `acc[j] + (x[j] + offset) * w[j]`: one load of each, two SXTAB16 and
+/// four SMLAxy in one block, so that the compiler keeps the accumulators
+/// in registers instead of hoisting every tap's loads.
 #[inline(always)]
-pub(crate) fn mac4(acc: [i32; 4], x: &[i8], [w02, w13]: [u32; 2], offset: i32) -> [i32; 4] {
+pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[u32; 2], offset: i32) -> [i32; 4] {
     let x = &x[..4];
     let off2 = (offset as u32 & 0xffff) | ((offset as u32) << 16);
-    // SAFETY: the slice holds exactly four bytes.
-    let xv = unsafe { ld32(x.as_ptr()) };
-    let (x02, x13) = (sxtab16(off2, xv), sxtab16_ror8(off2, xv));
-    [
-        smlabb(x02, w02, acc[0]),
-        smlabb(x13, w13, acc[1]),
-        smlatt(x02, w02, acc[2]),
-        smlatt(x13, w13, acc[3]),
-    ]
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    // SAFETY: reads the four bytes of `x` and the two words of `w`.
+    unsafe {
+        asm!(
+            "ldr {x}, [{xp}]",
+            "ldrd {w02}, {w13}, [{wp}]",
+            "sxtab16 {t}, {off}, {x}",
+            "sxtab16 {x}, {off}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            xp = in(reg) x.as_ptr(),
+            wp = in(reg) w.as_ptr(),
+            off = in(reg) off2,
+            x = out(reg) _,
+            t = out(reg) _,
+            w02 = out(reg) _,
+            w13 = out(reg) _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            options(readonly, nostack, preserves_flags),
+        );
+    }
+    [a0, a1, a2, a3]
 }
 
 /// Reads four bytes or two halfwords at `p` (ARMv7-M loads may be unaligned).

@@ -90,7 +90,7 @@ pub(crate) fn filter4(w: &[i8]) -> [i8; 4] {
 /// channels): `acc[j] + (x[j] + offset) * w[j]`.
 #[cfg_attr(picocnn_dsp, allow(dead_code))]
 #[inline(always)]
-pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: [i8; 4], offset: i32) -> [i32; 4] {
+pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8; 4], offset: i32) -> [i32; 4] {
     let x = &x[..4];
     let mut acc = acc;
     for j in 0..4 {
@@ -648,6 +648,10 @@ fn depthwise_sweep<const P: bool>(
     let [dh, dw] = geom.dilation;
     let (c, in_w) = (geom.input.c, geom.input.w);
     let (row_step, tap_step) = (dh * in_w * c, dw * c);
+    let w3x3: Option<&[[super::Filter4; 3]; 3]> = match geom.kernel {
+        [3, 3] => w.as_chunks::<3>().0.try_into().ok(),
+        _ => None,
+    };
     let mut out = output.chunks_exact_mut(c);
     for oy in 0..geom.output.h {
         let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
@@ -656,7 +660,25 @@ fn depthwise_sweep<const P: bool>(
             let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
             let (kx_lo, kx_hi) = taps(x0, in_w, kw, dw);
             let mut acc = bias;
-            if ky_lo < ky_hi && kx_lo < kx_hi {
+            let full = ky_hi - ky_lo == 3 && kx_hi - kx_lo == 3;
+            if let (Some(w), true) = (w3x3, full) {
+                // A whole 3x3 window, the common case, unrolled.
+                let start = ((y0 as usize) * in_w + x0 as usize) * c + o0;
+                let input = &input[..start + 2 * row_step + 2 * tap_step + 4];
+                let mut row = start;
+                // Written out: firmware is built for size, which unrolls
+                // no loop.
+                for w in w {
+                    let tap = |q: usize| {
+                        // SAFETY: `q + 4 <= input.len()`, checked above.
+                        unsafe { input.get_unchecked(q..q + 4) }
+                    };
+                    acc = super::mac4(acc, tap(row), &w[0], a.input_offset);
+                    acc = super::mac4(acc, tap(row + tap_step), &w[1], a.input_offset);
+                    acc = super::mac4(acc, tap(row + 2 * tap_step), &w[2], a.input_offset);
+                    row += row_step;
+                }
+            } else if ky_lo < ky_hi && kx_lo < kx_hi {
                 let iy = (y0 + (ky_lo * dh) as isize) as usize;
                 let ix = (x0 + (kx_lo * dw) as isize) as usize;
                 let start = (iy * in_w + ix) * c + o0;
@@ -667,7 +689,7 @@ fn depthwise_sweep<const P: bool>(
                 let mut row = start;
                 for ky in ky_lo..ky_hi {
                     let mut q = row;
-                    for &w in &w[ky * kw + kx_lo..ky * kw + kx_hi] {
+                    for w in &w[ky * kw + kx_lo..ky * kw + kx_hi] {
                         // SAFETY: `q + 4 <= end == input.len()`.
                         let x = unsafe { input.get_unchecked(q..q + 4) };
                         acc = super::mac4(acc, x, w, a.input_offset);

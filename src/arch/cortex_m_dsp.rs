@@ -121,6 +121,119 @@ pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[u32; 2], offset: i32) -> [i32; 
     [a0, a1, a2, a3]
 }
 
+/// `acc[j] + x[t][j] * w[t][j]` over a whole 3x3 depthwise window whose
+/// first tap is `input[0..4]`, taps `steps = [row, tap]` bytes apart: the
+/// nine taps in one block (no input offset: the caller starts `acc` with
+/// it).
+#[inline(always)]
+pub(crate) fn window_3x3(
+    acc: [i32; 4],
+    input: &[i8],
+    [row, tap]: [usize; 2],
+    w: &[[[u32; 2]; 3]; 3],
+) -> [i32; 4] {
+    // The last tap: the one bounds check.
+    let input = &input[..2 * row + 2 * tap + 4];
+    let [mut a0, mut a1, mut a2, mut a3] = acc;
+    // SAFETY: reads the nine taps' four bytes, all inside `input`, and the
+    // nine pairs of words of `w`.
+    unsafe {
+        asm!(
+            "ldr {x}, [{xp}]",
+            "ldrd {w02}, {w13}, [{wp}], #8",
+            "sxtb16 {t}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            "ldr {x}, [{xp}, {ts}]",
+            "ldrd {w02}, {w13}, [{wp}], #8",
+            "sxtb16 {t}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            "add {xp}, {ts}",
+            "ldr {x}, [{xp}, {ts}]",
+            "ldrd {w02}, {w13}, [{wp}], #8",
+            "sxtb16 {t}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            "add {xp}, {rd}",
+            "ldr {x}, [{xp}]",
+            "ldrd {w02}, {w13}, [{wp}], #8",
+            "sxtb16 {t}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            "ldr {x}, [{xp}, {ts}]",
+            "ldrd {w02}, {w13}, [{wp}], #8",
+            "sxtb16 {t}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            "add {xp}, {ts}",
+            "ldr {x}, [{xp}, {ts}]",
+            "ldrd {w02}, {w13}, [{wp}], #8",
+            "sxtb16 {t}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            "add {xp}, {rd}",
+            "ldr {x}, [{xp}]",
+            "ldrd {w02}, {w13}, [{wp}], #8",
+            "sxtb16 {t}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            "ldr {x}, [{xp}, {ts}]",
+            "ldrd {w02}, {w13}, [{wp}], #8",
+            "sxtb16 {t}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            "add {xp}, {ts}",
+            "ldr {x}, [{xp}, {ts}]",
+            "ldrd {w02}, {w13}, [{wp}], #8",
+            "sxtb16 {t}, {x}",
+            "sxtb16 {x}, {x}, ror #8",
+            "smlabb {a0}, {t}, {w02}, {a0}",
+            "smlatt {a2}, {t}, {w02}, {a2}",
+            "smlabb {a1}, {x}, {w13}, {a1}",
+            "smlatt {a3}, {x}, {w13}, {a3}",
+            xp = inout(reg) input.as_ptr() => _,
+            wp = inout(reg) w.as_ptr() => _,
+            ts = in(reg) tap,
+            rd = in(reg) row - tap,
+            x = out(reg) _,
+            t = out(reg) _,
+            w02 = out(reg) _,
+            w13 = out(reg) _,
+            a0 = inout(reg) a0,
+            a1 = inout(reg) a1,
+            a2 = inout(reg) a2,
+            a3 = inout(reg) a3,
+            options(readonly, nostack, preserves_flags),
+        );
+    }
+    [a0, a1, a2, a3]
+}
+
 /// Reads four bytes or two halfwords at `p` (ARMv7-M loads may be unaligned).
 ///
 /// # Safety

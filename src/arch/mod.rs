@@ -197,8 +197,13 @@ pub(crate) use portable::filter4;
 /// channels): `acc[j] + (x[j] + offset) * w[j]`, `w` from [`filter4`].
 #[cfg(picocnn_dsp)]
 pub(crate) use cortex_m_dsp::mac4;
+/// A whole 3x3 depthwise window of four channels (see `portable::window_3x3`).
+#[cfg(picocnn_dsp)]
+pub(crate) use cortex_m_dsp::window_3x3;
 #[cfg(not(picocnn_dsp))]
 pub(crate) use portable::mac4;
+#[cfg(not(picocnn_dsp))]
+pub(crate) use portable::window_3x3;
 
 #[inline(always)]
 pub(crate) fn conv_general_i8<const P: bool>(

@@ -99,6 +99,35 @@ pub(crate) fn mac4(acc: [i32; 4], x: &[i8], w: &[i8; 4], offset: i32) -> [i32; 4
     acc
 }
 
+/// `acc[j] + x[t][j] * w[t][j]` over a whole 3x3 depthwise window whose
+/// first tap is `input[0..4]`, taps `steps = [row, tap]` bytes apart (no
+/// input offset: the caller starts `acc` with it).
+#[cfg_attr(picocnn_dsp, allow(dead_code))]
+#[inline(always)]
+pub(crate) fn window_3x3(
+    acc: [i32; 4],
+    input: &[i8],
+    [row, tap]: [usize; 2],
+    w: &[[[i8; 4]; 3]; 3],
+) -> [i32; 4] {
+    // The last tap: the one bounds check.
+    let input = &input[..2 * row + 2 * tap + 4];
+    let x = |q: usize| {
+        // SAFETY: `q <= 2 row + 2 tap`, so `q + 4 <= input.len()`.
+        unsafe { input.get_unchecked(q..q + 4) }
+    };
+    let mut acc = acc;
+    let mut q = 0;
+    // Written out: firmware is built for size, which unrolls no loop.
+    for w in w {
+        acc = mac4(acc, x(q), &w[0], 0);
+        acc = mac4(acc, x(q + tap), &w[1], 0);
+        acc = mac4(acc, x(q + 2 * tap), &w[2], 0);
+        q += row;
+    }
+    acc
+}
+
 /// Everything an int8 convolution loop needs, already checked.
 /// `PER_CHANNEL`: one multiplier and shift per output channel; otherwise
 /// one for the whole tensor.
@@ -590,15 +619,19 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
 fn depthwise_block<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mut [i8], o0: usize) {
     let (taps, c) = (a.geom.kernel[0] * a.geom.kernel[1], a.geom.input.c);
     let mut w = [super::filter4(&[0; 4]); DEPTHWISE_TAPS];
-    let mut size = [0u32; 4];
+    let (mut size, mut sum) = ([0u32; 4], [0i32; 4]);
     for (t, w) in w[..taps].iter_mut().enumerate() {
         let f = &a.filter[t * c + o0..][..4];
         *w = super::filter4(f);
-        for (s, &f) in size.iter_mut().zip(f) {
-            *s += f.unsigned_abs() as u32;
+        for j in 0..4 {
+            size[j] += f[j].unsigned_abs() as u32;
+            sum[j] += f[j] as i32;
         }
     }
     let bias: [i32; 4] = [0, 1, 2, 3].map(|j| a.bias[o0 + j]);
+    // A window with every tap inside: the input offset's share is the same
+    // for all, so it starts the accumulators (all sums wrap alike).
+    let whole = [0, 1, 2, 3].map(|j| bias[j].wrapping_add(a.input_offset.wrapping_mul(sum[j])));
     let shift = |j: usize| a.shift[if P { o0 + j } else { 0 }];
     let multiplier = |j: usize| a.multiplier[if P { o0 + j } else { 0 }];
     // |x + offset| <= 255 for every int8 x and offset -zp.
@@ -610,7 +643,7 @@ fn depthwise_block<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mu
         let s = [0, 1, 2, 3]
             .map(|j| super::NarrowScale::new(multiplier(j), shift(j), a.output_zero_point));
         let c = a.clamp;
-        depthwise_sweep(a, input, output, o0, &w[..taps], bias, |acc| {
+        depthwise_sweep(a, input, output, o0, &w[..taps], [bias, whole], |acc| {
             [
                 c.apply(s[0].apply(acc[0])),
                 c.apply(s[1].apply(acc[1])),
@@ -620,7 +653,7 @@ fn depthwise_block<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mu
         });
     } else {
         let s = [0, 1, 2, 3].map(|j| a.requant_of(o0 + j));
-        depthwise_sweep(a, input, output, o0, &w[..taps], bias, |acc| {
+        depthwise_sweep(a, input, output, o0, &w[..taps], [bias, whole], |acc| {
             [
                 a.requantize_by(acc[0], s[0]),
                 a.requantize_by(acc[1], s[1]),
@@ -640,7 +673,7 @@ fn depthwise_sweep<const P: bool>(
     output: &mut [i8],
     o0: usize,
     w: &[super::Filter4],
-    bias: [i32; 4],
+    [bias, whole]: [[i32; 4]; 2],
     requantize: impl Fn([i32; 4]) -> [i8; 4],
 ) {
     let geom = &a.geom;
@@ -662,22 +695,10 @@ fn depthwise_sweep<const P: bool>(
             let mut acc = bias;
             let full = ky_hi - ky_lo == 3 && kx_hi - kx_lo == 3;
             if let (Some(w), true) = (w3x3, full) {
-                // A whole 3x3 window, the common case, unrolled.
+                // A whole 3x3 window, the common case, in one piece.
                 let start = ((y0 as usize) * in_w + x0 as usize) * c + o0;
-                let input = &input[..start + 2 * row_step + 2 * tap_step + 4];
-                let mut row = start;
-                // Written out: firmware is built for size, which unrolls
-                // no loop.
-                for w in w {
-                    let tap = |q: usize| {
-                        // SAFETY: `q + 4 <= input.len()`, checked above.
-                        unsafe { input.get_unchecked(q..q + 4) }
-                    };
-                    acc = super::mac4(acc, tap(row), &w[0], a.input_offset);
-                    acc = super::mac4(acc, tap(row + tap_step), &w[1], a.input_offset);
-                    acc = super::mac4(acc, tap(row + 2 * tap_step), &w[2], a.input_offset);
-                    row += row_step;
-                }
+                let input = &input[start..start + 2 * row_step + 2 * tap_step + 4];
+                acc = super::window_3x3(whole, input, [row_step, tap_step], w);
             } else if ky_lo < ky_hi && kx_lo < kx_hi {
                 let iy = (y0 + (ky_lo * dh) as isize) as usize;
                 let ix = (x0 + (kx_lo * dw) as isize) as usize;

@@ -48,5 +48,5 @@ pub fn build_cli() -> Option<PathBuf> {
         ])
         .current_dir(crate::root())
         .status();
-    matches!(status, Ok(s) if s.success()).then(|| crate::root().join("target/release/picocnn"))
+    matches!(status, Ok(s) if s.success()).then(|| crate::host_target_dir().join("release/picocnn"))
 }

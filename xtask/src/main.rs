@@ -307,6 +307,32 @@ pub fn host_cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string())
 }
 
+/// The workspace's target directory as cargo resolves it (`CARGO_TARGET_DIR`,
+/// `build.target-dir` in a config, or `target/`): where `cargo build` puts the
+/// `picocnn` command, and where the host jobs write their files.
+pub fn host_target_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let mut cmd = Command::new(host_cargo());
+        cmd.current_dir(root());
+        metadata_target_dir(cmd).unwrap_or_else(|| root().join("target"))
+    })
+    .clone()
+}
+
+/// `target_directory` from `cargo metadata`, run as `cmd` (a cargo command
+/// with its environment).
+fn metadata_target_dir(mut cmd: Command) -> Option<PathBuf> {
+    let out = cmd
+        .args(["metadata", "--format-version", "1", "--no-deps"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    meta["target_directory"].as_str().map(PathBuf::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,6 +342,22 @@ mod tests {
         let cli =
             Cli::try_parse_from(["cargo xtask"].iter().chain(args)).map_err(|e| e.to_string())?;
         cli.args.into_opts()
+    }
+
+    #[test]
+    fn the_target_directory_is_cargos() {
+        let cargo = |dir: Option<&std::path::Path>| {
+            let mut cmd = Command::new(host_cargo());
+            cmd.current_dir(root());
+            match dir {
+                Some(d) => cmd.env("CARGO_TARGET_DIR", d),
+                None => cmd.env_remove("CARGO_TARGET_DIR"),
+            };
+            metadata_target_dir(cmd)
+        };
+        let elsewhere = std::env::temp_dir().join("picocnn-target-elsewhere");
+        assert_eq!(cargo(Some(&elsewhere)), Some(elsewhere));
+        assert!(cargo(None).is_some(), "cargo metadata runs without it too");
     }
 
     #[test]

@@ -37,7 +37,7 @@ fn eval_json(bin: &Path, model: &Path) -> Result<Eval, String> {
 /// The README's main job; true when every step passed.
 pub fn run(opts: &Opts) -> bool {
     let all = Instant::now();
-    let dir = crate::root().join("target/main-job");
+    let dir = crate::host_target_dir().join("main-job");
     if let Err(e) = std::fs::create_dir_all(&dir) {
         eprintln!("main-job: {}: {e}", dir.display());
         return false;
@@ -69,7 +69,7 @@ pub fn run(opts: &Opts) -> bool {
     ) {
         return false;
     }
-    let bin = crate::root().join("target/release/picocnn");
+    let bin = crate::host_target_dir().join("release/picocnn");
     let ckpt = dir.join("lenet5.safetensors");
     let t = Instant::now();
     if !run(
@@ -196,7 +196,8 @@ pub fn run(opts: &Opts) -> bool {
     }
     println!();
     println!(
-        "main job (target/main-job/), {:.0} s:",
+        "main job ({}), {:.0} s:",
+        dir.display(),
         all.elapsed().as_secs_f64()
     );
     println!(

@@ -104,7 +104,7 @@ fn fail(totals: &mut Totals, tag: &str, why: &str) {
 /// The first `n` test digits as PNG files under `target/serial-digits`, and the host's
 /// class for each through [`picocnn::protocol::Server`].
 fn prepare_digits(n: usize) -> Result<(Vec<PathBuf>, Vec<u8>), String> {
-    let dir = crate::root().join("target/serial-digits");
+    let dir = crate::host_target_dir().join("serial-digits");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let (_, test) =
         picocnn::data::load_mnist(crate::root().join("data/mnist")).map_err(|e| e.to_string())?;

@@ -48,7 +48,7 @@ pub struct Lessons {
 /// Writes the styled digits as class folders under `target/serial-teach` and runs the host's
 /// fine-tuner over them as `picocnn send --teach` will send them.
 pub fn prepare() -> Result<Lessons, String> {
-    let root = crate::root().join("target/serial-teach");
+    let root = crate::host_target_dir().join("serial-teach");
     let (_, test) =
         picocnn::data::load_mnist(crate::root().join("data/mnist")).map_err(|e| e.to_string())?;
     let taught_dir = root.join("taught");

@@ -140,6 +140,15 @@ fn trains_logs_plots_and_resumes() {
         v["model_bytes"].as_u64().unwrap(),
         std::fs::metadata(&blob).unwrap().len()
     );
+    // The table says each total once.
+    let table = std::process::Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .args(["inspect", &blob])
+        .output()
+        .unwrap();
+    assert!(table.status.success());
+    let table = String::from_utf8(table.stdout).unwrap();
+    assert_eq!(table.matches("arena").count(), 1, "{table}");
+    assert_eq!(table.matches("model ").count(), 1, "{table}");
     let inspect = std::process::Command::new(env!("CARGO_BIN_EXE_picocnn"))
         .args(["inspect", &blob, "--json"])
         .output()

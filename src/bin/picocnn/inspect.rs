@@ -19,12 +19,8 @@ pub fn run(a: InspectArgs) -> Result<()> {
     let model = parse_model(&blob, &a.model)?;
     let summary = picocnn::model::Summary::new(&model);
     if !a.json {
+        // The summary's last line has the arena and the model's size.
         out!("{summary}");
-        out!(
-            "arena {} bytes, model {} bytes",
-            model.arena_len(),
-            blob.as_bytes().len()
-        );
         if model.train_len() > 0 {
             let marks: Vec<String> = (0..model.op_count())
                 .map(|i| model.op(i))

@@ -74,29 +74,14 @@ impl Requant {
 
 /// Rounds half away from zero and saturates to `i32` (NaN gives 0).
 pub fn round_to_i32(x: f32) -> i32 {
-    // `as` saturates and truncates toward zero.
-    if x >= 0.0 {
-        (x + 0.5) as i32
-    } else {
-        (x - 0.5) as i32
-    }
+    // `as` saturates and maps NaN to 0; adding 0.5 first would round
+    // 0.49999997 up and, from 2^23 on, land between integers.
+    libm::roundf(x) as i32
 }
 
-/// Rounds half away from zero for f64 (as C's `round`).
+/// Rounds half away from zero for f64 (C's `round`).
 pub(crate) fn round_f64(x: f64) -> f64 {
-    // Values of 2^52 and above are integers already.
-    if x.is_nan() || x.abs() >= 4_503_599_627_370_496.0 {
-        return x;
-    }
-    let t = x as i64 as f64;
-    let frac = x - t;
-    if frac >= 0.5 {
-        t + 1.0
-    } else if frac <= -0.5 {
-        t - 1.0
-    } else {
-        t
-    }
+    libm::round(x)
 }
 
 /// `2^k`, exactly, from its bits (no table, no library call): saturates to
@@ -111,18 +96,7 @@ pub(crate) fn pow2(k: i32) -> f64 {
 
 /// C's `frexp`: `x = m * 2^e` with `|m|` in `[0.5, 1)`. Zero gives `(0, 0)`.
 pub(crate) fn frexp(x: f64) -> (f64, i32) {
-    if x == 0.0 || !x.is_finite() {
-        return (x, 0);
-    }
-    let bits = x.to_bits();
-    let exp_bits = ((bits >> 52) & 0x7ff) as i32;
-    if exp_bits == 0 {
-        // Subnormal: scale into the normal range first.
-        let (m, e) = frexp(x * 18_014_398_509_481_984.0); // 2^54
-        return (m, e - 54);
-    }
-    let m = f64::from_bits((bits & !(0x7ff << 52)) | (1022 << 52));
-    (m, exp_bits - 1022)
+    libm::frexp(x)
 }
 
 /// Splits a real multiplier into a Q31 multiplier and a shift, as TensorFlow
@@ -452,6 +426,44 @@ mod tests {
         }
         assert_eq!(pow2(-1023), 0.0);
         assert_eq!(pow2(1024), f64::INFINITY);
+    }
+
+    #[test]
+    fn rounding_is_half_away_from_zero_everywhere() {
+        let cases: [(f32, i32); 16] = [
+            (0.5, 1),
+            (-0.5, -1),
+            (1.5, 2),
+            (2.5, 3),
+            (-2.5, -3),
+            (0.499_999_97, 0),
+            (-0.499_999_97, 0),
+            (8_388_607.5, 8_388_608),
+            (8_388_609.0, 8_388_609),
+            (-8_388_609.0, -8_388_609),
+            (16_777_217.0, 16_777_216), // the nearest f32 is 2^24
+            (2_147_483_520.0, 2_147_483_520),
+            (2_147_483_648.0, i32::MAX),
+            (-2_147_483_648.0, i32::MIN),
+            (3.0e9, i32::MAX),
+            (f32::NAN, 0),
+        ];
+        for (x, want) in cases {
+            assert_eq!(round_to_i32(x), want, "{x}");
+        }
+        assert_eq!(round_to_i32(f32::NEG_INFINITY), i32::MIN);
+        for (x, want) in [
+            (0.5, 1.0),
+            (-0.5, -1.0),
+            (0.499_999_999_999_999_94, 0.0),
+            (2.5, 3.0),
+            (4_503_599_627_370_495.5, 4_503_599_627_370_496.0),
+            (9_007_199_254_740_993.0, 9_007_199_254_740_992.0),
+            (-1e300, -1e300),
+        ] {
+            assert_eq!(round_f64(x), want, "{x}");
+        }
+        assert!(round_f64(f64::NAN).is_nan());
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod bench;
 mod boards;
 mod conformance;
 mod cross;
+mod fuzz;
 mod host;
 mod machines;
 mod main_job;
@@ -61,8 +62,15 @@ enum Task {
     Cross,
     /// Rewrite tests/models/*.pcnn (the blobs the firmware embeds) from their builders.
     BlessModels,
+    /// Each libFuzzer target in fuzz/ over its committed corpus (needs a nightly toolchain;
+    /// installs cargo-fuzz when missing).
+    Fuzz {
+        /// Seconds per target.
+        #[arg(long, default_value_t = 20)]
+        seconds: u64,
+    },
     /// cargo fmt --check, clippy -D warnings, cargo test --workspace, then qemu --machine all,
-    /// the board crates and cross.
+    /// the board crates, cross and 20 seconds of each fuzz target.
     Test,
     /// The README's main job, written to target/main-job/.
     ///
@@ -265,6 +273,7 @@ fn main() -> ExitCode {
             totals.ok()
         }
         Task::BlessModels => bless_models(),
+        Task::Fuzz { seconds } => summary(fuzz::run(seconds)),
         Task::Test => test::run(&opts),
         Task::MainJob => main_job::run(&opts),
     };

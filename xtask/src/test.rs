@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use crate::machines::MACHINES;
-use crate::{boards, conformance, cross, mnist, serial, size, Opts};
+use crate::{boards, conformance, cross, fuzz, mnist, serial, size, Opts};
 
 /// Runs every step; true when all passed.
 pub fn run(opts: &Opts) -> bool {
@@ -82,6 +82,13 @@ pub fn run(opts: &Opts) -> bool {
     eprintln!(
         "== cargo xtask cross: {:.1} s",
         t_cross.elapsed().as_secs_f64()
+    );
+    eprintln!("== cargo xtask fuzz --seconds 20");
+    let t_fuzz = Instant::now();
+    totals += fuzz::run(20);
+    eprintln!(
+        "== cargo xtask fuzz: {:.1} s",
+        t_fuzz.elapsed().as_secs_f64()
     );
     eprintln!(
         "== cargo xtask qemu --machine all: {} ({:.1} s; all steps {:.1} s)",

@@ -14,11 +14,13 @@
 mod cortex_m0;
 #[cfg(picocnn_dsp)]
 mod cortex_m_dsp;
+mod depthwise;
 #[cfg(picocnn_fpu_half)]
 mod fpu_half;
 pub(crate) mod portable;
 
-pub(crate) use portable::{depthwise_i8, taps, ConvArgs, ConvGeom};
+pub(crate) use depthwise::depthwise_i8;
+pub(crate) use portable::{taps, ConvArgs, ConvGeom};
 
 /// The `f32` value of half-precision `bits` (exact), as `half` gives it.
 #[inline(always)]

@@ -16,11 +16,28 @@ fn picocnn(args: &[&str]) -> (i32, String) {
     )
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("picocnn-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch folder, removed when dropped (also when the test fails).
+struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+fn temp_dir(name: &str) -> Scratch {
+    let d = tempfile::Builder::new()
+        .prefix(&format!("picocnn-cli-{name}-"))
+        .tempdir()
+        .unwrap();
+    Scratch(d)
 }
 
 /// Two classes of 12x12 grayscale PNGs: a bright top half, or a bright left half.

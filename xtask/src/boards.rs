@@ -108,11 +108,14 @@ pub fn run(opts: &Opts) -> Totals {
             continue;
         }
         let path = crate::root().join("boards").join(dir);
+        // One target folder for all boards: they share their host tools and,
+        // on one target, most of their crates.
+        let target_dir = crate::root().join("boards/target");
         let t = Instant::now();
         let status = tc
-            .build_command_with(&path, target, bin, &path.join("target"), rustflags)
+            .build_command_with(&path, target, bin, &target_dir, rustflags)
             .status();
-        let elf = path.join("target").join(target).join("release").join(bin);
+        let elf = target_dir.join(target).join("release").join(bin);
         match status {
             Ok(s) if s.success() => {
                 let size = measure_size(&elf)

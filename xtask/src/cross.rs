@@ -42,6 +42,13 @@ const LIBRARY_TARGETS: [LibraryTarget; 2] = [
 const FEATURE_SETS: [(&str, &str); 2] = [("build", ""), ("check", "embedded-io,defmt")];
 
 const AARCH64: &str = "aarch64-unknown-linux-gnu";
+
+/// Every target this step builds for (each a folder under the host's target folder).
+pub const TARGETS: [&str; 3] = [
+    LIBRARY_TARGETS[0].triple,
+    LIBRARY_TARGETS[1].triple,
+    AARCH64,
+];
 /// The linker of the aarch64 tests (Debian's `gcc-aarch64-linux-gnu`).
 const AARCH64_GCC: &str = "aarch64-linux-gnu-gcc";
 /// The aarch64 C library `qemu-aarch64 -L` loads the tests against (`libc6-arm64-cross`).

@@ -247,13 +247,24 @@ fn build_variant(
     int8_only: bool,
 ) -> Result<PathBuf, String> {
     let t = Instant::now();
-    // One target folder per machine and feature set: two machines may share
-    // a target, and switching features would rebuild everything.
-    let dir = if int8_only {
-        target_dir().join(format!("{}-int8", m.name))
+    // One target folder per target and CPU flags, shared by the machines and
+    // feature sets built with them: a folder per machine and feature set took
+    // 6 GB in all (each with its own copy of the host's proc macros). Cargo
+    // does not tell builds apart by RUSTFLAGS when they remap paths, so the
+    // flags name the folder. Switching machine or features within one folder
+    // rebuilds only the crates that read the machine or the models.
+    let variant = if int8_only {
+        format!("{}-int8", m.name)
     } else {
-        target_dir().join(m.name)
+        m.name.to_string()
     };
+    let flags: String = m
+        .rustflags
+        .split_whitespace()
+        .filter_map(|f| f.strip_prefix("target-cpu="))
+        .map(|cpu| format!("-{cpu}"))
+        .collect();
+    let dir = target_dir().join(format!("{}{flags}", m.target));
     let mut cmd = tc.build_command_with(&board_dir(), m.target, bin, &dir, m.rustflags);
     if int8_only {
         // As a board's build for its one model: no float kernel, and only
@@ -280,7 +291,14 @@ fn build_variant(
         m.target,
         t.elapsed().as_secs_f64()
     );
-    Ok(dir.join(m.target).join("release").join(bin))
+    // The next build for this target overwrites cargo's copy: keep one per variant.
+    let built = dir.join(m.target).join("release").join(bin);
+    let kept = target_dir().join("elf").join(&variant);
+    let elf = kept.join(bin);
+    std::fs::create_dir_all(&kept)
+        .and_then(|()| std::fs::copy(&built, &elf))
+        .map_err(|e| format!("copying {} to {}: {e}", built.display(), elf.display()))?;
+    Ok(elf)
 }
 
 /// The machine's QEMU running `elf` (semihosting on Arm), `extra` before the kernel; stdin

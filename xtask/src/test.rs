@@ -2,6 +2,7 @@
 //! failure; then the firmware jobs and the cross builds and aarch64 tests, whose cases add up
 //! to one "N passed, N failed" line.
 
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
@@ -27,6 +28,9 @@ pub fn run(opts: &Opts) -> bool {
     ) {
         return false;
     }
+    // Only the cross step's build scripts come back to the host's debug build.
+    let host = crate::host_target_dir();
+    free(&host.join("debug"));
     eprintln!("== cargo xtask qemu --machine all");
     let t = Instant::now();
     let all_machines = Opts {
@@ -74,11 +78,17 @@ pub fn run(opts: &Opts) -> bool {
         bin: String::new(),
         ..f16
     });
+    free(&crate::root().join("boards/qemu/target"));
+    free(&host.join("release"));
     eprintln!("== cargo xtask boards");
     totals += boards::run(opts);
+    free(&crate::root().join("boards/target"));
     eprintln!("== cargo xtask cross");
     let t_cross = Instant::now();
     totals += cross::run(opts);
+    for t in cross::TARGETS {
+        free(&host.join(t));
+    }
     eprintln!(
         "== cargo xtask cross: {:.1} s",
         t_cross.elapsed().as_secs_f64()
@@ -98,6 +108,38 @@ pub fn run(opts: &Opts) -> bool {
     );
     totals.print_with_skipped();
     totals.ok()
+}
+
+/// On CI (`CI` set), removes a build folder that no later step needs: the
+/// steps' builds together outgrow a small runner's disk.
+fn free(dir: &Path) {
+    if std::env::var_os("CI").is_none() || !dir.exists() {
+        return;
+    }
+    let bytes = size_of(dir);
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => eprintln!(
+            "== removed {} ({} MB; CI is set)",
+            dir.display(),
+            bytes >> 20
+        ),
+        Err(e) => eprintln!("== could not remove {}: {e}", dir.display()),
+    }
+}
+
+/// Bytes in the files under `dir`.
+fn size_of(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => size_of(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
 }
 
 /// fmt (the library and every firmware crate, each a workspace of its own), clippy, rustdoc

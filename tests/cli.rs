@@ -16,29 +16,8 @@ fn picocnn(args: &[&str]) -> (i32, String) {
     )
 }
 
-/// A scratch folder, removed when dropped (also when the test fails).
-struct Scratch(tempfile::TempDir);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-fn temp_dir(name: &str) -> Scratch {
-    let d = tempfile::Builder::new()
-        .prefix(&format!("picocnn-cli-{name}-"))
-        .tempdir()
-        .unwrap();
-    Scratch(d)
-}
+mod common;
+use common::temp_dir;
 
 /// Two classes of 12x12 grayscale PNGs: a bright top half, or a bright left half.
 fn tiny_dataset(root: &Path) {

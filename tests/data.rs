@@ -5,31 +5,10 @@
 use picocnn::data::{load_image_folder, load_mnist, read_idx, shuffled, DataError};
 use picocnn::Shape;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-/// A scratch folder, removed when dropped (also when the test fails).
-struct Scratch(tempfile::TempDir);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        self.0.path()
-    }
-}
-
-fn temp_dir(name: &str) -> Scratch {
-    let d = tempfile::Builder::new()
-        .prefix(&format!("picocnn-test-{name}-"))
-        .tempdir()
-        .unwrap();
-    Scratch(d)
-}
+mod common;
+use common::temp_dir;
 
 fn idx_images(n: u32, h: u32, w: u32, data: &[u8]) -> Vec<u8> {
     let mut v = vec![0, 0, 8, 3];

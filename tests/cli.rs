@@ -47,6 +47,60 @@ fn tiny_dataset(root: &Path) {
     }
 }
 
+/// `picocnn train` takes the model's best recipe unless told otherwise, says
+/// which settings it runs with, and lets each flag given override the recipe.
+#[test]
+fn train_defaults_to_the_best_recipe_and_flags_override_it() {
+    let d = temp_dir("recipe");
+    tiny_dataset(&d.join("data"));
+    let data = d.join("data").display().to_string();
+    let out = d.join("m.safetensors").display().to_string();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["train", "--model", "lenet5", "--data", &data, "--out", &out];
+        args.extend_from_slice(extra);
+        let (code, err) = picocnn(&args);
+        assert_eq!(code, 0, "{err}");
+        err.lines()
+            .find(|l| l.starts_with("recipe "))
+            .unwrap_or_else(|| panic!("no recipe line: {err}"))
+            .to_string()
+    };
+    let best = run(&["--epochs", "1"]);
+    assert_eq!(
+        best,
+        "recipe best (flags given win): 1 epochs, adamw at 0.001 (weight decay 0.0001), \
+         cosine schedule, label smoothing 0.1, batches of 64, augmentation affine(p=0.5, degrees=10, scale=0.9:1.1, \
+         shear=10); translate(p=0.5, max=2); mixup(p=0.3, alpha=0.2)",
+        "{best}"
+    );
+    let keras = run(&["--recipe", "keras", "--epochs", "1", "--batch", "8"]);
+    assert_eq!(
+        keras,
+        "recipe keras (flags given win): 1 epochs, adam at 0.001 (weight decay 0), \
+         constant schedule, label smoothing 0, batches of 8, augmentation none",
+        "{keras}"
+    );
+    let mixed = run(&[
+        "--epochs",
+        "1",
+        "--optimizer",
+        "sgd",
+        "--lr",
+        "0.01",
+        "--schedule",
+        "step",
+        "--augment",
+        "none",
+    ]);
+    assert!(
+        mixed.contains("sgd at 0.01 (weight decay 0.0001), step schedule, label smoothing 0.1")
+            && mixed.ends_with("augmentation none"),
+        "{mixed}"
+    );
+    let checkpoint = std::fs::read(&out).unwrap();
+    assert!(checkpoint.len() > 10_000);
+}
+
 #[test]
 fn trains_logs_plots_and_resumes() {
     let d = temp_dir("train");

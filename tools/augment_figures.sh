@@ -21,7 +21,7 @@ pipelines=(none "$@")
 for seed in $SEEDS; do
     for k in "${!pipelines[@]}"; do
         # shellcheck disable=SC2086
-        target/release/picocnn train --model lenet5 --data data/mnist --epochs "$EPOCHS" \
+        target/release/picocnn train --recipe keras --model lenet5 --data data/mnist --epochs "$EPOCHS" \
             --seed "$seed" $EXTRA --augment "${pipelines[$k]}" \
             --out "$out/p$k.safetensors" --log "$out/p$k-s$seed.jsonl" >/dev/null 2>&1
     done

@@ -25,7 +25,7 @@ cargo build -q --release --features cli
 out=target/compare-keras
 mkdir -p "$out"
 for r in $(seq 1 "$ROUNDS"); do
-    target/release/picocnn train --model lenet5 --data data/mnist --epochs "$EPOCHS" \
+    target/release/picocnn train --recipe keras --model lenet5 --data data/mnist --epochs "$EPOCHS" \
         --seed "$r" --threads "$THREADS" --out "$out/lenet5.safetensors" \
         --log "$out/picocnn-$r.jsonl" >/dev/null
     TF_NUM_INTRAOP_THREADS=$THREADS TF_NUM_INTEROP_THREADS=$THREADS \

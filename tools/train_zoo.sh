@@ -12,7 +12,7 @@ out=$(mktemp -d)
 run() {
     local name=$1
     shift
-    target/release/picocnn train --data data/mnist --seed "$seed" --out "$out/$name.safetensors" \
+    target/release/picocnn train --recipe keras --data data/mnist --seed "$seed" --out "$out/$name.safetensors" \
         --log "$out/$name.jsonl" "$@" >/dev/null 2>&1
     python3 - "$out/$name.jsonl" "$name" <<'PY'
 import json, sys

@@ -15,7 +15,7 @@ bin=target/release/picocnn
 row() {
     local name=$1
     shift
-    "$bin" train --data data/mnist --seed "$seed" --out "$out/$name.safetensors" "$@" >/dev/null 2>&1
+    "$bin" train --recipe keras --data data/mnist --seed "$seed" --out "$out/$name.safetensors" "$@" >/dev/null 2>&1
     for p in f32 int8; do
         "$bin" export --model "$out/$name.safetensors" --data data/mnist --precision "$p" \
             --out "$out/$name-$p.pcnn" >/dev/null 2>&1

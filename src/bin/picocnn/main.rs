@@ -2,8 +2,8 @@
 //! the exported blobs through the no_std interpreter.
 //!
 //! ```text
-//! picocnn train --model lenet5 --data data/mnist --epochs 10 --out lenet5.safetensors
-//!               [--seed N] [--threads N] [--lr X] [--batch N] [--optimizer adam|adamw|sgd]
+//! picocnn train --model lenet5 --data data/mnist --out lenet5.safetensors
+//!               [--recipe best|keras] [--epochs N] [--seed N] [--threads N] [--lr X] [--batch N] [--optimizer adam|adamw|sgd]
 //!               [--schedule constant|cosine|step] [--label-smoothing X] [--augment SPEC]
 //!               [--log train.jsonl] [--plot curve.png] [--resume ckpt.safetensors]
 //!               [--from float.safetensors --qat]

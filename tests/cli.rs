@@ -101,6 +101,117 @@ fn train_defaults_to_the_best_recipe_and_flags_override_it() {
     assert!(checkpoint.len() > 10_000);
 }
 
+/// Killed (SIGKILL) at moments spread over a whole run, checkpoint writes
+/// included, `picocnn train` always leaves a checkpoint that `--resume` loads
+/// and trains on from, to a log that then holds every epoch exactly once.
+#[test]
+fn training_killed_at_any_moment_resumes_from_its_last_checkpoint() {
+    use std::time::Instant;
+    let d = temp_dir("kill");
+    tiny_dataset(&d.join("data"));
+    let data = d.join("data").display().to_string();
+    const EPOCHS: u64 = 12;
+    let args = |out: &str, log: &str| -> Vec<String> {
+        [
+            "train",
+            "--recipe",
+            "keras",
+            "--model",
+            "lenet5",
+            "--data",
+            &data,
+            "--epochs",
+            "12",
+            "--batch",
+            "8",
+            "--threads",
+            "1",
+            "--out",
+            out,
+            "--log",
+            log,
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let path = |name: &str| d.join(name).display().to_string();
+    let epochs_logged = |log: &str| -> Vec<u64> {
+        std::fs::read_to_string(log)
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["epoch"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    // An uninterrupted run sets the time scale.
+    let t = Instant::now();
+    let (code, err) = picocnn(
+        &args(&path("full.safetensors"), &path("full.jsonl"))
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(code, 0, "{err}");
+    let full = t.elapsed();
+    let (mut mid_run, mut in_write, mut before_first) = (0, 0, 0);
+    const TRIALS: u32 = 24;
+    for trial in 0..TRIALS {
+        let (out, log) = (
+            path(&format!("{trial}.safetensors")),
+            path(&format!("{trial}.jsonl")),
+        );
+        let mut child = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+            .args(args(&out, &log))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(full.mul_f64((f64::from(trial) + 0.5) / f64::from(TRIALS)));
+        let finished = child.try_wait().unwrap().is_some();
+        if !finished {
+            child.kill().unwrap();
+        }
+        child.wait().unwrap();
+        if Path::new(&format!("{out}.tmp")).exists() {
+            in_write += 1;
+        }
+        if !Path::new(&out).exists() {
+            // Killed before its first checkpoint: nothing to resume.
+            before_first += 1;
+            continue;
+        }
+        let mut resume = args(&out, &log);
+        resume.extend(["--resume".to_string(), out.clone()]);
+        let (code, err) = picocnn(&resume.iter().map(String::as_str).collect::<Vec<_>>());
+        if err.contains("already trained for 12 epochs") {
+            assert_eq!(code, 1, "{err}");
+        } else {
+            assert_eq!(code, 0, "trial {trial}: {err}");
+            assert!(
+                !finished,
+                "trial {trial}: a finished run left less than 12 epochs"
+            );
+            mid_run += 1;
+        }
+        assert_eq!(
+            epochs_logged(&log),
+            (1..=EPOCHS).collect::<Vec<_>>(),
+            "trial {trial}"
+        );
+    }
+    eprintln!(
+        "{TRIALS} kills over {full:?}: {mid_run} resumed mid-run, {in_write} during a \
+         checkpoint write, {before_first} before the first checkpoint"
+    );
+    assert!(
+        mid_run >= 3,
+        "only {mid_run} of {TRIALS} kills landed mid-run"
+    );
+}
+
 #[test]
 fn trains_logs_plots_and_resumes() {
     let d = temp_dir("train");

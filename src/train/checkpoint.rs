@@ -114,7 +114,13 @@ pub fn save(
     let data = safetensors::tensor::serialize(views, Some(metadata))
         .map_err(|e| CheckpointError::Format(p.clone(), e.to_string()))?;
     let tmp = path.with_extension("safetensors.tmp");
-    std::fs::write(&tmp, data).map_err(|e| CheckpointError::Io(tmp.display().to_string(), e))?;
+    // On disk before the rename: a crash leaves the old checkpoint or the new one.
+    std::fs::File::create(&tmp)
+        .and_then(|mut f| {
+            std::io::Write::write_all(&mut f, &data)?;
+            f.sync_all()
+        })
+        .map_err(|e| CheckpointError::Io(tmp.display().to_string(), e))?;
     std::fs::rename(&tmp, path).map_err(|e| CheckpointError::Io(p.clone(), e))
 }
 

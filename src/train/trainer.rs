@@ -208,13 +208,17 @@ impl Trainer {
         test: &Dataset,
         on_epoch: &mut dyn FnMut(&EpochReport),
     ) -> Vec<EpochReport> {
-        self.fit_from(net, train, test, 0, &mut |_, _, _| {}, on_epoch)
+        self.fit_from(net, train, test, 0, &mut |_, _, _| {}, &mut |_, r| {
+            on_epoch(r)
+        })
     }
 
     /// As [`fit`](Self::fit), starting after `done_epochs` epochs (to resume
     /// from a checkpoint: the schedule and shuffles continue where they
-    /// were; the optimiser's moments start afresh), and calling
-    /// `on_step(step, steps_per_epoch, mean loss so far)` after every step.
+    /// were; the optimiser's moments start afresh), calling
+    /// `on_step(step, steps_per_epoch, mean loss so far)` after every step,
+    /// and `on_epoch` with the network as the epoch left it (to write a
+    /// checkpoint each epoch).
     pub fn fit_from(
         &self,
         net: &mut Net,
@@ -222,7 +226,7 @@ impl Trainer {
         test: &Dataset,
         done_epochs: usize,
         on_step: &mut dyn FnMut(usize, usize, f32),
-        on_epoch: &mut dyn FnMut(&EpochReport),
+        on_epoch: &mut dyn FnMut(&Net, &EpochReport),
     ) -> Vec<EpochReport> {
         let c = self.config;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -472,7 +476,7 @@ impl Trainer {
                 test_accuracy,
                 seconds: start.elapsed().as_secs_f32(),
             };
-            on_epoch(&report);
+            on_epoch(net, &report);
             reports.push(report);
         }
         reports

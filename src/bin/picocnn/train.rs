@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 use clap::ValueEnum;
 use indicatif::{ProgressBar, ProgressStyle};
 use picocnn::augment::Pipeline;
-use picocnn::train::{checkpoint, Net, Optimizer, Schedule, TrainConfig, Trainer};
+use picocnn::train::{checkpoint, EpochReport, Net, Optimizer, Schedule, TrainConfig, Trainer};
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -284,16 +284,37 @@ pub fn run(a: TrainArgs) -> Result<()> {
         set.label_smoothing,
         set.batch,
     );
+    // On --resume the log keeps the lines of the epochs the checkpoint holds
+    // (an epoch's line is written before its checkpoint) and goes on after them.
+    let mut reports = Vec::new();
     let mut log = match &a.log {
-        Some(p) => Some(std::fs::File::create(p).at(p.display())?),
+        Some(p) => {
+            let kept = if a.resume.is_some() {
+                earlier_epochs(p, done, &mut reports)
+            } else {
+                String::new()
+            };
+            let tmp = PathBuf::from(format!("{}.tmp", p.display()));
+            std::fs::write(&tmp, kept).at(tmp.display())?;
+            std::fs::rename(&tmp, p).at(p.display())?;
+            Some(
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(p)
+                    .at(p.display())?,
+            )
+        }
         None => None,
     };
+    let mut meta = HashMap::new();
+    meta.insert("model".to_string(), a.model.name().to_string());
+    meta.insert("input".to_string(), train_set.shape().to_string());
+    meta.insert("classes".to_string(), train_set.classes().to_string());
     let bar = ProgressBar::new(0);
     bar.set_style(
         ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")?
             .progress_chars("=> "),
     );
-    let mut reports = Vec::new();
     let mut failure = None;
     let total = set.epochs;
     let trainer = if set.augment == Pipeline::new() {
@@ -314,7 +335,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             bar.set_position(step as u64);
             bar.set_message(format!("loss {loss:.4}"));
         },
-        &mut |r| {
+        &mut |net, r| {
             bar.set_prefix(format!("{}/{total}", r.epoch + 1));
             bar.println(format!(
                 "epoch {}/{total}: loss {:.4}, train {:.2} %, test {:.2} %, {:.2} s",
@@ -324,6 +345,9 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 100.0 * r.test_accuracy,
                 r.seconds
             ));
+            if failure.is_some() {
+                return;
+            }
             if let Some(f) = log.as_mut() {
                 let line = serde_json::json!({
                     "epoch": r.epoch,
@@ -333,8 +357,15 @@ pub fn run(a: TrainArgs) -> Result<()> {
                     "seconds": r.seconds,
                 });
                 if let Err(e) = writeln!(f, "{line}") {
-                    failure.get_or_insert(format!("log: {e}"));
+                    failure = Some(format!("log: {e}"));
                 }
+            }
+            // A checkpoint every epoch: killed, training loses at most one
+            // epoch, and --resume goes on from the last one written.
+            let mut meta = meta.clone();
+            meta.insert("epochs".to_string(), r.epoch.to_string());
+            if let Err(e) = checkpoint::save(net, &a.out, meta) {
+                failure = Some(e.to_string());
             }
             reports.push(*r);
         },
@@ -343,12 +374,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
     if let Some(e) = failure {
         bail!(e);
     }
-    let mut meta = HashMap::new();
-    meta.insert("model".to_string(), a.model.name().to_string());
-    meta.insert("epochs".to_string(), set.epochs.to_string());
-    meta.insert("input".to_string(), train_set.shape().to_string());
-    meta.insert("classes".to_string(), train_set.classes().to_string());
-    checkpoint::save(&net, &a.out, meta)?;
     if let Some(p) = &a.plot {
         crate::plot::training_curve(p, &reports)?;
     }
@@ -361,4 +386,42 @@ pub fn run(a: TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The lines of `log` for epochs 1 to `done` (as a resumed run keeps them),
+/// their reports added to `reports`. Lines of later epochs, or cut off by a
+/// kill, are dropped.
+fn earlier_epochs(log: &Path, done: usize, reports: &mut Vec<EpochReport>) -> String {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return String::new();
+    };
+    let mut kept = String::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let num = |k: &str| v[k].as_f64().map(|x| x as f32);
+        let report = match (
+            v["epoch"].as_u64(),
+            num("train_loss"),
+            num("train_accuracy"),
+            num("test_accuracy"),
+            num("seconds"),
+        ) {
+            (Some(e), Some(l), Some(tr), Some(te), Some(s)) => EpochReport {
+                epoch: e as usize,
+                train_loss: l,
+                train_accuracy: tr,
+                test_accuracy: te,
+                seconds: s,
+            },
+            _ => continue,
+        };
+        if (1..=done).contains(&report.epoch) && reports.iter().all(|r| r.epoch != report.epoch) {
+            kept.push_str(line);
+            kept.push('\n');
+            reports.push(report);
+        }
+    }
+    kept
 }

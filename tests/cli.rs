@@ -19,6 +19,24 @@ fn picocnn(args: &[&str]) -> (i32, String) {
 mod common;
 use common::temp_dir;
 
+/// Width, height and RGB bytes of a PNG.
+fn read_png(path: &str) -> (u32, u32, Vec<u8>) {
+    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width, info.height, buf)
+}
+
+/// Pixels of `rgb` within 40 of `colour` in each channel.
+fn count(rgb: &[u8], colour: [u8; 3]) -> usize {
+    rgb.chunks(3)
+        .filter(|p| p.iter().zip(colour).all(|(&a, b)| a.abs_diff(b) <= 40))
+        .count()
+}
+
 /// Two classes of 12x12 grayscale PNGs: a bright top half, or a bright left half.
 fn tiny_dataset(root: &Path) {
     for split in ["train", "test"] {
@@ -235,7 +253,18 @@ fn trains_logs_plots_and_resumes() {
     for key in ["train_loss", "train_accuracy", "test_accuracy", "seconds"] {
         assert!(lines[0][key].is_number(), "{key}");
     }
-    assert!(std::fs::read(&plot).unwrap().starts_with(b"\x89PNG"));
+    // The curve: its three lines (at least their legend's marks) in their
+    // colours, and text (dark pixels).
+    let (w, h, rgb) = read_png(&plot);
+    assert_eq!((w, h), (800, 450));
+    for colour in [[0, 140, 70], [30, 90, 200], [200, 50, 40]] {
+        assert!(
+            count(&rgb, colour) > 40,
+            "{colour:?}: {}",
+            count(&rgb, colour)
+        );
+    }
+    assert!(count(&rgb, [0, 0, 0]) > 500);
     assert!(std::fs::metadata(&out).unwrap().len() > 10_000);
     // Resume for two more epochs.
     let out2 = d.join("m2.safetensors").display().to_string();
@@ -282,8 +311,10 @@ fn trains_logs_plots_and_resumes() {
     let src = std::fs::read_to_string(&rust).unwrap();
     assert!(src.contains("pub const ARENA_LEN: usize = "), "{src:.300}");
     assert!(src.contains("#[repr(C, align(16))]"));
+    let confusion = d.join("confusion.png").display().to_string();
     let eval = std::process::Command::new(env!("CARGO_BIN_EXE_picocnn"))
         .args(["eval", "--model", &blob, "--data", &data, "--json"])
+        .args(["--confusion", &confusion])
         .output()
         .unwrap();
     assert!(
@@ -297,6 +328,15 @@ fn trains_logs_plots_and_resumes() {
     let acc = v["accuracy"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&acc));
     assert!(v["arena_bytes"].as_u64().unwrap() > 0);
+    // The confusion matrix: two classes, 12 test images each; a row's
+    // cells in shades of blue, darkest for the whole row.
+    let (w, h, rgb) = read_png(&confusion);
+    assert_eq!((w, h), (440, 300));
+    let rows = &v["confusion"];
+    let whole_rows = (0..2).filter(|&r| rows[r][r] == 12).count();
+    let darkest = count(&rgb, [25, 76, 178]);
+    assert_eq!(darkest > 2000, whole_rows > 0, "{darkest} pixels; {rows}");
+    assert!(count(&rgb, [0, 0, 0]) > 200);
     assert_eq!(
         v["model_bytes"].as_u64().unwrap(),
         std::fs::metadata(&blob).unwrap().len()

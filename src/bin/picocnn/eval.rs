@@ -53,7 +53,12 @@ pub fn run(a: EvalArgs) -> Result<()> {
         .map(|c| confusion[c][c] as f64 / confusion[c].iter().sum::<usize>().max(1) as f64)
         .collect();
     if let Some(path) = &a.confusion {
-        crate::plot::confusion(path, &confusion)?;
+        let name = a
+            .model
+            .file_name()
+            .map_or(String::new(), |f| f.to_string_lossy().into_owned());
+        let title = format!("{name}: {:.2} % of {n} images right", 100.0 * accuracy);
+        crate::plot::confusion(path, &title, test.class_names(), &confusion)?;
     }
     if a.json {
         let obj = serde_json::json!({

@@ -375,7 +375,21 @@ pub fn run(a: TrainArgs) -> Result<()> {
         bail!(e);
     }
     if let Some(p) = &a.plot {
-        crate::plot::training_curve(p, &reports)?;
+        let title = format!(
+            "{}, recipe {}: {} at {}, {} schedule, batches of {}{}",
+            a.model.name(),
+            name(a.recipe.to_possible_value()),
+            name(set.optimizer.to_possible_value()),
+            set.lr,
+            name(set.schedule.to_possible_value()),
+            set.batch,
+            if set.augment == Pipeline::new() {
+                ""
+            } else {
+                ", augmented"
+            },
+        );
+        crate::plot::training_curve(p, &title, &reports)?;
     }
     if let Some(last) = reports.last() {
         eprintln!(

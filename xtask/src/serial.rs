@@ -1,8 +1,9 @@
 //! `cargo xtask serial`: the `serve` firmware under QEMU with its UART on a pseudo-terminal.
 //!
-//! Per machine, six cases: the demo's first digit in the decoded defmt log, test digits
-//! through `picocnn send`, malformed frames with their error replies, the log's report of
-//! the host, the tuner and the cut-off frame, then teaching (`teach.rs`): `picocnn send
+//! Per machine, seven cases: the demo's first digit in the decoded defmt log, test digits
+//! through `picocnn send`, malformed frames with their error replies, twice as many valid
+//! frames again under load (noise, bad CRCs and cut-off frames between them), the log's
+//! report of the host, the tuner and the cut-off frame, then teaching (`teach.rs`): `picocnn send
 //! --teach` on styled digits, and malformed learn requests. The answers must equal the host's,
 //! from the same server code.
 
@@ -89,6 +90,7 @@ pub fn run(opts: &Opts) -> Totals {
         report(check_demo(&mut serve.log, host[0]));
         report(check_send(&picocnn, &serve.pty, &files, &host));
         report(check_frames(&serve.pty, host[0]));
+        report(check_load(&serve.pty, 2 * host.len(), &host));
         report(check_log(&mut serve.log, lessons.train_len));
         report(crate::teach::check_teach(&picocnn, &serve.pty, &lessons));
         report(crate::teach::check_learn_frames(&serve.pty, &lessons));
@@ -288,6 +290,91 @@ fn check_frames(pty: &str, host0: u8) -> Result<String, String> {
     }
     Ok(format!(
         "{ok} malformed and valid frames answered as they should be"
+    ))
+}
+
+/// The serial loop under load: `n` valid classify frames (the prepared
+/// digits in turn) with, before them, line noise (bytes that cannot start a
+/// frame), frames with a bad CRC and frames cut off, drawn at random (fixed
+/// seed). Every valid frame must get the host's class and every bad one its
+/// error: nothing lost, nothing wrong.
+fn check_load(pty: &str, n: usize, host: &[u8]) -> Result<String, String> {
+    use picocnn::protocol::{encode, Kind, Status, CRC_LEN, HEADER_LEN, REQUEST_MAGIC};
+    let mut port = serialport::new(pty, 115_200)
+        .timeout(Duration::from_millis(50))
+        .open()
+        .map_err(|e| format!("{pty}: {e}"))?;
+    let (_, test) =
+        picocnn::data::load_mnist(crate::root().join("data/mnist")).map_err(|e| e.to_string())?;
+    let frame = |d: usize| {
+        let payload = test.image(d);
+        let mut f = vec![0u8; HEADER_LEN + payload.len() + CRC_LEN];
+        let _ = encode(REQUEST_MAGIC, Kind::Classify as u8, payload, &mut f);
+        f
+    };
+    // xorshift64*: the same draws on every run.
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = move |below: usize| {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        (state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 33) as usize % below
+    };
+    let (mut noise, mut bad_crc, mut cut) = (0usize, 0usize, 0usize);
+    let exchange = |port: &mut Box<dyn serialport::SerialPort>, f: &[u8]| {
+        picocnn::protocol::Client::new(port.as_mut(), Duration::from_secs(10)).exchange(f)
+    };
+    let t = Instant::now();
+    for i in 0..n {
+        let d = i % host.len();
+        let before = next(100);
+        if before < 30 {
+            // Idle, the receiver drops every byte but a frame's first.
+            let bytes: Vec<u8> = (0..1 + next(64))
+                .map(|_| next(255) as u8)
+                .map(|b| if b == REQUEST_MAGIC[0] { 0xff } else { b })
+                .collect();
+            noise += bytes.len();
+            std::io::Write::write_all(&mut port, &bytes)
+                .map_err(|e| format!("writing noise: {e}"))?;
+        } else if before < 42 {
+            let mut f = frame(d);
+            let want = if before < 40 {
+                let at = HEADER_LEN + next(test.image(d).len());
+                f[at] ^= 1 << next(8);
+                bad_crc += 1;
+                Status::BadCrc
+            } else {
+                f.truncate(1 + next(f.len() - 1));
+                cut += 1;
+                Status::Timeout
+            };
+            let reply = exchange(&mut port, &f)
+                .map_err(|e| format!("frame {i}: the bad frame before it: {e}"))?;
+            if reply.status != want as u8 {
+                return Err(format!(
+                    "frame {i}: the bad frame before it got status {}, expected {}",
+                    reply.status, want as u8
+                ));
+            }
+        }
+        let reply = exchange(&mut port, &frame(d))
+            .map_err(|e| format!("valid frame {i} (digit {d}) lost: {e}"))?;
+        if reply.status != Status::Ok as u8 || reply.payload.first() != Some(&host[d]) {
+            return Err(format!(
+                "valid frame {i} (digit {d}): status {}, class {:?}, host {}",
+                reply.status,
+                reply.payload.first(),
+                host[d]
+            ));
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    Ok(format!(
+        "under load: {n} valid frames all answered with the host's class, between them \
+         {noise} bytes of noise ignored, {bad_crc} bad-CRC and {cut} cut-off frames answered \
+         with their errors; {:.1} valid frames/s ({secs:.1} s)",
+        n as f64 / secs
     ))
 }
 

@@ -419,6 +419,90 @@ mod tests {
         }
     }
 
+    // The tests below pin what mutation testing (cargo-mutants) found the
+    // other tests let through.
+    #[test]
+    fn quantize_and_dequantize_follow_the_affine_map() {
+        let q = QParams::new(0.5, -3).unwrap();
+        assert_eq!(q.quantize(0.0), -3);
+        assert_eq!(q.quantize(2.0), 1);
+        assert_eq!(q.quantize(-2.0), -7);
+        assert_eq!(q.quantize(0.75), -1); // 1.5 rounds away from zero
+        assert_eq!(q.quantize(1000.0), 127);
+        assert_eq!(q.quantize(-1000.0), -128);
+        assert_eq!(q.dequantize(-3), 0.0);
+        assert_eq!(q.dequantize(1), 2.0);
+        assert_eq!(q.dequantize(-7), -2.0);
+        assert_eq!(q.dequantize(127), 65.0);
+        assert_eq!(q.dequantize(-128), -62.5);
+        for v in i8::MIN..=i8::MAX {
+            assert_eq!(q.quantize(q.dequantize(v)), v);
+        }
+    }
+
+    #[test]
+    fn requant_shifts_the_kernels_take() {
+        let r = |shift| Requant {
+            multiplier: 1 << 30,
+            shift,
+        };
+        assert!(r(-31).is_valid() && r(30).is_valid() && r(0).is_valid());
+        assert!(!r(-32).is_valid() && !r(31).is_valid());
+        assert!(Requant::ONE.is_valid());
+    }
+
+    #[test]
+    fn pow2_saturates_outside_the_normal_range() {
+        for k in [-1024, -1100, -5000, i32::MIN] {
+            assert_eq!(pow2(k), 0.0, "{k}");
+        }
+        for k in [1025, 2000, i32::MAX] {
+            assert_eq!(pow2(k), f64::INFINITY, "{k}");
+        }
+    }
+
+    #[test]
+    fn quantize_multiplier_negative_and_smallest() {
+        // Rounds down to -2^31: halved, shift incremented.
+        assert_eq!(
+            quantize_multiplier(-(1.0 - 1e-12)).unwrap(),
+            Requant {
+                multiplier: -(1 << 30),
+                shift: 1
+            }
+        );
+        // 2^-32 is the smallest with a shift the kernels take.
+        assert_eq!(
+            quantize_multiplier(libm::exp2(-32.0)).unwrap(),
+            Requant {
+                multiplier: 1 << 30,
+                shift: -31
+            }
+        );
+        assert_eq!(
+            quantize_multiplier(libm::exp2(-33.0)).unwrap(),
+            Requant {
+                multiplier: 0,
+                shift: 0
+            }
+        );
+        // Saturated at both signs.
+        assert_eq!(
+            quantize_multiplier(-1e12).unwrap(),
+            Requant {
+                multiplier: i32::MIN + 1,
+                shift: 30
+            }
+        );
+        assert_eq!(
+            quantize_multiplier(1e12).unwrap(),
+            Requant {
+                multiplier: i32::MAX,
+                shift: 30
+            }
+        );
+    }
+
     #[test]
     fn pow2_is_exact() {
         for k in -1022..1024 {

@@ -119,6 +119,42 @@ fn train_defaults_to_the_best_recipe_and_flags_override_it() {
     assert!(checkpoint.len() > 10_000);
 }
 
+/// A checkpoint that cannot be written stops training after that epoch with
+/// the reason, instead of training on with nothing saved.
+#[test]
+fn train_stops_at_the_first_checkpoint_it_cannot_write() {
+    let d = temp_dir("ckfail");
+    tiny_dataset(&d.join("data"));
+    let data = d.join("data").display().to_string();
+    // A non-empty folder where the checkpoint should go: the rename fails.
+    let out = d.join("taken");
+    std::fs::create_dir_all(out.join("inside")).unwrap();
+    let log = d.join("log.jsonl");
+    let (code, err) = picocnn(&[
+        "train",
+        "--recipe",
+        "keras",
+        "--model",
+        "lenet5",
+        "--data",
+        &data,
+        "--out",
+        &out.display().to_string(),
+        "--log",
+        &log.display().to_string(),
+        "--epochs",
+        "5",
+    ]);
+    assert_ne!(code, 0, "{err}");
+    assert!(
+        err.contains("training stopped after epoch 1 of 5: ") && err.contains("taken"),
+        "{err}"
+    );
+    let lines = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(lines.lines().count(), 1, "{lines}");
+    assert!(out.join("inside").is_dir());
+}
+
 /// Killed (SIGKILL) at moments spread over a whole run, checkpoint writes
 /// included, `picocnn train` always leaves a checkpoint that `--resume` loads
 /// and trains on from, to a log that then holds every epoch exactly once.

@@ -6,6 +6,7 @@ use crate::augment::Pipeline;
 use crate::data::Dataset;
 use crate::rng::mix;
 use rayon::prelude::*;
+use std::ops::ControlFlow;
 use std::time::Instant;
 use std::vec;
 use std::vec::Vec;
@@ -209,7 +210,8 @@ impl Trainer {
         on_epoch: &mut dyn FnMut(&EpochReport),
     ) -> Vec<EpochReport> {
         self.fit_from(net, train, test, 0, &mut |_, _, _| {}, &mut |_, r| {
-            on_epoch(r)
+            on_epoch(r);
+            ControlFlow::Continue(())
         })
     }
 
@@ -218,7 +220,8 @@ impl Trainer {
     /// were; the optimiser's moments start afresh), calling
     /// `on_step(step, steps_per_epoch, mean loss so far)` after every step,
     /// and `on_epoch` with the network as the epoch left it (to write a
-    /// checkpoint each epoch).
+    /// checkpoint each epoch); `on_epoch` returning `Break` ends training
+    /// after that epoch (a checkpoint that cannot be written, say).
     pub fn fit_from(
         &self,
         net: &mut Net,
@@ -226,7 +229,7 @@ impl Trainer {
         test: &Dataset,
         done_epochs: usize,
         on_step: &mut dyn FnMut(usize, usize, f32),
-        on_epoch: &mut dyn FnMut(&Net, &EpochReport),
+        on_epoch: &mut dyn FnMut(&Net, &EpochReport) -> ControlFlow<()>,
     ) -> Vec<EpochReport> {
         let c = self.config;
         let pool = rayon::ThreadPoolBuilder::new()
@@ -476,8 +479,11 @@ impl Trainer {
                 test_accuracy,
                 seconds: start.elapsed().as_secs_f32(),
             };
-            on_epoch(net, &report);
+            let flow = on_epoch(net, &report);
             reports.push(report);
+            if flow.is_break() {
+                break;
+            }
         }
         reports
     }

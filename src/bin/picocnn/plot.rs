@@ -96,25 +96,26 @@ pub fn training_curve(path: &Path, title: &str, reports: &[EpochReport]) -> Resu
         let series = |f: fn(&EpochReport) -> f32| -> Vec<(usize, f32)> {
             reports.iter().map(|r| (r.epoch, f(r))).collect()
         };
-        let green = RGBColor(0, 140, 70);
-        let blue = RGBColor(30, 90, 200);
+        // A short line in the series' colour as its legend key.
+        let key =
+            |c: RGBColor| move |(x, y)| PathElement::new([(x, y), (x + 20, y)], c.stroke_width(2));
+        type Figure = fn(&EpochReport) -> f32;
+        let accuracies: [(&str, RGBColor, Figure); 2] = [
+            ("train accuracy", RGBColor(0, 140, 70), |r| {
+                100.0 * r.train_accuracy
+            }),
+            ("test accuracy", RGBColor(30, 90, 200), |r| {
+                100.0 * r.test_accuracy
+            }),
+        ];
+        for (label, colour, f) in accuracies {
+            chart
+                .draw_series(LineSeries::new(series(f), colour.stroke_width(2)))
+                .map_err(drawing)?
+                .label(label)
+                .legend(key(colour));
+        }
         let red = RGBColor(200, 50, 40);
-        chart
-            .draw_series(LineSeries::new(
-                series(|r| 100.0 * r.train_accuracy),
-                green.stroke_width(2),
-            ))
-            .map_err(drawing)?
-            .label("train accuracy")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], green.stroke_width(2)));
-        chart
-            .draw_series(LineSeries::new(
-                series(|r| 100.0 * r.test_accuracy),
-                blue.stroke_width(2),
-            ))
-            .map_err(drawing)?
-            .label("test accuracy")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], blue.stroke_width(2)));
         chart
             .draw_secondary_series(LineSeries::new(
                 series(|r| r.train_loss),
@@ -122,7 +123,7 @@ pub fn training_curve(path: &Path, title: &str, reports: &[EpochReport]) -> Resu
             ))
             .map_err(drawing)?
             .label("train loss (right axis)")
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], red.stroke_width(2)));
+            .legend(key(red));
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::LowerRight)

@@ -9,6 +9,7 @@ use picocnn::augment::Pipeline;
 use picocnn::train::{checkpoint, EpochReport, Net, Optimizer, Schedule, TrainConfig, Trainer};
 use std::collections::HashMap;
 use std::io::Write;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -267,7 +268,8 @@ pub fn run(a: TrainArgs) -> Result<()> {
     let name = |v: Option<clap::builder::PossibleValue>| {
         v.map_or(String::new(), |v| v.get_name().to_string())
     };
-    let augment = if set.augment == Pipeline::new() {
+    let augmented = set.augment != Pipeline::new();
+    let augment = if !augmented {
         "none".to_string()
     } else {
         set.augment.to_string()
@@ -317,12 +319,12 @@ pub fn run(a: TrainArgs) -> Result<()> {
     );
     let mut failure = None;
     let total = set.epochs;
-    let trainer = if set.augment == Pipeline::new() {
-        Trainer::new(config)
-    } else {
+    let trainer = if augmented {
         Trainer::new(config).augment(set.augment.clone())
+    } else {
+        Trainer::new(config)
     };
-    trainer.fit_from(
+    let trained = trainer.fit_from(
         &mut net,
         &train_set,
         &test_set,
@@ -345,9 +347,6 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 100.0 * r.test_accuracy,
                 r.seconds
             ));
-            if failure.is_some() {
-                return;
-            }
             if let Some(f) = log.as_mut() {
                 let line = serde_json::json!({
                     "epoch": r.epoch,
@@ -358,6 +357,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
                 });
                 if let Err(e) = writeln!(f, "{line}") {
                     failure = Some(format!("log: {e}"));
+                    return ControlFlow::Break(());
                 }
             }
             // A checkpoint every epoch: killed, training loses at most one
@@ -366,13 +366,16 @@ pub fn run(a: TrainArgs) -> Result<()> {
             meta.insert("epochs".to_string(), r.epoch.to_string());
             if let Err(e) = checkpoint::save(net, &a.out, meta) {
                 failure = Some(e.to_string());
+                return ControlFlow::Break(());
             }
             reports.push(*r);
+            ControlFlow::Continue(())
         },
     );
     bar.finish_and_clear();
     if let Some(e) = failure {
-        bail!(e);
+        let at = trained.last().map_or(done, |r| r.epoch);
+        bail!("training stopped after epoch {at} of {total}: {e}");
     }
     if let Some(p) = &a.plot {
         let title = format!(
@@ -383,11 +386,7 @@ pub fn run(a: TrainArgs) -> Result<()> {
             set.lr,
             name(set.schedule.to_possible_value()),
             set.batch,
-            if set.augment == Pipeline::new() {
-                ""
-            } else {
-                ", augmented"
-            },
+            if augmented { ", augmented" } else { "" },
         );
         crate::plot::training_curve(p, &title, &reports)?;
     }

@@ -75,7 +75,9 @@ pub(crate) fn smmulr(a: i32, b: i32) -> i32 {
 }
 
 mod depthwise;
+mod depthwise_3x3;
 pub(crate) use depthwise::{filter4, mac4, window_3x3};
+pub(crate) use depthwise_3x3::{depthwise_3x3, takes as depthwise_3x3_takes};
 
 /// Reads four bytes or two halfwords at `p` (ARMv7-M loads may be unaligned).
 ///

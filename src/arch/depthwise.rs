@@ -24,6 +24,15 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
     } else {
         0
     };
+    #[cfg(picocnn_dsp)]
+    if super::cortex_m_dsp::depthwise_3x3_takes(geom) {
+        super::cortex_m_dsp::depthwise_3x3(a, input, output, blocks);
+    } else {
+        for o0 in (0..blocks).step_by(4) {
+            depthwise_block(a, input, output, o0);
+        }
+    }
+    #[cfg(not(picocnn_dsp))]
     for o0 in (0..blocks).step_by(4) {
         depthwise_block(a, input, output, o0);
     }

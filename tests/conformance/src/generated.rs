@@ -28,6 +28,7 @@ pub static CASES: &[(&str, CaseFn)] = &[
     ("i8_conv_pointwise_s2", i8_conv_pointwise),
     ("i8_depthwise_5x5_mult3_relu6", i8_depthwise),
     ("i8_depthwise_3x3_mult1_same", i8_depthwise_mult1),
+    ("i8_depthwise_3x3_sweep", i8_depthwise_3x3_sweep),
     (
         "i8_depthwise_3x3_mult1_s2_dilated",
         i8_depthwise_mult1_dilated,
@@ -346,6 +347,70 @@ fn i8_depthwise_mult1_dilated<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     c.stride = [2, 1];
     c.dilation = [2, 2];
     i8_conv_run(b, c, 26, Activation::None)
+}
+
+/// One-per-channel 3x3 depthwise convolutions over many geometries (sizes
+/// around every tile and band edge of the fast paths, strides, paddings,
+/// channel counts with and without a remainder, activations, per-tensor
+/// and wide requantization): one digest of all their outputs.
+fn i8_depthwise_3x3_sweep<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+    let work = b.take::<u8>(6 * 1024)?;
+    let mut h = 0x811c_9dc5u32;
+    let mut seed = 100u64;
+    let sizes = [
+        (1, 1),
+        (2, 3),
+        (3, 2),
+        (5, 4),
+        (4, 7),
+        (8, 8),
+        (6, 13),
+        (3, 14),
+        (2, 15),
+        (7, 16),
+        (1, 29),
+        (9, 27),
+    ];
+    let paddings = [
+        Padding::Same,
+        Padding::Valid,
+        Padding::Explicit {
+            top: 1,
+            bottom: 0,
+            left: 0,
+            right: 1,
+        },
+        Padding::Explicit {
+            top: 0,
+            bottom: 2,
+            left: 2,
+            right: 0,
+        },
+    ];
+    let acts = [Activation::None, Activation::Relu, Activation::Relu6];
+    for (height, width) in sizes {
+        for c in [4, 8, 6] {
+            for stride in [[1, 1], [1, 2], [2, 1], [2, 2], [3, 2]] {
+                for padding in paddings {
+                    let mut config = Conv2dConfig::depthwise(Shape::new(height, width, c), 1, 3, 3)
+                        .padding(padding);
+                    config.stride = stride;
+                    if Conv2d::new(config).is_err() {
+                        continue;
+                    }
+                    let act = acts[seed as usize % 3];
+                    let (per_tensor, wide) = (seed % 4 == 0, seed % 5 == 0);
+                    let mut sub = Bump::new(&mut work[..]);
+                    let out = i8_conv_quant(&mut sub, config, seed, act, per_tensor, None, wide)?;
+                    h = out
+                        .iter()
+                        .fold(h, |h, &v| (h ^ v as u32).wrapping_mul(0x0100_0193));
+                    seed += 1;
+                }
+            }
+        }
+    }
+    b.copy(&h.to_le_bytes()).map(|v| &*v)
 }
 
 /// Requantization the kernels' shorter path does not take, beside

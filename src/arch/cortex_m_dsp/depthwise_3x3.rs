@@ -1,0 +1,506 @@
+//! Depthwise 3x3 convolution (one filter per channel, no dilation, column
+//! stride 1 or 2) on the DSP.
+//!
+//! A block of four channels is widened, a band of input rows and a tile of
+//! columns at a time, into one int16 plane per channel: the input offset
+//! added, padding as zeros (TensorFlow Lite pads with the zero point, which
+//! the offset takes to zero). Each input value is widened once per band
+//! instead of once per window. Each channel then sweeps its plane with its
+//! nine weights in six registers, two output pixels per pass: neighbouring
+//! taps are neighbouring halfwords, so one SMLAD does two of them, and the
+//! two pixels share their input words: 22 instructions for 18 MACs. The
+//! requantization follows per row, its parameters in registers.
+
+use core::arch::asm;
+
+use super::{smlad, smmulr};
+use crate::arch::portable::{ConvArgs, ConvGeom};
+use crate::arch::NarrowScale;
+use crate::quant::{Clamp, Scale};
+
+/// Positions (int16) in a plane row.
+const ROW: usize = 16;
+/// Input rows a plane holds: a band of four output rows at row stride 1,
+/// two at stride 2, one above.
+const ROWS: usize = 6;
+/// Bytes from one plane to the next, and from one row to the next (the
+/// assembly's offsets).
+const PLANE_BYTES: usize = ROWS * ROW * 2;
+
+/// The four planes of a block, rows of [`ROW`] positions; word aligned, so
+/// that an even position starts an aligned pair.
+#[repr(C, align(4))]
+struct Planes([[[i16; ROW]; ROWS]; 4]);
+
+/// `acc + a.bottom * b.top`.
+#[inline(always)]
+fn smlabt(a: u32, b: u32, acc: i32) -> i32 {
+    let r;
+    // SAFETY: pure register arithmetic.
+    unsafe {
+        asm!("smlabt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
+    };
+    r
+}
+
+/// Whether [`depthwise_3x3`] takes a one-per-channel depthwise geometry.
+pub(crate) fn takes(g: &ConvGeom) -> bool {
+    g.kernel == [3, 3] && g.dilation == [1, 1] && matches!(g.stride[1], 1 | 2) && g.stride[0] >= 1
+}
+
+/// Channels `0..blocks` (a multiple of four) of a depthwise convolution
+/// that [`takes`] allows, four at a time.
+#[inline(never)]
+pub(crate) fn depthwise_3x3<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    blocks: usize,
+) {
+    let mut planes = Planes([[[0; ROW]; ROWS]; 4]);
+    let mut acc = [0i32; ROW];
+    for o0 in (0..blocks).step_by(4) {
+        if a.geom.stride[1] == 1 {
+            block::<P, 1>(a, input, output, o0, &mut planes, &mut acc)
+        } else {
+            block::<P, 2>(a, input, output, o0, &mut planes, &mut acc)
+        }
+    }
+}
+
+/// A channel's weights, rows `[w0 | w1 << 16, w1 | w2 << 16]` as int16.
+type Weights = [[u32; 2]; 3];
+
+/// How a channel's accumulators become int8.
+#[derive(Clone, Copy)]
+enum Requant {
+    /// [`NarrowScale`] (the bias doubled, added before the high multiply),
+    /// and whether the clamp is the whole int8 range (one SSAT then).
+    Narrow(NarrowScale, i32, bool),
+    /// The general path.
+    Wide(Scale, i32),
+}
+
+#[inline(always)]
+fn block<const P: bool, const SW: usize>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    o0: usize,
+    planes: &mut Planes,
+    acc: &mut [i32; ROW],
+) {
+    let g = &a.geom;
+    let sh = g.stride[0];
+    let band = (ROWS - 3) / sh + 1;
+    // Output columns a tile takes: its last pixel's taps, as pairs, end
+    // inside the row.
+    let tile = (ROW - 4) / SW + 1;
+    // Per channel: weights, and the requantization (narrow when the
+    // accumulators' bound allows it).
+    let c = g.input.c;
+    let full = a.clamp == Clamp::NONE;
+    let mut weights = [[[0u32; 2]; 3]; 4];
+    let mut requant = [Requant::Wide(Scale::new(0, 0), 0); 4];
+    for j in 0..4 {
+        let o = o0 + j;
+        let w = |t: usize| a.filter[t * c + o];
+        let mut size = 0u32;
+        for (ky, row) in weights[j].iter_mut().enumerate() {
+            let [w0, w1, w2] = [0, 1, 2].map(|kx| w(3 * ky + kx));
+            let h = |v: i8| v as i16 as u16 as u32;
+            *row = [h(w0) | h(w1) << 16, h(w1) | h(w2) << 16];
+            size += [w0, w1, w2]
+                .map(|v| v.unsigned_abs() as u32)
+                .iter()
+                .sum::<u32>();
+        }
+        let i = if P { o } else { 0 };
+        let bias = a.bias[o];
+        // |x + offset| <= 255 for every int8 x and offset -zp.
+        let bound = bias.unsigned_abs().saturating_add(255 * size);
+        requant[j] = if NarrowScale::fits(bound, a.shift[i]) {
+            let s = NarrowScale::new(a.multiplier[i], a.shift[i], a.output_zero_point);
+            // |bias| < 2^30 (it fits), so doubling it cannot overflow.
+            Requant::Narrow(s, bias << 1, full)
+        } else {
+            Requant::Wide(a.requant_of(o), bias)
+        };
+    }
+    let off = a.input_offset;
+    let off2 = (off as u32 & 0xffff) | ((off as u32) << 16);
+    let (oh, ow) = (g.output.h, g.output.w);
+    let mut oy0 = 0;
+    while oy0 < oh {
+        let rows_out = band.min(oh - oy0);
+        let rows_in = (rows_out - 1) * sh + 3;
+        let y_top = (oy0 * sh) as isize - g.pad[0] as isize;
+        let mut ox0 = 0;
+        while ox0 < ow {
+            let t = tile.min(ow - ox0);
+            let x_left = (ox0 * SW) as isize - g.pad[1] as isize;
+            widen(
+                planes,
+                rows_in,
+                (t - 1) * SW + 4,
+                input,
+                g,
+                o0,
+                [y_top, x_left],
+                off2,
+            );
+            for j in 0..4 {
+                let at = (oy0 * ow + ox0) * c + o0 + j;
+                // The tile's outputs of this channel, one row of the band
+                // after the other: an output's last byte bounds them all.
+                let last = at + ((rows_out - 1) * ow + t - 1) * c;
+                let out = &mut output[at..=last];
+                sweep::<SW, P>(
+                    planes,
+                    j,
+                    &weights[j],
+                    (requant[j], a),
+                    (rows_out, sh, ow * c),
+                    (t, c),
+                    out,
+                    acc,
+                );
+            }
+            ox0 += t;
+        }
+        oy0 += rows_out;
+    }
+}
+
+/// Widens rows `y_top..` and columns `x_left..` (`n` of them) of channels
+/// `o0..o0 + 4` into `planes`, the offset added (in both halves of `off2`),
+/// zeros outside the input.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn widen(
+    planes: &mut Planes,
+    rows: usize,
+    n: usize,
+    input: &[i8],
+    g: &ConvGeom,
+    o0: usize,
+    [y_top, x_left]: [isize; 2],
+    off2: u32,
+) {
+    assert!(rows <= ROWS && n <= ROW);
+    let (h, w, c) = (g.input.h, g.input.w, g.input.c);
+    // Columns inside the input: positions lo..hi.
+    let lo = (-x_left).clamp(0, n as isize) as usize;
+    let hi = (w as isize - x_left).clamp(lo as isize, n as isize) as usize;
+    let base = planes.0.as_mut_ptr() as *mut i16;
+    const PLANE: usize = ROWS * ROW;
+    // Position `i` of row `r` in the four planes.
+    let put = |r: usize, i: usize, [v0, v1, v2, v3]: [i16; 4]| {
+        // SAFETY: `r < rows <= ROWS` and `i < n <= ROW`.
+        unsafe {
+            let at = base.add(r * ROW + i);
+            *at = v0;
+            *at.add(PLANE) = v1;
+            *at.add(2 * PLANE) = v2;
+            *at.add(3 * PLANE) = v3;
+        }
+    };
+    for r in 0..rows {
+        let y = y_top + r as isize;
+        if y < 0 || y >= h as isize || lo == hi {
+            for i in 0..n {
+                put(r, i, [0; 4]);
+            }
+            continue;
+        }
+        for i in (0..lo).chain(hi..n) {
+            put(r, i, [0; 4]);
+        }
+        // From position lo's first channel to position hi - 1's fourth.
+        let first = (x_left + lo as isize) as usize * c + o0;
+        let row = &input[y as usize * w * c..][first..][..(hi - lo - 1) * c + 4];
+        // A single position: its four channels, offset added.
+        let off = off2 as i16;
+        let one = |i: usize| {
+            let v = &row[(i - lo) * c..][..4];
+            let x = |k: usize| (v[k] as i16).wrapping_add(off);
+            put(r, i, [x(0), x(1), x(2), x(3)]);
+        };
+        let mut i = lo;
+        if i % 2 == 1 {
+            one(i);
+            i += 1;
+        }
+        let pairs = (hi - i) / 2;
+        if pairs > 0 {
+            // SAFETY: positions `i .. i + 2 pairs <= hi` of the input row
+            // (each four bytes from `(i - lo) c` inside `row`) and of plane
+            // row `r`, `i` even: aligned words (see `Planes`).
+            unsafe {
+                let src = row.as_ptr().add((i - lo) * c);
+                let dst = base.add(r * ROW + i) as *mut u32;
+                widen_pairs(src, c, dst, pairs, off2);
+            }
+            i += 2 * pairs;
+        }
+        if i < hi {
+            one(i);
+        }
+    }
+}
+
+/// `pairs` pairs of positions from `src` (positions `c` bytes apart, four
+/// channels each) into the four planes' words from `dst` on, offset added.
+///
+/// # Safety
+/// `pairs >= 1`; `src .. src + (2 pairs - 1) c + 4` readable; `dst` a word
+/// aligned position of plane 0 with `pairs` words writable there and at the
+/// same place in the other three planes.
+#[inline(always)]
+unsafe fn widen_pairs(src: *const i8, c: usize, dst: *mut u32, pairs: usize, off2: u32) {
+    // SAFETY: the caller's.
+    unsafe {
+        let end = dst.add(pairs);
+        asm!(
+            "2:",
+            "ldr {v0}, [{src}]",
+            "ldr {v1}, [{src}, {c}]",
+            "add {src}, {src}, {c}, lsl #1",
+            "sxtab16 {a02}, {off}, {v0}",
+            "sxtab16 {a13}, {off}, {v0}, ror #8",
+            "sxtab16 {b02}, {off}, {v1}",
+            "sxtab16 {b13}, {off}, {v1}, ror #8",
+            // Position 0 in the bottom halves, position 1 in the top.
+            "pkhbt {v0}, {a02}, {b02}, lsl #16",
+            "pkhtb {v1}, {b02}, {a02}, asr #16",
+            "str {v1}, [{dst}, #{p2}]",
+            "pkhbt {v1}, {a13}, {b13}, lsl #16",
+            "pkhtb {a02}, {b13}, {a13}, asr #16",
+            "str {v1}, [{dst}, #{p1}]",
+            "str {a02}, [{dst}, #{p3}]",
+            "str {v0}, [{dst}], #4",
+            "cmp {dst}, {end}",
+            "bne 2b",
+            src = inout(reg) src => _,
+            dst = inout(reg) dst => _,
+            end = in(reg) end,
+            c = in(reg) c,
+            off = in(reg) off2,
+            v0 = out(reg) _,
+            v1 = out(reg) _,
+            a02 = out(reg) _,
+            a13 = out(reg) _,
+            b02 = out(reg) _,
+            b13 = out(reg) _,
+            p1 = const PLANE_BYTES,
+            p2 = const 2 * PLANE_BYTES,
+            p3 = const 3 * PLANE_BYTES,
+            options(nostack),
+        );
+    }
+}
+
+/// The accumulators of `pairs` pairs of output pixels at column stride `SW`
+/// (without bias) into `acc`, from plane words `x` on (three rows [`ROW`]
+/// positions apart), the weights in registers throughout.
+///
+/// # Safety
+/// `pairs >= 1`; the windows' words are inside the planes: words `x ..
+/// x + pairs SW + 2` of each of the three rows; `acc` holds `2 pairs`.
+#[inline(always)]
+unsafe fn pairs<const SW: usize>(x: *const u32, w: &Weights, acc: *mut i32, pairs: usize) {
+    let [[w01_0, w12_0], [w01_1, w12_1], [w01_2, w12_2]] = *w;
+    // Pixel 0 takes positions 0..3 of each row; at stride 1 pixel 1 takes
+    // 1..4 (an SMLATB and an SMLAD), at stride 2 positions 2..5. The first
+    // row's multiplies start the accumulators.
+    macro_rules! row1 {
+        ($off:literal, $off4:literal, $w01:ident, $w12:ident, $first:literal) => {
+            concat!(
+                "ldr {a}, [{x}, #",
+                $off,
+                "]\n",
+                $first,
+                "ldr {a}, [{x}, #",
+                $off4,
+                "]\n",
+                "smlabt {acc0}, {a}, {",
+                stringify!($w12),
+                "}, {acc0}\n",
+                "smlad {acc1}, {a}, {",
+                stringify!($w12),
+                "}, {acc1}\n",
+            )
+        };
+    }
+    macro_rules! row2 {
+        ($off:literal, $off4:literal, $off8:literal, $w12:ident, $first:literal, $second:literal) => {
+            concat!(
+                "ldr {a}, [{x}, #",
+                $off,
+                "]\n",
+                $first,
+                "ldr {a}, [{x}, #",
+                $off4,
+                "]\n",
+                "smlabt {acc0}, {a}, {",
+                stringify!($w12),
+                "}, {acc0}\n",
+                $second,
+                "ldr {a}, [{x}, #",
+                $off8,
+                "]\n",
+                "smlabt {acc1}, {a}, {",
+                stringify!($w12),
+                "}, {acc1}\n",
+            )
+        };
+    }
+    // SAFETY: the caller's.
+    unsafe {
+        let end = acc.add(2 * pairs);
+        if SW == 1 {
+            asm!(
+                "2:",
+                row1!("0", "4", w01_0, w12_0,
+                    "smuad {acc0}, {a}, {w01_0}\nsmultb {acc1}, {a}, {w01_0}\n"),
+                row1!("32", "36", w01_1, w12_1,
+                    "smlad {acc0}, {a}, {w01_1}, {acc0}\nsmlatb {acc1}, {a}, {w01_1}, {acc1}\n"),
+                row1!("64", "68", w01_2, w12_2,
+                    "smlad {acc0}, {a}, {w01_2}, {acc0}\nsmlatb {acc1}, {a}, {w01_2}, {acc1}\n"),
+                "adds {x}, #4",
+                "strd {acc0}, {acc1}, [{q}], #8",
+                "cmp {q}, {end}",
+                "bne 2b",
+                x = inout(reg) x => _, q = inout(reg) acc => _, end = in(reg) end,
+                a = out(reg) _, acc0 = out(reg) _, acc1 = out(reg) _,
+                w01_0 = in(reg) w01_0, w12_0 = in(reg) w12_0,
+                w01_1 = in(reg) w01_1, w12_1 = in(reg) w12_1,
+                w01_2 = in(reg) w01_2, w12_2 = in(reg) w12_2,
+                options(nostack),
+            );
+        } else {
+            asm!(
+                "2:",
+                row2!("0", "4", "8", w12_0,
+                    "smuad {acc0}, {a}, {w01_0}\n", "smuad {acc1}, {a}, {w01_0}\n"),
+                row2!("32", "36", "40", w12_1,
+                    "smlad {acc0}, {a}, {w01_1}, {acc0}\n", "smlad {acc1}, {a}, {w01_1}, {acc1}\n"),
+                row2!("64", "68", "72", w12_2,
+                    "smlad {acc0}, {a}, {w01_2}, {acc0}\n", "smlad {acc1}, {a}, {w01_2}, {acc1}\n"),
+                "adds {x}, #8",
+                "strd {acc0}, {acc1}, [{q}], #8",
+                "cmp {q}, {end}",
+                "bne 2b",
+                x = inout(reg) x => _, q = inout(reg) acc => _, end = in(reg) end,
+                a = out(reg) _, acc0 = out(reg) _, acc1 = out(reg) _,
+                w01_0 = in(reg) w01_0, w12_0 = in(reg) w12_0,
+                w01_1 = in(reg) w01_1, w12_1 = in(reg) w12_1,
+                w01_2 = in(reg) w01_2, w12_2 = in(reg) w12_2,
+                options(nostack),
+            );
+        }
+    }
+}
+
+/// One channel (plane `p`) over a tile of `t` output columns and
+/// `rows = (count, row stride, output row step)` rows: `out` starts at the
+/// first output, `c` bytes apart, and ends at the last.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn sweep<const SW: usize, const P: bool>(
+    planes: &Planes,
+    p: usize,
+    w: &Weights,
+    (requant, a): (Requant, &ConvArgs<'_, P>),
+    (rows, sh, row_step): (usize, usize, usize),
+    (t, c): (usize, usize),
+    out: &mut [i8],
+    acc: &mut [i32; ROW],
+) {
+    // Every tap a pass reads is inside its row (see `block`'s tile), and
+    // every output inside `out`: the loops below index unchecked.
+    assert!(p < 4 && t >= 1 && (t - 1) * SW + 4 <= ROW && (rows - 1) * sh + 3 <= ROWS);
+    assert!(out.len() > (rows - 1) * row_step + (t - 1) * c);
+    const R: usize = ROW / 2;
+    for b in 0..rows {
+        // SAFETY (every access below): words `i..i + 3` of plane rows `b sh
+        // .. b sh + 3`, with `2 i + 6 <= ROW` (asserted above), aligned (see
+        // `Planes`); `acc` holds `t <= ROW` values; every write is output
+        // `k < t` of band row `b < rows`, inside `out` (asserted above).
+        let words = planes.0[p][b * sh].as_ptr() as *const u32;
+        if t >= 2 {
+            // SAFETY: as above.
+            unsafe { pairs::<SW>(words, w, acc.as_mut_ptr(), t / 2) };
+        }
+        if t % 2 == 1 {
+            // SAFETY: as above.
+            let x = unsafe { words.add((t - 1) * SW / 2) };
+            // SAFETY: as above.
+            let rd = |i: usize| unsafe { *x.add(i) };
+            let [[w01_0, w12_0], [w01_1, w12_1], [w01_2, w12_2]] = *w;
+            let mut v = smlabt(rd(1), w12_0, smlad(rd(0), w01_0, 0));
+            v = smlabt(rd(R + 1), w12_1, smlad(rd(R), w01_1, v));
+            acc[t - 1] = smlabt(rd(2 * R + 1), w12_2, smlad(rd(2 * R), w01_2, v));
+        }
+        let q = out[b * row_step..].as_mut_ptr();
+        let acc = &acc[..t];
+        // SAFETY: as above.
+        let put = |k: usize, v: i8| unsafe { *q.add(k * c) = v };
+        match requant {
+            // SAFETY: as above.
+            Requant::Narrow(s, bias2, true) => unsafe { requantize_full(acc, bias2, s, q, c) },
+            Requant::Narrow(s, bias2, false) => {
+                for (k, &v) in acc.iter().enumerate() {
+                    let high = smmulr(bias2.wrapping_add(v << 1), s.multiplier);
+                    put(
+                        k,
+                        a.clamp.apply((high + (s.round + (high >> 31))) >> s.right),
+                    );
+                }
+            }
+            Requant::Wide(s, bias) => {
+                for (k, &v) in acc.iter().enumerate() {
+                    put(k, a.requantize_by(v.wrapping_add(bias), s));
+                }
+            }
+        }
+    }
+}
+
+/// [`NarrowScale`] over `acc` (each plus half of `bias2` first), saturated
+/// to int8 (a clamp of the whole range) into `q`, `c` bytes apart.
+///
+/// # Safety
+/// `acc` not empty; `q + (acc.len() - 1) c` writable.
+#[inline(always)]
+unsafe fn requantize_full(acc: &[i32], bias2: i32, s: NarrowScale, q: *mut i8, c: usize) {
+    // SAFETY: the caller's.
+    unsafe {
+        let end = acc.as_ptr().add(acc.len());
+        asm!(
+            "2:",
+            "ldr {v}, [{acc}], #4",
+            "add {v}, {bias2}, {v}, lsl #1",
+            "smmulr {v}, {v}, {m}",
+            "add {t}, {round}, {v}",
+            "add {v}, {t}, {v}, asr #31",
+            "asr {v}, {v}, {right}",
+            "ssat {v}, #8, {v}",
+            "strb {v}, [{q}]",
+            "add {q}, {c}",
+            "cmp {acc}, {end}",
+            "bne 2b",
+            acc = inout(reg) acc.as_ptr() => _,
+            q = inout(reg) q => _,
+            end = in(reg) end,
+            c = in(reg) c,
+            bias2 = in(reg) bias2,
+            m = in(reg) s.multiplier,
+            round = in(reg) s.round,
+            right = in(reg) s.right,
+            v = out(reg) _,
+            t = out(reg) _,
+            options(nostack),
+        );
+    }
+}

@@ -399,7 +399,7 @@ fn i8_depthwise_3x3_sweep<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
                         continue;
                     }
                     let act = acts[seed as usize % 3];
-                    let (per_tensor, wide) = (seed % 4 == 0, seed % 5 == 0);
+                    let (per_tensor, wide) = (seed.is_multiple_of(4), seed.is_multiple_of(5));
                     let mut sub = Bump::new(&mut work[..]);
                     let out = i8_conv_quant(&mut sub, config, seed, act, per_tensor, None, wide)?;
                     h = out

@@ -13,7 +13,7 @@
 
 use core::arch::asm;
 
-use super::{smlad, smmulr};
+use super::{ld32, smlad, smmulr, sxtab16, sxtab16_ror8};
 use crate::arch::portable::{ConvArgs, ConvGeom};
 use crate::arch::NarrowScale;
 use crate::quant::{Clamp, Scale};
@@ -104,16 +104,15 @@ fn block<const P: bool, const SW: usize>(
     let mut requant = [Requant::Wide(Scale::new(0, 0), 0); 4];
     for j in 0..4 {
         let o = o0 + j;
-        let w = |t: usize| a.filter[t * c + o];
+        // Channel o's nine taps, `c` apart.
+        let f = &a.filter[o..=o + 8 * c];
+        let tap = |t: usize| f[t * c];
+        let h = |v: i8| v as i16 as u16 as u32;
         let mut size = 0u32;
         for (ky, row) in weights[j].iter_mut().enumerate() {
-            let [w0, w1, w2] = [0, 1, 2].map(|kx| w(3 * ky + kx));
-            let h = |v: i8| v as i16 as u16 as u32;
+            let (w0, w1, w2) = (tap(3 * ky), tap(3 * ky + 1), tap(3 * ky + 2));
             *row = [h(w0) | h(w1) << 16, h(w1) | h(w2) << 16];
-            size += [w0, w1, w2]
-                .map(|v| v.unsigned_abs() as u32)
-                .iter()
-                .sum::<u32>();
+            size += w0.unsigned_abs() as u32 + w1.unsigned_abs() as u32 + w2.unsigned_abs() as u32;
         }
         let i = if P { o } else { 0 };
         let bias = a.bias[o];
@@ -155,16 +154,35 @@ fn block<const P: bool, const SW: usize>(
                 // after the other: an output's last byte bounds them all.
                 let last = at + ((rows_out - 1) * ow + t - 1) * c;
                 let out = &mut output[at..=last];
-                sweep::<SW, P>(
-                    planes,
-                    j,
-                    &weights[j],
-                    (requant[j], a),
-                    (rows_out, sh, ow * c),
-                    (t, c),
-                    out,
-                    acc,
-                );
+                let (rows, w) = ((rows_out, sh, ow * c), &weights[j]);
+                let tile = (planes.0[j][0].as_ptr() as *const u32, t, c);
+                // SAFETY (each emit): `acc` not empty (`t >= 1`), and the
+                // outputs `q + k c`, `k < t`, inside `out` (see `sweep`).
+                match requant[j] {
+                    Requant::Narrow(s, bias2, true) => {
+                        // SAFETY: as above.
+                        sweep::<SW>(tile, w, rows, out, acc, |acc, q| unsafe {
+                            requantize_full(acc, bias2, s, q, c)
+                        })
+                    }
+                    Requant::Narrow(s, bias2, false) => {
+                        sweep::<SW>(tile, w, rows, out, acc, |acc, q| {
+                            for (k, &v) in acc.iter().enumerate() {
+                                let high = smmulr(bias2.wrapping_add(v << 1), s.multiplier);
+                                let v = a.clamp.apply((high + (s.round + (high >> 31))) >> s.right);
+                                // SAFETY: as above.
+                                unsafe { *q.add(k * c) = v };
+                            }
+                        })
+                    }
+                    Requant::Wide(s, bias) => sweep::<SW>(tile, w, rows, out, acc, |acc, q| {
+                        for (k, &v) in acc.iter().enumerate() {
+                            let v = a.requantize_by(v.wrapping_add(bias), s);
+                            // SAFETY: as above.
+                            unsafe { *q.add(k * c) = v };
+                        }
+                    }),
+                }
             }
             ox0 += t;
         }
@@ -176,7 +194,7 @@ fn block<const P: bool, const SW: usize>(
 /// `o0..o0 + 4` into `planes`, the offset added (in both halves of `off2`),
 /// zeros outside the input.
 #[allow(clippy::too_many_arguments)]
-#[inline(always)]
+#[inline(never)]
 fn widen(
     planes: &mut Planes,
     rows: usize,
@@ -208,8 +226,16 @@ fn widen(
     for r in 0..rows {
         let y = y_top + r as isize;
         if y < 0 || y >= h as isize || lo == hi {
-            for i in 0..n {
-                put(r, i, [0; 4]);
+            let words = base as *mut u32;
+            for i in (0..n).step_by(2) {
+                // SAFETY: as in `put` (`i` even, ROW even: a whole word).
+                unsafe {
+                    let at = words.add((r * ROW + i) / 2);
+                    *at = 0;
+                    *at.add(PLANE / 2) = 0;
+                    *at.add(PLANE) = 0;
+                    *at.add(3 * PLANE / 2) = 0;
+                }
             }
             continue;
         }
@@ -220,11 +246,13 @@ fn widen(
         let first = (x_left + lo as isize) as usize * c + o0;
         let row = &input[y as usize * w * c..][first..][..(hi - lo - 1) * c + 4];
         // A single position: its four channels, offset added.
-        let off = off2 as i16;
         let one = |i: usize| {
             let v = &row[(i - lo) * c..][..4];
-            let x = |k: usize| (v[k] as i16).wrapping_add(off);
-            put(r, i, [x(0), x(1), x(2), x(3)]);
+            // SAFETY: four bytes of the slice.
+            let v = unsafe { ld32(v.as_ptr()) };
+            let (a02, a13) = (sxtab16(off2, v), sxtab16_ror8(off2, v));
+            let h = |v: u32| v as u16 as i16;
+            put(r, i, [h(a02), h(a13), h(a02 >> 16), h(a13 >> 16)]);
         };
         let mut i = lo;
         if i % 2 == 1 {
@@ -402,32 +430,32 @@ unsafe fn pairs<const SW: usize>(x: *const u32, w: &Weights, acc: *mut i32, pair
     }
 }
 
-/// One channel (plane `p`) over a tile of `t` output columns and
-/// `rows = (count, row stride, output row step)` rows: `out` starts at the
-/// first output, `c` bytes apart, and ends at the last.
-#[allow(clippy::too_many_arguments)]
+/// One channel over a tile: `tile = (plane, t output columns, c)`, the
+/// plane's first row as words; `rows = (count, row stride, output row
+/// step)`. `out` starts at the first output, `c` bytes apart, and ends at
+/// the last; `emit(acc, q)` requantizes a row's accumulators to `q`,
+/// `q + c`, ...
 #[inline(always)]
-fn sweep<const SW: usize, const P: bool>(
-    planes: &Planes,
-    p: usize,
+fn sweep<const SW: usize>(
+    (plane, t, c): (*const u32, usize, usize),
     w: &Weights,
-    (requant, a): (Requant, &ConvArgs<'_, P>),
     (rows, sh, row_step): (usize, usize, usize),
-    (t, c): (usize, usize),
     out: &mut [i8],
     acc: &mut [i32; ROW],
+    emit: impl Fn(&[i32], *mut i8),
 ) {
-    // Every tap a pass reads is inside its row (see `block`'s tile), and
-    // every output inside `out`: the loops below index unchecked.
-    assert!(p < 4 && t >= 1 && (t - 1) * SW + 4 <= ROW && (rows - 1) * sh + 3 <= ROWS);
+    // Every tap a pass reads is inside the plane's rows (see `block`'s
+    // tile), and every output inside `out`: the loops below index unchecked.
+    assert!(t >= 1 && (t - 1) * SW + 4 <= ROW && (rows - 1) * sh + 3 <= ROWS);
     assert!(out.len() > (rows - 1) * row_step + (t - 1) * c);
     const R: usize = ROW / 2;
-    for b in 0..rows {
-        // SAFETY (every access below): words `i..i + 3` of plane rows `b sh
-        // .. b sh + 3`, with `2 i + 6 <= ROW` (asserted above), aligned (see
-        // `Planes`); `acc` holds `t <= ROW` values; every write is output
-        // `k < t` of band row `b < rows`, inside `out` (asserted above).
-        let words = planes.0[p][b * sh].as_ptr() as *const u32;
+    let mut words = plane;
+    let mut q = out.as_mut_ptr();
+    for _ in 0..rows {
+        // SAFETY (every access below): words `i..i + 3` of the plane's rows
+        // `b sh .. b sh + 3` for band row `b < rows`, with `2 i + 6 <= ROW`
+        // (asserted above), aligned (see `Planes`); `acc` holds `t <= ROW`
+        // values; outputs `k < t` of band row `b`, inside `out`.
         if t >= 2 {
             // SAFETY: as above.
             unsafe { pairs::<SW>(words, w, acc.as_mut_ptr(), t / 2) };
@@ -442,27 +470,11 @@ fn sweep<const SW: usize, const P: bool>(
             v = smlabt(rd(R + 1), w12_1, smlad(rd(R), w01_1, v));
             acc[t - 1] = smlabt(rd(2 * R + 1), w12_2, smlad(rd(2 * R), w01_2, v));
         }
-        let q = out[b * row_step..].as_mut_ptr();
-        let acc = &acc[..t];
-        // SAFETY: as above.
-        let put = |k: usize, v: i8| unsafe { *q.add(k * c) = v };
-        match requant {
-            // SAFETY: as above.
-            Requant::Narrow(s, bias2, true) => unsafe { requantize_full(acc, bias2, s, q, c) },
-            Requant::Narrow(s, bias2, false) => {
-                for (k, &v) in acc.iter().enumerate() {
-                    let high = smmulr(bias2.wrapping_add(v << 1), s.multiplier);
-                    put(
-                        k,
-                        a.clamp.apply((high + (s.round + (high >> 31))) >> s.right),
-                    );
-                }
-            }
-            Requant::Wide(s, bias) => {
-                for (k, &v) in acc.iter().enumerate() {
-                    put(k, a.requantize_by(v.wrapping_add(bias), s));
-                }
-            }
+        emit(&acc[..t], q);
+        // SAFETY: as above (the last row's pointers are not used).
+        unsafe {
+            words = words.add(sh * R);
+            q = q.wrapping_add(row_step);
         }
     }
 }

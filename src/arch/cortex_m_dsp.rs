@@ -406,6 +406,7 @@ fn channels<const P: bool>(
 
 /// General convolution: gather two output pixels' raw windows, widen them
 /// into the packed layout, then 2x2 blocks of pixels and output channels.
+#[inline(never)]
 pub(crate) fn conv_general_i8<const P: bool>(
     a: &ConvArgs<'_, P>,
     input: &[i8],

@@ -59,17 +59,29 @@ pub(crate) fn depthwise_3x3<const P: bool>(
 ) {
     let mut planes = Planes([[[0; ROW]; ROWS]; 4]);
     let mut acc = [0i32; ROW];
+    let mut weights = [[[0u32; 2]; 3]; 4];
+    let mut requant = [Requant::Wide(Scale::new(0, 0), 0); 4];
+    let mut work = (&mut planes, &mut acc, &mut weights, &mut requant);
     for o0 in (0..blocks).step_by(4) {
         if a.geom.stride[1] == 1 {
-            block::<P, 1>(a, input, output, o0, &mut planes, &mut acc)
+            block::<P, 1>(a, input, output, o0, &mut work)
         } else {
-            block::<P, 2>(a, input, output, o0, &mut planes, &mut acc)
+            block::<P, 2>(a, input, output, o0, &mut work)
         }
     }
 }
 
 /// A channel's weights, rows `[w0 | w1 << 16, w1 | w2 << 16]` as int16.
 type Weights = [[u32; 2]; 3];
+
+/// A block's buffers, reused from block to block: the planes, a row's
+/// accumulators, and each channel's weights and requantization.
+type Work<'w> = (
+    &'w mut Planes,
+    &'w mut [i32; ROW],
+    &'w mut [Weights; 4],
+    &'w mut [Requant; 4],
+);
 
 /// How a channel's accumulators become int8.
 #[derive(Clone, Copy)]
@@ -87,8 +99,7 @@ fn block<const P: bool, const SW: usize>(
     input: &[i8],
     output: &mut [i8],
     o0: usize,
-    planes: &mut Planes,
-    acc: &mut [i32; ROW],
+    (planes, acc, weights, requant): &mut Work<'_>,
 ) {
     let g = &a.geom;
     let sh = g.stride[0];
@@ -100,8 +111,6 @@ fn block<const P: bool, const SW: usize>(
     // accumulators' bound allows it).
     let c = g.input.c;
     let full = a.clamp == Clamp::NONE;
-    let mut weights = [[[0u32; 2]; 3]; 4];
-    let mut requant = [Requant::Wide(Scale::new(0, 0), 0); 4];
     for j in 0..4 {
         let o = o0 + j;
         // Channel o's nine taps, `c` apart.
@@ -480,39 +489,82 @@ fn sweep<const SW: usize>(
 }
 
 /// [`NarrowScale`] over `acc` (each plus half of `bias2` first), saturated
-/// to int8 (a clamp of the whole range) into `q`, `c` bytes apart.
+/// to int8 (a clamp of the whole range) into `q`, `c` bytes apart: two at a
+/// time, then the odd one.
 ///
 /// # Safety
 /// `acc` not empty; `q + (acc.len() - 1) c` writable.
 #[inline(always)]
 unsafe fn requantize_full(acc: &[i32], bias2: i32, s: NarrowScale, q: *mut i8, c: usize) {
+    macro_rules! one {
+        ($v:literal) => {
+            concat!(
+                "add {",
+                $v,
+                "}, {bias2}, {",
+                $v,
+                "}, lsl #1\n",
+                "smmulr {",
+                $v,
+                "}, {",
+                $v,
+                "}, {m}\n",
+                "add {t}, {round}, {",
+                $v,
+                "}\n",
+                "add {",
+                $v,
+                "}, {t}, {",
+                $v,
+                "}, asr #31\n",
+                "asr {",
+                $v,
+                "}, {",
+                $v,
+                "}, {right}\n",
+                "ssat {",
+                $v,
+                "}, #8, {",
+                $v,
+                "}\n",
+            )
+        };
+    }
+    let pairs = acc.len() / 2;
     // SAFETY: the caller's.
     unsafe {
-        let end = acc.as_ptr().add(acc.len());
-        asm!(
-            "2:",
-            "ldr {v}, [{acc}], #4",
-            "add {v}, {bias2}, {v}, lsl #1",
-            "smmulr {v}, {v}, {m}",
-            "add {t}, {round}, {v}",
-            "add {v}, {t}, {v}, asr #31",
-            "asr {v}, {v}, {right}",
-            "ssat {v}, #8, {v}",
-            "strb {v}, [{q}]",
-            "add {q}, {c}",
-            "cmp {acc}, {end}",
-            "bne 2b",
-            acc = inout(reg) acc.as_ptr() => _,
-            q = inout(reg) q => _,
-            end = in(reg) end,
-            c = in(reg) c,
-            bias2 = in(reg) bias2,
-            m = in(reg) s.multiplier,
-            round = in(reg) s.round,
-            right = in(reg) s.right,
-            v = out(reg) _,
-            t = out(reg) _,
-            options(nostack),
-        );
+        let mut q = q;
+        if pairs > 0 {
+            let end = acc.as_ptr().add(2 * pairs);
+            asm!(
+                "2:",
+                "ldrd {v}, {w}, [{acc}], #8",
+                one!("v"),
+                one!("w"),
+                "strb {v}, [{q}]",
+                "strb {w}, [{q}, {c}]",
+                "add {q}, {q}, {c}, lsl #1",
+                "cmp {acc}, {end}",
+                "bne 2b",
+                acc = inout(reg) acc.as_ptr() => _,
+                q = inout(reg) q,
+                end = in(reg) end,
+                c = in(reg) c,
+                bias2 = in(reg) bias2,
+                m = in(reg) s.multiplier,
+                round = in(reg) s.round,
+                right = in(reg) s.right,
+                v = out(reg) _,
+                w = out(reg) _,
+                t = out(reg) _,
+                options(nostack),
+            );
+        }
+        if acc.len() % 2 == 1 {
+            let v = *acc.as_ptr().add(2 * pairs);
+            let high = smmulr(bias2.wrapping_add(v << 1), s.multiplier);
+            let v = (high + (s.round + (high >> 31))) >> s.right;
+            *q = v.clamp(-128, 127) as i8;
+        }
     }
 }

@@ -12,6 +12,7 @@
 //! requantization follows per row, its parameters in registers.
 
 use core::arch::asm;
+use core::mem::MaybeUninit;
 
 use super::{ld32, smlad, smmulr, sxtab16, sxtab16_ror8};
 use crate::arch::portable::{ConvArgs, ConvGeom};
@@ -57,11 +58,14 @@ pub(crate) fn depthwise_3x3<const P: bool>(
     output: &mut [i8],
     blocks: usize,
 ) {
-    let mut planes = Planes([[[0; ROW]; ROWS]; 4]);
+    // Zeroed in place (a value built and then moved would be copied).
+    let mut planes = MaybeUninit::<Planes>::zeroed();
+    // SAFETY: all zeros is a valid `Planes` (integers only).
+    let planes = unsafe { planes.assume_init_mut() };
     let mut acc = [0i32; ROW];
     let mut weights = [[[0u32; 2]; 3]; 4];
     let mut requant = [Requant::Wide(Scale::new(0, 0), 0); 4];
-    let mut work = (&mut planes, &mut acc, &mut weights, &mut requant);
+    let mut work = (planes, &mut acc, &mut weights, &mut requant);
     for o0 in (0..blocks).step_by(4) {
         if a.geom.stride[1] == 1 {
             block::<P, 1>(a, input, output, o0, &mut work)

@@ -14,7 +14,7 @@
 use core::arch::asm;
 use core::mem::MaybeUninit;
 
-use super::{ld32, smlad, smmulr, sxtab16, sxtab16_ror8};
+use super::{ld32, smmulr, sxtab16, sxtab16_ror8};
 use crate::arch::portable::{ConvArgs, ConvGeom};
 use crate::arch::NarrowScale;
 use crate::quant::{Clamp, Scale};
@@ -24,6 +24,8 @@ const ROW: usize = 16;
 /// Input rows a plane holds: a band of four output rows at row stride 1,
 /// two at stride 2, one above.
 const ROWS: usize = 6;
+/// Accumulators of a band: up to four rows of up to `ROW` (pairs).
+const ACC: usize = 4 * ROW;
 /// Bytes from one plane to the next, and from one row to the next (the
 /// assembly's offsets).
 const PLANE_BYTES: usize = ROWS * ROW * 2;
@@ -32,17 +34,6 @@ const PLANE_BYTES: usize = ROWS * ROW * 2;
 /// that an even position starts an aligned pair.
 #[repr(C, align(4))]
 struct Planes([[[i16; ROW]; ROWS]; 4]);
-
-/// `acc + a.bottom * b.top`.
-#[inline(always)]
-fn smlabt(a: u32, b: u32, acc: i32) -> i32 {
-    let r;
-    // SAFETY: pure register arithmetic.
-    unsafe {
-        asm!("smlabt {r}, {a}, {b}, {c}", r = lateout(reg) r, a = in(reg) a, b = in(reg) b, c = in(reg) acc, options(pure, nomem, nostack, preserves_flags))
-    };
-    r
-}
 
 /// Whether [`depthwise_3x3`] takes a one-per-channel depthwise geometry.
 pub(crate) fn takes(g: &ConvGeom) -> bool {
@@ -62,7 +53,7 @@ pub(crate) fn depthwise_3x3<const P: bool>(
     let mut planes = MaybeUninit::<Planes>::zeroed();
     // SAFETY: all zeros is a valid `Planes` (integers only).
     let planes = unsafe { planes.assume_init_mut() };
-    let mut acc = [0i32; ROW];
+    let mut acc = [0i32; ACC];
     let mut weights = [[[0u32; 2]; 3]; 4];
     let mut requant = [Requant::Wide(Scale::new(0, 0), 0); 4];
     let mut work = (planes, &mut acc, &mut weights, &mut requant);
@@ -82,7 +73,7 @@ type Weights = [[u32; 2]; 3];
 /// accumulators, and each channel's weights and requantization.
 type Work<'w> = (
     &'w mut Planes,
-    &'w mut [i32; ROW],
+    &'w mut [i32; ACC],
     &'w mut [Weights; 4],
     &'w mut [Requant; 4],
 );
@@ -110,7 +101,9 @@ fn block<const P: bool, const SW: usize>(
     let band = (ROWS - 3) / sh + 1;
     // Output columns a tile takes: its last pixel's taps, as pairs, end
     // inside the row.
-    let tile = (ROW - 4) / SW + 1;
+    // At stride 2 an odd tile's last pass reads two positions past its
+    // last pixel's: six columns keep it inside the row.
+    let tile = if SW == 1 { ROW - 3 } else { 6 };
     // Per channel: weights, and the requantization (narrow when the
     // accumulators' bound allows it).
     let c = g.input.c;
@@ -169,32 +162,38 @@ fn block<const P: bool, const SW: usize>(
                 let out = &mut output[at..=last];
                 let (rows, w) = ((rows_out, sh, ow * c), &weights[j]);
                 let tile = (planes.0[j][0].as_ptr() as *const u32, t, c);
-                // SAFETY (each emit): `acc` not empty (`t >= 1`), and the
-                // outputs `q + k c`, `k < t`, inside `out` (see `sweep`).
+                let row_step = ow * c;
+                // Each row's first `t` accumulators, rows `pitch` apart, to
+                // outputs `r row_step + k c`: all inside `out` (asserted by
+                // `sweep`).
+                let each = |acc: &[i32], pitch: usize, q: *mut i8, f: &dyn Fn(i32) -> i8| {
+                    for (r, row) in acc.chunks_exact(pitch).enumerate() {
+                        for (k, &v) in row[..t].iter().enumerate() {
+                            // SAFETY: as above.
+                            unsafe { *q.add(r * row_step + k * c) = f(v) };
+                        }
+                    }
+                };
                 match requant[j] {
                     Requant::Narrow(s, bias2, true) => {
-                        // SAFETY: as above.
-                        sweep::<SW>(tile, w, rows, out, acc, |acc, q| unsafe {
-                            requantize_full(acc, bias2, s, q, c)
+                        sweep::<SW>(tile, w, rows, out, acc, |acc, pitch, q| {
+                            // SAFETY: as above (`t >= 1`, whole rows).
+                            unsafe { requantize_full(acc, [t, pitch], bias2, s, q, [c, row_step]) }
                         })
                     }
                     Requant::Narrow(s, bias2, false) => {
-                        sweep::<SW>(tile, w, rows, out, acc, |acc, q| {
-                            for (k, &v) in acc.iter().enumerate() {
+                        sweep::<SW>(tile, w, rows, out, acc, |acc, pitch, q| {
+                            each(acc, pitch, q, &|v| {
                                 let high = smmulr(bias2.wrapping_add(v << 1), s.multiplier);
-                                let v = a.clamp.apply((high + (s.round + (high >> 31))) >> s.right);
-                                // SAFETY: as above.
-                                unsafe { *q.add(k * c) = v };
-                            }
+                                a.clamp.apply((high + (s.round + (high >> 31))) >> s.right)
+                            })
                         })
                     }
-                    Requant::Wide(s, bias) => sweep::<SW>(tile, w, rows, out, acc, |acc, q| {
-                        for (k, &v) in acc.iter().enumerate() {
-                            let v = a.requantize_by(v.wrapping_add(bias), s);
-                            // SAFETY: as above.
-                            unsafe { *q.add(k * c) = v };
-                        }
-                    }),
+                    Requant::Wide(s, bias) => {
+                        sweep::<SW>(tile, w, rows, out, acc, |acc, pitch, q| {
+                            each(acc, pitch, q, &|v| a.requantize_by(v.wrapping_add(bias), s))
+                        })
+                    }
                 }
             }
             ox0 += t;
@@ -341,19 +340,23 @@ unsafe fn widen_pairs(src: *const i8, c: usize, dst: *mut u32, pairs: usize, off
     }
 }
 
-/// The accumulators of `pairs` pairs of output pixels at column stride `SW`
-/// (without bias) into `acc`, from plane words `x` on (three rows [`ROW`]
-/// positions apart), the weights in registers throughout.
+/// The accumulators of `rows` rows of `pairs` pairs of output pixels at
+/// column stride `SW` (without bias) into `acc`, row after row, from plane
+/// words `x` on (a window's three rows [`ROW`] positions apart, band rows
+/// `sh` rows apart), the weights in registers throughout.
 ///
 /// # Safety
-/// `pairs >= 1`; the windows' words are inside the planes: words `x ..
-/// x + pairs SW + 2` of each of the three rows; `acc` holds `2 pairs`.
+/// `pairs >= 1`, `rows >= 1`; every window's words are inside the planes
+/// (words `x + r sh ROW / 2 + ..` up to `(pairs - 1) SW + SW + 1` on, in
+/// rows `r sh .. r sh + 3` for `r < rows`); `acc` holds `2 pairs rows`.
 #[inline(always)]
-unsafe fn pairs<const SW: usize>(x: *const u32, w: &Weights, acc: *mut i32, pairs: usize) {
+unsafe fn accumulate<const SW: usize>(
+    x: *const u32,
+    w: &Weights,
+    acc: *mut i32,
+    [pairs, rows, sh]: [usize; 3],
+) {
     let [[w01_0, w12_0], [w01_1, w12_1], [w01_2, w12_2]] = *w;
-    // Pixel 0 takes positions 0..3 of each row; at stride 1 pixel 1 takes
-    // 1..4 (an SMLATB and an SMLAD), at stride 2 positions 2..5. The first
-    // row's multiplies start the accumulators.
     macro_rules! row1 {
         ($off:literal, $off4:literal, $w01:ident, $w12:ident, $first:literal) => {
             concat!(
@@ -396,11 +399,18 @@ unsafe fn pairs<const SW: usize>(x: *const u32, w: &Weights, acc: *mut i32, pair
             )
         };
     }
-    // SAFETY: the caller's.
+    // Kept on the stack during the loop: the step from a row's end to the
+    // next row's first window, a row's accumulator bytes, the last end.
+    let skip = sh * ROW * 2 - pairs * 4 * SW;
+    let row_bytes = pairs * 8;
+    // SAFETY: the caller's; the three words pushed are popped.
     unsafe {
-        let end = acc.add(2 * pairs);
+        let (end, last) = (acc.add(2 * pairs), acc.add(2 * pairs * rows));
         if SW == 1 {
             asm!(
+                "str {a}, [sp, #-4]!",
+                "str {acc1}, [sp, #-4]!",
+                "str {acc0}, [sp, #-4]!",
                 "2:",
                 row1!("0", "4", w01_0, w12_0,
                     "smuad {acc0}, {a}, {w01_0}\nsmultb {acc1}, {a}, {w01_0}\n"),
@@ -412,15 +422,26 @@ unsafe fn pairs<const SW: usize>(x: *const u32, w: &Weights, acc: *mut i32, pair
                 "strd {acc0}, {acc1}, [{q}], #8",
                 "cmp {q}, {end}",
                 "bne 2b",
-                x = inout(reg) x => _, q = inout(reg) acc => _, end = in(reg) end,
-                a = out(reg) _, acc0 = out(reg) _, acc1 = out(reg) _,
+                "ldr {a}, [sp]",
+                "add {x}, {a}",
+                "ldr {a}, [sp, #4]",
+                "add {end}, {a}",
+                "ldr {a}, [sp, #8]",
+                "cmp {q}, {a}",
+                "bne 2b",
+                "add sp, #12",
+                x = inout(reg) x => _, q = inout(reg) acc => _, end = inout(reg) end => _,
+                acc0 = inout(reg) skip => _, acc1 = inout(reg) row_bytes => _,
+                a = inout(reg) last => _,
                 w01_0 = in(reg) w01_0, w12_0 = in(reg) w12_0,
                 w01_1 = in(reg) w01_1, w12_1 = in(reg) w12_1,
                 w01_2 = in(reg) w01_2, w12_2 = in(reg) w12_2,
-                options(nostack),
             );
         } else {
             asm!(
+                "str {a}, [sp, #-4]!",
+                "str {acc1}, [sp, #-4]!",
+                "str {acc0}, [sp, #-4]!",
                 "2:",
                 row2!("0", "4", "8", w12_0,
                     "smuad {acc0}, {a}, {w01_0}\n", "smuad {acc1}, {a}, {w01_0}\n"),
@@ -432,12 +453,20 @@ unsafe fn pairs<const SW: usize>(x: *const u32, w: &Weights, acc: *mut i32, pair
                 "strd {acc0}, {acc1}, [{q}], #8",
                 "cmp {q}, {end}",
                 "bne 2b",
-                x = inout(reg) x => _, q = inout(reg) acc => _, end = in(reg) end,
-                a = out(reg) _, acc0 = out(reg) _, acc1 = out(reg) _,
+                "ldr {a}, [sp]",
+                "add {x}, {a}",
+                "ldr {a}, [sp, #4]",
+                "add {end}, {a}",
+                "ldr {a}, [sp, #8]",
+                "cmp {q}, {a}",
+                "bne 2b",
+                "add sp, #12",
+                x = inout(reg) x => _, q = inout(reg) acc => _, end = inout(reg) end => _,
+                acc0 = inout(reg) skip => _, acc1 = inout(reg) row_bytes => _,
+                a = inout(reg) last => _,
                 w01_0 = in(reg) w01_0, w12_0 = in(reg) w12_0,
                 w01_1 = in(reg) w01_1, w12_1 = in(reg) w12_1,
                 w01_2 = in(reg) w01_2, w12_2 = in(reg) w12_2,
-                options(nostack),
             );
         }
     }
@@ -446,60 +475,48 @@ unsafe fn pairs<const SW: usize>(x: *const u32, w: &Weights, acc: *mut i32, pair
 /// One channel over a tile: `tile = (plane, t output columns, c)`, the
 /// plane's first row as words; `rows = (count, row stride, output row
 /// step)`. `out` starts at the first output, `c` bytes apart, and ends at
-/// the last; `emit(acc, q)` requantizes a row's accumulators to `q`,
-/// `q + c`, ...
+/// the last. The accumulators of every row are worked out first, a pair of
+/// pixels at a time (at an odd `t` the last pair's second is past the tile
+/// and not used), then `emit(acc, pitch)` requantizes them: `t` of each
+/// row, rows `pitch` accumulators apart, to `out`.
 #[inline(always)]
 fn sweep<const SW: usize>(
     (plane, t, c): (*const u32, usize, usize),
     w: &Weights,
     (rows, sh, row_step): (usize, usize, usize),
     out: &mut [i8],
-    acc: &mut [i32; ROW],
-    emit: impl Fn(&[i32], *mut i8),
+    acc: &mut [i32; ACC],
+    emit: impl Fn(&[i32], usize, *mut i8),
 ) {
+    let pairs = t.div_ceil(2);
     // Every tap a pass reads is inside the plane's rows (see `block`'s
-    // tile), and every output inside `out`: the loops below index unchecked.
-    assert!(t >= 1 && (t - 1) * SW + 4 <= ROW && (rows - 1) * sh + 3 <= ROWS);
+    // tile), every accumulator inside `acc`, every output inside `out`.
+    assert!(t >= 1 && 2 * (pairs - 1) * SW + 2 + 2 * SW <= ROW);
+    assert!(rows >= 1 && (rows - 1) * sh + 3 <= ROWS && 2 * pairs * rows <= ACC);
     assert!(out.len() > (rows - 1) * row_step + (t - 1) * c);
-    const R: usize = ROW / 2;
-    let mut words = plane;
-    let mut q = out.as_mut_ptr();
-    for _ in 0..rows {
-        // SAFETY (every access below): words `i..i + 3` of the plane's rows
-        // `b sh .. b sh + 3` for band row `b < rows`, with `2 i + 6 <= ROW`
-        // (asserted above), aligned (see `Planes`); `acc` holds `t <= ROW`
-        // values; outputs `k < t` of band row `b`, inside `out`.
-        if t >= 2 {
-            // SAFETY: as above.
-            unsafe { pairs::<SW>(words, w, acc.as_mut_ptr(), t / 2) };
-        }
-        if t % 2 == 1 {
-            // SAFETY: as above.
-            let x = unsafe { words.add((t - 1) * SW / 2) };
-            // SAFETY: as above.
-            let rd = |i: usize| unsafe { *x.add(i) };
-            let [[w01_0, w12_0], [w01_1, w12_1], [w01_2, w12_2]] = *w;
-            let mut v = smlabt(rd(1), w12_0, smlad(rd(0), w01_0, 0));
-            v = smlabt(rd(R + 1), w12_1, smlad(rd(R), w01_1, v));
-            acc[t - 1] = smlabt(rd(2 * R + 1), w12_2, smlad(rd(2 * R), w01_2, v));
-        }
-        emit(&acc[..t], q);
-        // SAFETY: as above (the last row's pointers are not used).
-        unsafe {
-            words = words.add(sh * R);
-            q = q.wrapping_add(row_step);
-        }
-    }
+    // SAFETY: as asserted above.
+    unsafe { accumulate::<SW>(plane, w, acc.as_mut_ptr(), [pairs, rows, sh]) };
+    emit(&acc[..2 * pairs * rows], 2 * pairs, out.as_mut_ptr());
 }
 
-/// [`NarrowScale`] over `acc` (each plus half of `bias2` first), saturated
-/// to int8 (a clamp of the whole range) into `q`, `c` bytes apart: two at a
-/// time, then the odd one.
+/// [`NarrowScale`] over `t` accumulators of each row of `acc` (rows
+/// `pitch` apart, `t <= pitch <= t + 1`), each plus half of `bias2` first,
+/// saturated to int8 (a clamp of the whole range) into `q`, `c` bytes
+/// apart, rows `row_step` bytes apart: two at a time, the second of an odd
+/// row's last pair not stored.
 ///
 /// # Safety
-/// `acc` not empty; `q + (acc.len() - 1) c` writable.
+/// `t >= 1`, `acc` a whole number of rows of even `pitch`; every output
+/// `q + r row_step + k c` (`k < t`) writable.
 #[inline(always)]
-unsafe fn requantize_full(acc: &[i32], bias2: i32, s: NarrowScale, q: *mut i8, c: usize) {
+unsafe fn requantize_full(
+    acc: &[i32],
+    [t, pitch]: [usize; 2],
+    bias2: i32,
+    s: NarrowScale,
+    q: *mut i8,
+    [c, row_step]: [usize; 2],
+) {
     macro_rules! one {
         ($v:literal) => {
             concat!(
@@ -534,41 +551,47 @@ unsafe fn requantize_full(acc: &[i32], bias2: i32, s: NarrowScale, q: *mut i8, c
             )
         };
     }
-    let pairs = acc.len() / 2;
-    // SAFETY: the caller's.
+    // Kept on the stack during the loop: the step from a row's last pair
+    // of outputs to the next row's first, a row's accumulator bytes, the end.
+    let skip = row_step.wrapping_sub(pitch * c);
+    // SAFETY: the caller's; the three words pushed are popped.
     unsafe {
-        let mut q = q;
-        if pairs > 0 {
-            let end = acc.as_ptr().add(2 * pairs);
-            asm!(
-                "2:",
-                "ldrd {v}, {w}, [{acc}], #8",
-                one!("v"),
-                one!("w"),
-                "strb {v}, [{q}]",
-                "strb {w}, [{q}, {c}]",
-                "add {q}, {q}, {c}, lsl #1",
-                "cmp {acc}, {end}",
-                "bne 2b",
-                acc = inout(reg) acc.as_ptr() => _,
-                q = inout(reg) q,
-                end = in(reg) end,
-                c = in(reg) c,
-                bias2 = in(reg) bias2,
-                m = in(reg) s.multiplier,
-                round = in(reg) s.round,
-                right = in(reg) s.right,
-                v = out(reg) _,
-                w = out(reg) _,
-                t = out(reg) _,
-                options(nostack),
-            );
-        }
-        if acc.len() % 2 == 1 {
-            let v = *acc.as_ptr().add(2 * pairs);
-            let high = smmulr(bias2.wrapping_add(v << 1), s.multiplier);
-            let v = (high + (s.round + (high >> 31))) >> s.right;
-            *q = v.clamp(-128, 127) as i8;
-        }
+        let start = acc.as_ptr();
+        let (valid_end, last) = (start.add(t), start.add(acc.len()));
+        asm!(
+            "str {v}, [sp, #-4]!",
+            "str {w}, [sp, #-4]!",
+            "str {t}, [sp, #-4]!",
+            "2:",
+            "ldrd {v}, {w}, [{acc}], #8",
+            one!("v"),
+            one!("w"),
+            "strb {v}, [{q}]",
+            "cmp {acc}, {vend}",
+            "it ls",
+            "strbls {w}, [{q}, {c}]",
+            "add {q}, {q}, {c}, lsl #1",
+            "cmp {acc}, {vend}",
+            "blo 2b",
+            "ldr {t}, [sp]",
+            "add {q}, {t}",
+            "ldr {t}, [sp, #4]",
+            "add {vend}, {t}",
+            "ldr {t}, [sp, #8]",
+            "cmp {acc}, {t}",
+            "blo 2b",
+            "add sp, #12",
+            acc = inout(reg) start => _,
+            q = inout(reg) q => _,
+            vend = inout(reg) valid_end => _,
+            c = in(reg) c,
+            bias2 = in(reg) bias2,
+            m = in(reg) s.multiplier,
+            round = in(reg) s.round,
+            right = in(reg) s.right,
+            v = inout(reg) last => _,
+            w = inout(reg) pitch * 4 => _,
+            t = inout(reg) skip => _,
+        );
     }
 }

@@ -219,9 +219,12 @@ fn widen(
 ) {
     assert!(rows <= ROWS && n <= ROW);
     let (h, w, c) = (g.input.h, g.input.w, g.input.c);
-    // Columns inside the input: positions lo..hi.
+    // Columns inside the input: positions lo..hi; rows inside: r_lo..r_hi.
     let lo = (-x_left).clamp(0, n as isize) as usize;
     let hi = (w as isize - x_left).clamp(lo as isize, n as isize) as usize;
+    let r_lo = (-y_top).clamp(0, rows as isize) as usize;
+    let r_hi = (h as isize - y_top).clamp(r_lo as isize, rows as isize) as usize;
+    let (r_lo, r_hi) = if lo == hi { (0, 0) } else { (r_lo, r_hi) };
     let base = planes.0.as_mut_ptr() as *mut i16;
     const PLANE: usize = ROWS * ROW;
     // Position `i` of row `r` in the four planes.
@@ -235,33 +238,42 @@ fn widen(
             *at.add(3 * PLANE) = v3;
         }
     };
-    for r in 0..rows {
-        let y = y_top + r as isize;
-        if y < 0 || y >= h as isize || lo == hi {
-            let words = base as *mut u32;
-            for i in (0..n).step_by(2) {
-                // SAFETY: as in `put` (`i` even, ROW even: a whole word).
-                unsafe {
-                    let at = words.add((r * ROW + i) / 2);
-                    *at = 0;
-                    *at.add(PLANE / 2) = 0;
-                    *at.add(PLANE) = 0;
-                    *at.add(3 * PLANE / 2) = 0;
-                }
+    for r in (0..r_lo).chain(r_hi..rows) {
+        let words = base as *mut u32;
+        for i in (0..n).step_by(2) {
+            // SAFETY: as in `put` (`i` even, ROW even: a whole word).
+            unsafe {
+                let at = words.add((r * ROW + i) / 2);
+                *at = 0;
+                *at.add(PLANE / 2) = 0;
+                *at.add(PLANE) = 0;
+                *at.add(3 * PLANE / 2) = 0;
             }
-            continue;
         }
-        for i in (0..lo).chain(hi..n) {
+    }
+    if r_lo == r_hi {
+        return;
+    }
+    // The inside rows' bytes, from position lo's first channel in row r_lo
+    // to position hi - 1's fourth in row r_hi - 1: one bounds check.
+    let row_bytes = w * c;
+    let first =
+        (y_top + r_lo as isize) as usize * row_bytes + (x_left + lo as isize) as usize * c + o0;
+    let len = (r_hi - r_lo - 1) * row_bytes + (hi - lo - 1) * c + 4;
+    let src = &input[first..][..len];
+    for r in r_lo..r_hi {
+        for i in 0..lo {
             put(r, i, [0; 4]);
         }
-        // From position lo's first channel to position hi - 1's fourth.
-        let first = (x_left + lo as isize) as usize * c + o0;
-        let row = &input[y as usize * w * c..][first..][..(hi - lo - 1) * c + 4];
+        for i in hi..n {
+            put(r, i, [0; 4]);
+        }
+        // Position i's four channels (lo <= i < hi) of this row.
+        let at = |i: usize| (r - r_lo) * row_bytes + (i - lo) * c;
         // A single position: its four channels, offset added.
         let one = |i: usize| {
-            let v = &row[(i - lo) * c..][..4];
-            // SAFETY: four bytes of the slice.
-            let v = unsafe { ld32(v.as_ptr()) };
+            // SAFETY: `at(i) + 4 <= len` for `lo <= i < hi`, `r < r_hi`.
+            let v = unsafe { ld32(src.as_ptr().add(at(i))) };
             let (a02, a13) = (sxtab16(off2, v), sxtab16_ror8(off2, v));
             let h = |v: u32| v as u16 as i16;
             put(r, i, [h(a02), h(a13), h(a02 >> 16), h(a13 >> 16)]);
@@ -274,12 +286,11 @@ fn widen(
         let pairs = (hi - i) / 2;
         if pairs > 0 {
             // SAFETY: positions `i .. i + 2 pairs <= hi` of the input row
-            // (each four bytes from `(i - lo) c` inside `row`) and of plane
-            // row `r`, `i` even: aligned words (see `Planes`).
+            // (each four bytes from `at(i)` inside `src`) and of plane row
+            // `r`, `i` even: aligned words (see `Planes`).
             unsafe {
-                let src = row.as_ptr().add((i - lo) * c);
                 let dst = base.add(r * ROW + i) as *mut u32;
-                widen_pairs(src, c, dst, pairs, off2);
+                widen_pairs(src.as_ptr().add(at(i)), c, dst, pairs, off2);
             }
             i += 2 * pairs;
         }

@@ -65,7 +65,8 @@ impl<const N: usize> Quant<N> {
 }
 
 const A_LEN: usize = 28 * 28 * 6;
-const B_LEN: usize = 14 * 14 * 6;
+// Also DS-CNN's narrow depthwise shape at 16 channels, 25x5x16.
+const B_LEN: usize = 25 * 5 * 16;
 const SCRATCH_LEN: usize = 2 * 400 * 2 + 3;
 
 static A: StaticArena<A_LEN> = StaticArena::new();
@@ -287,5 +288,26 @@ fn main() -> ! {
     let (r, i) = icount::measure(|| pw_l.run(&b[..n], &mut a[..n], scratch));
     r.unwrap();
     report(&mut t, "pw1x1", pw.macs(), i);
+    // DS-CNN's depthwise shape (25x5, narrow rows), at 16 channels.
+    let shape = Shape::new(25, 5, 16);
+    let dw = Conv2d::new(Conv2dConfig::depthwise(shape, 1, 3, 3).padding(Padding::Same)).unwrap();
+    let dw_l = Conv2dI8::new(
+        dw,
+        WeightsI8 {
+            filter: &W_FC1[..dw.filter_len()],
+            bias: &qd.bias,
+            multiplier: &qd.mult,
+            shift: &qd.shift,
+        },
+        -128,
+        -128,
+        relu,
+    )
+    .unwrap();
+    let n = shape.len();
+    b[..n].copy_from_slice(&W_FC1[1000..1000 + n]);
+    let (r, i) = icount::measure(|| dw_l.run(&b[..n], &mut a[..n], scratch));
+    r.unwrap();
+    report(&mut t, "dw3x3_25x5", dw.macs(), i);
     picocnn_qemu_tests::exit_success()
 }

@@ -369,3 +369,61 @@ fn activation_ranges() {
     let q = QParams::new(0.01, 127).unwrap();
     assert_eq!(Activation::Relu6.range_i8(q), Clamp { min: 127, max: 127 });
 }
+
+#[test]
+fn check_requant_takes_zero_and_refuses_negative_multipliers() {
+    assert!(check_requant("t", 2, &[0, 1 << 30], &[0, -31]).is_ok());
+    assert!(check_requant("t", 1, &[0], &[30]).is_ok());
+    assert!(check_requant("t", 2, &[1, -1], &[0, 0]).is_err());
+    assert!(check_requant("t", 1, &[0], &[31]).is_err());
+    assert!(check_requant("t", 1, &[0], &[-32]).is_err());
+}
+
+#[test]
+fn rescale_checks_each_zero_point_and_knows_the_identity() {
+    let r = |i: i32, o: i32| Rescale {
+        input_zero_point: i,
+        requant: Requant::ONE,
+        output_zero_point: o,
+    };
+    assert!(r(-128, 127).validate().is_ok());
+    assert!(r(128, 0).validate().is_err());
+    assert!(r(0, -129).validate().is_err());
+    assert!(r(-129, 128).validate().is_err());
+    assert!(Rescale::IDENTITY.is_identity());
+    assert!(r(5, 5).is_identity());
+    assert!(!r(5, 6).is_identity());
+    let halved = Rescale {
+        requant: Requant {
+            multiplier: 1 << 30,
+            shift: 0,
+        },
+        ..r(5, 5)
+    };
+    assert!(!halved.is_identity());
+}
+
+#[test]
+fn requant_from_scales_checks_each_scale() {
+    for f in [conv_requant, dense_requant_per_tensor] {
+        assert_eq!(
+            f(0.5, 0.25, 0.25).unwrap(),
+            Requant {
+                multiplier: 1 << 30,
+                shift: 0
+            }
+        );
+        // A zero weight scale (all-zero weights) is allowed.
+        assert_eq!(
+            f(0.5, 0.0, 0.25).unwrap(),
+            Requant {
+                multiplier: 0,
+                shift: 0
+            }
+        );
+        assert!(f(0.0, 0.25, 0.25).is_err());
+        assert!(f(0.5, -0.25, 0.25).is_err());
+        assert!(f(0.5, 0.25, 0.0).is_err());
+        assert!(f(f32::NAN, 0.25, 0.25).is_err());
+    }
+}

@@ -569,40 +569,49 @@ unsafe fn requantize_full(
     unsafe {
         let start = acc.as_ptr();
         let (valid_end, last) = (start.add(t), start.add(acc.len()));
-        asm!(
-            "str {v}, [sp, #-4]!",
-            "str {w}, [sp, #-4]!",
-            "str {t}, [sp, #-4]!",
-            "2:",
-            "ldrd {v}, {w}, [{acc}], #8",
-            one!("v"),
-            one!("w"),
-            "strb {v}, [{q}]",
-            "cmp {acc}, {vend}",
-            "it ls",
-            "strbls {w}, [{q}, {c}]",
-            "add {q}, {q}, {c}, lsl #1",
-            "cmp {acc}, {vend}",
-            "blo 2b",
-            "ldr {t}, [sp]",
-            "add {q}, {t}",
-            "ldr {t}, [sp, #4]",
-            "add {vend}, {t}",
-            "ldr {t}, [sp, #8]",
-            "cmp {acc}, {t}",
-            "blo 2b",
-            "add sp, #12",
-            acc = inout(reg) start => _,
-            q = inout(reg) q => _,
-            vend = inout(reg) valid_end => _,
-            c = in(reg) c,
-            bias2 = in(reg) bias2,
-            m = in(reg) s.multiplier,
-            round = in(reg) s.round,
-            right = in(reg) s.right,
-            v = inout(reg) last => _,
-            w = inout(reg) pitch * 4 => _,
-            t = inout(reg) skip => _,
-        );
+        // The second output of a pair: stored, or at an odd `t` not when
+        // it is the row's last pair's.
+        macro_rules! rows {
+            ($($second:literal),*) => {
+                asm!(
+                    "str {v}, [sp, #-4]!",
+                    "str {w}, [sp, #-4]!",
+                    "str {t}, [sp, #-4]!",
+                    "2:",
+                    "ldrd {v}, {w}, [{acc}], #8",
+                    one!("v"),
+                    one!("w"),
+                    "strb {v}, [{q}]",
+                    $($second,)*
+                    "add {q}, {q}, {c}, lsl #1",
+                    "cmp {acc}, {vend}",
+                    "blo 2b",
+                    "ldr {t}, [sp]",
+                    "add {q}, {t}",
+                    "ldr {t}, [sp, #4]",
+                    "add {vend}, {t}",
+                    "ldr {t}, [sp, #8]",
+                    "cmp {acc}, {t}",
+                    "blo 2b",
+                    "add sp, #12",
+                    acc = inout(reg) start => _,
+                    q = inout(reg) q => _,
+                    vend = inout(reg) valid_end => _,
+                    c = in(reg) c,
+                    bias2 = in(reg) bias2,
+                    m = in(reg) s.multiplier,
+                    round = in(reg) s.round,
+                    right = in(reg) s.right,
+                    v = inout(reg) last => _,
+                    w = inout(reg) pitch * 4 => _,
+                    t = inout(reg) skip => _,
+                )
+            };
+        }
+        if t % 2 == 0 {
+            rows!("strb {w}, [{q}, {c}]");
+        } else {
+            rows!("cmp {acc}, {vend}", "it ls", "strbls {w}, [{q}, {c}]");
+        }
     }
 }

@@ -14,7 +14,7 @@
 use core::arch::asm;
 use core::mem::MaybeUninit;
 
-use super::{ld32, smmulr, sxtab16, sxtab16_ror8};
+use super::{ld32, smmulr, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8};
 use crate::arch::portable::{ConvArgs, ConvGeom};
 use crate::arch::NarrowScale;
 use crate::quant::{Clamp, Scale};
@@ -108,23 +108,42 @@ fn block<const P: bool, const SW: usize>(
     // accumulators' bound allows it).
     let c = g.input.c;
     let full = a.clamp == Clamp::NONE;
-    for j in 0..4 {
-        let o = o0 + j;
-        // Channel o's nine taps, `c` apart.
-        let f = &a.filter[o..=o + 8 * c];
-        let tap = |t: usize| f[t * c];
-        let h = |v: i8| v as i16 as u16 as u32;
-        let mut size = 0u32;
-        for (ky, row) in weights[j].iter_mut().enumerate() {
-            let (w0, w1, w2) = (tap(3 * ky), tap(3 * ky + 1), tap(3 * ky + 2));
-            *row = [h(w0) | h(w1) << 16, h(w1) | h(w2) << 16];
-            size += w0.unsigned_abs() as u32 + w1.unsigned_abs() as u32 + w2.unsigned_abs() as u32;
+    // The nine taps of the four channels, a word each (HWO filters), as
+    // pairs [channels 0 and 2, channels 1 and 3].
+    let f = &a.filter[o0..][..8 * c + 4];
+    let taps: [[u32; 2]; 9] = core::array::from_fn(|t| {
+        let v = &f[t * c..][..4];
+        // SAFETY: four bytes of the slice.
+        let v = unsafe { ld32(v.as_ptr()) };
+        [sxtb16(v), sxtb16_ror8(v)]
+    });
+    for (j, w) in weights.iter_mut().enumerate() {
+        // Channel j's taps from its pair's bottom (j < 2) or top halves.
+        let (k, top) = (j % 2, j >= 2);
+        let h = |t: usize| {
+            let v = taps[t][k];
+            if top {
+                v >> 16
+            } else {
+                v & 0xffff
+            }
+        };
+        for (ky, row) in w.iter_mut().enumerate() {
+            let (w0, w1, w2) = (h(3 * ky), h(3 * ky + 1), h(3 * ky + 2));
+            *row = [w0 | w1 << 16, w1 | w2 << 16];
         }
+        let o = o0 + j;
         let i = if P { o } else { 0 };
         let bias = a.bias[o];
-        // |x + offset| <= 255 for every int8 x and offset -zp.
-        let bound = bias.unsigned_abs().saturating_add(255 * size);
-        requant[j] = if NarrowScale::fits(bound, a.shift[i]) {
+        // The layer's bound (`a.narrow`), or this channel's: |x + offset| <=
+        // 255 for every int8 x and offset -zp.
+        let narrow = a.narrow || {
+            let size: u32 = (0..9)
+                .map(|t| a.filter[t * c + o].unsigned_abs() as u32)
+                .sum();
+            NarrowScale::fits(bias.unsigned_abs().saturating_add(255 * size), a.shift[i])
+        };
+        requant[j] = if narrow {
             let s = NarrowScale::new(a.multiplier[i], a.shift[i], a.output_zero_point);
             // |bias| < 2^30 (it fits), so doubling it cannot overflow.
             Requant::Narrow(s, bias << 1, full)

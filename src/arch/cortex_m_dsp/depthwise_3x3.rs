@@ -386,7 +386,6 @@ unsafe fn accumulate<const SW: usize>(
     acc: *mut i32,
     [pairs, rows, sh]: [usize; 3],
 ) {
-    let [[w01_0, w12_0], [w01_1, w12_1], [w01_2, w12_2]] = *w;
     macro_rules! row1 {
         ($off:literal, $off4:literal, $w01:ident, $w12:ident, $first:literal) => {
             concat!(
@@ -438,6 +437,11 @@ unsafe fn accumulate<const SW: usize>(
         let (end, last) = (acc.add(2 * pairs), acc.add(2 * pairs * rows));
         if SW == 1 {
             asm!(
+                // The weights from `w` (its address in the first's register).
+                "ldrd {w12_0}, {w01_1}, [{w01_0}, #4]",
+                "ldrd {w12_1}, {w01_2}, [{w01_0}, #12]",
+                "ldr {w12_2}, [{w01_0}, #20]",
+                "ldr {w01_0}, [{w01_0}]",
                 "str {a}, [sp, #-4]!",
                 "str {acc1}, [sp, #-4]!",
                 "str {acc0}, [sp, #-4]!",
@@ -463,12 +467,17 @@ unsafe fn accumulate<const SW: usize>(
                 x = inout(reg) x => _, q = inout(reg) acc => _, end = inout(reg) end => _,
                 acc0 = inout(reg) skip => _, acc1 = inout(reg) row_bytes => _,
                 a = inout(reg) last => _,
-                w01_0 = in(reg) w01_0, w12_0 = in(reg) w12_0,
-                w01_1 = in(reg) w01_1, w12_1 = in(reg) w12_1,
-                w01_2 = in(reg) w01_2, w12_2 = in(reg) w12_2,
+                w01_0 = inout(reg) w.as_ptr() => _, w12_0 = out(reg) _,
+                w01_1 = out(reg) _, w12_1 = out(reg) _,
+                w01_2 = out(reg) _, w12_2 = out(reg) _,
             );
         } else {
             asm!(
+                // The weights from `w` (its address in the first's register).
+                "ldrd {w12_0}, {w01_1}, [{w01_0}, #4]",
+                "ldrd {w12_1}, {w01_2}, [{w01_0}, #12]",
+                "ldr {w12_2}, [{w01_0}, #20]",
+                "ldr {w01_0}, [{w01_0}]",
                 "str {a}, [sp, #-4]!",
                 "str {acc1}, [sp, #-4]!",
                 "str {acc0}, [sp, #-4]!",
@@ -494,9 +503,9 @@ unsafe fn accumulate<const SW: usize>(
                 x = inout(reg) x => _, q = inout(reg) acc => _, end = inout(reg) end => _,
                 acc0 = inout(reg) skip => _, acc1 = inout(reg) row_bytes => _,
                 a = inout(reg) last => _,
-                w01_0 = in(reg) w01_0, w12_0 = in(reg) w12_0,
-                w01_1 = in(reg) w01_1, w12_1 = in(reg) w12_1,
-                w01_2 = in(reg) w01_2, w12_2 = in(reg) w12_2,
+                w01_0 = inout(reg) w.as_ptr() => _, w12_0 = out(reg) _,
+                w01_1 = out(reg) _, w12_1 = out(reg) _,
+                w01_2 = out(reg) _, w12_2 = out(reg) _,
             );
         }
     }

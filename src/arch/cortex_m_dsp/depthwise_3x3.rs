@@ -428,85 +428,144 @@ unsafe fn accumulate<const SW: usize>(
             )
         };
     }
+    // Two pairs a pass; at an odd count the first pass of each row enters
+    // at its second half, `x` one pair back (its offsets are one pair on).
+    let odd = pairs % 2;
+    let x = x.wrapping_byte_sub(odd * 4 * SW);
     // Kept on the stack during the loop: the step from a row's end to the
     // next row's first window, a row's accumulator bytes, the last end.
-    let skip = sh * ROW * 2 - pairs * 4 * SW;
+    let skip = sh * ROW * 2 - (pairs + odd) * 4 * SW;
     let row_bytes = pairs * 8;
-    // SAFETY: the caller's; the three words pushed are popped.
+    let (end, last) = (
+        acc.wrapping_add(2 * pairs),
+        acc.wrapping_add(2 * pairs * rows),
+    );
+    macro_rules! run {
+        ($enter:literal, $next:literal, $p0:expr, $p1:expr) => {
+            asm!(
+                // The weights from `w` (its address in the first's register).
+                "ldrd {w12_0}, {w01_1}, [{w01_0}, #4]",
+                "ldrd {w12_1}, {w01_2}, [{w01_0}, #12]",
+                "ldr {w12_2}, [{w01_0}, #20]",
+                "ldr {w01_0}, [{w01_0}]",
+                "str {a}, [sp, #-4]!",
+                "str {acc1}, [sp, #-4]!",
+                "str {acc0}, [sp, #-4]!",
+                $enter,
+                "2:",
+                $p0,
+                "strd {acc0}, {acc1}, [{q}], #8",
+                "3:",
+                $p1,
+                "adds {x}, #{pass}",
+                "strd {acc0}, {acc1}, [{q}], #8",
+                "cmp {q}, {end}",
+                "bne 2b",
+                "ldr {a}, [sp]",
+                "add {x}, {a}",
+                "ldr {a}, [sp, #4]",
+                "add {end}, {a}",
+                "ldr {a}, [sp, #8]",
+                "cmp {q}, {a}",
+                $next,
+                "add sp, #12",
+                x = inout(reg) x => _, q = inout(reg) acc => _, end = inout(reg) end => _,
+                acc0 = inout(reg) skip => _, acc1 = inout(reg) row_bytes => _,
+                a = inout(reg) last => _,
+                w01_0 = inout(reg) w.as_ptr() => _, w12_0 = out(reg) _,
+                w01_1 = out(reg) _, w12_1 = out(reg) _,
+                w01_2 = out(reg) _, w12_2 = out(reg) _,
+                pass = const 8 * SW,
+            )
+        };
+    }
+    macro_rules! pair1 {
+        ($r0:literal, $r0b:literal, $r1:literal, $r1b:literal, $r2:literal, $r2b:literal) => {
+            concat!(
+                row1!(
+                    $r0,
+                    $r0b,
+                    w01_0,
+                    w12_0,
+                    "smuad {acc0}, {a}, {w01_0}\nsmultb {acc1}, {a}, {w01_0}\n"
+                ),
+                row1!(
+                    $r1,
+                    $r1b,
+                    w01_1,
+                    w12_1,
+                    "smlad {acc0}, {a}, {w01_1}, {acc0}\nsmlatb {acc1}, {a}, {w01_1}, {acc1}\n"
+                ),
+                row1!(
+                    $r2,
+                    $r2b,
+                    w01_2,
+                    w12_2,
+                    "smlad {acc0}, {a}, {w01_2}, {acc0}\nsmlatb {acc1}, {a}, {w01_2}, {acc1}\n"
+                ),
+            )
+        };
+    }
+    macro_rules! pair2 {
+        ($r0:literal, $r0b:literal, $r0c:literal, $r1:literal, $r1b:literal, $r1c:literal,
+         $r2:literal, $r2b:literal, $r2c:literal) => {
+            concat!(
+                row2!(
+                    $r0,
+                    $r0b,
+                    $r0c,
+                    w12_0,
+                    "smuad {acc0}, {a}, {w01_0}\n",
+                    "smuad {acc1}, {a}, {w01_0}\n"
+                ),
+                row2!(
+                    $r1,
+                    $r1b,
+                    $r1c,
+                    w12_1,
+                    "smlad {acc0}, {a}, {w01_1}, {acc0}\n",
+                    "smlad {acc1}, {a}, {w01_1}, {acc1}\n"
+                ),
+                row2!(
+                    $r2,
+                    $r2b,
+                    $r2c,
+                    w12_2,
+                    "smlad {acc0}, {a}, {w01_2}, {acc0}\n",
+                    "smlad {acc1}, {a}, {w01_2}, {acc1}\n"
+                ),
+            )
+        };
+    }
+    // SAFETY: the caller's; the three words pushed are popped. The first
+    // half of an odd count's first pass is skipped, so `x` one pair back
+    // is never read at.
     unsafe {
-        let (end, last) = (acc.add(2 * pairs), acc.add(2 * pairs * rows));
-        if SW == 1 {
-            asm!(
-                // The weights from `w` (its address in the first's register).
-                "ldrd {w12_0}, {w01_1}, [{w01_0}, #4]",
-                "ldrd {w12_1}, {w01_2}, [{w01_0}, #12]",
-                "ldr {w12_2}, [{w01_0}, #20]",
-                "ldr {w01_0}, [{w01_0}]",
-                "str {a}, [sp, #-4]!",
-                "str {acc1}, [sp, #-4]!",
-                "str {acc0}, [sp, #-4]!",
-                "2:",
-                row1!("0", "4", w01_0, w12_0,
-                    "smuad {acc0}, {a}, {w01_0}\nsmultb {acc1}, {a}, {w01_0}\n"),
-                row1!("32", "36", w01_1, w12_1,
-                    "smlad {acc0}, {a}, {w01_1}, {acc0}\nsmlatb {acc1}, {a}, {w01_1}, {acc1}\n"),
-                row1!("64", "68", w01_2, w12_2,
-                    "smlad {acc0}, {a}, {w01_2}, {acc0}\nsmlatb {acc1}, {a}, {w01_2}, {acc1}\n"),
-                "adds {x}, #4",
-                "strd {acc0}, {acc1}, [{q}], #8",
-                "cmp {q}, {end}",
+        match (SW, odd) {
+            (1, 0) => run!(
+                "",
                 "bne 2b",
-                "ldr {a}, [sp]",
-                "add {x}, {a}",
-                "ldr {a}, [sp, #4]",
-                "add {end}, {a}",
-                "ldr {a}, [sp, #8]",
-                "cmp {q}, {a}",
+                pair1!("0", "4", "32", "36", "64", "68"),
+                pair1!("4", "8", "36", "40", "68", "72")
+            ),
+            (1, _) => run!(
+                "b 3f",
+                "bne 3b",
+                pair1!("0", "4", "32", "36", "64", "68"),
+                pair1!("4", "8", "36", "40", "68", "72")
+            ),
+            (_, 0) => run!(
+                "",
                 "bne 2b",
-                "add sp, #12",
-                x = inout(reg) x => _, q = inout(reg) acc => _, end = inout(reg) end => _,
-                acc0 = inout(reg) skip => _, acc1 = inout(reg) row_bytes => _,
-                a = inout(reg) last => _,
-                w01_0 = inout(reg) w.as_ptr() => _, w12_0 = out(reg) _,
-                w01_1 = out(reg) _, w12_1 = out(reg) _,
-                w01_2 = out(reg) _, w12_2 = out(reg) _,
-            );
-        } else {
-            asm!(
-                // The weights from `w` (its address in the first's register).
-                "ldrd {w12_0}, {w01_1}, [{w01_0}, #4]",
-                "ldrd {w12_1}, {w01_2}, [{w01_0}, #12]",
-                "ldr {w12_2}, [{w01_0}, #20]",
-                "ldr {w01_0}, [{w01_0}]",
-                "str {a}, [sp, #-4]!",
-                "str {acc1}, [sp, #-4]!",
-                "str {acc0}, [sp, #-4]!",
-                "2:",
-                row2!("0", "4", "8", w12_0,
-                    "smuad {acc0}, {a}, {w01_0}\n", "smuad {acc1}, {a}, {w01_0}\n"),
-                row2!("32", "36", "40", w12_1,
-                    "smlad {acc0}, {a}, {w01_1}, {acc0}\n", "smlad {acc1}, {a}, {w01_1}, {acc1}\n"),
-                row2!("64", "68", "72", w12_2,
-                    "smlad {acc0}, {a}, {w01_2}, {acc0}\n", "smlad {acc1}, {a}, {w01_2}, {acc1}\n"),
-                "adds {x}, #8",
-                "strd {acc0}, {acc1}, [{q}], #8",
-                "cmp {q}, {end}",
-                "bne 2b",
-                "ldr {a}, [sp]",
-                "add {x}, {a}",
-                "ldr {a}, [sp, #4]",
-                "add {end}, {a}",
-                "ldr {a}, [sp, #8]",
-                "cmp {q}, {a}",
-                "bne 2b",
-                "add sp, #12",
-                x = inout(reg) x => _, q = inout(reg) acc => _, end = inout(reg) end => _,
-                acc0 = inout(reg) skip => _, acc1 = inout(reg) row_bytes => _,
-                a = inout(reg) last => _,
-                w01_0 = inout(reg) w.as_ptr() => _, w12_0 = out(reg) _,
-                w01_1 = out(reg) _, w12_1 = out(reg) _,
-                w01_2 = out(reg) _, w12_2 = out(reg) _,
-            );
+                pair2!("0", "4", "8", "32", "36", "40", "64", "68", "72"),
+                pair2!("8", "12", "16", "40", "44", "48", "72", "76", "80")
+            ),
+            _ => run!(
+                "b 3f",
+                "bne 3b",
+                pair2!("0", "4", "8", "32", "36", "40", "64", "68", "72"),
+                pair2!("8", "12", "16", "40", "44", "48", "72", "76", "80")
+            ),
         }
     }
 }

@@ -658,19 +658,28 @@ unsafe fn requantize_full(
         let (valid_end, last) = (start.add(t), start.add(acc.len()));
         // The second output of a pair: stored, or at an odd `t` not when
         // it is the row's last pair's.
-        macro_rules! rows {
+        // One pair of outputs: the second stored, or at an odd `t` not
+        // when it is the row's last pair's.
+        macro_rules! pair {
             ($($second:literal),*) => {
+                concat!(
+                    "ldrd {v}, {w}, [{acc}], #8\n",
+                    one!("v"),
+                    one!("w"),
+                    "strb {v}, [{q}]\n",
+                    $($second, "\n",)*
+                    "add {q}, {q}, {c}, lsl #1\n",
+                )
+            };
+        }
+        macro_rules! rows {
+            ($body:expr) => {
                 asm!(
                     "str {v}, [sp, #-4]!",
                     "str {w}, [sp, #-4]!",
                     "str {t}, [sp, #-4]!",
                     "2:",
-                    "ldrd {v}, {w}, [{acc}], #8",
-                    one!("v"),
-                    one!("w"),
-                    "strb {v}, [{q}]",
-                    $($second,)*
-                    "add {q}, {q}, {c}, lsl #1",
+                    $body,
                     "cmp {acc}, {vend}",
                     "blo 2b",
                     "ldr {t}, [sp]",
@@ -695,10 +704,19 @@ unsafe fn requantize_full(
                 )
             };
         }
-        if t % 2 == 0 {
-            rows!("strb {w}, [{q}, {c}]");
+        if t % 4 == 0 {
+            rows!(concat!(
+                pair!("strb {w}, [{q}, {c}]"),
+                pair!("strb {w}, [{q}, {c}]")
+            ));
+        } else if t % 2 == 0 {
+            rows!(pair!("strb {w}, [{q}, {c}]"));
         } else {
-            rows!("cmp {acc}, {vend}", "it ls", "strbls {w}, [{q}, {c}]");
+            rows!(pair!(
+                "cmp {acc}, {vend}",
+                "it ls",
+                "strbls {w}, [{q}, {c}]"
+            ));
         }
     }
 }

@@ -172,6 +172,7 @@ fn block<const P: bool, const SW: usize>(
                 o0,
                 [y_top, x_left],
                 off2,
+                ow <= tile,
             );
             for j in 0..4 {
                 let at = (oy0 * ow + ox0) * c + o0 + j;
@@ -235,6 +236,7 @@ fn widen(
     o0: usize,
     [y_top, x_left]: [isize; 2],
     off2: u32,
+    same_edges: bool,
 ) {
     assert!(rows <= ROWS && n <= ROW);
     let (h, w, c) = (g.input.h, g.input.w, g.input.c);
@@ -281,11 +283,15 @@ fn widen(
     let len = (r_hi - r_lo - 1) * row_bytes + (hi - lo - 1) * c + 4;
     let src = &input[first..][..len];
     for r in r_lo..r_hi {
-        for i in 0..lo {
-            put(r, i, [0; 4]);
-        }
-        for i in hi..n {
-            put(r, i, [0; 4]);
+        // Positions outside the input: zero from the start when every tile
+        // has the same (one tile a row), else zeroed here.
+        if !same_edges {
+            for i in 0..lo {
+                put(r, i, [0; 4]);
+            }
+            for i in hi..n {
+                put(r, i, [0; 4]);
+            }
         }
         // Position i's four channels (lo <= i < hi) of this row.
         let at = |i: usize| (r - r_lo) * row_bytes + (i - lo) * c;

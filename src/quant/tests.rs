@@ -421,9 +421,20 @@ fn requant_from_scales_checks_each_scale() {
                 shift: 0
             }
         );
-        assert!(f(0.0, 0.25, 0.25).is_err());
-        assert!(f(0.5, -0.25, 0.25).is_err());
-        assert!(f(0.5, 0.25, 0.0).is_err());
-        assert!(f(f32::NAN, 0.25, 0.25).is_err());
+        // Each refused for its scale (a zero output scale would otherwise
+        // give an infinite multiplier and a less telling error).
+        for bad in [
+            f(0.0, 0.25, 0.25),
+            f(0.5, -0.25, 0.25),
+            f(0.5, 0.25, 0.0),
+            f(f32::NAN, 0.25, 0.25),
+        ] {
+            assert_eq!(
+                bad,
+                Err(crate::error::Error::InvalidParameter {
+                    what: "scales must be positive"
+                })
+            );
+        }
     }
 }

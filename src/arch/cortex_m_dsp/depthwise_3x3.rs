@@ -57,13 +57,29 @@ pub(crate) fn depthwise_3x3<const P: bool>(
     let mut weights = [[[0u32; 2]; 3]; 4];
     let mut requant = [Requant::Wide(Scale::new(0, 0), 0); 4];
     let mut work = (planes, &mut acc, &mut weights, &mut requant);
+    let layer = Layer {
+        geom: a.geom,
+        input_offset: a.input_offset,
+        output_zero_point: a.output_zero_point,
+        clamp: a.clamp,
+    };
     for o0 in (0..blocks).step_by(4) {
+        prepare(a, o0, work.2, work.3);
         if a.geom.stride[1] == 1 {
-            block::<P, 1>(a, input, output, o0, &mut work)
+            block::<1>(&layer, input, output, o0, &mut work)
         } else {
-            block::<P, 2>(a, input, output, o0, &mut work)
+            block::<2>(&layer, input, output, o0, &mut work)
         }
     }
+}
+
+/// What a block's loops read of the layer, the same per channel or per
+/// tensor (the requantization is worked out per block beforehand).
+struct Layer {
+    geom: ConvGeom,
+    input_offset: i32,
+    output_zero_point: i32,
+    clamp: Clamp,
 }
 
 /// A channel's weights, rows `[w0 | w1 << 16, w1 | w2 << 16]` as int16.
@@ -88,25 +104,15 @@ enum Requant {
     Wide(Scale, i32),
 }
 
-#[inline(always)]
-fn block<const P: bool, const SW: usize>(
+/// Channels `o0..o0 + 4`'s weights as [`Weights`] and their
+/// requantization (narrow when the accumulators' bound allows it).
+fn prepare<const P: bool>(
     a: &ConvArgs<'_, P>,
-    input: &[i8],
-    output: &mut [i8],
     o0: usize,
-    (planes, acc, weights, requant): &mut Work<'_>,
+    weights: &mut [Weights; 4],
+    requant: &mut [Requant; 4],
 ) {
-    let g = &a.geom;
-    let sh = g.stride[0];
-    let band = (ROWS - 3) / sh + 1;
-    // Output columns a tile takes: its last pixel's taps, as pairs, end
-    // inside the row.
-    // At stride 2 an odd tile's last pass reads two positions past its
-    // last pixel's: six columns keep it inside the row.
-    let tile = if SW == 1 { ROW - 3 } else { 6 };
-    // Per channel: weights, and the requantization (narrow when the
-    // accumulators' bound allows it).
-    let c = g.input.c;
+    let c = a.geom.input.c;
     let full = a.clamp == Clamp::NONE;
     // The nine taps of the four channels, a word each (HWO filters), as
     // pairs [channels 0 and 2, channels 1 and 3].
@@ -151,6 +157,25 @@ fn block<const P: bool, const SW: usize>(
             Requant::Wide(a.requant_of(o), bias)
         };
     }
+}
+
+#[inline(always)]
+fn block<const SW: usize>(
+    a: &Layer,
+    input: &[i8],
+    output: &mut [i8],
+    o0: usize,
+    (planes, acc, weights, requant): &mut Work<'_>,
+) {
+    let c = a.geom.input.c;
+    let g = &a.geom;
+    let sh = g.stride[0];
+    let band = (ROWS - 3) / sh + 1;
+    // Output columns a tile takes: its last pixel's taps, as pairs, end
+    // inside the row.
+    // At stride 2 an odd tile's last pass reads two positions past its
+    // last pixel's: six columns keep it inside the row.
+    let tile = if SW == 1 { ROW - 3 } else { 6 };
     let off = a.input_offset;
     let off2 = (off as u32 & 0xffff) | ((off as u32) << 16);
     let (oh, ow) = (g.output.h, g.output.w);
@@ -180,13 +205,19 @@ fn block<const P: bool, const SW: usize>(
                 // after the other: an output's last byte bounds them all.
                 let last = at + ((rows_out - 1) * ow + t - 1) * c;
                 let out = &mut output[at..=last];
-                let (rows, w) = ((rows_out, sh, ow * c), &weights[j]);
-                let tile = (planes.0[j][0].as_ptr() as *const u32, t, c);
                 let row_step = ow * c;
-                // Each row's first `t` accumulators, rows `pitch` apart, to
-                // outputs `r row_step + k c`: all inside `out` (asserted by
-                // `sweep`).
-                let each = |acc: &[i32], pitch: usize, q: *mut i8, f: &dyn Fn(i32) -> i8| {
+                let plane = planes.0[j][0].as_ptr() as *const u32;
+                let pitch = sweep::<SW>(
+                    (plane, t, c),
+                    &weights[j],
+                    (rows_out, sh, row_step),
+                    out.len(),
+                    acc,
+                );
+                let (acc, q) = (&acc[..pitch * rows_out], out.as_mut_ptr());
+                // Each row's first `t` accumulators to outputs `r row_step +
+                // k c`: all inside `out` (asserted by `sweep`).
+                let each = |f: &dyn Fn(i32) -> i8| {
                     for (r, row) in acc.chunks_exact(pitch).enumerate() {
                         for (k, &v) in row[..t].iter().enumerate() {
                             // SAFETY: as above.
@@ -195,25 +226,18 @@ fn block<const P: bool, const SW: usize>(
                     }
                 };
                 match requant[j] {
-                    Requant::Narrow(s, bias2, true) => {
-                        sweep::<SW>(tile, w, rows, out, acc, |acc, pitch, q| {
-                            // SAFETY: as above (`t >= 1`, whole rows).
-                            unsafe { requantize_full(acc, [t, pitch], bias2, s, q, [c, row_step]) }
-                        })
-                    }
-                    Requant::Narrow(s, bias2, false) => {
-                        sweep::<SW>(tile, w, rows, out, acc, |acc, pitch, q| {
-                            each(acc, pitch, q, &|v| {
-                                let high = smmulr(bias2.wrapping_add(v << 1), s.multiplier);
-                                a.clamp.apply((high + (s.round + (high >> 31))) >> s.right)
-                            })
-                        })
-                    }
-                    Requant::Wide(s, bias) => {
-                        sweep::<SW>(tile, w, rows, out, acc, |acc, pitch, q| {
-                            each(acc, pitch, q, &|v| a.requantize_by(v.wrapping_add(bias), s))
-                        })
-                    }
+                    // SAFETY: as above (`t >= 1`, whole rows).
+                    Requant::Narrow(s, bias2, true) => unsafe {
+                        requantize_full(acc, [t, pitch], bias2, s, q, [c, row_step])
+                    },
+                    Requant::Narrow(s, bias2, false) => each(&|v| {
+                        let high = smmulr(bias2.wrapping_add(v << 1), s.multiplier);
+                        a.clamp.apply((high + (s.round + (high >> 31))) >> s.right)
+                    }),
+                    Requant::Wide(s, bias) => each(&|v| {
+                        let v = s.apply(v.wrapping_add(bias));
+                        a.clamp.apply(v.wrapping_add(a.output_zero_point))
+                    }),
                 }
             }
             ox0 += t;
@@ -385,7 +409,7 @@ unsafe fn widen_pairs(src: *const i8, c: usize, dst: *mut u32, pairs: usize, off
 /// `pairs >= 1`, `rows >= 1`; every window's words are inside the planes
 /// (words `x + r sh ROW / 2 + ..` up to `(pairs - 1) SW + SW + 1` on, in
 /// rows `r sh .. r sh + 3` for `r < rows`); `acc` holds `2 pairs rows`.
-#[inline(always)]
+#[inline(never)]
 unsafe fn accumulate<const SW: usize>(
     x: *const u32,
     w: &Weights,
@@ -576,31 +600,30 @@ unsafe fn accumulate<const SW: usize>(
     }
 }
 
-/// One channel over a tile: `tile = (plane, t output columns, c)`, the
+/// One channel's accumulators (without bias) over a tile of `t` output
+/// columns at column stride `SW`, outputs `c` bytes apart: `plane` is the
 /// plane's first row as words; `rows = (count, row stride, output row
-/// step)`. `out` starts at the first output, `c` bytes apart, and ends at
-/// the last. The accumulators of every row are worked out first, a pair of
-/// pixels at a time (at an odd `t` the last pair's second is past the tile
-/// and not used), then `emit(acc, pitch)` requantizes them: `t` of each
-/// row, rows `pitch` accumulators apart, to `out`.
+/// step)`; `out_len` the length of the outputs' slice (from the first to
+/// the last). A pair of pixels at a time: at an odd `t` the last pair's
+/// second is past the tile and not used. Returns the rows' pitch in `acc`.
 #[inline(always)]
 fn sweep<const SW: usize>(
     (plane, t, c): (*const u32, usize, usize),
     w: &Weights,
     (rows, sh, row_step): (usize, usize, usize),
-    out: &mut [i8],
+    out_len: usize,
     acc: &mut [i32; ACC],
-    emit: impl Fn(&[i32], usize, *mut i8),
-) {
+) -> usize {
     let pairs = t.div_ceil(2);
     // Every tap a pass reads is inside the plane's rows (see `block`'s
-    // tile), every accumulator inside `acc`, every output inside `out`.
+    // tile), every accumulator inside `acc`, and the requantization's
+    // every output inside the outputs' slice.
     assert!(t >= 1 && 2 * (pairs - 1) * SW + 2 + 2 * SW <= ROW);
     assert!(rows >= 1 && (rows - 1) * sh + 3 <= ROWS && 2 * pairs * rows <= ACC);
-    assert!(out.len() > (rows - 1) * row_step + (t - 1) * c);
+    assert!(out_len > (rows - 1) * row_step + (t - 1) * c);
     // SAFETY: as asserted above.
     unsafe { accumulate::<SW>(plane, w, acc.as_mut_ptr(), [pairs, rows, sh]) };
-    emit(&acc[..2 * pairs * rows], 2 * pairs, out.as_mut_ptr());
+    2 * pairs
 }
 
 /// [`NarrowScale`] over `t` accumulators of each row of `acc` (rows
@@ -612,7 +635,7 @@ fn sweep<const SW: usize>(
 /// # Safety
 /// `t >= 1`, `acc` a whole number of rows of even `pitch`; every output
 /// `q + r row_step + k c` (`k < t`) writable.
-#[inline(always)]
+#[inline(never)]
 unsafe fn requantize_full(
     acc: &[i32],
     [t, pitch]: [usize; 2],

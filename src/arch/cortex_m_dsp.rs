@@ -76,8 +76,10 @@ pub(crate) fn smmulr(a: i32, b: i32) -> i32 {
 
 mod depthwise;
 mod depthwise_3x3;
+mod sweep;
 pub(crate) use depthwise::{filter4, mac4, window_3x3};
 pub(crate) use depthwise_3x3::{depthwise_3x3, takes as depthwise_3x3_takes};
+use sweep::Sweep;
 
 /// Reads four bytes or two halfwords at `p` (ARMv7-M loads may be unaligned).
 ///
@@ -339,8 +341,9 @@ fn dot_2x2_packed(
 }
 
 /// Output channels `lo..hi` of pixels `pa` and `pb` (equal for a lone last
-/// pixel) from their packed columns, two channels at a time (a lone last
-/// channel is paired with itself).
+/// pixel) from their packed columns, two channels at a time: in the
+/// assembly loop of [`Sweep`] when the layer is narrow, else (and for a
+/// lone last channel, paired with itself) here.
 // Inlined into its one caller: the arguments are that loop's registers.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
@@ -354,6 +357,7 @@ fn channels<const P: bool>(
     pa: usize,
     pb: usize,
     narrow: bool,
+    sweep: Option<&mut Sweep>,
 ) {
     let oc = a.geom.output.c;
     // The tables and output cells this call touches, checked once.
@@ -364,6 +368,22 @@ fn channels<const P: bool>(
     let output = &mut output[..pa.max(pb) * oc + hi];
     let (ra, rb) = (pa * oc, pb * oc);
     let mut o = lo;
+    let pairs = (hi - lo) / 2;
+    if let Some(s) = sweep.filter(|_| pairs > 0 && packed.len() >= 2 * depth) {
+        // SAFETY: the slices above hold rows and values up to `hi`, outputs
+        // up to `ra + hi` and `rb + hi`; `packed` the two columns.
+        unsafe {
+            s.run::<P>(
+                packed,
+                filter.as_ptr(),
+                output.as_mut_ptr(),
+                [ra, rb],
+                lo,
+                pairs,
+            )
+        };
+        o = lo + 2 * pairs;
+    }
     while o < hi {
         let ob = if o + 1 < hi { o + 1 } else { o };
         let (i, ib) = if P { (o, ob) } else { (0, 0) };
@@ -425,6 +445,7 @@ pub(crate) fn conv_general_i8<const P: bool>(
     let raw_b = &mut rest[..depth];
     let interior = Interior::of(geom);
     let narrow = a.narrow;
+    let mut sweep = Sweep::new(a, depth);
     let gather = |p: usize, g: usize, col: &mut [i8]| {
         let (oy, ox) = (p / ow, p % ow);
         match interior.start(oy, ox) {
@@ -447,6 +468,7 @@ pub(crate) fn conv_general_i8<const P: bool>(
                 p,
                 q,
                 narrow,
+                sweep.as_mut(),
             );
         }
     });
@@ -557,11 +579,12 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
     };
     let pixels = out_shape.h * ow;
     let narrow = a.narrow;
+    let mut sweep = Sweep::new(a, cin);
     let mut p = 0;
     while p < pixels {
         let q = if p + 1 < pixels { p + 1 } else { p };
         pack_pair_i8(src(p), src(q), a.input_offset, packed);
-        channels(a, cin, 0, oc, packed, output, p, q, narrow);
+        channels(a, cin, 0, oc, packed, output, p, q, narrow, sweep.as_mut());
         p += 2;
     }
 }

@@ -25,15 +25,13 @@ pub static CASES: &[(&str, CaseFn)] = &[
     ("i8_conv_dilated_explicit", i8_conv_dilated),
     ("i8_conv_tall_dilated_s2x1", i8_conv_tall_dilated),
     ("i8_conv_11x11_s4_same", i8_conv_11x11),
-    ("i8_conv_pointwise_s2", i8_conv_pointwise),
     ("i8_depthwise_5x5_mult3_relu6", i8_depthwise),
-    ("i8_depthwise_3x3_sweep", i8_depthwise_3x3_sweep),
+    ("i8_conv_sweep", i8_conv_sweep),
     (
         "i8_depthwise_3x3_mult1_s2_dilated",
         i8_depthwise_mult1_dilated,
     ),
     ("i8_wide_requant_conv_pointwise_depthwise", i8_wide_requant),
-    ("i8_conv_pointwise_odd", i8_conv_pointwise_odd),
     ("i8_lenet_conv1_5x5_same", i8_lenet_conv1),
     ("i8_lenet_conv2_5x5_valid", i8_lenet_conv2),
     ("i8_dense_96_32", i8_dense),
@@ -305,16 +303,6 @@ fn i8_conv_11x11<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     i8_conv_run(b, c, 3, Activation::Relu)
 }
 
-fn i8_conv_pointwise<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
-    let c = Conv2dConfig::new(Shape::new(8, 8, 12), 8, 1, 1).stride(2, 2);
-    i8_conv_run(b, c, 4, Activation::None)
-}
-
-fn i8_conv_pointwise_odd<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
-    let c = Conv2dConfig::new(Shape::new(5, 5, 7), 5, 1, 1);
-    i8_conv_run(b, c, 14, Activation::Relu)
-}
-
 fn i8_lenet_conv1<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     let c = Conv2dConfig::new(Shape::new(28, 28, 1), 6, 5, 5).padding(Padding::Same);
     i8_conv_run(b, c, 15, Activation::Relu)
@@ -342,32 +330,58 @@ fn i8_depthwise_mult1_dilated<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     i8_conv_run(b, c, 26, Activation::None)
 }
 
-/// One-per-channel 3x3 depthwise convolutions over 600 seeded random
-/// geometries (1 to 16 rows, 1 to 32 columns, 4, 6 or 8 channels, strides
-/// 1 to 3 by 1 or 2, `same`, `valid` or explicit padding of 0 to 2 a side,
-/// every activation, per-tensor and wide requantization now and then), so
-/// that the tile and band edges of the fast paths fall everywhere: one
-/// digest of all their outputs. Fields are bits of one random word, to
-/// keep the case small in the micro:bit's flash.
-fn i8_depthwise_3x3_sweep<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
+/// Seeded random convolutions, one digest of all their outputs, so that
+/// the tile, band, pair and depth edges of the fast paths fall everywhere
+/// (fields are bits of one random word, to keep the case small in the
+/// micro:bit's flash):
+/// - 600 one-per-channel 3x3 depthwise convolutions: 1 to 16 rows, 1 to 32
+///   columns, 4, 6 or 8 channels, strides 1 to 3 by 1 or 2, `same`,
+///   `valid` or explicit padding of 0 to 2 a side;
+/// - 300 general and 1x1 convolutions: 1 to 8 rows and columns, 1 to 16
+///   input and 1 to 8 output channels (32 and 16 for 1x1 windows), 1x1,
+///   1x3, 3x1 or 3x3 windows, strides 1 or 2, `same` or `valid`, sometimes
+///   two groups of up to 8 and 4;
+/// - every activation, per-tensor and wide requantization now and then.
+fn i8_conv_sweep<'a>(b: &mut Bump<'a>) -> Result<&'a [u8], Error> {
     let work = b.take::<u8>(6 * 1024)?;
     let mut h = 0x811c_9dc5u32;
     let mut rng = Rng(41);
-    for seed in 100..700u64 {
+    for seed in 100..1000u64 {
         let v = rng.next();
         let f = |at: u32, mask: u64| ((v >> at) & mask) as usize;
-        let shape = Shape::new(1 + f(0, 15), 1 + f(4, 31), 4 + 2 * f(9, 1) + 2 * f(10, 1));
-        let padding = match f(11, 3) {
-            0 => Padding::Same,
-            1 => Padding::Valid,
-            _ => Padding::Explicit {
-                top: f(13, 1),
-                bottom: 2 * f(14, 1),
-                left: 2 * f(15, 1),
-                right: f(16, 1),
-            },
+        let mut config = if seed < 700 {
+            let shape = Shape::new(1 + f(0, 15), 1 + f(4, 31), 4 + 2 * f(9, 1) + 2 * f(10, 1));
+            let padding = match f(11, 3) {
+                0 => Padding::Same,
+                1 => Padding::Valid,
+                _ => Padding::Explicit {
+                    top: f(13, 1),
+                    bottom: 2 * f(14, 1),
+                    left: 2 * f(15, 1),
+                    right: f(16, 1),
+                },
+            };
+            Conv2dConfig::depthwise(shape, 1, 3, 3).padding(padding)
+        } else {
+            let (kh, kw) = (1 + 2 * f(13, 1), 1 + 2 * f(14, 1));
+            let groups = 1 + f(30, 1) * f(31, 1);
+            let big = usize::from(kh * kw == 1) * f(20, 1);
+            let (cin, oc) = if groups == 1 {
+                (1 + f(0, 15) + 16 * big, 1 + f(4, 7) + 8 * big)
+            } else {
+                (2 * (1 + f(0, 7)), 2 * (1 + f(4, 3)))
+            };
+            let padding = if f(15, 1) == 0 {
+                Padding::Same
+            } else {
+                Padding::Valid
+            };
+            let mut config =
+                Conv2dConfig::new(Shape::new(1 + f(7, 7), 1 + f(10, 7), cin), oc, kh, kw)
+                    .padding(padding);
+            config.groups = groups;
+            config
         };
-        let mut config = Conv2dConfig::depthwise(shape, 1, 3, 3).padding(padding);
         config.stride = [1 + f(21, 1) + f(22, 1), 1 + f(23, 1)];
         if Conv2d::new(config).is_err() {
             continue;

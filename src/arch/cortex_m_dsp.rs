@@ -573,8 +573,14 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
     let (oc, ow) = (out_shape.c, out_shape.w);
     let [sh, sw] = geom.stride;
     let packed = &mut col[..2 * cin];
+    // At stride 1 the output pixels are the input's, in order.
+    let dense = sh == 1 && sw == 1 && in_w == ow;
     let src = |p: usize| {
-        let s = ((p / ow) * sh * in_w + (p % ow) * sw) * cin;
+        let s = if dense {
+            p * cin
+        } else {
+            ((p / ow) * sh * in_w + (p % ow) * sw) * cin
+        };
         &input[s..s + cin]
     };
     let pixels = out_shape.h * ow;

@@ -4,7 +4,8 @@
 mod reference;
 
 use half::f16;
-use picocnn::ops::add::{add_float, AddI8, AddQuant};
+use picocnn::ops::act::activation_float_in_place;
+use picocnn::ops::add::{add_float, add_float_in_place, AddI8, AddQuant};
 use picocnn::ops::conv::{Conv2d, Conv2dConfig, Conv2dFloat, Conv2dI8, ConvKind};
 use picocnn::ops::dense::{Dense, DenseFloat, DenseI8};
 use picocnn::ops::pool::{Pool2d, Pool2dConfig, Pool2dFloat, Pool2dI8, PoolKind};
@@ -509,6 +510,64 @@ fn add_float_matches() {
     let mut out = [0f32; 3];
     add_float(&a, &b, &mut out, Activation::Relu6).unwrap();
     assert_eq!(out, [1.5, 0.0, 6.0]);
+    // In place, the same sums; a length mismatch is an error.
+    let mut x = a;
+    add_float_in_place(&mut x, &b, Activation::Relu6).unwrap();
+    assert_eq!(x, out);
+    let mut x = [f16::from_f32(1.0), f16::from_f32(-8.0)];
+    let y = [f16::from_f32(2.5), f16::from_f32(1.0)];
+    add_float_in_place(&mut x, &y, Activation::None).unwrap();
+    assert_eq!(x, [f16::from_f32(3.5), f16::from_f32(-7.0)]);
+    assert!(add_float_in_place(&mut x, &y[..1], Activation::None).is_err());
+}
+
+#[test]
+fn float_activation_in_place_clamps() {
+    let mut x = [-1.5f32, 0.25, 5.0, 7.5];
+    activation_float_in_place(&mut x, Activation::Relu6);
+    assert_eq!(x, [0.0, 0.25, 5.0, 6.0]);
+    let mut x = [f16::from_f32(-2.0), f16::from_f32(3.0)];
+    activation_float_in_place(&mut x, Activation::Relu);
+    assert_eq!(x, [f16::from_f32(0.0), f16::from_f32(3.0)]);
+    activation_float_in_place(&mut x, Activation::None);
+    assert_eq!(x, [f16::from_f32(0.0), f16::from_f32(3.0)]);
+}
+
+/// Planners size one arena from every kernel's scratch: these kernels
+/// need none, and the model tests' exact arena sizes rest on it.
+#[test]
+fn elementwise_kernels_need_no_scratch() {
+    assert_eq!(picocnn::ops::add::scratch_len(), 0);
+    assert_eq!(picocnn::ops::act::scratch_len(), 0);
+}
+
+#[test]
+fn concat_inputs_of_different_pixel_counts_are_an_error() {
+    use picocnn::ops::concat::{concat_float, ConcatInput};
+    // Two pixels of one channel and one pixel of two: the lengths alone
+    // would fit an output of 2 pixels x 3 channels.
+    let (a, b) = ([1.0f32, 2.0], [3.0f32, 4.0]);
+    let inputs = [
+        ConcatInput {
+            data: &a,
+            channels: 1,
+        },
+        ConcatInput {
+            data: &b,
+            channels: 2,
+        },
+    ];
+    let mut out = [0f32; 6];
+    match concat_float(&inputs, &mut out) {
+        Err(Error::ShapeMismatch {
+            what,
+            expected: 2,
+            got: 1,
+        }) => {
+            assert_eq!(what, "concat input pixels")
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -189,3 +189,126 @@ fn prechecked_opens_the_same_model_and_refuses_corruption() {
         Err(Error::Misaligned { .. })
     ));
 }
+
+fn set16(b: &mut [u8], off: usize, v: usize) {
+    b[off..off + 2].copy_from_slice(&(v as u16).to_le_bytes());
+}
+
+fn set32(b: &mut [u8], off: usize, v: u32) {
+    b[off..off + 4].copy_from_slice(&v.to_le_bytes());
+}
+
+fn field(b: &[u8], off: usize) -> usize {
+    u32::from_le_bytes(b[off..off + 4].try_into().unwrap()) as usize
+}
+
+/// The number of strings in a blob's table.
+fn string_count(b: &[u8]) -> usize {
+    let (off, len) = (field(b, header::STRINGS_OFF), field(b, header::STRINGS_LEN));
+    let s = &b[off..off + len];
+    let (mut at, mut n) = (0, 0);
+    while at < s.len() {
+        at += 2 + u16::from_le_bytes([s[at], s[at + 1]]) as usize;
+        n += 1;
+    }
+    n
+}
+
+/// The valid blob edited, its checksum fixed, parsed.
+fn parse_edited(edit: impl Fn(&mut Vec<u8>)) -> Result<(), Error> {
+    let mut b = blob();
+    edit(&mut b);
+    fix_crc(&mut b);
+    Model::parse(AlignedBytes::from(b).as_bytes()).map(|_| ())
+}
+
+#[track_caller]
+fn assert_invalid(r: Result<(), Error>, want: &str) {
+    match r {
+        Err(Error::InvalidModel { what, .. }) if what == want => {}
+        other => panic!("wanted the invalid model error {want:?}, got {other:?}"),
+    }
+}
+
+/// Each check of the header's metadata takes values up to its bound and
+/// names the fault one past it.
+#[test]
+fn metadata_is_checked_up_to_its_bounds() {
+    let n = string_count(&blob());
+    assert!(n >= 2, "the test model has its name and strings");
+    // The name: any string, or none.
+    parse_edited(|b| set16(b, header::NAME, n - 1)).unwrap();
+    parse_edited(|b| set16(b, header::NAME, 0xffff)).unwrap();
+    assert_invalid(
+        parse_edited(|b| set16(b, header::NAME, n)),
+        "model name string",
+    );
+    // Class labels ending at the last string, or none wherever they start.
+    let labels = |first: usize, count: usize| {
+        parse_edited(move |b| {
+            set16(b, header::LABELS_FIRST, first);
+            set16(b, header::N_LABELS, count);
+        })
+    };
+    labels(n - 2, 2).unwrap();
+    labels(n + 7, 0).unwrap();
+    let outside = "class labels outside the string table";
+    assert_invalid(labels(n - 1, 2), outside);
+    assert_invalid(labels(n, 1), outside);
+    // The input normalisation must be finite.
+    let norm = |scale: f32, offset: f32| {
+        parse_edited(move |b| {
+            set32(b, header::NORM_SCALE, scale.to_bits());
+            set32(b, header::NORM_OFFSET, offset.to_bits());
+        })
+    };
+    norm(0.5, -1.0).unwrap();
+    let not_finite = "input normalisation not finite";
+    assert_invalid(norm(f32::NAN, 0.0), not_finite);
+    assert_invalid(norm(1.0, f32::INFINITY), not_finite);
+    assert_invalid(norm(f32::NEG_INFINITY, 0.0), not_finite);
+}
+
+/// The lengths in the header: the blob's own, and the total it records.
+#[test]
+fn header_lengths_name_their_fault() {
+    let b = blob();
+    let total = b.len();
+    // A blob of just the header: too short for the total it records.
+    let head = AlignedBytes::from(&b[..header::TRAIN_LEN + 4]);
+    assert_eq!(
+        Model::parse(head.as_bytes()).err(),
+        Some(Error::Truncated {
+            needed: total,
+            got: header::TRAIN_LEN + 4
+        })
+    );
+    let header_len = header::TRAIN_LEN + 4;
+    assert_invalid(
+        parse_edited(|b| set32(b, header::TOTAL_LEN, header_len as u32 - 1)),
+        "total length below the header",
+    );
+    // A total of just the header passes that check; its sections do not fit.
+    let just_header = parse_edited(|b| {
+        b.truncate(header_len);
+        set32(b, header::TOTAL_LEN, header_len as u32);
+    });
+    assert!(
+        matches!(just_header, Err(Error::Truncated { got, .. }) if got == header_len),
+        "{just_header:?}"
+    );
+}
+
+/// A model input or output index must name a tensor: the last one does,
+/// one past it does not.
+#[test]
+fn model_inputs_must_be_tensors() {
+    let b = blob();
+    let lists = field(&b, header::LISTS_OFF);
+    let tensors = u16::from_le_bytes([b[header::N_TENSORS], b[header::N_TENSORS + 1]]) as usize;
+    assert_invalid(
+        parse_edited(|b| set16(b, lists, tensors)),
+        "model input or output is not a tensor",
+    );
+    assert!(parse_edited(|b| set16(b, lists, tensors - 1)).is_err());
+}

@@ -236,4 +236,29 @@ mod tests {
         assert!(axis(3, 5, 1, 1, Padding::Valid, true).is_err());
         assert!(axis(3, 0, 1, 1, Padding::Valid, true).is_err());
     }
+
+    /// Extents up to a quarter of `isize::MAX` are taken, one more is an
+    /// overflow, whichever of the padded input, the window or the stride
+    /// it is.
+    #[test]
+    fn extents_beyond_the_limit_overflow() {
+        const LIMIT: usize = isize::MAX as usize / 4;
+        let valid = Padding::Valid;
+        assert_eq!(axis(LIMIT, 1, 1, 1, valid, true).unwrap(), (LIMIT, 0));
+        assert_eq!(axis(LIMIT, LIMIT, LIMIT, 1, valid, true).unwrap(), (1, 0));
+        assert_eq!(axis(LIMIT, 2, LIMIT, 1, valid, true).unwrap(), (1, 0));
+        let overflow = |r: Result<(usize, usize)>| assert_eq!(r, Err(Error::Overflow));
+        overflow(axis(LIMIT + 1, 1, 1, 1, valid, true));
+        overflow(axis(LIMIT, LIMIT + 1, 1, 1, valid, true));
+        overflow(axis(LIMIT, 1, LIMIT + 1, 1, valid, true));
+        // Padding counts: the input plus its padding is what must fit.
+        let pad = Padding::Explicit {
+            top: 1,
+            bottom: 0,
+            left: 0,
+            right: 0,
+        };
+        overflow(axis(LIMIT, 3, 1, 1, pad, true));
+        assert_eq!(axis(LIMIT, 3, 1, 1, pad, false).unwrap(), (LIMIT - 2, 0));
+    }
 }

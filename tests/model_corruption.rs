@@ -274,6 +274,14 @@ fn metadata_is_checked_up_to_its_bounds() {
 fn header_lengths_name_their_fault() {
     let b = blob();
     let total = b.len();
+    let short = AlignedBytes::from(&b[..10]);
+    assert_eq!(
+        Model::parse(short.as_bytes()).err(),
+        Some(Error::Truncated {
+            needed: header::TRAIN_LEN + 4,
+            got: 10
+        })
+    );
     // A blob of just the header: too short for the total it records.
     let head = AlignedBytes::from(&b[..header::TRAIN_LEN + 4]);
     assert_eq!(
@@ -311,4 +319,58 @@ fn model_inputs_must_be_tensors() {
         "model input or output is not a tensor",
     );
     assert!(parse_edited(|b| set16(b, lists, tensors - 1)).is_err());
+    // The last output too.
+    let n = |off: usize| u16::from_le_bytes([b[off], b[off + 1]]) as usize;
+    let last = lists + 2 * (n(header::N_INPUTS) + n(header::N_OUTPUTS) - 1);
+    assert_invalid(
+        parse_edited(|b| set16(b, last, tensors)),
+        "model input or output is not a tensor",
+    );
+}
+
+/// The header's counts: no inputs or outputs, lists too short for them,
+/// tables longer than their sections' room.
+#[test]
+fn header_counts_name_their_fault() {
+    let b = blob();
+    let n = |off: usize| u16::from_le_bytes([b[off], b[off + 1]]) as usize;
+    let io = "a model needs at least one input and one output";
+    assert_invalid(parse_edited(|b| set16(b, header::N_INPUTS, 0)), io);
+    assert_invalid(parse_edited(|b| set16(b, header::N_OUTPUTS, 0)), io);
+    let needed = n(header::N_INPUTS) + n(header::N_OUTPUTS);
+    let short = "index lists shorter than the inputs and outputs";
+    assert_invalid(
+        parse_edited(|b| set32(b, header::LISTS_LEN, needed as u32 - 1)),
+        short,
+    );
+    // Just long enough for them passes that check (and fails the ops').
+    match parse_edited(|b| set32(b, header::LISTS_LEN, needed as u32)) {
+        Err(Error::InvalidModel { what, .. }) => assert_ne!(what, short),
+        other => panic!("{other:?}"),
+    }
+    // One more tensor or op record runs into the next section.
+    for (count, next) in [(header::N_TENSORS, 1), (header::N_OPS, 2)] {
+        match parse_edited(|b| set16(b, count, n(count) + 1)) {
+            Err(Error::InvalidModel { what, index }) => {
+                assert_eq!((what, index), ("sections overlap or are out of order", next))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// A string table cut inside an entry's length is refused.
+#[test]
+fn a_string_table_cut_inside_a_length_is_refused() {
+    let b = blob();
+    let len = field(&b, header::STRINGS_LEN);
+    let (off, mut at, mut last) = (field(&b, header::STRINGS_OFF), 0, 0);
+    while at < len {
+        last = at;
+        at += 2 + u16::from_le_bytes([b[off + at], b[off + at + 1]]) as usize;
+    }
+    assert_invalid(
+        parse_edited(|b| set32(b, header::STRINGS_LEN, last as u32 + 1)),
+        "string table entry truncated",
+    );
 }

@@ -715,6 +715,79 @@ fn bad_flags_and_files_give_one_line() {
     assert!(err.contains("not a safetensors file"), "{err}");
 }
 
+/// `bench` times one image and batches on two threads and says which
+/// kernels ran; its flags and files are checked.
+#[test]
+fn bench_reports_latency_throughput_and_path() {
+    let model = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models/branchy_f16.pcnn");
+    let out = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .args(["bench", "--model", model, "--seconds", "0.2"])
+        .args(["--batch", "5", "--threads", "2", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let num = |k: &str| v[k].as_f64().unwrap_or_else(|| panic!("{k} in {v}"));
+    assert!(num("runs") >= 1.0, "{v}");
+    assert!(
+        num("min_us") > 0.0 && num("min_us") <= num("median_us"),
+        "{v}"
+    );
+    assert!(
+        num("median_us") <= num("p90_us") && num("p90_us") <= num("p99_us"),
+        "{v}"
+    );
+    assert!(
+        num("images_per_s") > 0.0 && num("batch_images_per_s") > 0.0,
+        "{v}"
+    );
+    assert_eq!(v["dtype"], "f16");
+    assert_eq!(v["path"], picocnn::kernel_path());
+    assert_eq!((num("batch"), num("threads")), (5.0, 2.0));
+    // Text, without batches.
+    let text = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .args([
+            "bench",
+            "--model",
+            model,
+            "--seconds",
+            "0.05",
+            "--batch",
+            "0",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(
+        text.contains("one image: median") && !text.contains("batches"),
+        "{text}"
+    );
+
+    let d = temp_dir("bench");
+    let garbage = d.join("garbage.pcnn");
+    std::fs::write(&garbage, b"not a model").unwrap();
+    let garbage = garbage.display().to_string();
+    for (args, code, needle) in [
+        (vec!["--model", "/nonexistent.pcnn"], 1, "/nonexistent.pcnn"),
+        (vec!["--model", garbage.as_str()], 1, "not a model"),
+        (vec!["--model", model, "--threads", "0"], 2, "--threads"),
+        (vec!["--model", model, "--seconds", "0"], 1, "--seconds"),
+        (vec!["--model", model, "--seconds", "nan"], 1, "--seconds"),
+        (vec!["--model", model, "--seconds", "-1"], 1, "--seconds"),
+        (vec!["--model", model, "--batch", "-3"], 2, "--batch"),
+    ] {
+        let args: Vec<&str> = ["bench"].into_iter().chain(args).collect();
+        let (got, err) = picocnn(&args);
+        assert_eq!(got, code, "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+}
+
 /// The committed int8 LeNet-5, aligned for `Model::parse`.
 fn trained_lenet5() -> picocnn::model::writer::AlignedBytes {
     let path = concat!(

@@ -352,7 +352,10 @@ fn header_counts_name_their_fault() {
     for (count, next) in [(header::N_TENSORS, 1), (header::N_OPS, 2)] {
         match parse_edited(|b| set16(b, count, n(count) + 1)) {
             Err(Error::InvalidModel { what, index }) => {
-                assert_eq!((what, index), ("sections overlap or are out of order", next))
+                assert_eq!(
+                    (what, index),
+                    ("sections overlap or are out of order", next)
+                )
             }
             other => panic!("{other:?}"),
         }

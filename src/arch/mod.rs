@@ -20,6 +20,19 @@ mod fpu_half;
 pub(crate) mod portable;
 
 pub(crate) use depthwise::depthwise_i8;
+
+/// What [`crate::kernel_path`] reports.
+pub(crate) const PATH: &str = match (
+    cfg!(picocnn_dsp),
+    cfg!(picocnn_thumb1),
+    cfg!(picocnn_fpu_half),
+) {
+    (true, _, true) => "cortex-m-dsp+fpu-f16",
+    (true, _, false) => "cortex-m-dsp",
+    (_, true, _) => "thumb1",
+    (_, _, true) => "portable+fpu-f16",
+    _ => "portable",
+};
 pub(crate) use portable::{taps, ConvArgs, ConvGeom};
 
 /// The `f32` value of half-precision `bits` (exact), as `half` gives it.

@@ -41,6 +41,7 @@ macro_rules! out {
 }
 
 mod augment;
+mod bench;
 mod common;
 mod eval;
 mod export;
@@ -93,6 +94,9 @@ enum Command {
     /// Send images to a board over a serial port and print its answers
     /// (protocol: docs/protocol.md).
     Send(send::SendArgs),
+    /// Latency of one image (median, p90, p99) and throughput of batches on
+    /// several threads, with the kernel path this build runs.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
         Command::Inspect(a) => inspect::run(a),
         Command::Predict(a) => predict::run(a),
         Command::Send(a) => send::run(a),
+        Command::Bench(a) => bench::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -28,17 +28,19 @@ pub use num::Real;
 pub use quant::{Activation, Clamp, QParams, Requant};
 pub use tensor::Shape;
 
-/// The inner loops this build of the library runs its int8 and float
-/// kernels with: `"cortex-m-dsp"` (SMLAD, Armv7E-M and Armv8-M with the
-/// DSP extension), `"thumb1"` (Armv6-M), or `"portable"` (every other
-/// target, the reference loops), with `"+fpu-f16"` where the FPU converts
-/// half precision. Chosen at build time by the target's features; every
-/// path gives the portable loops' int8 bits.
+/// The inner loops this build of the library runs its int8 kernels with
+/// on this CPU: `"cortex-m-dsp"` (SMLAD, Armv7E-M and Armv8-M with the DSP
+/// extension), `"thumb1"` (Armv6-M), `"x86-64-avx2"` (an x86-64 CPU with
+/// AVX2: asked at run time with `std`, else when the build enables it), or
+/// `"portable"` (every other case, the reference loops), with `"+fpu-f16"`
+/// where the FPU converts half precision. Every path gives the portable
+/// loops' int8 bits.
 ///
 /// ```
 /// let path = picocnn::kernel_path();
-/// assert!(["portable", "thumb1", "cortex-m-dsp"].iter().any(|p| path.starts_with(p)));
+/// let known = ["portable", "thumb1", "cortex-m-dsp", "x86-64-avx2"];
+/// assert!(known.iter().any(|p| path.starts_with(p)));
 /// ```
 pub fn kernel_path() -> &'static str {
-    arch::PATH
+    arch::path()
 }

@@ -18,21 +18,36 @@ mod depthwise;
 #[cfg(picocnn_fpu_half)]
 mod fpu_half;
 pub(crate) mod portable;
+#[cfg(all(target_arch = "x86_64", not(any(picocnn_dsp, picocnn_thumb1))))]
+mod x86;
+
+/// The x86-64 AVX2 loops, when this CPU has them; `None` elsewhere.
+#[inline(always)]
+#[cfg(target_arch = "x86_64")]
+fn avx2() -> Option<x86::Avx2> {
+    x86::Avx2::detect()
+}
 
 pub(crate) use depthwise::depthwise_i8;
 
 /// What [`crate::kernel_path`] reports.
-pub(crate) const PATH: &str = match (
-    cfg!(picocnn_dsp),
-    cfg!(picocnn_thumb1),
-    cfg!(picocnn_fpu_half),
-) {
-    (true, _, true) => "cortex-m-dsp+fpu-f16",
-    (true, _, false) => "cortex-m-dsp",
-    (_, true, _) => "thumb1",
-    (_, _, true) => "portable+fpu-f16",
-    _ => "portable",
-};
+pub(crate) fn path() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    if avx2().is_some() {
+        return "x86-64-avx2";
+    }
+    match (
+        cfg!(picocnn_dsp),
+        cfg!(picocnn_thumb1),
+        cfg!(picocnn_fpu_half),
+    ) {
+        (true, _, true) => "cortex-m-dsp+fpu-f16",
+        (true, _, false) => "cortex-m-dsp",
+        (_, true, _) => "thumb1",
+        (_, _, true) => "portable+fpu-f16",
+        _ => "portable",
+    }
+}
 pub(crate) use portable::{taps, ConvArgs, ConvGeom};
 
 /// The `f32` value of half-precision `bits` (exact), as `half` gives it.
@@ -231,6 +246,11 @@ pub(crate) fn conv_general_i8<const P: bool>(
     cortex_m_dsp::conv_general_i8(a, input, output, col);
     #[cfg(picocnn_thumb1)]
     cortex_m0::conv_general_i8(a, input, output, col);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(d) = avx2() {
+        // SAFETY: `d` proves the CPU runs AVX2.
+        return unsafe { x86::conv_general_i8(a, input, output, col, d) };
+    }
     #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::conv_general_i8(a, input, output, col);
 }
@@ -246,6 +266,11 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
     cortex_m_dsp::conv_pointwise_i8(a, input, output, col);
     #[cfg(picocnn_thumb1)]
     cortex_m0::conv_pointwise_i8(a, input, output, col);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(d) = avx2() {
+        // SAFETY: `d` proves the CPU runs AVX2.
+        return unsafe { x86::conv_pointwise_i8(a, input, output, col, d) };
+    }
     #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::conv_pointwise_i8(a, input, output, col);
 }
@@ -264,6 +289,11 @@ pub(crate) fn dense_i8(
     cortex_m_dsp::dense_i8(input, weights, col, offset, emit, bias);
     #[cfg(picocnn_thumb1)]
     cortex_m0::dense_i8(input, weights, col, offset, emit, bias);
+    #[cfg(target_arch = "x86_64")]
+    if let Some(d) = avx2() {
+        // SAFETY: `d` proves the CPU runs AVX2.
+        return unsafe { x86::dense_i8(input, weights, col, offset, emit, bias, d) };
+    }
     #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::dense_i8(input, weights, col, offset, emit, bias);
 }

@@ -452,6 +452,31 @@ pub(crate) fn gather<T: Lane, const P: bool>(
     }
 }
 
+/// The dot products of the portable loop nests: [`Scalar`] here, SIMD
+/// where a target module has them (a token proving the CPU has the
+/// instructions). Integer sums: every implementation gives the same bits.
+pub(crate) trait Dots: Copy {
+    /// `col . w`, wrapping as int32 accumulators do.
+    fn dot(self, col: &[i16], w: &[i8]) -> i32;
+    /// `[col . wa, col . wb]` added to `acc`.
+    fn dot2(self, col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [i32; 2];
+}
+
+/// The reference dot products.
+#[derive(Clone, Copy)]
+pub(crate) struct Scalar;
+
+impl Dots for Scalar {
+    #[inline(always)]
+    fn dot(self, col: &[i16], w: &[i8]) -> i32 {
+        dot_i16_i8(col, w)
+    }
+    #[inline(always)]
+    fn dot2(self, col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [i32; 2] {
+        dot2_i16_i8(col, wa, wb, acc)
+    }
+}
+
 /// Portable general convolution: im2col one pixel and group, then one dot
 /// product per output channel of the group.
 #[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
@@ -460,6 +485,19 @@ pub(crate) fn conv_general_i8<const P: bool>(
     input: &[i8],
     output: &mut [i8],
     col: &mut [i16],
+) {
+    conv_general_with(a, input, output, col, Scalar)
+}
+
+/// [`conv_general_i8`] with the dot products of `d`.
+#[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn conv_general_with<const P: bool, D: Dots>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+    d: D,
 ) {
     let geom = &a.geom;
     let depth = geom.filter_depth();
@@ -472,7 +510,7 @@ pub(crate) fn conv_general_i8<const P: bool>(
             let out = &mut output[out_idx..out_idx + geom.output.c];
             for g in 0..geom.groups {
                 gather(a, &interior, input, oy, ox, g, col);
-                channels(a, depth, g * opg, (g + 1) * opg, col, out);
+                channels(a, depth, g * opg, (g + 1) * opg, col, out, d);
             }
             out_idx += geom.output.c;
         }
@@ -488,6 +526,19 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
     output: &mut [i8],
     col: &mut [i16],
 ) {
+    conv_pointwise_with(a, input, output, col, Scalar)
+}
+
+/// [`conv_pointwise_i8`] with the dot products of `d`.
+#[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn conv_pointwise_with<const P: bool, D: Dots>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+    d: D,
+) {
     let geom = &a.geom;
     let cin = geom.input.c;
     let col = &mut col[..cin];
@@ -500,7 +551,7 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
                 *d = s as i16 + off;
             }
             let out = &mut output[out_idx..out_idx + geom.output.c];
-            channels(a, cin, 0, geom.output.c, col, out);
+            channels(a, cin, 0, geom.output.c, col, out, d);
             out_idx += geom.output.c;
         }
     }
@@ -532,24 +583,25 @@ pub(crate) fn dot2_i16_i8(col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [
 /// Output channels `lo..hi` of one pixel from its column, two at a time.
 #[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
 #[inline(always)]
-pub(crate) fn channels<const P: bool>(
+pub(crate) fn channels<const P: bool, D: Dots>(
     a: &ConvArgs<'_, P>,
     depth: usize,
     lo: usize,
     hi: usize,
     col: &[i16],
     out: &mut [i8],
+    d: D,
 ) {
     let w = |o: usize| &a.filter[o * depth..(o + 1) * depth];
     let mut o = lo;
     while o + 1 < hi {
-        let [x, y] = dot2_i16_i8(col, w(o), w(o + 1), [a.bias[o], a.bias[o + 1]]);
+        let [x, y] = d.dot2(col, w(o), w(o + 1), [a.bias[o], a.bias[o + 1]]);
         out[o] = a.requantize(x, o);
         out[o + 1] = a.requantize(y, o + 1);
         o += 2;
     }
     if o < hi {
-        out[o] = a.requantize(a.bias[o].wrapping_add(dot_i16_i8(col, w(o))), o);
+        out[o] = a.requantize(a.bias[o].wrapping_add(d.dot(col, w(o))), o);
     }
 }
 
@@ -559,19 +611,39 @@ pub(crate) fn dense_i8(
     weights: &[i8],
     col: &mut [i16],
     offset: i32,
+    emit: impl FnMut(usize, i32),
+    bias: &[i32],
+) {
+    dense_with(input, weights, col, offset, emit, bias, Scalar)
+}
+
+/// [`dense_i8`] with the dot products of `d`.
+#[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn dense_with<D: Dots>(
+    input: &[i8],
+    weights: &[i8],
+    col: &mut [i16],
+    offset: i32,
     mut emit: impl FnMut(usize, i32),
     bias: &[i32],
+    d: D,
 ) {
     let n = input.len();
     let col = &mut col[..n];
     for (d, &s) in col.iter_mut().zip(input) {
         *d = s as i16 + offset as i16;
     }
-    for (o, &b) in bias.iter().enumerate() {
-        emit(
-            o,
-            b.wrapping_add(dot_i16_i8(col, &weights[o * n..(o + 1) * n])),
-        );
+    let w = |o: usize| &weights[o * n..(o + 1) * n];
+    let mut o = 0;
+    while o + 1 < bias.len() {
+        let [x, y] = d.dot2(col, w(o), w(o + 1), [bias[o], bias[o + 1]]);
+        emit(o, x);
+        emit(o + 1, y);
+        o += 2;
+    }
+    if o < bias.len() {
+        emit(o, bias[o].wrapping_add(d.dot(col, w(o))));
     }
 }
 

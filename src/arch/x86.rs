@@ -1,0 +1,281 @@
+//! x86-64 int8 dot products with AVX2: sixteen int16 activations times
+//! sixteen int8 weights (widened) per VPMADDWD, the portable loop nests
+//! around them compiled for AVX2. Integer sums, so the bits are the
+//! portable loops'. Chosen at run time with `std` (the CPU is asked once,
+//! by the standard library's cached detection), else when the build
+//! enables AVX2.
+
+use core::arch::x86_64::*;
+
+use super::portable::{self, ConvArgs, Dots};
+
+/// Proof that the CPU runs AVX2: only [`Avx2::detect`] makes one.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2(());
+
+impl Avx2 {
+    /// The token, when this CPU has AVX2 and `PICOCNN_PORTABLE` is not
+    /// set (with `std`: asked once, then remembered).
+    #[inline(always)]
+    pub(crate) fn detect() -> Option<Avx2> {
+        #[cfg(feature = "std")]
+        let has = {
+            use core::sync::atomic::{AtomicU8, Ordering};
+            // 0: not asked yet, 1: no, 2: yes.
+            static HAS: AtomicU8 = AtomicU8::new(0);
+            match HAS.load(Ordering::Relaxed) {
+                0 => {
+                    let has = std::is_x86_feature_detected!("avx2")
+                        && std::env::var_os("PICOCNN_PORTABLE").is_none();
+                    HAS.store(1 + has as u8, Ordering::Relaxed);
+                    has
+                }
+                v => v == 2,
+            }
+        };
+        #[cfg(not(feature = "std"))]
+        let has = cfg!(target_feature = "avx2");
+        has.then_some(Avx2(()))
+    }
+}
+
+/// The sum of the eight int32 lanes.
+#[inline(always)]
+unsafe fn sum8(v: __m256i) -> i32 {
+    // SAFETY: the caller holds an `Avx2` token.
+    unsafe {
+        let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+        _mm_cvtsi128_si32(s)
+    }
+}
+
+/// Sixteen weights at `w`, widened.
+#[inline(always)]
+unsafe fn weights16(w: *const i8) -> __m256i {
+    // SAFETY: the caller's: 16 readable bytes, and AVX2.
+    unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(w as *const __m128i)) }
+}
+
+impl Dots for Avx2 {
+    #[inline(always)]
+    fn dot(self, col: &[i16], w: &[i8]) -> i32 {
+        let n = col.len().min(w.len());
+        let mut k = 0;
+        // SAFETY: `self` proves AVX2; every load reads 16 values below `n`.
+        let mut acc = unsafe {
+            let mut acc = _mm256_setzero_si256();
+            while k + 16 <= n {
+                let c = _mm256_loadu_si256(col.as_ptr().add(k) as *const __m256i);
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(c, weights16(w.as_ptr().add(k))));
+                k += 16;
+            }
+            sum8(acc)
+        };
+        for i in k..n {
+            acc = acc.wrapping_add(col[i] as i32 * w[i] as i32);
+        }
+        acc
+    }
+
+    #[inline(always)]
+    fn dot2(self, col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [i32; 2] {
+        let n = col.len().min(wa.len()).min(wb.len());
+        let mut k = 0;
+        // SAFETY: `self` proves AVX2; every load reads 16 values below `n`.
+        let [mut x, mut y] = unsafe {
+            let (mut sa, mut sb) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+            while k + 16 <= n {
+                let c = _mm256_loadu_si256(col.as_ptr().add(k) as *const __m256i);
+                sa = _mm256_add_epi32(sa, _mm256_madd_epi16(c, weights16(wa.as_ptr().add(k))));
+                sb = _mm256_add_epi32(sb, _mm256_madd_epi16(c, weights16(wb.as_ptr().add(k))));
+                k += 16;
+            }
+            [acc[0].wrapping_add(sum8(sa)), acc[1].wrapping_add(sum8(sb))]
+        };
+        for i in k..n {
+            let c = col[i] as i32;
+            x = x.wrapping_add(c * wa[i] as i32);
+            y = y.wrapping_add(c * wb[i] as i32);
+        }
+        [x, y]
+    }
+}
+
+/// [`portable::conv_general_i8`] compiled for AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) fn conv_general_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+    d: Avx2,
+) {
+    portable::conv_general_with(a, input, output, col, d)
+}
+
+/// [`portable::conv_pointwise_i8`] compiled for AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) fn conv_pointwise_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    col: &mut [i16],
+    d: Avx2,
+) {
+    portable::conv_pointwise_with(a, input, output, col, d)
+}
+
+/// [`portable::dense_i8`] compiled for AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) fn dense_i8(
+    input: &[i8],
+    weights: &[i8],
+    col: &mut [i16],
+    offset: i32,
+    emit: impl FnMut(usize, i32),
+    bias: &[i32],
+    d: Avx2,
+) {
+    portable::dense_with(input, weights, col, offset, emit, bias, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::portable::{
+        conv_general_with, conv_pointwise_with, dense_with, ConvGeom, Scalar,
+    };
+    use crate::quant::Clamp;
+    use crate::rng::Rng;
+
+    fn avx2() -> Option<Avx2> {
+        let d = Avx2::detect();
+        if d.is_none() {
+            eprintln!("this CPU has no AVX2: the AVX2 loops are not tested here");
+        }
+        d
+    }
+
+    /// Every length up to 100 and the extreme values: the dot products
+    /// equal the scalar ones.
+    #[test]
+    fn dots_equal_the_scalar_ones() {
+        let Some(d) = avx2() else { return };
+        let mut rng = Rng::new(7);
+        for n in 0..100 {
+            for round in 0..4 {
+                let col: Vec<i16> = (0..n)
+                    .map(|_| match round {
+                        0 => 255,
+                        1 => -255,
+                        _ => rng.below(511) as i16 - 255,
+                    })
+                    .collect();
+                let w = |rng: &mut Rng| -> Vec<i8> {
+                    (0..n + 3)
+                        .map(|_| {
+                            if round == 0 {
+                                -128
+                            } else {
+                                rng.next_u64() as i8
+                            }
+                        })
+                        .collect()
+                };
+                let (wa, wb) = (w(&mut rng), w(&mut rng));
+                assert_eq!(d.dot(&col, &wa), Scalar.dot(&col, &wa), "n {n}");
+                let acc = [rng.next_u64() as i32, rng.next_u64() as i32];
+                assert_eq!(
+                    d.dot2(&col, &wa, &wb, acc),
+                    Scalar.dot2(&col, &wa, &wb, acc),
+                    "n {n}"
+                );
+            }
+        }
+    }
+
+    /// The loop nests with the AVX2 dot products give the scalar ones'
+    /// bytes, over random geometries and requantizations.
+    #[test]
+    fn kernels_equal_the_scalar_ones() {
+        let Some(d) = avx2() else { return };
+        let mut rng = Rng::new(11);
+        for case in 0..300 {
+            let r =
+                |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
+            let groups = if case % 5 == 0 { 2 } else { 1 };
+            let (cin, oc) = (groups * r(&mut rng, 1, 40), groups * r(&mut rng, 1, 12));
+            let (kh, kw) = (r(&mut rng, 1, 5), r(&mut rng, 1, 5));
+            let (h, w) = (r(&mut rng, kh, 9), r(&mut rng, kw, 9));
+            let stride = [r(&mut rng, 1, 2), r(&mut rng, 1, 2)];
+            let pad = [r(&mut rng, 0, 1) * (kh / 2), r(&mut rng, 0, 1) * (kw / 2)];
+            let out = |size: usize, k: usize, p: usize, s: usize| (size + 2 * p - k) / s + 1;
+            let geom = ConvGeom {
+                input: crate::Shape::new(h, w, cin),
+                output: crate::Shape::new(
+                    out(h, kh, pad[0], stride[0]),
+                    out(w, kw, pad[1], stride[1]),
+                    oc,
+                ),
+                kernel: [kh, kw],
+                stride,
+                dilation: [1, 1],
+                pad,
+                groups,
+            };
+            let depth = geom.filter_depth();
+            let bytes = |rng: &mut Rng, n: usize| -> Vec<i8> {
+                (0..n).map(|_| rng.next_u64() as i8).collect()
+            };
+            let filter = bytes(&mut rng, oc * depth);
+            let input = bytes(&mut rng, h * w * cin);
+            let bias: Vec<i32> = (0..oc).map(|_| rng.below(60_001) as i32 - 30_000).collect();
+            let multiplier: Vec<i32> = (0..oc)
+                .map(|_| (1 << 30) + rng.below(1 << 30) as i32)
+                .collect();
+            let shift: Vec<i32> = (0..oc).map(|_| -(r(&mut rng, 6, 12) as i32)).collect();
+            let mut a = ConvArgs::<true> {
+                geom,
+                filter: &filter,
+                bias: &bias,
+                multiplier: &multiplier,
+                shift: &shift,
+                input_offset: rng.below(256) as i32 - 128,
+                output_zero_point: rng.below(256) as i32 - 128,
+                clamp: Clamp::NONE,
+                narrow: false,
+            };
+            a.narrow = a.fits_narrow(depth);
+            let run = |simd: bool| {
+                let mut out = vec![0i8; geom.output.len()];
+                let mut col = vec![0i16; depth];
+                let pointwise = kh * kw == 1 && groups == 1 && pad == [0, 0];
+                match (simd, pointwise) {
+                    (true, true) => conv_pointwise_with(&a, &input, &mut out, &mut col, d),
+                    (false, true) => conv_pointwise_with(&a, &input, &mut out, &mut col, Scalar),
+                    (true, false) => conv_general_with(&a, &input, &mut out, &mut col, d),
+                    (false, false) => conv_general_with(&a, &input, &mut out, &mut col, Scalar),
+                }
+                out
+            };
+            assert_eq!(run(true), run(false), "case {case}: {geom:?}");
+            // The dense loop over the same bytes.
+            let emitted = |simd: bool| {
+                let mut out = vec![0i32; oc];
+                let mut col = vec![0i16; depth];
+                let emit = |o: usize, v: i32| out[o] = v;
+                let x = &input[..depth.min(input.len())];
+                let wts = &filter[..oc * x.len()];
+                if simd {
+                    dense_with(x, wts, &mut col, a.input_offset, emit, &bias, d);
+                } else {
+                    dense_with(x, wts, &mut col, a.input_offset, emit, &bias, Scalar);
+                }
+                out
+            };
+            assert_eq!(emitted(true), emitted(false), "case {case}");
+        }
+    }
+}

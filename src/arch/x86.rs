@@ -58,18 +58,46 @@ unsafe fn weights16(w: *const i8) -> __m256i {
     unsafe { _mm256_cvtepi8_epi16(_mm_loadu_si128(w as *const __m128i)) }
 }
 
+/// Eight weights at `w`, widened.
+#[inline(always)]
+unsafe fn weights8(w: *const i8) -> __m128i {
+    // SAFETY: the caller's: 8 readable bytes, and AVX2.
+    unsafe { _mm_cvtepi8_epi16(_mm_loadl_epi64(w as *const __m128i)) }
+}
+
+/// The eight-lane sums of `a` and `b`: `[sum a, sum b]`.
+#[inline(always)]
+unsafe fn sum8x2(a: __m256i, b: __m256i) -> [i32; 2] {
+    // SAFETY: the caller holds an `Avx2` token.
+    unsafe {
+        // [a0+a1, a2+a3, b0+b1, b2+b3 | a4+a5, a6+a7, b4+b5, b6+b7]
+        let h = _mm256_hadd_epi32(a, b);
+        let s = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+        // [a.., a.., b.., b..] -> [sum a, sum b] in lanes 0 and 2.
+        let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b11_11_01_01>(s));
+        [_mm_cvtsi128_si32(s), _mm_extract_epi32::<2>(s)]
+    }
+}
+
 impl Dots for Avx2 {
     #[inline(always)]
     fn dot(self, col: &[i16], w: &[i8]) -> i32 {
         let n = col.len().min(w.len());
         let mut k = 0;
-        // SAFETY: `self` proves AVX2; every load reads 16 values below `n`.
+        // SAFETY: `self` proves AVX2; every load reads 16 or 8 values
+        // below `n`.
         let mut acc = unsafe {
             let mut acc = _mm256_setzero_si256();
             while k + 16 <= n {
                 let c = _mm256_loadu_si256(col.as_ptr().add(k) as *const __m256i);
                 acc = _mm256_add_epi32(acc, _mm256_madd_epi16(c, weights16(w.as_ptr().add(k))));
                 k += 16;
+            }
+            if k + 8 <= n {
+                let c = _mm_loadu_si128(col.as_ptr().add(k) as *const __m128i);
+                let p = _mm_madd_epi16(c, weights8(w.as_ptr().add(k)));
+                acc = _mm256_add_epi32(acc, _mm256_zextsi128_si256(p));
+                k += 8;
             }
             sum8(acc)
         };
@@ -83,7 +111,8 @@ impl Dots for Avx2 {
     fn dot2(self, col: &[i16], wa: &[i8], wb: &[i8], acc: [i32; 2]) -> [i32; 2] {
         let n = col.len().min(wa.len()).min(wb.len());
         let mut k = 0;
-        // SAFETY: `self` proves AVX2; every load reads 16 values below `n`.
+        // SAFETY: `self` proves AVX2; every load reads 16 or 8 values
+        // below `n`.
         let [mut x, mut y] = unsafe {
             let (mut sa, mut sb) = (_mm256_setzero_si256(), _mm256_setzero_si256());
             while k + 16 <= n {
@@ -92,7 +121,16 @@ impl Dots for Avx2 {
                 sb = _mm256_add_epi32(sb, _mm256_madd_epi16(c, weights16(wb.as_ptr().add(k))));
                 k += 16;
             }
-            [acc[0].wrapping_add(sum8(sa)), acc[1].wrapping_add(sum8(sb))]
+            if k + 8 <= n {
+                let c = _mm_loadu_si128(col.as_ptr().add(k) as *const __m128i);
+                let pa = _mm_madd_epi16(c, weights8(wa.as_ptr().add(k)));
+                let pb = _mm_madd_epi16(c, weights8(wb.as_ptr().add(k)));
+                sa = _mm256_add_epi32(sa, _mm256_zextsi128_si256(pa));
+                sb = _mm256_add_epi32(sb, _mm256_zextsi128_si256(pb));
+                k += 8;
+            }
+            let [s, t] = sum8x2(sa, sb);
+            [acc[0].wrapping_add(s), acc[1].wrapping_add(t)]
         };
         for i in k..n {
             let c = col[i] as i32;

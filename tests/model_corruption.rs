@@ -377,3 +377,37 @@ fn a_string_table_cut_inside_a_length_is_refused() {
         "string table entry truncated",
     );
 }
+
+/// A model of two inputs added, with an empty string (its second class
+/// label).
+fn two_inputs() -> Vec<u8> {
+    use picocnn::model::writer::{ModelBuilder, TensorType};
+    use picocnn::{Activation, Shape};
+    let mut b = ModelBuilder::new("two inputs");
+    let x = b.input(Shape::new(2, 2, 1), TensorType::F32);
+    let y = b.input(Shape::new(2, 2, 1), TensorType::F32);
+    let z = b
+        .add("add", x, y, Activation::None, TensorType::F32)
+        .unwrap();
+    b.output(z).labels(&["a", ""]);
+    b.finish().unwrap()
+}
+
+/// Two distinct inputs and an empty string are taken; the same tensor
+/// listed as both inputs is not.
+#[test]
+fn inputs_are_distinct_and_empty_strings_are_strings() {
+    let b = two_inputs();
+    let aligned = AlignedBytes::from(&b[..]);
+    let model = Model::parse(aligned.as_bytes()).unwrap();
+    assert_eq!(model.input_count(), 2);
+    assert_eq!(model.label(1), Some(""));
+    let lists = field(&b, header::LISTS_OFF);
+    let mut c = b.clone();
+    c.copy_within(lists..lists + 2, lists + 2);
+    fix_crc(&mut c);
+    match Model::parse(AlignedBytes::from(c).as_bytes()) {
+        Err(Error::InvalidModel { what, index: 1 }) => assert_eq!(what, "model input listed twice"),
+        other => panic!("{:?}", other.err()),
+    }
+}

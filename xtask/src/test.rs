@@ -28,6 +28,26 @@ pub fn run(opts: &Opts) -> bool {
     ) {
         return false;
     }
+    // The portable loops on a CPU whose SIMD loops the step above took.
+    let portable = [
+        "test",
+        "--features",
+        "std",
+        "--test",
+        "kernels",
+        "--test",
+        "tflite_vectors",
+        "--test",
+        "fuse",
+    ]
+    .map(String::from);
+    if !cargo_step(
+        "PICOCNN_PORTABLE=1 cargo test --test kernels --test tflite_vectors --test fuse",
+        &portable,
+        Some(("PICOCNN_PORTABLE", std::ffi::OsStr::new("1"))),
+    ) {
+        return false;
+    }
     // Only the cross step's build scripts come back to the host's debug build.
     let host = crate::host_target_dir();
     free(&host.join("debug"));

@@ -1,0 +1,142 @@
+"""LeNet-5 int8, one image at a time on one thread: picocnn (`picocnn
+bench`) against LiteRT (`ai-edge-litert`) with its built-in kernels and
+with XNNPACK, alternating in one run so that all see the same machine.
+
+The LiteRT model is the same network (conv 5x5x6 same + ReLU, max pool 2x2,
+conv 5x5x16 valid + ReLU, max pool 2x2, dense 120-84-10) trained for one
+epoch in Keras on the repository's digits and quantized to full int8
+(int8 input and output) with 200 calibration digits; picocnn runs the
+committed trained LeNet-5 (`tests/models/lenet5_mnist_i8_fused.pcnn`).
+Prints one JSON object: the median microseconds per image of each over
+the rounds, the ratios, and the CPU.
+
+    python tools/litert_lenet.py [--rounds 5] [--seconds 2] [--picocnn target/release/picocnn]
+"""
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+
+import numpy as np
+
+
+def idx(path):
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    dims = raw[3]
+    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
+    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def tflite_lenet(data):
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(1)
+    x = idx(os.path.join(data, "train-images-idx3-ubyte.gz"))[..., None].astype(np.float32) / 255.0
+    y = idx(os.path.join(data, "train-labels-idx1-ubyte.gz")).astype(np.int64)
+    L = tf.keras.layers
+    model = tf.keras.Sequential(
+        [
+            L.Input((28, 28, 1)),
+            L.Conv2D(6, 5, padding="same", activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(16, 5, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(120, activation="relu"),
+            L.Dense(84, activation="relu"),
+            L.Dense(10),
+        ]
+    )
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=64, epochs=1, verbose=0)
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([x[i : i + 1]] for i in range(200))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def litert_median_us(model, xnnpack, seconds):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kind = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    it = Interpreter(model_content=model, num_threads=1, experimental_op_resolver_type=kind)
+    it.allocate_tensors()
+    inp = it.get_input_details()[0]
+    it.set_tensor(inp["index"], np.random.default_rng(1).integers(-128, 128, inp["shape"], dtype=np.int8))
+    warm = time.perf_counter()
+    while time.perf_counter() - warm < seconds / 10:
+        it.invoke()
+    times = []
+    start = time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        t = time.perf_counter_ns()
+        it.invoke()
+        times.append((time.perf_counter_ns() - t) / 1000.0)
+    return statistics.median(times)
+
+
+def picocnn_median_us(exe, blob, seconds):
+    out = subprocess.run(
+        [exe, "bench", "--model", blob, "--seconds", str(seconds), "--batch", "0", "--json"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    v = json.loads(out)
+    return v["median_us"], v["path"]
+
+
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", default="data/mnist")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--seconds", type=float, default=2.0)
+    ap.add_argument("--picocnn", default="target/release/picocnn")
+    ap.add_argument("--model", default="tests/models/lenet5_mnist_i8_fused.pcnn")
+    args = ap.parse_args()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    tfl = tflite_lenet(args.data)
+    runs = {"picocnn": [], "litert_builtin": [], "litert_xnnpack": []}
+    path = None
+    for _ in range(args.rounds):
+        us, path = picocnn_median_us(args.picocnn, args.model, args.seconds)
+        runs["picocnn"].append(us)
+        runs["litert_builtin"].append(litert_median_us(tfl, False, args.seconds))
+        runs["litert_xnnpack"].append(litert_median_us(tfl, True, args.seconds))
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    print(
+        json.dumps(
+            {
+                "cpu": cpu_name(),
+                "picocnn_path": path,
+                "median_us": med,
+                "rounds_us": runs,
+                "picocnn_over_builtin": med["picocnn"] / med["litert_builtin"],
+                "picocnn_over_xnnpack": med["picocnn"] / med["litert_xnnpack"],
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -235,16 +235,17 @@ mod tests {
     }
 
     /// The loop nests with the AVX2 dot products give the scalar ones'
-    /// bytes, over random geometries and requantizations.
+    /// bytes, over random geometries, narrow and wide
+    /// requantizations, clamps, and per-channel and per-tensor scales.
     #[test]
     fn kernels_equal_the_scalar_ones() {
         let Some(d) = avx2() else { return };
         let mut rng = Rng::new(11);
-        for case in 0..300 {
+        for case in 0..400 {
             let r =
                 |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
             let groups = if case % 5 == 0 { 2 } else { 1 };
-            let (cin, oc) = (groups * r(&mut rng, 1, 40), groups * r(&mut rng, 1, 12));
+            let (cin, oc) = (groups * r(&mut rng, 1, 40), groups * r(&mut rng, 1, 20));
             let (kh, kw) = (r(&mut rng, 1, 5), r(&mut rng, 1, 5));
             let (h, w) = (r(&mut rng, kh, 9), r(&mut rng, kw, 9));
             let stride = [r(&mut rng, 1, 2), r(&mut rng, 1, 2)];
@@ -273,32 +274,55 @@ mod tests {
             let multiplier: Vec<i32> = (0..oc)
                 .map(|_| (1 << 30) + rng.below(1 << 30) as i32)
                 .collect();
-            let shift: Vec<i32> = (0..oc).map(|_| -(r(&mut rng, 6, 12) as i32)).collect();
-            let mut a = ConvArgs::<true> {
-                geom,
-                filter: &filter,
-                bias: &bias,
-                multiplier: &multiplier,
-                shift: &shift,
-                input_offset: rng.below(256) as i32 - 128,
-                output_zero_point: rng.below(256) as i32 - 128,
-                clamp: Clamp::NONE,
-                narrow: false,
+            // Every fifth case has a shift beyond the narrow form's 22.
+            let deepest = if case % 5 == 1 { 26 } else { 12 };
+            let shift: Vec<i32> = (0..oc).map(|_| -(r(&mut rng, 6, deepest) as i32)).collect();
+            let clamp = match case % 3 {
+                0 => Clamp::NONE,
+                1 => Clamp { min: -20, max: 127 },
+                _ => Clamp { min: -100, max: 90 },
             };
-            a.narrow = a.fits_narrow(depth);
-            let run = |simd: bool| {
-                let mut out = vec![0i8; geom.output.len()];
-                let mut col = vec![0i16; depth];
-                let pointwise = kh * kw == 1 && groups == 1 && pad == [0, 0];
-                match (simd, pointwise) {
-                    (true, true) => conv_pointwise_with(&a, &input, &mut out, &mut col, d),
-                    (false, true) => conv_pointwise_with(&a, &input, &mut out, &mut col, Scalar),
-                    (true, false) => conv_general_with(&a, &input, &mut out, &mut col, d),
-                    (false, false) => conv_general_with(&a, &input, &mut out, &mut col, Scalar),
-                }
-                out
-            };
-            assert_eq!(run(true), run(false), "case {case}: {geom:?}");
+            let offsets = (rng.below(256) as i32 - 128, rng.below(256) as i32 - 128);
+            let pointwise = kh * kw == 1 && groups == 1 && pad == [0, 0];
+            macro_rules! compare {
+                ($p:literal, $tables:expr) => {{
+                    let mut a = ConvArgs::<$p> {
+                        geom,
+                        filter: &filter,
+                        bias: &bias,
+                        multiplier: &multiplier[..$tables],
+                        shift: &shift[..$tables],
+                        input_offset: offsets.0,
+                        output_zero_point: offsets.1,
+                        clamp,
+                        narrow: false,
+                    };
+                    a.narrow = a.fits_narrow(depth);
+                    let run = |simd: bool| {
+                        let mut out = vec![0i8; geom.output.len()];
+                        let mut col = vec![0i16; depth];
+                        match (simd, pointwise) {
+                            (true, true) => conv_pointwise_with(&a, &input, &mut out, &mut col, d),
+                            (false, true) => {
+                                conv_pointwise_with(&a, &input, &mut out, &mut col, Scalar)
+                            }
+                            (true, false) => conv_general_with(&a, &input, &mut out, &mut col, d),
+                            (false, false) => {
+                                conv_general_with(&a, &input, &mut out, &mut col, Scalar)
+                            }
+                        }
+                        out
+                    };
+                    assert_eq!(
+                        run(true),
+                        run(false),
+                        "case {case} narrow {}: {geom:?}",
+                        a.narrow
+                    );
+                }};
+            }
+            compare!(true, oc);
+            compare!(false, 1);
             // The dense loop over the same bytes.
             let emitted = |simd: bool| {
                 let mut out = vec![0i32; oc];
@@ -307,9 +331,9 @@ mod tests {
                 let x = &input[..depth.min(input.len())];
                 let wts = &filter[..oc * x.len()];
                 if simd {
-                    dense_with(x, wts, &mut col, a.input_offset, emit, &bias, d);
+                    dense_with(x, wts, &mut col, offsets.0, emit, &bias, d);
                 } else {
-                    dense_with(x, wts, &mut col, a.input_offset, emit, &bias, Scalar);
+                    dense_with(x, wts, &mut col, offsets.0, emit, &bias, Scalar);
                 }
                 out
             };

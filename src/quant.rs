@@ -188,43 +188,7 @@ pub(crate) fn multiply_by_nonneg_multiplier(x: i32, multiplier: i32, shift: i32)
     Scale::new(multiplier, shift).apply(x)
 }
 
-/// One output channel's requantization with its shifts and rounding masks
-/// worked out once, for the several accumulators a kernel requantizes with
-/// it: [`multiply_by_nonneg_multiplier`] in parts.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Scale {
-    multiplier: i32,
-    left: u32,
-    right: u32,
-    mask: i32,
-    half: i32,
-}
-
-impl Scale {
-    /// A multiplier checked not negative and `shift` in `-31..=30`.
-    #[inline(always)]
-    pub(crate) fn new(multiplier: i32, shift: i32) -> Self {
-        let left = if shift > 0 { shift } else { 0 };
-        let right = ((left - shift) & 31) as u32;
-        let mask = ((1u32 << right) - 1) as i32;
-        Scale {
-            multiplier,
-            left: left as u32,
-            right,
-            mask,
-            half: mask >> 1,
-        }
-    }
-
-    /// The requantized `x` (before the output's zero point and clamp).
-    #[inline(always)]
-    pub(crate) fn apply(self, x: i32) -> i32 {
-        let high = crate::arch::rounding_high_mul(x.wrapping_shl(self.left), self.multiplier);
-        // gemmlowp's RoundingDivideByPOT: half away from zero.
-        let threshold = self.half + ((high as u32) >> 31) as i32;
-        (high >> self.right) + ((high & self.mask) > threshold) as i32
-    }
-}
+pub(crate) use crate::arch::Scale;
 
 /// A fused activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -272,39 +236,7 @@ impl Activation {
     }
 }
 
-/// An int8 output range `min..=max` (fused activation in the quantized domain).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Clamp {
-    /// Lowest output value.
-    pub min: i8,
-    /// Highest output value.
-    pub max: i8,
-}
-
-impl Clamp {
-    /// The whole int8 range.
-    pub const NONE: Clamp = Clamp {
-        min: -128,
-        max: 127,
-    };
-
-    /// A checked range (`min <= max`).
-    pub fn new(min: i8, max: i8) -> Result<Clamp> {
-        if min <= max {
-            Ok(Clamp { min, max })
-        } else {
-            Err(invalid("clamp min above max"))
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn apply(&self, v: i32) -> i8 {
-        // Not `Ord::clamp`, whose check of `min <= max` costs a compare and
-        // branch per value: `new` has checked it.
-        v.max(self.min as i32).min(self.max as i32) as i8
-    }
-}
+pub use crate::arch::Clamp;
 
 /// Checks a requantization table, per channel or one entry for the whole
 /// tensor: equal lengths, shifts in range, multipliers not negative.

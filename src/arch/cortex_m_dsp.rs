@@ -10,8 +10,8 @@
 use core::arch::asm;
 
 use super::portable::{im2col_raw, Interior};
+use super::Scale;
 use super::{ConvArgs, NarrowScale};
-use crate::quant::Scale;
 
 #[inline(always)]
 fn sxtb16(x: u32) -> u32 {

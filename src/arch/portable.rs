@@ -1,7 +1,7 @@
 //! The portable reference loops, and the argument types every target's
 //! loops share. Every fast path gives these loops' results bit for bit.
 
-use crate::quant::Clamp;
+use super::Clamp;
 use crate::tensor::Shape;
 
 /// A checked convolution geometry, as the loops read it.
@@ -161,14 +161,14 @@ impl<const PER_CHANNEL: bool> ConvArgs<'_, PER_CHANNEL> {
     ///
     /// [`requantize_by`]: Self::requantize_by
     #[inline(always)]
-    pub fn requant_of(&self, o: usize) -> crate::quant::Scale {
+    pub fn requant_of(&self, o: usize) -> super::Scale {
         let i = if PER_CHANNEL { o } else { 0 };
-        crate::quant::Scale::new(self.multiplier[i], self.shift[i])
+        super::Scale::new(self.multiplier[i], self.shift[i])
     }
 
     /// Requantizes an accumulator with a channel's [`requant_of`](Self::requant_of).
     #[inline(always)]
-    pub fn requantize_by(&self, acc: i32, scale: crate::quant::Scale) -> i8 {
+    pub fn requantize_by(&self, acc: i32, scale: super::Scale) -> i8 {
         self.clamp
             .apply(scale.apply(acc).wrapping_add(self.output_zero_point))
     }

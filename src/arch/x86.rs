@@ -185,7 +185,7 @@ mod tests {
     use crate::arch::portable::{
         conv_general_with, conv_pointwise_with, dense_with, ConvGeom, Scalar,
     };
-    use crate::quant::Clamp;
+    use crate::arch::Clamp;
     use crate::rng::Rng;
 
     fn avx2() -> Option<Avx2> {

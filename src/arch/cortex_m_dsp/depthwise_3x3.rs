@@ -14,10 +14,10 @@
 use core::arch::asm;
 use core::mem::MaybeUninit;
 
+use super::super::{Clamp, Scale};
 use super::{ld32, smmulr, sxtab16, sxtab16_ror8, sxtb16, sxtb16_ror8};
 use crate::arch::portable::{ConvArgs, ConvGeom};
 use crate::arch::NarrowScale;
-use crate::quant::{Clamp, Scale};
 
 /// Positions (int16) in a plane row.
 const ROW: usize = 16;

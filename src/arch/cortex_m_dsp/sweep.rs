@@ -6,8 +6,8 @@
 
 use core::arch::asm;
 
+use super::super::Clamp;
 use super::super::ConvArgs;
-use crate::quant::Clamp;
 
 /// What the loop reads from memory: one per layer call, the same for every
 /// pixel pair (the byte offsets are the assembly's).

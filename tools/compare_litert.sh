@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # LeNet-5 int8, one image on one thread: picocnn against LiteRT (built-in
-# kernels and XNNPACK), alternating in one run (tools/litert_lenet.py).
+# kernels and XNNPACK), alternating in one run (tools/litert_compare.py).
 #
 #   PYTHON=/path/to/venv/bin/python tools/compare_litert.sh [--rounds 5] [--seconds 2]
 #
@@ -16,4 +16,4 @@ if [ -z "${PYTHON:-}" ]; then
     fi
 fi
 cargo build -q --release --features cli
-"$PYTHON" tools/litert_lenet.py "$@"
+"$PYTHON" tools/litert_compare.py "$@"

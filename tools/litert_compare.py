@@ -1,16 +1,24 @@
-"""LeNet-5 int8, one image at a time on one thread: picocnn (`picocnn
+"""An int8 network, one image at a time on one thread: picocnn (`picocnn
 bench`) against LiteRT (`ai-edge-litert`) with its built-in kernels and
 with XNNPACK, alternating in one run so that all see the same machine.
 
-The LiteRT model is the same network (conv 5x5x6 same + ReLU, max pool 2x2,
-conv 5x5x16 valid + ReLU, max pool 2x2, dense 120-84-10) trained for one
-epoch in Keras on the repository's digits and quantized to full int8
-(int8 input and output) with 200 calibration digits; picocnn runs the
-committed trained LeNet-5 (`tests/models/lenet5_mnist_i8_fused.pcnn`).
+`--network lenet5`: the LiteRT model is the same network (conv 5x5x6 same
++ ReLU, max pool 2x2, conv 5x5x16 valid + ReLU, max pool 2x2, dense
+120-84-10) trained for one epoch in Keras on the repository's digits and
+quantized to full int8 (int8 input and output) with 200 calibration
+digits; picocnn runs the committed trained LeNet-5
+(`tests/models/lenet5_mnist_i8_fused.pcnn`).
+
+`--network resnet8`: MLPerf Tiny's ResNet-8 (32x32x3; a 3x3 convolution to
+16 channels, three residual stacks of 16, 32 and 64 channels, the last two
+with stride 2 and a 1x1 shortcut, global average pool, dense 64-10), with
+Keras's initial weights, quantized with 100 random calibration images;
+picocnn runs `tests/models/resnet8_i8.pcnn`, the same shape.
+
 Prints one JSON object: the median microseconds per image of each over
 the rounds, the ratios, and the CPU.
 
-    python tools/litert_lenet.py [--rounds 5] [--seconds 2] [--picocnn target/release/picocnn]
+    python tools/litert_compare.py [--network lenet5] [--rounds 5] [--seconds 2]
 """
 
 import argparse
@@ -31,6 +39,36 @@ def idx(path):
     dims = raw[3]
     shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+
+
+def quantize(model, samples):
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def tflite_resnet8():
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(1)
+    L = tf.keras.layers
+    inp = L.Input((32, 32, 3))
+    x = L.Conv2D(16, 3, padding="same", activation="relu")(inp)
+    for c, stride in [(16, 1), (32, 2), (64, 2)]:
+        y = L.Conv2D(c, 3, strides=stride, padding="same", activation="relu")(x)
+        y = L.Conv2D(c, 3, padding="same")(y)
+        shortcut = x if stride == 1 else L.Conv2D(c, 1, strides=stride, padding="same")(x)
+        x = L.ReLU()(L.Add()([shortcut, y]))
+    x = L.GlobalAveragePooling2D()(x)
+    model = tf.keras.Model(inp, L.Dense(10)(x))
+    samples = np.random.default_rng(1).random((100, 32, 32, 3), dtype=np.float32)
+    return quantize(model, samples)
 
 
 def tflite_lenet(data):
@@ -55,13 +93,7 @@ def tflite_lenet(data):
     )
     model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=64, epochs=1, verbose=0)
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([x[i : i + 1]] for i in range(200))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
+    return quantize(model, x[:200])
 
 
 def litert_median_us(model, xnnpack, seconds):
@@ -108,14 +140,20 @@ def cpu_name():
 
 def main():
     ap = argparse.ArgumentParser()
+    ap.add_argument("--network", choices=["lenet5", "resnet8"], default="lenet5")
     ap.add_argument("--data", default="data/mnist")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=2.0)
     ap.add_argument("--picocnn", default="target/release/picocnn")
-    ap.add_argument("--model", default="tests/models/lenet5_mnist_i8_fused.pcnn")
+    ap.add_argument("--model", help="the picocnn blob (default: the network's committed one)")
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    tfl = tflite_lenet(args.data)
+    if args.network == "lenet5":
+        tfl = tflite_lenet(args.data)
+        args.model = args.model or "tests/models/lenet5_mnist_i8_fused.pcnn"
+    else:
+        tfl = tflite_resnet8()
+        args.model = args.model or "tests/models/resnet8_i8.pcnn"
     runs = {"picocnn": [], "litert_builtin": [], "litert_xnnpack": []}
     path = None
     for _ in range(args.rounds):
@@ -127,6 +165,7 @@ def main():
     print(
         json.dumps(
             {
+                "network": args.network,
                 "cpu": cpu_name(),
                 "picocnn_path": path,
                 "median_us": med,

@@ -7,7 +7,7 @@
 
 use core::arch::x86_64::*;
 
-use super::portable::{self, ConvArgs, Dots};
+use super::portable::{self, gather, ConvArgs, Dots, Interior, Lane};
 
 /// Proof that the CPU runs AVX2: only [`Avx2::detect`] makes one.
 #[derive(Clone, Copy)]
@@ -141,7 +141,102 @@ impl Dots for Avx2 {
     }
 }
 
-/// [`portable::conv_general_i8`] compiled for AVX2.
+/// The eight dot products of two columns and four filter rows:
+/// `[A.w0, A.w1, A.w2, A.w3, B.w0, B.w1, B.w2, B.w3]`.
+#[inline(always)]
+fn dot_2x4(_: Avx2, ca: &[i16], cb: &[i16], w: [&[i8]; 4]) -> [i32; 8] {
+    let n = ca
+        .len()
+        .min(cb.len())
+        .min(w.iter().map(|r| r.len()).min().unwrap_or(0));
+    let mut k = 0;
+    let mut s = [0i32; 8];
+    // SAFETY: the `Avx2` argument proves AVX2; every load reads 16 or 8
+    // values below `n`; the store is of an eight-lane array.
+    unsafe {
+        let mut acc = [_mm256_setzero_si256(); 8];
+        while k + 16 <= n {
+            let xa = _mm256_loadu_si256(ca.as_ptr().add(k) as *const __m256i);
+            let xb = _mm256_loadu_si256(cb.as_ptr().add(k) as *const __m256i);
+            for r in 0..4 {
+                let wr = weights16(w[r].as_ptr().add(k));
+                acc[r] = _mm256_add_epi32(acc[r], _mm256_madd_epi16(xa, wr));
+                acc[4 + r] = _mm256_add_epi32(acc[4 + r], _mm256_madd_epi16(xb, wr));
+            }
+            k += 16;
+        }
+        if k + 8 <= n {
+            let xa = _mm_loadu_si128(ca.as_ptr().add(k) as *const __m128i);
+            let xb = _mm_loadu_si128(cb.as_ptr().add(k) as *const __m128i);
+            for r in 0..4 {
+                let wr = weights8(w[r].as_ptr().add(k));
+                let (pa, pb) = (_mm_madd_epi16(xa, wr), _mm_madd_epi16(xb, wr));
+                acc[r] = _mm256_add_epi32(acc[r], _mm256_zextsi128_si256(pa));
+                acc[4 + r] = _mm256_add_epi32(acc[4 + r], _mm256_zextsi128_si256(pb));
+            }
+            k += 8;
+        }
+        // Three rounds of pairwise sums put each vector's total in a lane.
+        let h0 = _mm256_hadd_epi32(acc[0], acc[1]);
+        let h1 = _mm256_hadd_epi32(acc[2], acc[3]);
+        let h2 = _mm256_hadd_epi32(acc[4], acc[5]);
+        let h3 = _mm256_hadd_epi32(acc[6], acc[7]);
+        let (g0, g1) = (_mm256_hadd_epi32(h0, h1), _mm256_hadd_epi32(h2, h3));
+        let lo = _mm256_permute2x128_si256::<0x20>(g0, g1);
+        let hi = _mm256_permute2x128_si256::<0x31>(g0, g1);
+        _mm256_storeu_si256(s.as_mut_ptr() as *mut __m256i, _mm256_add_epi32(lo, hi));
+    }
+    for i in k..n {
+        let (xa, xb) = (ca[i] as i32, cb[i] as i32);
+        for r in 0..4 {
+            let v = w[r][i] as i32;
+            s[r] = s[r].wrapping_add(xa * v);
+            s[4 + r] = s[4 + r].wrapping_add(xb * v);
+        }
+    }
+    s
+}
+
+/// Output channels `lo..hi` of two pixels, whose columns are `ca` and `cb`
+/// and output rows start at `ra` and `rb` (equal for a lone last pixel):
+/// four channels a pass, then pairs and a last one.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn channels_2px<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    [lo, hi]: [usize; 2],
+    [ca, cb]: [&[i16]; 2],
+    output: &mut [i8],
+    [ra, rb]: [usize; 2],
+    d: Avx2,
+) {
+    let depth = ca.len();
+    let w = |o: usize| &a.filter[o * depth..(o + 1) * depth];
+    let mut o = lo;
+    while o + 4 <= hi {
+        let s = dot_2x4(d, ca, cb, [w(o), w(o + 1), w(o + 2), w(o + 3)]);
+        for j in 0..4 {
+            let b = a.bias[o + j];
+            output[ra + o + j] = a.requantize(b.wrapping_add(s[j]), o + j);
+            output[rb + o + j] = a.requantize(b.wrapping_add(s[4 + j]), o + j);
+        }
+        o += 4;
+    }
+    while o < hi {
+        let ob = if o + 1 < hi { o + 1 } else { o };
+        let bias = [a.bias[o], a.bias[ob]];
+        for (c, r) in [(ca, ra), (cb, rb)] {
+            let [x, y] = d.dot2(c, w(o), w(ob), bias);
+            output[r + o] = a.requantize(x, o);
+            output[r + ob] = a.requantize(y, ob);
+        }
+        o += 2;
+    }
+}
+
+/// General convolution: two output pixels' columns, then blocks of two
+/// pixels and four channels ([`portable::conv_general_i8`]'s loop when
+/// the scratch holds one column only).
 #[target_feature(enable = "avx2")]
 pub(crate) fn conv_general_i8<const P: bool>(
     a: &ConvArgs<'_, P>,
@@ -150,10 +245,32 @@ pub(crate) fn conv_general_i8<const P: bool>(
     col: &mut [i16],
     d: Avx2,
 ) {
-    portable::conv_general_with(a, input, output, col, d)
+    let geom = &a.geom;
+    let depth = geom.filter_depth();
+    if col.len() < 2 * depth {
+        return portable::conv_general_with(a, input, output, col, d);
+    }
+    let (ca, rest) = col.split_at_mut(depth);
+    let cb = &mut rest[..depth];
+    let (oc, ow) = (geom.output.c, geom.output.w);
+    let opg = oc / geom.groups;
+    let interior = Interior::of(geom);
+    let pixels = geom.output.h * ow;
+    let mut p = 0;
+    while p < pixels {
+        let q = if p + 1 < pixels { p + 1 } else { p };
+        for g in 0..geom.groups {
+            gather(a, &interior, input, p / ow, p % ow, g, ca);
+            gather(a, &interior, input, q / ow, q % ow, g, cb);
+            let chans = [g * opg, (g + 1) * opg];
+            channels_2px(a, chans, [ca, cb], output, [p * oc, q * oc], d);
+        }
+        p += 2;
+    }
 }
 
-/// [`portable::conv_pointwise_i8`] compiled for AVX2.
+/// 1x1 convolution: two pixels' channels widened, then blocks of two
+/// pixels and four channels.
 #[target_feature(enable = "avx2")]
 pub(crate) fn conv_pointwise_i8<const P: bool>(
     a: &ConvArgs<'_, P>,
@@ -162,7 +279,25 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
     col: &mut [i16],
     d: Avx2,
 ) {
-    portable::conv_pointwise_with(a, input, output, col, d)
+    let geom = &a.geom;
+    let cin = geom.input.c;
+    if col.len() < 2 * cin {
+        return portable::conv_pointwise_with(a, input, output, col, d);
+    }
+    let (ca, rest) = col.split_at_mut(cin);
+    let cb = &mut rest[..cin];
+    let (oc, ow) = (geom.output.c, geom.output.w);
+    let [sh, sw] = geom.stride;
+    let src = |p: usize| ((p / ow) * sh * geom.input.w + (p % ow) * sw) * cin;
+    let pixels = geom.output.h * ow;
+    let mut p = 0;
+    while p < pixels {
+        let q = if p + 1 < pixels { p + 1 } else { p };
+        <i16 as Lane>::widen(&input[src(p)..src(p) + cin], ca, a.input_offset);
+        <i16 as Lane>::widen(&input[src(q)..src(q) + cin], cb, a.input_offset);
+        channels_2px(a, [0, oc], [ca, cb], output, [p * oc, q * oc], d);
+        p += 2;
+    }
 }
 
 /// [`portable::dense_i8`] compiled for AVX2.
@@ -298,27 +433,33 @@ mod tests {
                         narrow: false,
                     };
                     a.narrow = a.fits_narrow(depth);
-                    let run = |simd: bool| {
+                    // 0: scalar; 1: the AVX2 dot products in the portable
+                    // loops; 2: the two-pixel blocks.
+                    let run = |how: usize| {
                         let mut out = vec![0i8; geom.output.len()];
-                        let mut col = vec![0i16; depth];
-                        match (simd, pointwise) {
-                            (true, true) => conv_pointwise_with(&a, &input, &mut out, &mut col, d),
-                            (false, true) => {
-                                conv_pointwise_with(&a, &input, &mut out, &mut col, Scalar)
-                            }
-                            (true, false) => conv_general_with(&a, &input, &mut out, &mut col, d),
-                            (false, false) => {
-                                conv_general_with(&a, &input, &mut out, &mut col, Scalar)
-                            }
+                        let mut col = vec![0i16; 2 * depth];
+                        let (i, o, c) = (&input[..], &mut out[..], &mut col[..]);
+                        match (how, pointwise) {
+                            (0, true) => conv_pointwise_with(&a, i, o, c, Scalar),
+                            (0, false) => conv_general_with(&a, i, o, c, Scalar),
+                            (1, true) => conv_pointwise_with(&a, i, o, c, d),
+                            (1, false) => conv_general_with(&a, i, o, c, d),
+                            // SAFETY: `d` proves AVX2.
+                            (_, true) => unsafe { conv_pointwise_i8(&a, i, o, c, d) },
+                            // SAFETY: as above.
+                            (_, false) => unsafe { conv_general_i8(&a, i, o, c, d) },
                         }
                         out
                     };
-                    assert_eq!(
-                        run(true),
-                        run(false),
-                        "case {case} narrow {}: {geom:?}",
-                        a.narrow
-                    );
+                    let want = run(0);
+                    for how in [1, 2] {
+                        let narrow = a.narrow;
+                        assert_eq!(
+                            run(how),
+                            want,
+                            "case {case} path {how} narrow {narrow}: {geom:?}"
+                        );
+                    }
                 }};
             }
             compare!(true, oc);

@@ -779,6 +779,11 @@ fn bench_reports_latency_throughput_and_path() {
         (vec!["--model", model, "--seconds", "nan"], 1, "--seconds"),
         (vec!["--model", model, "--seconds", "-1"], 1, "--seconds"),
         (vec!["--model", model, "--batch", "-3"], 2, "--batch"),
+        (
+            vec!["--model", model, "--batch", "18446744073709551615"],
+            1,
+            "--batch",
+        ),
     ] {
         let args: Vec<&str> = ["bench"].into_iter().chain(args).collect();
         let (got, err) = picocnn(&args);

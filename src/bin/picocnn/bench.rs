@@ -36,6 +36,9 @@ pub fn run(a: BenchArgs) -> Result<()> {
             a.seconds
         );
     }
+    if a.batch > 1_000_000 {
+        bail!("--batch must be at most 1000000, not {}", a.batch);
+    }
     let blob = read_blob(&a.model)?;
     let model = parse_model(&blob, &a.model)?;
     let budget = Duration::from_secs_f64(a.seconds);

@@ -478,8 +478,10 @@ impl Dots for Scalar {
 }
 
 /// Portable general convolution: im2col one pixel and group, then one dot
-/// product per output channel of the group.
+/// product per output channel of the group. Not inlined: its code is the
+/// portable loops' (which `cargo xtask cross` looks for in a build).
 #[cfg_attr(any(picocnn_dsp, picocnn_thumb1), allow(dead_code))]
+#[inline(never)]
 pub(crate) fn conv_general_i8<const P: bool>(
     a: &ConvArgs<'_, P>,
     input: &[i8],

@@ -27,6 +27,24 @@ def idx(path):
     return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
 
 
+def lenet(tf):
+    """The network, logits out (no softmax)."""
+    L = tf.keras.layers
+    return tf.keras.Sequential(
+        [
+            L.Input((28, 28, 1)),
+            L.Conv2D(6, 5, padding="same", activation="relu"),
+            L.MaxPooling2D(2),
+            L.Conv2D(16, 5, activation="relu"),
+            L.MaxPooling2D(2),
+            L.Flatten(),
+            L.Dense(120, activation="relu"),
+            L.Dense(84, activation="relu"),
+            L.Dense(10),
+        ]
+    )
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", default="data/mnist")
@@ -44,20 +62,7 @@ def main():
     x_test = load("t10k-images-idx3-ubyte.gz")[..., None].astype(np.float32) / 255.0
     y_test = load("t10k-labels-idx1-ubyte.gz").astype(np.int64)
 
-    L = tf.keras.layers
-    model = tf.keras.Sequential(
-        [
-            L.Input((28, 28, 1)),
-            L.Conv2D(6, 5, padding="same", activation="relu"),
-            L.MaxPooling2D(2),
-            L.Conv2D(16, 5, activation="relu"),
-            L.MaxPooling2D(2),
-            L.Flatten(),
-            L.Dense(120, activation="relu"),
-            L.Dense(84, activation="relu"),
-            L.Dense(10),
-        ]
-    )
+    model = lenet(tf)
     model.compile(
         optimizer=tf.keras.optimizers.Adam(1e-3),
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),

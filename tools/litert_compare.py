@@ -22,7 +22,6 @@ the rounds, the ratios, and the CPU.
 """
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -32,13 +31,7 @@ import time
 
 import numpy as np
 
-
-def idx(path):
-    with gzip.open(path, "rb") as f:
-        raw = f.read()
-    dims = raw[3]
-    shape = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(dims)]
-    return np.frombuffer(raw, np.uint8, offset=4 + 4 * dims).reshape(shape)
+from keras_lenet import idx, lenet
 
 
 def quantize(model, samples):
@@ -77,20 +70,7 @@ def tflite_lenet(data):
     tf.keras.utils.set_random_seed(1)
     x = idx(os.path.join(data, "train-images-idx3-ubyte.gz"))[..., None].astype(np.float32) / 255.0
     y = idx(os.path.join(data, "train-labels-idx1-ubyte.gz")).astype(np.int64)
-    L = tf.keras.layers
-    model = tf.keras.Sequential(
-        [
-            L.Input((28, 28, 1)),
-            L.Conv2D(6, 5, padding="same", activation="relu"),
-            L.MaxPooling2D(2),
-            L.Conv2D(16, 5, activation="relu"),
-            L.MaxPooling2D(2),
-            L.Flatten(),
-            L.Dense(120, activation="relu"),
-            L.Dense(84, activation="relu"),
-            L.Dense(10),
-        ]
-    )
+    model = lenet(tf)
     model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=64, epochs=1, verbose=0)
     return quantize(model, x[:200])

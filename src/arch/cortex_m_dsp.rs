@@ -9,7 +9,7 @@
 
 use core::arch::asm;
 
-use super::portable::{im2col_raw, Interior};
+use super::portable::{for_pixel_pairs, im2col_raw, Interior};
 use super::Scale;
 use super::{ConvArgs, NarrowScale};
 
@@ -472,17 +472,6 @@ pub(crate) fn conv_general_i8<const P: bool>(
             );
         }
     });
-}
-
-/// Calls `f(p, q)` for pixels `0, 1`, `2, 3`, ...; a lone last pixel is
-/// paired with itself.
-#[inline(always)]
-fn for_pixel_pairs(pixels: usize, mut f: impl FnMut(usize, usize)) {
-    let mut p = 0;
-    while p < pixels {
-        f(p, if p + 1 < pixels { p + 1 } else { p });
-        p += 2;
-    }
 }
 
 /// The raw window of a pixel whose window lies inside the input.

@@ -477,6 +477,18 @@ impl Dots for Scalar {
     }
 }
 
+/// Calls `f(p, q)` for pixels `0, 1`, `2, 3`, ...; a lone last pixel is
+/// paired with itself.
+#[cfg_attr(not(any(picocnn_dsp, target_arch = "x86_64")), allow(dead_code))]
+#[inline(always)]
+pub(crate) fn for_pixel_pairs(pixels: usize, mut f: impl FnMut(usize, usize)) {
+    let mut p = 0;
+    while p < pixels {
+        f(p, if p + 1 < pixels { p + 1 } else { p });
+        p += 2;
+    }
+}
+
 /// Portable general convolution: im2col one pixel and group, then one dot
 /// product per output channel of the group. Not inlined: its code is the
 /// portable loops' (which `cargo xtask cross` looks for in a build).

@@ -7,7 +7,7 @@
 
 use core::arch::x86_64::*;
 
-use super::portable::{self, gather, ConvArgs, Dots, Interior, Lane};
+use super::portable::{self, for_pixel_pairs, gather, ConvArgs, Dots, Interior, Lane};
 
 /// Proof that the CPU runs AVX2: only [`Avx2::detect`] makes one.
 #[derive(Clone, Copy)]
@@ -255,18 +255,14 @@ pub(crate) fn conv_general_i8<const P: bool>(
     let (oc, ow) = (geom.output.c, geom.output.w);
     let opg = oc / geom.groups;
     let interior = Interior::of(geom);
-    let pixels = geom.output.h * ow;
-    let mut p = 0;
-    while p < pixels {
-        let q = if p + 1 < pixels { p + 1 } else { p };
+    for_pixel_pairs(geom.output.h * ow, |p, q| {
         for g in 0..geom.groups {
             gather(a, &interior, input, p / ow, p % ow, g, ca);
             gather(a, &interior, input, q / ow, q % ow, g, cb);
             let chans = [g * opg, (g + 1) * opg];
             channels_2px(a, chans, [ca, cb], output, [p * oc, q * oc], d);
         }
-        p += 2;
-    }
+    });
 }
 
 /// 1x1 convolution: two pixels' channels widened, then blocks of two
@@ -289,15 +285,11 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
     let (oc, ow) = (geom.output.c, geom.output.w);
     let [sh, sw] = geom.stride;
     let src = |p: usize| ((p / ow) * sh * geom.input.w + (p % ow) * sw) * cin;
-    let pixels = geom.output.h * ow;
-    let mut p = 0;
-    while p < pixels {
-        let q = if p + 1 < pixels { p + 1 } else { p };
+    for_pixel_pairs(geom.output.h * ow, |p, q| {
         <i16 as Lane>::widen(&input[src(p)..src(p) + cin], ca, a.input_offset);
         <i16 as Lane>::widen(&input[src(q)..src(q) + cin], cb, a.input_offset);
         channels_2px(a, [0, oc], [ca, cb], output, [p * oc, q * oc], d);
-        p += 2;
-    }
+    });
 }
 
 /// [`portable::dense_i8`] compiled for AVX2.

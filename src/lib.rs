@@ -30,15 +30,18 @@ pub use tensor::Shape;
 
 /// The inner loops this build of the library runs its int8 kernels with
 /// on this CPU: `"cortex-m-dsp"` (SMLAD, Armv7E-M and Armv8-M with the DSP
-/// extension), `"thumb1"` (Armv6-M), `"x86-64-avx2"` (an x86-64 CPU with
-/// AVX2: asked at run time with `std`, else when the build enables it), or
+/// extension), `"thumb1"` (Armv6-M), `"x86-64-avx512-vnni"` (an x86-64
+/// CPU with AVX-512 F, BW and VNNI, asked at run time with `std`; set
+/// `PICOCNN_NO_AVX512` to stay with AVX2), `"x86-64-avx2"` (an x86-64 CPU
+/// with AVX2: asked at run time with `std`, else when the build enables it;
+/// set `PICOCNN_PORTABLE` for the portable loops), or
 /// `"portable"` (every other case, the reference loops), with `"+fpu-f16"`
 /// where the FPU converts half precision. Every path gives the portable
 /// loops' int8 bits.
 ///
 /// ```
 /// let path = picocnn::kernel_path();
-/// let known = ["portable", "thumb1", "cortex-m-dsp", "x86-64-avx2"];
+/// let known = ["portable", "thumb1", "cortex-m-dsp", "x86-64-avx2", "x86-64-avx512-vnni"];
 /// assert!(known.iter().any(|p| path.starts_with(p)));
 /// ```
 pub fn kernel_path() -> &'static str {

@@ -28,10 +28,37 @@ fn avx2() -> Option<x86::Avx2> {
     x86::Avx2::detect()
 }
 
+/// The x86-64 AVX-512 VNNI loops, when this CPU has them.
+#[inline(always)]
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+pub(crate) fn vnni() -> Option<x86::vnni::Vnni> {
+    x86::vnni::Vnni::detect()
+}
+
+/// The AVX-512 VNNI convolution, when this CPU has it and it takes `a`
+/// (then `true`).
+#[inline(always)]
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+fn conv_vnni<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mut [i8]) -> bool {
+    let Some(v) = vnni() else { return false };
+    if !x86::vnni::takes(a) {
+        return false;
+    }
+    // SAFETY: `v` proves the CPU runs AVX-512 F, BW and VNNI.
+    unsafe { x86::vnni::conv_i8(a, input, output, v) };
+    true
+}
+
 pub(crate) use depthwise::depthwise_i8;
+#[cfg(all(target_arch = "x86_64", feature = "std"))]
+pub(crate) use x86::vnni::max_window_i8;
 
 /// What [`crate::kernel_path`] reports.
 pub(crate) fn path() -> &'static str {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if vnni().is_some() {
+        return "x86-64-avx512-vnni";
+    }
     #[cfg(target_arch = "x86_64")]
     if avx2().is_some() {
         return "x86-64-avx2";
@@ -215,6 +242,19 @@ impl Scale {
         }
     }
 
+    /// `[multiplier, left, right, mask, half]`, for loops that requantize
+    /// a vector of channels.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    pub(crate) fn parts(self) -> [i32; 5] {
+        [
+            self.multiplier,
+            self.left as i32,
+            self.right as i32,
+            self.mask,
+            self.half,
+        ]
+    }
+
     /// The requantized `x` (before the output's zero point and clamp).
     #[inline(always)]
     pub(crate) fn apply(self, x: i32) -> i32 {
@@ -318,6 +358,10 @@ pub(crate) fn conv_general_i8<const P: bool>(
     cortex_m_dsp::conv_general_i8(a, input, output, col);
     #[cfg(picocnn_thumb1)]
     cortex_m0::conv_general_i8(a, input, output, col);
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if conv_vnni(a, input, output) {
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if let Some(d) = avx2() {
         // SAFETY: `d` proves the CPU runs AVX2.
@@ -338,6 +382,10 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
     cortex_m_dsp::conv_pointwise_i8(a, input, output, col);
     #[cfg(picocnn_thumb1)]
     cortex_m0::conv_pointwise_i8(a, input, output, col);
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if conv_vnni(a, input, output) {
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if let Some(d) = avx2() {
         // SAFETY: `d` proves the CPU runs AVX2.
@@ -361,6 +409,11 @@ pub(crate) fn dense_i8(
     cortex_m_dsp::dense_i8(input, weights, col, offset, emit, bias);
     #[cfg(picocnn_thumb1)]
     cortex_m0::dense_i8(input, weights, col, offset, emit, bias);
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let Some(v) = vnni() {
+        // SAFETY: `v` proves the CPU runs AVX-512 F, BW and VNNI.
+        return unsafe { x86::vnni::dense_i8(input, weights, offset, emit, bias, v) };
+    }
     #[cfg(target_arch = "x86_64")]
     if let Some(d) = avx2() {
         // SAFETY: `d` proves the CPU runs AVX2.

@@ -296,7 +296,7 @@ fn window_taps(geom: &ConvGeom, y0: isize, x0: isize) -> [(usize, usize); 2] {
 /// with `pad` where it crosses the border, then each run of it inside the
 /// input handed to `span(input offset, col from the run on, length)`.
 #[inline(always)]
-fn window<T: Copy>(
+pub(crate) fn window<T: Copy>(
     geom: &ConvGeom,
     oy: usize,
     ox: usize,

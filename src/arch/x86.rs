@@ -7,6 +7,9 @@
 
 use core::arch::x86_64::*;
 
+#[cfg(feature = "std")]
+pub(crate) mod vnni;
+
 use super::portable::{self, for_pixel_pairs, gather, ConvArgs, Dots, Interior, Lane};
 
 /// Proof that the CPU runs AVX2: only [`Avx2::detect`] makes one.
@@ -323,6 +326,27 @@ mod tests {
         d
     }
 
+    #[cfg(feature = "std")]
+    fn has_vnni() -> bool {
+        let v = vnni::Vnni::detect().is_some();
+        if !v {
+            eprintln!("no AVX-512 VNNI here (or PICOCNN_NO_AVX512): its loops are not tested");
+        }
+        v
+    }
+    #[cfg(not(feature = "std"))]
+    fn has_vnni() -> bool {
+        false
+    }
+    #[cfg(feature = "std")]
+    fn vnni_takes<const P: bool>(a: &ConvArgs<'_, P>) -> bool {
+        vnni::takes(a)
+    }
+    #[cfg(not(feature = "std"))]
+    fn vnni_takes<const P: bool>(_: &ConvArgs<'_, P>) -> bool {
+        false
+    }
+
     /// Every length up to 100 and the extreme values: the dot products
     /// equal the scalar ones.
     #[test]
@@ -403,13 +427,20 @@ mod tests {
                 .collect();
             // Every fifth case has a shift beyond the narrow form's 22.
             let deepest = if case % 5 == 1 { 26 } else { 12 };
-            let shift: Vec<i32> = (0..oc).map(|_| -(r(&mut rng, 6, deepest) as i32)).collect();
+            // and every seventh some left shifts.
+            let shift: Vec<i32> = (0..oc)
+                .map(|_| match case % 7 {
+                    3 => r(&mut rng, 0, 3) as i32 - 1,
+                    _ => -(r(&mut rng, 6, deepest) as i32),
+                })
+                .collect();
             let clamp = match case % 3 {
                 0 => Clamp::NONE,
                 1 => Clamp { min: -20, max: 127 },
                 _ => Clamp { min: -100, max: 90 },
             };
-            let offsets = (rng.below(256) as i32 - 128, rng.below(256) as i32 - 128);
+            // The input offset is minus an int8 zero point.
+            let offsets = (rng.below(256) as i32 - 127, rng.below(256) as i32 - 128);
             let pointwise = kh * kw == 1 && groups == 1 && pad == [0, 0];
             macro_rules! compare {
                 ($p:literal, $tables:expr) => {{
@@ -436,6 +467,12 @@ mod tests {
                             (0, false) => conv_general_with(&a, i, o, c, Scalar),
                             (1, true) => conv_pointwise_with(&a, i, o, c, d),
                             (1, false) => conv_general_with(&a, i, o, c, d),
+                            #[cfg(feature = "std")]
+                            (3, _) => {
+                                let v = vnni::Vnni::detect().expect("checked");
+                                // SAFETY: `v` proves AVX-512 VNNI.
+                                unsafe { vnni::conv_i8(&a, i, o, v) }
+                            }
                             // SAFETY: `d` proves AVX2.
                             (_, true) => unsafe { conv_pointwise_i8(&a, i, o, c, d) },
                             // SAFETY: as above.
@@ -444,33 +481,44 @@ mod tests {
                         out
                     };
                     let want = run(0);
-                    for how in [1, 2] {
+                    let vnni = cfg!(feature = "std") && has_vnni() && vnni_takes(&a);
+                    for how in [1, 2, 3].into_iter().filter(|&h| h < 3 || vnni) {
                         let narrow = a.narrow;
                         assert_eq!(
                             run(how),
                             want,
-                            "case {case} path {how} narrow {narrow}: {geom:?}"
+                            "case {case} path {how} narrow {narrow} offsets {offsets:?}: {geom:?}"
                         );
                     }
                 }};
             }
             compare!(true, oc);
             compare!(false, 1);
-            // The dense loop over the same bytes.
-            let emitted = |simd: bool| {
+            // The dense loop over the same bytes: scalar, AVX2, VNNI.
+            let emitted = |how: usize| {
                 let mut out = vec![0i32; oc];
                 let mut col = vec![0i16; depth];
                 let emit = |o: usize, v: i32| out[o] = v;
                 let x = &input[..depth.min(input.len())];
                 let wts = &filter[..oc * x.len()];
-                if simd {
-                    dense_with(x, wts, &mut col, offsets.0, emit, &bias, d);
-                } else {
-                    dense_with(x, wts, &mut col, offsets.0, emit, &bias, Scalar);
+                match how {
+                    0 => dense_with(x, wts, &mut col, offsets.0, emit, &bias, Scalar),
+                    1 => dense_with(x, wts, &mut col, offsets.0, emit, &bias, d),
+                    #[cfg(feature = "std")]
+                    _ => {
+                        let v = vnni::Vnni::detect().expect("checked");
+                        // SAFETY: `v` proves AVX-512 VNNI.
+                        unsafe { vnni::dense_i8(x, wts, offsets.0, emit, &bias, v) };
+                    }
+                    #[cfg(not(feature = "std"))]
+                    _ => unreachable!(),
                 }
                 out
             };
-            assert_eq!(emitted(true), emitted(false), "case {case}");
+            let want = emitted(0);
+            for how in [1, 2].into_iter().filter(|&h| h < 2 || has_vnni()) {
+                assert_eq!(emitted(how), want, "case {case} dense path {how}");
+            }
         }
     }
 }

@@ -187,6 +187,15 @@ impl Pool2d {
         self.check(input, output)?;
         let (w, c) = (self.input.w, self.input.c);
         let (lo, hi) = (clamp.min, clamp.max);
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        if let Some(v) = crate::arch::vnni() {
+            self.for_each_window(|out, window| {
+                let dst = &mut output[out..out + c];
+                // SAFETY: `v` proves the CPU runs AVX-512.
+                unsafe { crate::arch::max_window_i8(input, w, c, window, dst, clamp, v) }
+            });
+            return Ok(());
+        }
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
             // Channels innermost: every tap is one contiguous run of `c`
             // values. The first tap starts the maxima at the clamp's floor,

@@ -48,6 +48,14 @@ pub fn run(opts: &Opts) -> bool {
     ) {
         return false;
     }
+    // And the AVX2 loops on a CPU that also has AVX-512 VNNI.
+    if !cargo_step(
+        "PICOCNN_NO_AVX512=1 cargo test --test kernels --test tflite_vectors --test fuse",
+        &portable,
+        Some(("PICOCNN_NO_AVX512", std::ffi::OsStr::new("1"))),
+    ) {
+        return false;
+    }
     // Only the cross step's build scripts come back to the host's debug build.
     let host = crate::host_target_dir();
     free(&host.join("debug"));

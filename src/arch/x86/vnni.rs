@@ -1,0 +1,498 @@
+//! x86-64 int8 loops with AVX-512 VNNI: output channels in the lanes.
+//!
+//! A convolution is a matrix product of the pixels' columns and the
+//! filters. Here sixteen output channels share a vector: `VPDPBUSD` adds
+//! four products of one pixel's column (broadcast) and four filter values
+//! of each of sixteen channels, so no horizontal sums are left at the end
+//! and the requantization of sixteen outputs is a handful of vector
+//! instructions. The filter is repacked for that order on each call (its
+//! bytes once, a small part of the work: the products are its size times
+//! the pixel count).
+//!
+//! `VPDPBUSD` multiplies unsigned bytes by signed ones, so the columns hold
+//! `x + 128`: `(x + offset) w = (x + 128) w + (offset - 128) w`, and the
+//! second term, summed over the filter, joins the bias. Padding holds
+//! `128 - offset`, which makes `x + offset` zero. Integer sums throughout,
+//! wrapping as int32 accumulators do: the bits are the portable loops'.
+
+use core::arch::x86_64::*;
+use core::cell::RefCell;
+use std::vec::Vec;
+
+use crate::arch::portable::{window, ConvArgs, Interior};
+
+/// Proof that the CPU runs AVX-512 F, BW and VNNI: only
+/// [`Vnni::detect`] makes one.
+#[derive(Clone, Copy)]
+pub(crate) struct Vnni(());
+
+impl Vnni {
+    /// The token, when this CPU has the instructions and neither
+    /// `PICOCNN_PORTABLE` nor `PICOCNN_NO_AVX512` is set (asked once).
+    #[inline(always)]
+    pub(crate) fn detect() -> Option<Vnni> {
+        use core::sync::atomic::{AtomicU8, Ordering};
+        // 0: not asked yet, 1: no, 2: yes.
+        static HAS: AtomicU8 = AtomicU8::new(0);
+        let has = match HAS.load(Ordering::Relaxed) {
+            0 => {
+                let has = std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vnni")
+                    && std::env::var_os("PICOCNN_PORTABLE").is_none()
+                    && std::env::var_os("PICOCNN_NO_AVX512").is_none();
+                HAS.store(1 + has as u8, Ordering::Relaxed);
+                has
+            }
+            v => v == 2,
+        };
+        has.then_some(Vnni(()))
+    }
+}
+
+/// Output channels a vector holds.
+const LANES: usize = 16;
+/// Pixels a pass of the convolution loop takes: their sums stay in
+/// registers while the filter's block streams by, enough independent
+/// sums to hide `VPDPBUSD`'s latency.
+const PIXELS: usize = 8;
+/// Room past the last column for a whole-vector store.
+const SLACK: usize = 64;
+
+/// The buffers a call packs into, kept per thread so that no call
+/// allocates once they have grown to the largest layer.
+#[derive(Default)]
+struct Work {
+    /// Blocks of sixteen channels: `[block][quad][channel]`, four filter
+    /// values a word.
+    packed: Vec<u32>,
+    /// Per block of sixteen channels: the accumulators' start and the
+    /// requantization's parts.
+    params: Vec<Params>,
+    /// `PIXELS` columns of `x + 128`, each padded to whole quads, or the
+    /// dense layer's input.
+    cols: Vec<u8>,
+}
+
+std::thread_local! {
+    static WORK: RefCell<Work> = RefCell::new(Work::default());
+}
+
+/// Sixteen channels' start values and requantization, lane by lane.
+#[derive(Clone, Copy, Default)]
+#[repr(C, align(64))]
+struct Params {
+    init: [i32; LANES],
+    multiplier: [i32; LANES],
+    left: [i32; LANES],
+    right: [i32; LANES],
+    mask: [i32; LANES],
+    half: [i32; LANES],
+}
+
+/// The mask of the first `n` (at most 64) byte lanes.
+#[inline(always)]
+fn lanes_mask64(n: usize) -> u64 {
+    if n >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << n) - 1
+    }
+}
+
+/// `n` int8 values at `src` as `x + 128` at `dst`, which takes whole
+/// 64-byte stores: `dst` has `n` rounded up to 64 bytes of room. Whole
+/// stores, so that the column's later loads are forwarded from them.
+#[inline(always)]
+unsafe fn copy_flip(src: *const i8, dst: *mut u8, n: usize) {
+    // SAFETY: the caller's AVX-512 BW, `n` readable bytes at `src` (the
+    // loads are masked to them) and room at `dst`.
+    unsafe {
+        let flip = _mm512_set1_epi8(-128);
+        let mut i = 0;
+        while i < n {
+            let v = _mm512_maskz_loadu_epi8(lanes_mask64(n - i), src.add(i));
+            _mm512_storeu_si512(dst.add(i) as *mut _, _mm512_xor_si512(v, flip));
+            i += 64;
+        }
+    }
+}
+
+/// `x ^ 0x80` over `col`, in place: int8 to `x + 128`.
+#[inline(always)]
+unsafe fn flip(col: &mut [u8]) {
+    // SAFETY: the caller's AVX-512 BW; every load and store is masked to `col`.
+    unsafe {
+        let flip = _mm512_set1_epi8(-128);
+        let mut i = 0;
+        while i < col.len() {
+            let m = lanes_mask64(col.len() - i);
+            let p = col.as_mut_ptr().add(i) as *mut i8;
+            let v = _mm512_maskz_loadu_epi8(m, p);
+            _mm512_mask_storeu_epi8(p, m, _mm512_xor_si512(v, flip));
+            i += 64;
+        }
+    }
+}
+
+/// Packs `filter` (`oc` rows of `depth`) into `packed`, and each channel's
+/// start value `bias + (offset - 128) sum(w)` and scale into `params`.
+#[inline(always)]
+unsafe fn pack<const P: bool>(a: &ConvArgs<'_, P>, depth: usize, oc: usize, work: &mut Work) {
+    let quads = depth.div_ceil(4);
+    let blocks = oc.div_ceil(LANES);
+    work.packed.clear();
+    work.packed.resize(blocks * quads * LANES, 0);
+    work.params.clear();
+    work.params.resize(blocks, Params::default());
+    for o in 0..oc {
+        let row = &a.filter[o * depth..(o + 1) * depth];
+        let block = &mut work.packed[(o / LANES) * quads * LANES + o % LANES..];
+        let (whole, tail) = row.split_at(depth / 4 * 4);
+        for (q, quad) in whole.chunks_exact(4).enumerate() {
+            block[q * LANES] =
+                u32::from_le_bytes([quad[0], quad[1], quad[2], quad[3]].map(|w| w as u8));
+        }
+        if !tail.is_empty() {
+            let mut last = [0u8; 4];
+            for (d, &w) in last.iter_mut().zip(tail) {
+                *d = w as u8;
+            }
+            block[depth / 4 * LANES] = u32::from_le_bytes(last);
+        }
+        let s = a.requant_of(o).parts();
+        let p = &mut work.params[o / LANES];
+        let l = o % LANES;
+        p.init[l] = a.bias[o];
+        [p.multiplier[l], p.left[l], p.right[l], p.mask[l], p.half[l]] = s;
+    }
+    // SAFETY: the caller's AVX-512 F and VNNI; the loads are of whole
+    // 16-word rows of `packed` and of `init`.
+    unsafe {
+        // Each channel's sum of weights: ones times its words.
+        let ones = _mm512_set1_epi8(1);
+        let off = _mm512_set1_epi32(a.input_offset.wrapping_sub(128));
+        for (b, p) in work.params.iter_mut().enumerate() {
+            let block = work.packed[b * quads * LANES..].as_ptr();
+            let mut sum = _mm512_setzero_si512();
+            for q in 0..quads {
+                let w = _mm512_loadu_si512(block.add(q * LANES) as *const _);
+                sum = _mm512_dpbusd_epi32(sum, ones, w);
+            }
+            let init = _mm512_load_si512(p.init.as_ptr() as *const _);
+            let init = _mm512_add_epi32(init, _mm512_mullo_epi32(sum, off));
+            _mm512_store_si512(p.init.as_mut_ptr() as *mut _, init);
+        }
+    }
+}
+
+/// TensorFlow Lite's requantization of sixteen accumulators, clamped and
+/// stored as int8 to the first `n` bytes at `out`.
+#[inline(always)]
+unsafe fn requantize_store<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    p: &Params,
+    acc: __m512i,
+    out: *mut i8,
+    n: usize,
+) {
+    // SAFETY: the caller's AVX-512 F and `n` writable bytes at `out`.
+    unsafe {
+        let ld = |v: &[i32; LANES]| _mm512_load_si512(v.as_ptr() as *const _);
+        let x = _mm512_sllv_epi32(acc, ld(&p.left));
+        let m = ld(&p.multiplier);
+        let round = _mm512_set1_epi64(1 << 30);
+        // (x m + 2^30) >> 31 of the even lanes, then of the odd ones.
+        let even = _mm512_srli_epi64::<31>(_mm512_add_epi64(_mm512_mul_epi32(x, m), round));
+        let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(m));
+        let odd = _mm512_slli_epi64::<1>(_mm512_add_epi64(odd, round));
+        let high = _mm512_mask_blend_epi32(0xaaaa, even, odd);
+        // gemmlowp's RoundingDivideByPOT: half away from zero.
+        let threshold = _mm512_add_epi32(ld(&p.half), _mm512_srli_epi32::<31>(high));
+        let up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, ld(&p.mask)), threshold);
+        let q = _mm512_srav_epi32(high, ld(&p.right));
+        let q = _mm512_mask_sub_epi32(q, up, q, _mm512_set1_epi32(-1));
+        let q = _mm512_add_epi32(q, _mm512_set1_epi32(a.output_zero_point));
+        let q = _mm512_max_epi32(q, _mm512_set1_epi32(a.clamp.min as i32));
+        let q = _mm512_min_epi32(q, _mm512_set1_epi32(a.clamp.max as i32));
+        _mm512_mask_cvtepi32_storeu_epi8(out, lanes_mask64(n) as u16, q);
+    }
+}
+
+/// Whether [`conv_i8`] takes this layer: one group (grouped layers keep
+/// the AVX2 loops).
+pub(crate) fn takes<const P: bool>(a: &ConvArgs<'_, P>) -> bool {
+    a.geom.groups == 1 && a.geom.filter_depth() > 0 && a.geom.output.c > 0
+}
+
+/// A convolution of one group ([`takes`]), general or 1x1: columns of
+/// `PIXELS` pixels at a time, each against every block of sixteen
+/// channels.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(crate) fn conv_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    v: Vnni,
+) {
+    WORK.with(|work| {
+        // SAFETY: `v` proves the target features.
+        unsafe { conv_in(a, input, output, &mut work.borrow_mut(), v) }
+    })
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn conv_in<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    work: &mut Work,
+    _: Vnni,
+) {
+    let geom = &a.geom;
+    let depth = geom.filter_depth();
+    let quads = depth.div_ceil(4);
+    let stride = quads * 4;
+    let (oc, ow) = (geom.output.c, geom.output.w);
+    let pixels = geom.output.h * ow;
+    if pixels == 0 {
+        return;
+    }
+    let pointwise = geom.kernel == [1, 1] && geom.pad == [0, 0];
+    let interior = Interior::of(geom);
+    // SAFETY: this function's target features.
+    unsafe { pack(a, depth, oc, work) };
+    work.cols.clear();
+    work.cols.resize(PIXELS * stride + SLACK, 0);
+    let (packed, params, cols) = (&work.packed[..], &work.params[..], &mut work.cols[..]);
+    let pad = a.input_offset.wrapping_neg() as i8;
+    // Spans of at most 64 bytes (most layers): one mask for them all.
+    let span = geom.kernel[1] * geom.input.c;
+    let short = (span <= 64).then(|| lanes_mask64(span));
+    let sign = _mm512_set1_epi8(-128);
+    let mut p0 = 0;
+    while p0 < pixels {
+        // A short last pass repeats its last pixel (same bytes twice).
+        let at = |j: usize| (p0 + j).min(pixels - 1);
+        for j in 0..PIXELS {
+            let (oy, ox) = (at(j) / ow, at(j) % ow);
+            let col = &mut cols[j * stride..];
+            if pointwise {
+                let src = (oy * geom.stride[0] * geom.input.w + ox * geom.stride[1]) * depth;
+                let src = &input[src..src + depth];
+                // SAFETY: `depth` bytes from `src`; `col` has the column's
+                // length rounded up to 64 (the slack covers the last one).
+                unsafe { copy_flip(src.as_ptr(), col.as_mut_ptr(), depth) };
+            } else if let (Some(start), Some(m)) = (interior.start(oy, ox), short) {
+                interior.spans(start, |s, d, n| {
+                    let (src, dst) = (&input[s..s + n], &mut col[d..d + 64]);
+                    // SAFETY: as above; one masked load of the span, one
+                    // store inside the column (or its slack).
+                    unsafe {
+                        let v = _mm512_maskz_loadu_epi8(m, src.as_ptr());
+                        _mm512_storeu_si512(dst.as_mut_ptr() as *mut _, _mm512_xor_si512(v, sign));
+                    }
+                });
+            } else if let Some(start) = interior.start(oy, ox) {
+                interior.spans(start, |s, d, n| {
+                    let (src, dst) = (&input[s..s + n], &mut col[d..d + n.next_multiple_of(64)]);
+                    // SAFETY: as above, spans lie inside the column.
+                    unsafe { copy_flip(src.as_ptr(), dst.as_mut_ptr(), n) }
+                });
+            } else {
+                let col: &mut [i8] = {
+                    let c = &mut col[..depth];
+                    // SAFETY: `u8` and `i8` share size and alignment.
+                    unsafe { core::slice::from_raw_parts_mut(c.as_mut_ptr() as *mut i8, c.len()) }
+                };
+                window(geom, oy, ox, 0, col, pad, |s, d, n| {
+                    d[..n].copy_from_slice(&input[s..s + n])
+                });
+                // SAFETY: as above; `flip` stays inside the slice.
+                unsafe {
+                    flip(core::slice::from_raw_parts_mut(
+                        col.as_mut_ptr() as *mut u8,
+                        depth,
+                    ))
+                };
+            }
+        }
+        // The column's bytes past `depth` may be anything: their weights
+        // are zero. A whole-vector store of a later span may reach into
+        // the next column, which is written after it.
+        for (b, p) in params.iter().enumerate() {
+            let block = &packed[b * quads * LANES..(b + 1) * quads * LANES];
+            let lanes = (oc - b * LANES).min(LANES);
+            // SAFETY: this function's target features; the loads are of
+            // whole quads of columns and 16-word rows of the block, all in
+            // their slices; each store writes `lanes` bytes of one output
+            // pixel, checked.
+            unsafe {
+                let init = _mm512_load_si512(p.init.as_ptr() as *const _);
+                let mut acc = [init; PIXELS];
+                let c = cols.as_ptr() as *const i32;
+                for q in 0..quads {
+                    let w = _mm512_loadu_si512(block.as_ptr().add(q * LANES) as *const _);
+                    for (j, acc) in acc.iter_mut().enumerate() {
+                        let x = _mm512_set1_epi32(c.add(j * quads + q).read_unaligned());
+                        *acc = _mm512_dpbusd_epi32(*acc, x, w);
+                    }
+                }
+                for (j, &acc) in acc.iter().enumerate() {
+                    let o = at(j) * oc + b * LANES;
+                    assert!(o + lanes <= output.len());
+                    requantize_store(a, p, acc, output.as_mut_ptr().add(o), lanes);
+                }
+            }
+        }
+        p0 += PIXELS;
+    }
+}
+
+/// Dense accumulators (`emit(o, bias[o] + sum_i w[o][i] (x[i] + offset))`):
+/// four rows a pass, 64 products an instruction, the weights' sums for the
+/// `x + 128` form taken in the same pass.
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+pub(crate) fn dense_i8(
+    input: &[i8],
+    weights: &[i8],
+    offset: i32,
+    mut emit: impl FnMut(usize, i32),
+    bias: &[i32],
+    _: Vnni,
+) {
+    let n = input.len();
+    let rows = bias.len();
+    // The masked loads below read rows `0..rows` of `n` bytes.
+    assert!(weights.len() >= rows * n);
+    WORK.with(|work| {
+        let cols = &mut work.borrow_mut().cols;
+        cols.clear();
+        cols.resize(n.next_multiple_of(64), 0);
+        // SAFETY: this function's target features; `cols` has room for
+        // whole 64-byte stores; the loads below are masked to each row.
+        unsafe { copy_flip(input.as_ptr(), cols.as_mut_ptr(), n) };
+        let x = |c: usize| {
+            // SAFETY: as above, `c` is below `n` rounded up to 64.
+            unsafe { _mm512_loadu_si512(cols.as_ptr().add(c) as *const _) }
+        };
+        let off = offset.wrapping_sub(128);
+        let mut o = 0;
+        while o < rows {
+            let r = (rows - o).min(4);
+            // SAFETY: as above; each row's loads are masked to its `n` bytes.
+            let sums = unsafe {
+                let ones = _mm512_set1_epi8(1);
+                let mut acc = [_mm512_setzero_si512(); 4];
+                let mut sw = [_mm512_setzero_si512(); 4];
+                let row = |k: usize| weights.as_ptr().add((o + k.min(r - 1)) * n);
+                let mut c = 0;
+                while c < n {
+                    let m = lanes_mask64(n - c);
+                    let xv = x(c);
+                    for k in 0..4 {
+                        let w = _mm512_maskz_loadu_epi8(m, row(k).add(c));
+                        acc[k] = _mm512_dpbusd_epi32(acc[k], xv, w);
+                        sw[k] = _mm512_dpbusd_epi32(sw[k], ones, w);
+                    }
+                    c += 64;
+                }
+                let mut s = [0i32; 4];
+                for k in 0..4 {
+                    let w = _mm512_reduce_add_epi32(sw[k]);
+                    s[k] = _mm512_reduce_add_epi32(acc[k]).wrapping_add(off.wrapping_mul(w));
+                }
+                s
+            };
+            for (k, s) in sums.iter().enumerate().take(r) {
+                emit(o + k, bias[o + k].wrapping_add(*s));
+            }
+            o += r;
+        }
+    })
+}
+
+/// One max-pooling window: the clamped maximum of each of `c` channels
+/// over input pixels `ylo..yhi` by `xlo..xhi` (row width `w`) into `dst`,
+/// 64 channels a vector. Starting at the clamp's floor gives
+/// `min(max(lo, taps), hi)`, the portable loop's value.
+#[target_feature(enable = "avx512f,avx512bw")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn max_window_i8(
+    input: &[i8],
+    w: usize,
+    c: usize,
+    [ylo, yhi, xlo, xhi]: [usize; 4],
+    dst: &mut [i8],
+    clamp: crate::arch::Clamp,
+    _: Vnni,
+) {
+    let dst = &mut dst[..c];
+    if yhi > ylo && xhi > xlo {
+        // Every load below ends at or before the last tap's end.
+        assert!(((yhi - 1) * w + xhi) * c <= input.len());
+    }
+    let mut ch = 0;
+    while ch < c {
+        let m = lanes_mask64(c - ch);
+        // SAFETY: this function's target features; the loads and the
+        // store are masked to the channels `ch..c` of pixels checked above.
+        unsafe {
+            let mut acc = _mm512_set1_epi8(clamp.min);
+            for y in ylo..yhi {
+                for x in xlo..xhi {
+                    let at = input.as_ptr().add((y * w + x) * c + ch);
+                    acc = _mm512_max_epi8(acc, _mm512_maskz_loadu_epi8(m, at));
+                }
+            }
+            let acc = _mm512_min_epi8(acc, _mm512_set1_epi8(clamp.max));
+            _mm512_mask_storeu_epi8(dst.as_mut_ptr().add(ch), m, acc);
+        }
+        ch += 64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arch::Clamp;
+    use crate::rng::Rng;
+
+    /// Random windows, channel counts across the 64-lane steps, and
+    /// clamps: the vector maximum equals the scalar one.
+    #[test]
+    fn max_windows_equal_the_scalar_ones() {
+        let Some(v) = Vnni::detect() else {
+            eprintln!("no AVX-512 VNNI here: its pooling is not tested");
+            return;
+        };
+        let mut rng = Rng::new(5);
+        for case in 0..500 {
+            let c = 1 + rng.below(150) as usize;
+            let (h, w) = (1 + rng.below(5) as usize, 1 + rng.below(5) as usize);
+            let input: Vec<i8> = (0..h * w * c).map(|_| rng.next_u64() as i8).collect();
+            let (ylo, xlo) = (rng.below(h as u64) as usize, rng.below(w as u64) as usize);
+            let yhi = ylo + rng.below((h - ylo + 1) as u64) as usize;
+            let xhi = xlo + rng.below((w - xlo + 1) as u64) as usize;
+            let clamp = match case % 3 {
+                0 => Clamp::NONE,
+                1 => Clamp { min: 0, max: 127 },
+                _ => Clamp { min: -60, max: 50 },
+            };
+            let mut want = vec![clamp.min; c];
+            for y in ylo..yhi {
+                for x in xlo..xhi {
+                    for ch in 0..c {
+                        want[ch] = want[ch].max(input[(y * w + x) * c + ch]);
+                    }
+                }
+            }
+            let want: Vec<i8> = want.iter().map(|&m| m.min(clamp.max)).collect();
+            let mut got = vec![99i8; c + 1];
+            // SAFETY: `v` proves AVX-512.
+            unsafe { max_window_i8(&input, w, c, [ylo, yhi, xlo, xhi], &mut got, clamp, v) };
+            assert_eq!(&got[..c], &want[..], "case {case}");
+            assert_eq!(got[c], 99, "case {case}: wrote past the channels");
+        }
+    }
+}

@@ -51,7 +51,7 @@ fn conv_vnni<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mut [i8]
 
 pub(crate) use depthwise::depthwise_i8;
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
-pub(crate) use x86::vnni::max_window_i8;
+pub(crate) use x86::vnni::{add_i8, max_window_i8};
 
 /// What [`crate::kernel_path`] reports.
 pub(crate) fn path() -> &'static str {

@@ -97,6 +97,9 @@ impl AddI8 {
     pub fn run(&self, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
         check_len("add second input", a.len(), b.len())?;
         check_len("add output", a.len(), output.len())?;
+        if self.vector(a.as_ptr(), b, output.as_mut_ptr()) {
+            return Ok(());
+        }
         if TABLES && a.len() >= TABLE_MIN {
             let tables = self.tables();
             for ((o, &x), &y) in output.iter_mut().zip(a).zip(b) {
@@ -115,6 +118,10 @@ impl AddI8 {
     #[inline(never)]
     pub fn run_in_place(&self, a: &mut [i8], b: &[i8]) -> Result<()> {
         check_len("add second input", a.len(), b.len())?;
+        let x = a.as_mut_ptr();
+        if self.vector(x, b, x) {
+            return Ok(());
+        }
         if TABLES && a.len() >= TABLE_MIN {
             let tables = self.tables();
             for (x, &y) in a.iter_mut().zip(b) {
@@ -131,6 +138,30 @@ impl AddI8 {
 
     /// The three requantizations' shifts and masks, worked out once per run
     /// rather than per element (`new` checked the multipliers not negative).
+    /// The AVX-512 loop over `b.len()` values at `x` and in `b` into
+    /// `out` (which may be `x`), when this CPU has it: then `true`.
+    #[inline(always)]
+    fn vector(&self, x: *const i8, b: &[i8], out: *mut i8) -> bool {
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        if let Some(v) = crate::arch::vnni() {
+            let q = &self.q;
+            let zp = [
+                q.input1_zero_point,
+                q.input2_zero_point,
+                q.output_zero_point,
+            ];
+            let scales = self.scales().map(|s| s.parts());
+            // SAFETY: `v` proves AVX-512; the callers checked `x` and `out`
+            // to hold `b.len()` values.
+            unsafe {
+                crate::arch::add_i8([x, b.as_ptr(), out], b.len(), zp, scales, self.clamp, v)
+            };
+            return true;
+        }
+        let _ = (x, b, out);
+        false
+    }
+
     #[inline(always)]
     fn scales(&self) -> [Scale; 3] {
         [self.q.input1, self.q.input2, self.q.output].map(|r| Scale::new(r.multiplier, r.shift))
@@ -205,4 +236,47 @@ pub fn add_float_in_place<T: Real>(a: &mut [T], b: &[T], activation: Activation)
 /// arena from every kernel's `scratch_len`).
 pub const fn scratch_len() -> usize {
     0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+
+    /// Whatever loop `run` and `run_in_place` take on this CPU (AVX-512
+    /// where it has it), every element equals the scalar path's, over
+    /// random scales, zero points, clamps and lengths.
+    #[test]
+    fn every_path_gives_the_scalar_bytes() {
+        let mut rng = Rng::new(3);
+        for case in 0..300 {
+            let scale = |rng: &mut Rng| 0.001 + rng.below(1000) as f32 / 997.0;
+            let zp = |rng: &mut Rng| rng.below(256) as i32 - 128;
+            let q = |rng: &mut Rng| QParams::new(scale(rng), zp(rng)).unwrap();
+            let Ok(quant) = AddQuant::new(q(&mut rng), q(&mut rng), q(&mut rng)) else {
+                continue;
+            };
+            let clamp = match case % 3 {
+                0 => Clamp::NONE,
+                1 => Clamp { min: -30, max: 127 },
+                _ => Clamp { min: -100, max: 40 },
+            };
+            let add = AddI8::new(quant, clamp).unwrap();
+            let n = rng.below(if case % 2 == 0 { 40 } else { 3000 }) as usize;
+            let a: Vec<i8> = (0..n).map(|_| rng.next_u64() as i8).collect();
+            let b: Vec<i8> = (0..n).map(|_| rng.next_u64() as i8).collect();
+            let scales = add.scales();
+            let want: Vec<i8> = a
+                .iter()
+                .zip(&b)
+                .map(|(&x, &y)| add.element(&scales, x, y))
+                .collect();
+            let mut out = vec![0i8; n];
+            add.run(&a, &b, &mut out).unwrap();
+            assert_eq!(out, want, "case {case}");
+            let mut inplace = a.clone();
+            add.run_in_place(&mut inplace, &b).unwrap();
+            assert_eq!(inplace, want, "case {case} in place");
+        }
+    }
 }

@@ -21,7 +21,7 @@ use std::vec::Vec;
 
 use crate::arch::portable::{window, ConvArgs, Interior};
 
-/// Proof that the CPU runs AVX-512 F, BW and VNNI: only
+/// Proof that the CPU runs AVX-512 F, BW, VL and VNNI: only
 /// [`Vnni::detect`] makes one.
 #[derive(Clone, Copy)]
 pub(crate) struct Vnni(());
@@ -38,6 +38,7 @@ impl Vnni {
             0 => {
                 let has = std::is_x86_feature_detected!("avx512f")
                     && std::is_x86_feature_detected!("avx512bw")
+                    && std::is_x86_feature_detected!("avx512vl")
                     && std::is_x86_feature_detected!("avx512vnni")
                     && std::env::var_os("PICOCNN_PORTABLE").is_none()
                     && std::env::var_os("PICOCNN_NO_AVX512").is_none();
@@ -186,6 +187,75 @@ unsafe fn pack<const P: bool>(a: &ConvArgs<'_, P>, depth: usize, oc: usize, work
     }
 }
 
+/// [`Scale::apply`](crate::arch::Scale) of sixteen lanes, each with its
+/// `[multiplier, left, right, mask, half]` from `Scale::parts`:
+/// TensorFlow Lite's `MultiplyByQuantizedMultiplier`.
+#[inline(always)]
+unsafe fn scale16(x: __m512i, [m, left, right, mask, half]: [__m512i; 5]) -> __m512i {
+    // SAFETY: the caller's AVX-512 F.
+    unsafe {
+        let x = _mm512_sllv_epi32(x, left);
+        let round = _mm512_set1_epi64(1 << 30);
+        // (x m + 2^30) >> 31 of the even lanes, then of the odd ones.
+        let even = _mm512_srli_epi64::<31>(_mm512_add_epi64(_mm512_mul_epi32(x, m), round));
+        let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(m));
+        let odd = _mm512_slli_epi64::<1>(_mm512_add_epi64(odd, round));
+        let high = _mm512_mask_blend_epi32(0xaaaa, even, odd);
+        // gemmlowp's RoundingDivideByPOT: half away from zero.
+        let threshold = _mm512_add_epi32(half, _mm512_srli_epi32::<31>(high));
+        let up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, mask), threshold);
+        let q = _mm512_srav_epi32(high, right);
+        _mm512_mask_sub_epi32(q, up, q, _mm512_set1_epi32(-1))
+    }
+}
+
+/// The lanes of `Scale::parts`, all alike.
+#[inline(always)]
+unsafe fn splat_parts(s: [i32; 5]) -> [__m512i; 5] {
+    // SAFETY: the caller's AVX-512 F.
+    s.map(|v| unsafe { _mm512_set1_epi32(v) })
+}
+
+/// TensorFlow Lite's int8 `ADD` of `n` values at `x` and `y` into `out`
+/// (which may be `x`): each input less its zero point, shifted left by
+/// [`ADD_LEFT_SHIFT`](crate::ops::add), scaled; the sum scaled to the
+/// output, its zero point added and clamped. `zp = [input1, input2,
+/// output]`; `scales` are `Scale::parts` of the same three.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) unsafe fn add_i8(
+    [x, y, out]: [*const i8; 3],
+    n: usize,
+    zp: [i32; 3],
+    scales: [[i32; 5]; 3],
+    clamp: crate::arch::Clamp,
+    _: Vnni,
+) {
+    // SAFETY: the caller's `n` readable values at `x` and `y` and writable
+    // ones at `out`; every load and store is masked to them.
+    unsafe {
+        let [s1, s2, so] = scales.map(|s| splat_parts(s));
+        let [z1, z2, zo] = zp.map(|z| _mm512_set1_epi32(z));
+        let (lo, hi) = (
+            _mm512_set1_epi32(clamp.min as i32),
+            _mm512_set1_epi32(clamp.max as i32),
+        );
+        let mut i = 0;
+        while i < n {
+            let m = lanes_mask64(n - i) as u16;
+            let load =
+                |p: *const i8| _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p.add(i) as *const _));
+            const LEFT: u32 = crate::ops::add::ADD_LEFT_SHIFT as u32;
+            let a = _mm512_slli_epi32::<LEFT>(_mm512_sub_epi32(load(x), z1));
+            let b = _mm512_slli_epi32::<LEFT>(_mm512_sub_epi32(load(y), z2));
+            let sum = _mm512_add_epi32(scale16(a, s1), scale16(b, s2));
+            let q = _mm512_add_epi32(scale16(sum, so), zo);
+            let q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
+            _mm512_mask_cvtepi32_storeu_epi8(out.add(i) as *mut i8, m, q);
+            i += 16;
+        }
+    }
+}
+
 /// TensorFlow Lite's requantization of sixteen accumulators, clamped and
 /// stored as int8 to the first `n` bytes at `out`.
 #[inline(always)]
@@ -199,19 +269,8 @@ unsafe fn requantize_store<const P: bool>(
     // SAFETY: the caller's AVX-512 F and `n` writable bytes at `out`.
     unsafe {
         let ld = |v: &[i32; LANES]| _mm512_load_si512(v.as_ptr() as *const _);
-        let x = _mm512_sllv_epi32(acc, ld(&p.left));
-        let m = ld(&p.multiplier);
-        let round = _mm512_set1_epi64(1 << 30);
-        // (x m + 2^30) >> 31 of the even lanes, then of the odd ones.
-        let even = _mm512_srli_epi64::<31>(_mm512_add_epi64(_mm512_mul_epi32(x, m), round));
-        let odd = _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), _mm512_srli_epi64::<32>(m));
-        let odd = _mm512_slli_epi64::<1>(_mm512_add_epi64(odd, round));
-        let high = _mm512_mask_blend_epi32(0xaaaa, even, odd);
-        // gemmlowp's RoundingDivideByPOT: half away from zero.
-        let threshold = _mm512_add_epi32(ld(&p.half), _mm512_srli_epi32::<31>(high));
-        let up = _mm512_cmpgt_epi32_mask(_mm512_and_si512(high, ld(&p.mask)), threshold);
-        let q = _mm512_srav_epi32(high, ld(&p.right));
-        let q = _mm512_mask_sub_epi32(q, up, q, _mm512_set1_epi32(-1));
+        let parts = [&p.multiplier, &p.left, &p.right, &p.mask, &p.half].map(ld);
+        let q = scale16(acc, parts);
         let q = _mm512_add_epi32(q, _mm512_set1_epi32(a.output_zero_point));
         let q = _mm512_max_epi32(q, _mm512_set1_epi32(a.clamp.min as i32));
         let q = _mm512_min_epi32(q, _mm512_set1_epi32(a.clamp.max as i32));

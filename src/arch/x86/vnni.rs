@@ -60,19 +60,54 @@ const PIXELS: usize = 8;
 /// Room past the last column for a whole-vector store.
 const SLACK: usize = 64;
 
-/// The buffers a call packs into, kept per thread so that no call
-/// allocates once they have grown to the largest layer.
+/// Filters packed by earlier calls on this thread, and the columns'
+/// buffer: a layer met again (the next inference, the next band of a
+/// fused layer) finds its packing after one comparison of its bytes, and
+/// no call allocates once the buffers have grown.
 #[derive(Default)]
 struct Work {
+    layers: Vec<Packed>,
+    /// The entry the next new layer replaces once `layers` is full.
+    next: usize,
+    /// `PIXELS` columns of `x + 128`, each padded to whole quads, or the
+    /// dense layer's input.
+    cols: Vec<u8>,
+}
+
+/// Layers kept packed per thread.
+const KEPT: usize = 16;
+/// Filters above this many bytes are packed again on each call, so that
+/// a thread keeps at most about `KEPT` times twice this.
+const KEPT_BYTES: usize = 1 << 19;
+
+/// One layer's filter packed for [`conv_in`], and what it was made from.
+#[derive(Default)]
+struct Packed {
+    /// What the packing is a function of: the filter, biases, scales and
+    /// input offset, and the geometry that cuts the filter into rows.
+    filter: Vec<i8>,
+    bias: Vec<i32>,
+    multiplier: Vec<i32>,
+    shift: Vec<i32>,
+    input_offset: i32,
+    depth: usize,
     /// Blocks of sixteen channels: `[block][quad][channel]`, four filter
     /// values a word.
     packed: Vec<u32>,
     /// Per block of sixteen channels: the accumulators' start and the
     /// requantization's parts.
     params: Vec<Params>,
-    /// `PIXELS` columns of `x + 128`, each padded to whole quads, or the
-    /// dense layer's input.
-    cols: Vec<u8>,
+}
+
+impl Packed {
+    fn made_from<const P: bool>(&self, a: &ConvArgs<'_, P>, depth: usize) -> bool {
+        self.depth == depth
+            && self.input_offset == a.input_offset
+            && self.filter[..] == *a.filter
+            && self.bias[..] == *a.bias
+            && self.multiplier[..] == *a.multiplier
+            && self.shift[..] == *a.shift
+    }
 }
 
 std::thread_local! {
@@ -136,10 +171,50 @@ unsafe fn flip(col: &mut [u8]) {
     }
 }
 
+/// The index in `work.layers` of `a`'s packing: one made before from the
+/// same bytes, else a new one.
+#[inline(always)]
+unsafe fn packing<const P: bool>(a: &ConvArgs<'_, P>, depth: usize, work: &mut Work) -> usize {
+    if let Some(i) = work.layers.iter().position(|l| l.made_from(a, depth)) {
+        return i;
+    }
+    let i = if a.filter.len() > KEPT_BYTES {
+        // Big filters share one entry, packed again each call.
+        match work.layers.iter().position(|l| l.filter.len() > KEPT_BYTES) {
+            Some(i) => i,
+            None => {
+                work.layers.push(Packed::default());
+                work.layers.len() - 1
+            }
+        }
+    } else if work.layers.len() < KEPT {
+        work.layers.push(Packed::default());
+        work.layers.len() - 1
+    } else {
+        let i = work.next % KEPT;
+        work.next = i + 1;
+        i
+    };
+    let l = &mut work.layers[i];
+    l.filter.clear();
+    l.filter.extend_from_slice(a.filter);
+    l.bias.clear();
+    l.bias.extend_from_slice(a.bias);
+    l.multiplier.clear();
+    l.multiplier.extend_from_slice(a.multiplier);
+    l.shift.clear();
+    l.shift.extend_from_slice(a.shift);
+    l.input_offset = a.input_offset;
+    l.depth = depth;
+    // SAFETY: the caller's AVX-512 F and VNNI.
+    unsafe { pack(a, depth, a.geom.output.c, l) };
+    i
+}
+
 /// Packs `filter` (`oc` rows of `depth`) into `packed`, and each channel's
 /// start value `bias + (offset - 128) sum(w)` and scale into `params`.
 #[inline(always)]
-unsafe fn pack<const P: bool>(a: &ConvArgs<'_, P>, depth: usize, oc: usize, work: &mut Work) {
+unsafe fn pack<const P: bool>(a: &ConvArgs<'_, P>, depth: usize, oc: usize, work: &mut Packed) {
     let quads = depth.div_ceil(4);
     let blocks = oc.div_ceil(LANES);
     work.packed.clear();
@@ -320,10 +395,11 @@ unsafe fn conv_in<const P: bool>(
     let pointwise = geom.kernel == [1, 1] && geom.pad == [0, 0];
     let interior = Interior::of(geom);
     // SAFETY: this function's target features.
-    unsafe { pack(a, depth, oc, work) };
+    let layer = unsafe { packing(a, depth, work) };
     work.cols.clear();
     work.cols.resize(PIXELS * stride + SLACK, 0);
-    let (packed, params, cols) = (&work.packed[..], &work.params[..], &mut work.cols[..]);
+    let layer = &work.layers[layer];
+    let (packed, params, cols) = (&layer.packed[..], &layer.params[..], &mut work.cols[..]);
     let pad = a.input_offset.wrapping_neg() as i8;
     // Spans of at most 64 bytes (most layers): one mask for them all.
     let span = geom.kernel[1] * geom.input.c;

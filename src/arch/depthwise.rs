@@ -14,6 +14,20 @@ const DEPTHWISE_TAPS: usize = 25;
 /// their bias loaded once per block, and each window's taps are checked
 /// once. Other channels (and multipliers above one) go per output pixel.
 pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mut [i8]) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let (true, Some(v)) = (a.geom.output.c == a.geom.input.c, super::vnni()) {
+        // SAFETY: `v` proves the CPU runs AVX-512.
+        return unsafe { super::x86::vnni::depthwise_i8(a, input, output, v) };
+    }
+    depthwise_blocks(a, input, output)
+}
+
+/// [`depthwise_i8`] without SIMD beyond the target's `mac4`.
+pub(crate) fn depthwise_blocks<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+) {
     let geom = &a.geom;
     let [kh, kw] = geom.kernel;
     let [dh, dw] = geom.dilation;

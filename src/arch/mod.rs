@@ -14,7 +14,7 @@
 mod cortex_m0;
 #[cfg(picocnn_dsp)]
 mod cortex_m_dsp;
-mod depthwise;
+pub(crate) mod depthwise;
 #[cfg(picocnn_fpu_half)]
 mod fpu_half;
 pub(crate) mod portable;

@@ -398,20 +398,28 @@ mod tests {
             let groups = if case % 5 == 0 { 2 } else { 1 };
             let (cin, oc) = (groups * r(&mut rng, 1, 40), groups * r(&mut rng, 1, 20));
             let (kh, kw) = (r(&mut rng, 1, 5), r(&mut rng, 1, 5));
-            let (h, w) = (r(&mut rng, kh, 9), r(&mut rng, kw, 9));
+            // Every fourth case dilated by two in one or both directions.
+            let dilation = match case % 8 {
+                2 => [2, 2],
+                6 => [1, 2],
+                _ => [1, 1],
+            };
+            let extent = |k: usize, d: usize| (k - 1) * d + 1;
+            let (eh, ew) = (extent(kh, dilation[0]), extent(kw, dilation[1]));
+            let (h, w) = (r(&mut rng, eh, 11), r(&mut rng, ew, 11));
             let stride = [r(&mut rng, 1, 2), r(&mut rng, 1, 2)];
-            let pad = [r(&mut rng, 0, 1) * (kh / 2), r(&mut rng, 0, 1) * (kw / 2)];
+            let pad = [r(&mut rng, 0, 1) * (eh / 2), r(&mut rng, 0, 1) * (ew / 2)];
             let out = |size: usize, k: usize, p: usize, s: usize| (size + 2 * p - k) / s + 1;
             let geom = ConvGeom {
                 input: crate::Shape::new(h, w, cin),
                 output: crate::Shape::new(
-                    out(h, kh, pad[0], stride[0]),
-                    out(w, kw, pad[1], stride[1]),
+                    out(h, eh, pad[0], stride[0]),
+                    out(w, ew, pad[1], stride[1]),
                     oc,
                 ),
                 kernel: [kh, kw],
                 stride,
-                dilation: [1, 1],
+                dilation,
                 pad,
                 groups,
             };
@@ -494,6 +502,40 @@ mod tests {
             }
             compare!(true, oc);
             compare!(false, 1);
+            // Depthwise (one filter per channel) over the same input.
+            #[cfg(feature = "std")]
+            if has_vnni() {
+                let c = cin;
+                let g = ConvGeom {
+                    output: crate::Shape::new(geom.output.h, geom.output.w, c),
+                    groups: c,
+                    ..geom
+                };
+                let dfilter = bytes(&mut rng, kh * kw * c);
+                let dbias: Vec<i32> = (0..c).map(|_| rng.below(60_001) as i32 - 30_000).collect();
+                let mut shifts = shift.clone();
+                shifts.resize(c, -9);
+                let mut mults = multiplier.clone();
+                mults.resize(c, 1 << 30);
+                let a = ConvArgs::<true> {
+                    geom: g,
+                    filter: &dfilter,
+                    bias: &dbias,
+                    multiplier: &mults,
+                    shift: &shifts,
+                    input_offset: offsets.0,
+                    output_zero_point: offsets.1,
+                    clamp,
+                    narrow: false,
+                };
+                let mut want = vec![0i8; g.output.len()];
+                crate::arch::depthwise::depthwise_blocks(&a, &input, &mut want);
+                let mut got = vec![0i8; g.output.len()];
+                let v = vnni::Vnni::detect().expect("checked");
+                // SAFETY: `v` proves AVX-512.
+                unsafe { vnni::depthwise_i8(&a, &input, &mut got, v) };
+                assert_eq!(got, want, "case {case} depthwise: {g:?}");
+            }
             // The dense loop over the same bytes: scalar, AVX2, VNNI.
             let emitted = |how: usize| {
                 let mut out = vec![0i32; oc];

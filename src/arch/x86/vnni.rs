@@ -587,6 +587,92 @@ pub(crate) fn max_window_i8(
     }
 }
 
+/// Depthwise convolution with one filter per channel (HWO filters):
+/// sixteen channels a vector, each tap's products `(x + offset) w` as
+/// int32 lanes. A window wholly inside the input starts from
+/// `bias + offset sum(w)` and adds `x w`; a window at the border adds
+/// `(x + offset) w` over its taps inside the input, padding giving zero.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+pub(crate) fn depthwise_i8<const P: bool>(
+    a: &ConvArgs<'_, P>,
+    input: &[i8],
+    output: &mut [i8],
+    _: Vnni,
+) {
+    let geom = &a.geom;
+    let [kh, kw] = geom.kernel;
+    let [dh, dw] = geom.dilation;
+    let c = geom.input.c;
+    let (taps, blocks) = (kh * kw, c.div_ceil(LANES));
+    if c == 0 || geom.output.c != c || taps == 0 {
+        return;
+    }
+    assert!(a.filter.len() >= taps * c && output.len() >= geom.output.len());
+    // Weights widened, `[block][tap][16]`, and per block the biases, the
+    // full windows' start and the scales.
+    let mut w = std::vec![0i32; blocks * taps * LANES];
+    let mut params = std::vec![Params::default(); blocks];
+    let mut whole = std::vec![[0i32; LANES]; blocks];
+    for o in 0..c {
+        let (b, l) = (o / LANES, o % LANES);
+        let mut sum = 0i32;
+        for t in 0..taps {
+            let v = a.filter[t * c + o] as i32;
+            w[(b * taps + t) * LANES + l] = v;
+            sum += v;
+        }
+        let p = &mut params[b];
+        p.init[l] = a.bias[o];
+        whole[b][l] = a.bias[o].wrapping_add(a.input_offset.wrapping_mul(sum));
+        [p.multiplier[l], p.left[l], p.right[l], p.mask[l], p.half[l]] = a.requant_of(o).parts();
+    }
+    let in_w = geom.input.w;
+    // SAFETY: this function's target features; every input load is masked
+    // to channels `< c` of a pixel inside the input, every store to
+    // channels `< c` of an output pixel (lengths checked above).
+    unsafe {
+        let off = _mm512_set1_epi32(a.input_offset);
+        for oy in 0..geom.output.h {
+            let y0 = (oy * geom.stride[0]) as isize - geom.pad[0] as isize;
+            let (ky_lo, ky_hi) = crate::arch::taps(y0, geom.input.h, kh, dh);
+            for ox in 0..geom.output.w {
+                let x0 = (ox * geom.stride[1]) as isize - geom.pad[1] as isize;
+                let (kx_lo, kx_hi) = crate::arch::taps(x0, in_w, kw, dw);
+                let full = ky_hi - ky_lo == kh && kx_hi - kx_lo == kw;
+                let out = output.as_mut_ptr().add((oy * geom.output.w + ox) * c);
+                for b in 0..blocks {
+                    let lanes = (c - b * LANES).min(LANES);
+                    let m = lanes_mask64(lanes) as u16;
+                    let wb = w.as_ptr().add(b * taps * LANES);
+                    let start = if full { &whole[b] } else { &params[b].init };
+                    let mut acc = _mm512_loadu_si512(start.as_ptr() as *const _);
+                    for ky in ky_lo..ky_hi {
+                        let iy = (y0 + (ky * dh) as isize) as usize;
+                        for kx in kx_lo..kx_hi {
+                            let ix = (x0 + (kx * dw) as isize) as usize;
+                            let px = input.as_ptr().add((iy * in_w + ix) * c + b * LANES);
+                            let x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, px));
+                            let x = if full { x } else { _mm512_add_epi32(x, off) };
+                            let wt = _mm512_loadu_si512(wb.add((ky * kw + kx) * LANES) as *const _);
+                            acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(x, wt));
+                        }
+                    }
+                    let p = &params[b];
+                    let ld = |v: &[i32; LANES]| _mm512_load_si512(v.as_ptr() as *const _);
+                    let parts = [&p.multiplier, &p.left, &p.right, &p.mask, &p.half].map(ld);
+                    let q = _mm512_add_epi32(
+                        scale16(acc, parts),
+                        _mm512_set1_epi32(a.output_zero_point),
+                    );
+                    let q = _mm512_max_epi32(q, _mm512_set1_epi32(a.clamp.min as i32));
+                    let q = _mm512_min_epi32(q, _mm512_set1_epi32(a.clamp.max as i32));
+                    _mm512_mask_cvtepi32_storeu_epi8(out.add(b * LANES), m, q);
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,8 @@ mod cortex_m_dsp;
 pub(crate) mod depthwise;
 #[cfg(picocnn_fpu_half)]
 mod fpu_half;
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod packed;
 pub(crate) mod portable;
 #[cfg(all(target_arch = "x86_64", not(any(picocnn_dsp, picocnn_thumb1))))]
 mod x86;

@@ -16,9 +16,8 @@
 //! wrapping as int32 accumulators do: the bits are the portable loops'.
 
 use core::arch::x86_64::*;
-use core::cell::RefCell;
-use std::vec::Vec;
 
+use crate::arch::packed::{packing, Params, Work, LANES, WORK};
 use crate::arch::portable::{window, ConvArgs, Interior};
 
 /// Proof that the CPU runs AVX-512 F, BW, VL and VNNI: only
@@ -51,80 +50,12 @@ impl Vnni {
     }
 }
 
-/// Output channels a vector holds.
-const LANES: usize = 16;
 /// Pixels a pass of the convolution loop takes: their sums stay in
 /// registers while the filter's block streams by, enough independent
 /// sums to hide `VPDPBUSD`'s latency.
 const PIXELS: usize = 8;
 /// Room past the last column for a whole-vector store.
 const SLACK: usize = 64;
-
-/// Filters packed by earlier calls on this thread, and the columns'
-/// buffer: a layer met again (the next inference, the next band of a
-/// fused layer) finds its packing after one comparison of its bytes, and
-/// no call allocates once the buffers have grown.
-#[derive(Default)]
-struct Work {
-    layers: Vec<Packed>,
-    /// The entry the next new layer replaces once `layers` is full.
-    next: usize,
-    /// `PIXELS` columns of `x + 128`, each padded to whole quads, or the
-    /// dense layer's input.
-    cols: Vec<u8>,
-}
-
-/// Layers kept packed per thread.
-const KEPT: usize = 16;
-/// Filters above this many bytes are packed again on each call, so that
-/// a thread keeps at most about `KEPT` times twice this.
-const KEPT_BYTES: usize = 1 << 19;
-
-/// One layer's filter packed for [`conv_in`], and what it was made from.
-#[derive(Default)]
-struct Packed {
-    /// What the packing is a function of: the filter, biases, scales and
-    /// input offset, and the geometry that cuts the filter into rows.
-    filter: Vec<i8>,
-    bias: Vec<i32>,
-    multiplier: Vec<i32>,
-    shift: Vec<i32>,
-    input_offset: i32,
-    depth: usize,
-    /// Blocks of sixteen channels: `[block][quad][channel]`, four filter
-    /// values a word.
-    packed: Vec<u32>,
-    /// Per block of sixteen channels: the accumulators' start and the
-    /// requantization's parts.
-    params: Vec<Params>,
-}
-
-impl Packed {
-    fn made_from<const P: bool>(&self, a: &ConvArgs<'_, P>, depth: usize) -> bool {
-        self.depth == depth
-            && self.input_offset == a.input_offset
-            && self.filter[..] == *a.filter
-            && self.bias[..] == *a.bias
-            && self.multiplier[..] == *a.multiplier
-            && self.shift[..] == *a.shift
-    }
-}
-
-std::thread_local! {
-    static WORK: RefCell<Work> = RefCell::new(Work::default());
-}
-
-/// Sixteen channels' start values and requantization, lane by lane.
-#[derive(Clone, Copy, Default)]
-#[repr(C, align(64))]
-struct Params {
-    init: [i32; LANES],
-    multiplier: [i32; LANES],
-    left: [i32; LANES],
-    right: [i32; LANES],
-    mask: [i32; LANES],
-    half: [i32; LANES],
-}
 
 /// The mask of the first `n` (at most 64) byte lanes.
 #[inline(always)]
@@ -167,97 +98,6 @@ unsafe fn flip(col: &mut [u8]) {
             let v = _mm512_maskz_loadu_epi8(m, p);
             _mm512_mask_storeu_epi8(p, m, _mm512_xor_si512(v, flip));
             i += 64;
-        }
-    }
-}
-
-/// The index in `work.layers` of `a`'s packing: one made before from the
-/// same bytes, else a new one.
-#[inline(always)]
-unsafe fn packing<const P: bool>(a: &ConvArgs<'_, P>, depth: usize, work: &mut Work) -> usize {
-    if let Some(i) = work.layers.iter().position(|l| l.made_from(a, depth)) {
-        return i;
-    }
-    let i = if a.filter.len() > KEPT_BYTES {
-        // Big filters share one entry, packed again each call.
-        match work.layers.iter().position(|l| l.filter.len() > KEPT_BYTES) {
-            Some(i) => i,
-            None => {
-                work.layers.push(Packed::default());
-                work.layers.len() - 1
-            }
-        }
-    } else if work.layers.len() < KEPT {
-        work.layers.push(Packed::default());
-        work.layers.len() - 1
-    } else {
-        let i = work.next % KEPT;
-        work.next = i + 1;
-        i
-    };
-    let l = &mut work.layers[i];
-    l.filter.clear();
-    l.filter.extend_from_slice(a.filter);
-    l.bias.clear();
-    l.bias.extend_from_slice(a.bias);
-    l.multiplier.clear();
-    l.multiplier.extend_from_slice(a.multiplier);
-    l.shift.clear();
-    l.shift.extend_from_slice(a.shift);
-    l.input_offset = a.input_offset;
-    l.depth = depth;
-    // SAFETY: the caller's AVX-512 F and VNNI.
-    unsafe { pack(a, depth, a.geom.output.c, l) };
-    i
-}
-
-/// Packs `filter` (`oc` rows of `depth`) into `packed`, and each channel's
-/// start value `bias + (offset - 128) sum(w)` and scale into `params`.
-#[inline(always)]
-unsafe fn pack<const P: bool>(a: &ConvArgs<'_, P>, depth: usize, oc: usize, work: &mut Packed) {
-    let quads = depth.div_ceil(4);
-    let blocks = oc.div_ceil(LANES);
-    work.packed.clear();
-    work.packed.resize(blocks * quads * LANES, 0);
-    work.params.clear();
-    work.params.resize(blocks, Params::default());
-    for o in 0..oc {
-        let row = &a.filter[o * depth..(o + 1) * depth];
-        let block = &mut work.packed[(o / LANES) * quads * LANES + o % LANES..];
-        let (whole, tail) = row.split_at(depth / 4 * 4);
-        for (q, quad) in whole.chunks_exact(4).enumerate() {
-            block[q * LANES] =
-                u32::from_le_bytes([quad[0], quad[1], quad[2], quad[3]].map(|w| w as u8));
-        }
-        if !tail.is_empty() {
-            let mut last = [0u8; 4];
-            for (d, &w) in last.iter_mut().zip(tail) {
-                *d = w as u8;
-            }
-            block[depth / 4 * LANES] = u32::from_le_bytes(last);
-        }
-        let s = a.requant_of(o).parts();
-        let p = &mut work.params[o / LANES];
-        let l = o % LANES;
-        p.init[l] = a.bias[o];
-        [p.multiplier[l], p.left[l], p.right[l], p.mask[l], p.half[l]] = s;
-    }
-    // SAFETY: the caller's AVX-512 F and VNNI; the loads are of whole
-    // 16-word rows of `packed` and of `init`.
-    unsafe {
-        // Each channel's sum of weights: ones times its words.
-        let ones = _mm512_set1_epi8(1);
-        let off = _mm512_set1_epi32(a.input_offset.wrapping_sub(128));
-        for (b, p) in work.params.iter_mut().enumerate() {
-            let block = work.packed[b * quads * LANES..].as_ptr();
-            let mut sum = _mm512_setzero_si512();
-            for q in 0..quads {
-                let w = _mm512_loadu_si512(block.add(q * LANES) as *const _);
-                sum = _mm512_dpbusd_epi32(sum, ones, w);
-            }
-            let init = _mm512_load_si512(p.init.as_ptr() as *const _);
-            let init = _mm512_add_epi32(init, _mm512_mullo_epi32(sum, off));
-            _mm512_store_si512(p.init.as_mut_ptr() as *mut _, init);
         }
     }
 }
@@ -394,8 +234,7 @@ unsafe fn conv_in<const P: bool>(
     }
     let pointwise = geom.kernel == [1, 1] && geom.pad == [0, 0];
     let interior = Interior::of(geom);
-    // SAFETY: this function's target features.
-    let layer = unsafe { packing(a, depth, work) };
+    let layer = packing(a, depth, -128, work);
     work.cols.clear();
     work.cols.resize(PIXELS * stride + SLACK, 0);
     let layer = &work.layers[layer];

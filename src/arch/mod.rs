@@ -20,6 +20,8 @@ mod fpu_half;
 #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod packed;
 pub(crate) mod portable;
+#[cfg(all(test, feature = "std"))]
+mod simd_check;
 #[cfg(all(target_arch = "x86_64", not(any(picocnn_dsp, picocnn_thumb1))))]
 mod x86;
 
@@ -246,7 +248,10 @@ impl Scale {
 
     /// `[multiplier, left, right, mask, half]`, for loops that requantize
     /// a vector of channels.
-    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
+    #[cfg_attr(
+        not(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64"))),
+        allow(dead_code)
+    )]
     pub(crate) fn parts(self) -> [i32; 5] {
         [
             self.multiplier,

@@ -89,7 +89,11 @@ pub(crate) fn packing<const P: bool>(
     delta: i32,
     work: &mut Work,
 ) -> usize {
-    if let Some(i) = work.layers.iter().position(|l| l.made_from(a, depth, delta)) {
+    if let Some(i) = work
+        .layers
+        .iter()
+        .position(|l| l.made_from(a, depth, delta))
+    {
         return i;
     }
     let i = if a.filter.len() > KEPT_BYTES {

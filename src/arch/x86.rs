@@ -309,13 +309,11 @@ pub(crate) fn dense_i8(
     portable::dense_with(input, weights, col, offset, emit, bias, d)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
-    use crate::arch::portable::{
-        conv_general_with, conv_pointwise_with, dense_with, ConvGeom, Scalar,
-    };
-    use crate::arch::Clamp;
+    use crate::arch::portable::{conv_general_with, conv_pointwise_with, dense_with, Scalar};
+    use crate::arch::simd_check::{Outputs, Paths};
     use crate::rng::Rng;
 
     fn avx2() -> Option<Avx2> {
@@ -385,182 +383,77 @@ mod tests {
         }
     }
 
-    /// The loop nests with the AVX2 dot products give the scalar ones'
-    /// bytes, over random geometries, narrow and wide
-    /// requantizations, clamps, and per-channel and per-tensor scales.
-    #[test]
-    fn kernels_equal_the_scalar_ones() {
-        let Some(d) = avx2() else { return };
-        let mut rng = Rng::new(11);
-        for case in 0..400 {
-            let r =
-                |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
-            let groups = if case % 5 == 0 { 2 } else { 1 };
-            let (cin, oc) = (groups * r(&mut rng, 1, 40), groups * r(&mut rng, 1, 20));
-            let (kh, kw) = (r(&mut rng, 1, 5), r(&mut rng, 1, 5));
-            // Every fourth case dilated by two in one or both directions.
-            let dilation = match case % 8 {
-                2 => [2, 2],
-                6 => [1, 2],
-                _ => [1, 1],
-            };
-            let extent = |k: usize, d: usize| (k - 1) * d + 1;
-            let (eh, ew) = (extent(kh, dilation[0]), extent(kw, dilation[1]));
-            let (h, w) = (r(&mut rng, eh, 11), r(&mut rng, ew, 11));
-            let stride = [r(&mut rng, 1, 2), r(&mut rng, 1, 2)];
-            let pad = [r(&mut rng, 0, 1) * (eh / 2), r(&mut rng, 0, 1) * (ew / 2)];
-            let out = |size: usize, k: usize, p: usize, s: usize| (size + 2 * p - k) / s + 1;
-            let geom = ConvGeom {
-                input: crate::Shape::new(h, w, cin),
-                output: crate::Shape::new(
-                    out(h, eh, pad[0], stride[0]),
-                    out(w, ew, pad[1], stride[1]),
-                    oc,
-                ),
-                kernel: [kh, kw],
-                stride,
-                dilation,
-                pad,
-                groups,
-            };
-            let depth = geom.filter_depth();
-            let bytes = |rng: &mut Rng, n: usize| -> Vec<i8> {
-                (0..n).map(|_| rng.next_u64() as i8).collect()
-            };
-            let filter = bytes(&mut rng, oc * depth);
-            let input = bytes(&mut rng, h * w * cin);
-            let bias: Vec<i32> = (0..oc).map(|_| rng.below(60_001) as i32 - 30_000).collect();
-            let multiplier: Vec<i32> = (0..oc)
-                .map(|_| (1 << 30) + rng.below(1 << 30) as i32)
-                .collect();
-            // Every fifth case has a shift beyond the narrow form's 22.
-            let deepest = if case % 5 == 1 { 26 } else { 12 };
-            // and every seventh some left shifts.
-            let shift: Vec<i32> = (0..oc)
-                .map(|_| match case % 7 {
-                    3 => r(&mut rng, 0, 3) as i32 - 1,
-                    _ => -(r(&mut rng, 6, deepest) as i32),
-                })
-                .collect();
-            let clamp = match case % 3 {
-                0 => Clamp::NONE,
-                1 => Clamp { min: -20, max: 127 },
-                _ => Clamp { min: -100, max: 90 },
-            };
-            // The input offset is minus an int8 zero point.
-            let offsets = (rng.below(256) as i32 - 127, rng.below(256) as i32 - 128);
-            let pointwise = kh * kw == 1 && groups == 1 && pad == [0, 0];
-            macro_rules! compare {
-                ($p:literal, $tables:expr) => {{
-                    let mut a = ConvArgs::<$p> {
-                        geom,
-                        filter: &filter,
-                        bias: &bias,
-                        multiplier: &multiplier[..$tables],
-                        shift: &shift[..$tables],
-                        input_offset: offsets.0,
-                        output_zero_point: offsets.1,
-                        clamp,
-                        narrow: false,
-                    };
-                    a.narrow = a.fits_narrow(depth);
-                    // 0: scalar; 1: the AVX2 dot products in the portable
-                    // loops; 2: the two-pixel blocks.
-                    let run = |how: usize| {
-                        let mut out = vec![0i8; geom.output.len()];
-                        let mut col = vec![0i16; 2 * depth];
-                        let (i, o, c) = (&input[..], &mut out[..], &mut col[..]);
-                        match (how, pointwise) {
-                            (0, true) => conv_pointwise_with(&a, i, o, c, Scalar),
-                            (0, false) => conv_general_with(&a, i, o, c, Scalar),
-                            (1, true) => conv_pointwise_with(&a, i, o, c, d),
-                            (1, false) => conv_general_with(&a, i, o, c, d),
-                            #[cfg(feature = "std")]
-                            (3, _) => {
-                                let v = vnni::Vnni::detect().expect("checked");
-                                // SAFETY: `v` proves AVX-512 VNNI.
-                                unsafe { vnni::conv_i8(&a, i, o, v) }
-                            }
-                            // SAFETY: `d` proves AVX2.
-                            (_, true) => unsafe { conv_pointwise_i8(&a, i, o, c, d) },
-                            // SAFETY: as above.
-                            (_, false) => unsafe { conv_general_i8(&a, i, o, c, d) },
-                        }
-                        out
-                    };
-                    let want = run(0);
-                    let vnni = cfg!(feature = "std") && has_vnni() && vnni_takes(&a);
-                    for how in [1, 2, 3].into_iter().filter(|&h| h < 3 || vnni) {
-                        let narrow = a.narrow;
-                        assert_eq!(
-                            run(how),
-                            want,
-                            "case {case} path {how} narrow {narrow} offsets {offsets:?}: {geom:?}"
-                        );
-                    }
-                }};
-            }
-            compare!(true, oc);
-            compare!(false, 1);
-            // Depthwise (one filter per channel) over the same input.
-            #[cfg(feature = "std")]
-            if has_vnni() {
-                let c = cin;
-                let g = ConvGeom {
-                    output: crate::Shape::new(geom.output.h, geom.output.w, c),
-                    groups: c,
-                    ..geom
-                };
-                let dfilter = bytes(&mut rng, kh * kw * c);
-                let dbias: Vec<i32> = (0..c).map(|_| rng.below(60_001) as i32 - 30_000).collect();
-                let mut shifts = shift.clone();
-                shifts.resize(c, -9);
-                let mut mults = multiplier.clone();
-                mults.resize(c, 1 << 30);
-                let a = ConvArgs::<true> {
-                    geom: g,
-                    filter: &dfilter,
-                    bias: &dbias,
-                    multiplier: &mults,
-                    shift: &shifts,
-                    input_offset: offsets.0,
-                    output_zero_point: offsets.1,
-                    clamp,
-                    narrow: false,
-                };
-                let mut want = vec![0i8; g.output.len()];
-                crate::arch::depthwise::depthwise_blocks(&a, &input, &mut want);
-                let mut got = vec![0i8; g.output.len()];
-                let v = vnni::Vnni::detect().expect("checked");
-                // SAFETY: `v` proves AVX-512.
-                unsafe { vnni::depthwise_i8(&a, &input, &mut got, v) };
-                assert_eq!(got, want, "case {case} depthwise: {g:?}");
-            }
-            // The dense loop over the same bytes: scalar, AVX2, VNNI.
-            let emitted = |how: usize| {
-                let mut out = vec![0i32; oc];
-                let mut col = vec![0i16; depth];
-                let emit = |o: usize, v: i32| out[o] = v;
-                let x = &input[..depth.min(input.len())];
-                let wts = &filter[..oc * x.len()];
-                match how {
-                    0 => dense_with(x, wts, &mut col, offsets.0, emit, &bias, Scalar),
-                    1 => dense_with(x, wts, &mut col, offsets.0, emit, &bias, d),
+    /// The x86 paths this CPU has: the AVX2 dot products in the portable
+    /// loops, the AVX2 two-pixel blocks, and the AVX-512 VNNI loops.
+    struct X86(Avx2);
+
+    impl Paths for X86 {
+        fn conv<const P: bool>(&self, a: &ConvArgs<'_, P>, input: &[i8]) -> Outputs<i8> {
+            let g = &a.geom;
+            let pointwise = g.kernel == [1, 1] && g.groups == 1 && g.pad == [0, 0];
+            let d = self.0;
+            let run = |how: usize| {
+                let mut out = vec![0i8; g.output.len()];
+                let mut col = vec![0i16; 2 * g.filter_depth()];
+                let (o, c) = (&mut out[..], &mut col[..]);
+                match (how, pointwise) {
+                    (0, true) => conv_pointwise_with(a, input, o, c, d),
+                    (0, false) => conv_general_with(a, input, o, c, d),
+                    // SAFETY: `d` proves AVX2.
+                    (1, true) => unsafe { conv_pointwise_i8(a, input, o, c, d) },
+                    // SAFETY: as above.
+                    (1, false) => unsafe { conv_general_i8(a, input, o, c, d) },
                     #[cfg(feature = "std")]
                     _ => {
                         let v = vnni::Vnni::detect().expect("checked");
                         // SAFETY: `v` proves AVX-512 VNNI.
-                        unsafe { vnni::dense_i8(x, wts, offsets.0, emit, &bias, v) };
+                        unsafe { vnni::conv_i8(a, input, o, v) }
                     }
                     #[cfg(not(feature = "std"))]
                     _ => unreachable!(),
                 }
                 out
             };
-            let want = emitted(0);
-            for how in [1, 2].into_iter().filter(|&h| h < 2 || has_vnni()) {
-                assert_eq!(emitted(how), want, "case {case} dense path {how}");
+            let mut outs = vec![("avx2 dots", run(0)), ("avx2 blocks", run(1))];
+            if has_vnni() && vnni_takes(a) {
+                outs.push(("avx512 vnni", run(2)));
             }
+            outs
         }
+
+        fn dense(&self, x: &[i8], w: &[i8], offset: i32, bias: &[i32]) -> Outputs<i32> {
+            let mut out = vec![0i32; bias.len()];
+            let mut col = vec![0i16; x.len()];
+            dense_with(x, w, &mut col, offset, |o, v| out[o] = v, bias, self.0);
+            let mut outs = vec![("avx2", out)];
+            #[cfg(feature = "std")]
+            if let Some(v) = vnni::Vnni::detect() {
+                let mut out = vec![0i32; bias.len()];
+                // SAFETY: `v` proves AVX-512 VNNI.
+                unsafe { vnni::dense_i8(x, w, offset, |o, s| out[o] = s, bias, v) };
+                outs.push(("avx512 vnni", out));
+            }
+            outs
+        }
+
+        fn depthwise(&self, a: &ConvArgs<'_, true>, input: &[i8]) -> Outputs<i8> {
+            let mut outs = vec![];
+            #[cfg(feature = "std")]
+            if let Some(v) = vnni::Vnni::detect() {
+                let mut out = vec![0i8; a.geom.output.len()];
+                // SAFETY: `v` proves AVX-512.
+                unsafe { vnni::depthwise_i8(a, input, &mut out, v) };
+                outs.push(("avx512", out));
+            }
+            let _ = (a, input);
+            outs
+        }
+    }
+
+    /// Every x86 path gives the scalar loops' bytes over 400 random layers.
+    #[test]
+    fn kernels_equal_the_scalar_ones() {
+        let Some(d) = avx2() else { return };
+        crate::arch::simd_check::check_paths(&X86(d), 11, 400);
     }
 }

@@ -238,7 +238,7 @@ pub const fn scratch_len() -> usize {
     0
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
     use crate::rng::Rng;

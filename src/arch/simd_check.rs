@@ -44,7 +44,7 @@ struct Layer {
 impl Layer {
     fn random(rng: &mut Rng, case: usize) -> Layer {
         let r = |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
-        let groups = if case % 5 == 0 { 2 } else { 1 };
+        let groups = if case.is_multiple_of(5) { 2 } else { 1 };
         let (cin, oc) = (groups * r(rng, 1, 40), groups * r(rng, 1, 20));
         let (kh, kw) = (r(rng, 1, 5), r(rng, 1, 5));
         // Every fourth case dilated by two in one or both directions.

@@ -19,6 +19,13 @@ pub(crate) fn depthwise_i8<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], out
         // SAFETY: `v` proves the CPU runs AVX-512.
         return unsafe { super::x86::vnni::depthwise_i8(a, input, output, v) };
     }
+    #[cfg(all(target_arch = "aarch64", feature = "std"))]
+    if let (true, Some(n)) = (
+        a.geom.output.c == a.geom.input.c,
+        super::aarch64::Neon::detect(),
+    ) {
+        return super::aarch64::dot::depthwise_i8(a, input, output, n);
+    }
     depthwise_blocks(a, input, output)
 }
 

@@ -10,6 +10,8 @@
 //! types every path shares; each target module implements the same entry
 //! points, and the functions below pick one.
 
+#[cfg(target_arch = "aarch64")]
+mod aarch64;
 #[cfg(picocnn_thumb1)]
 mod cortex_m0;
 #[cfg(picocnn_dsp)]
@@ -59,6 +61,14 @@ pub(crate) use x86::vnni::{add_i8, max_window_i8};
 
 /// What [`crate::kernel_path`] reports.
 pub(crate) fn path() -> &'static str {
+    #[cfg(all(target_arch = "aarch64", feature = "std"))]
+    if aarch64::dot::Dot::detect().is_some() {
+        return "aarch64-dotprod";
+    }
+    #[cfg(target_arch = "aarch64")]
+    if aarch64::Neon::detect().is_some() {
+        return "aarch64-neon";
+    }
     #[cfg(all(target_arch = "x86_64", feature = "std"))]
     if vnni().is_some() {
         return "x86-64-avx512-vnni";
@@ -374,6 +384,15 @@ pub(crate) fn conv_general_i8<const P: bool>(
         // SAFETY: `d` proves the CPU runs AVX2.
         return unsafe { x86::conv_general_i8(a, input, output, col, d) };
     }
+    #[cfg(all(target_arch = "aarch64", feature = "std"))]
+    if let (Some(d), true) = (aarch64::dot::Dot::detect(), aarch64::dot::takes(a)) {
+        // SAFETY: `d` proves the core has the dot-product instructions.
+        return unsafe { aarch64::dot::conv_i8(a, input, output, d) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(d) = aarch64::Neon::detect() {
+        return aarch64::conv_general_i8(a, input, output, col, d);
+    }
     #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::conv_general_i8(a, input, output, col);
 }
@@ -397,6 +416,15 @@ pub(crate) fn conv_pointwise_i8<const P: bool>(
     if let Some(d) = avx2() {
         // SAFETY: `d` proves the CPU runs AVX2.
         return unsafe { x86::conv_pointwise_i8(a, input, output, col, d) };
+    }
+    #[cfg(all(target_arch = "aarch64", feature = "std"))]
+    if let (Some(d), true) = (aarch64::dot::Dot::detect(), aarch64::dot::takes(a)) {
+        // SAFETY: `d` proves the core has the dot-product instructions.
+        return unsafe { aarch64::dot::conv_i8(a, input, output, d) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(d) = aarch64::Neon::detect() {
+        return aarch64::conv_pointwise_i8(a, input, output, col, d);
     }
     #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::conv_pointwise_i8(a, input, output, col);
@@ -425,6 +453,15 @@ pub(crate) fn dense_i8(
     if let Some(d) = avx2() {
         // SAFETY: `d` proves the CPU runs AVX2.
         return unsafe { x86::dense_i8(input, weights, col, offset, emit, bias, d) };
+    }
+    #[cfg(all(target_arch = "aarch64", feature = "std"))]
+    if let Some(d) = aarch64::dot::Dot::detect() {
+        // SAFETY: `d` proves the core has the dot-product instructions.
+        return unsafe { aarch64::dot::dense_i8(input, weights, offset, emit, bias, d) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    if let Some(d) = aarch64::Neon::detect() {
+        return aarch64::dense_i8(input, weights, col, offset, emit, bias, d);
     }
     #[cfg(not(any(picocnn_dsp, picocnn_thumb1)))]
     portable::dense_i8(input, weights, col, offset, emit, bias);

@@ -17,6 +17,8 @@ mod cortex_m0;
 #[cfg(picocnn_dsp)]
 mod cortex_m_dsp;
 pub(crate) mod depthwise;
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod float;
 #[cfg(picocnn_fpu_half)]
 mod fpu_half;
 #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
@@ -56,6 +58,90 @@ fn conv_vnni<const P: bool>(a: &ConvArgs<'_, P>, input: &[i8], output: &mut [i8]
 }
 
 pub(crate) use depthwise::depthwise_i8;
+
+/// A float convolution (one group, or depthwise with one filter per
+/// channel when `hwo`) with output channels in the vector lanes, when
+/// this CPU has the vectors: then `true`, with the portable loops' bits.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+pub(crate) fn conv_float<T: crate::num::Real>(
+    geom: ConvGeom,
+    hwo: bool,
+    filter: &[T],
+    bias: &[T],
+    range: [f32; 2],
+    input: &[T],
+    output: &mut [T],
+) -> bool {
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let c = float::FloatConv {
+            geom,
+            hwo,
+            filter,
+            bias,
+            range,
+        };
+        if !float::takes(&c) {
+            return false;
+        }
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(v) = vnni() {
+                // SAFETY: `v` proves AVX-512 F.
+                unsafe { x86::float_conv_avx512(&c, input, output, v) };
+                return true;
+            }
+            if let Some(d) = avx2() {
+                // SAFETY: `d` proves AVX2.
+                unsafe { x86::float_conv_avx2(&c, input, output, d) };
+                return true;
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        if aarch64::Neon::detect().is_some() {
+            float::conv(&c, input, output);
+            return true;
+        }
+    }
+    let _ = (geom, hwo, filter, bias, range, input, output);
+    false
+}
+
+/// A float dense layer with output channels in the vector lanes, when
+/// this CPU has the vectors: then `true`, with the portable loops' bits.
+#[inline]
+pub(crate) fn dense_float<T: crate::num::Real>(
+    input: &[T],
+    weights: &[T],
+    bias: &[T],
+    range: [f32; 2],
+    output: &mut [T],
+) -> bool {
+    #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if let Some(v) = vnni() {
+                // SAFETY: `v` proves AVX-512 F.
+                unsafe { x86::float_dense_avx512(input, weights, bias, range, output, v) };
+                return true;
+            }
+            if let Some(d) = avx2() {
+                // SAFETY: `d` proves AVX2.
+                unsafe { x86::float_dense_avx2(input, weights, bias, range, output, d) };
+                return true;
+            }
+        }
+        #[cfg(target_arch = "aarch64")]
+        if aarch64::Neon::detect().is_some() {
+            float::dense(input, weights, bias, range, output);
+            return true;
+        }
+    }
+    let _ = (input, weights, bias, range, output);
+    false
+}
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 pub(crate) use x86::vnni::{add_i8, max_window_i8};
 

@@ -309,6 +309,58 @@ pub(crate) fn dense_i8(
     portable::dense_with(input, weights, col, offset, emit, bias, d)
 }
 
+/// The float convolution compiled for AVX-512 (sixteen lanes a vector).
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn float_conv_avx512<T: crate::num::Real>(
+    c: &super::float::FloatConv<'_, T>,
+    input: &[T],
+    output: &mut [T],
+    _: vnni::Vnni,
+) {
+    super::float::conv(c, input, output)
+}
+
+/// The float convolution compiled for AVX2 (eight lanes a vector).
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx2")]
+pub(crate) fn float_conv_avx2<T: crate::num::Real>(
+    c: &super::float::FloatConv<'_, T>,
+    input: &[T],
+    output: &mut [T],
+    _: Avx2,
+) {
+    super::float::conv(c, input, output)
+}
+
+/// The float dense layer compiled for AVX-512.
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx512f")]
+pub(crate) fn float_dense_avx512<T: crate::num::Real>(
+    input: &[T],
+    weights: &[T],
+    bias: &[T],
+    range: [f32; 2],
+    output: &mut [T],
+    _: vnni::Vnni,
+) {
+    super::float::dense(input, weights, bias, range, output)
+}
+
+/// The float dense layer compiled for AVX2.
+#[cfg(feature = "std")]
+#[target_feature(enable = "avx2")]
+pub(crate) fn float_dense_avx2<T: crate::num::Real>(
+    input: &[T],
+    weights: &[T],
+    bias: &[T],
+    range: [f32; 2],
+    output: &mut [T],
+    _: Avx2,
+) {
+    super::float::dense(input, weights, bias, range, output)
+}
+
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;

@@ -501,13 +501,35 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
         let g = &self.geom;
         check_len("conv input", g.input.len(), input.len())?;
         check_len("conv output", g.output.len(), output.len())?;
+        let hwo = g.kind == ConvKind::Depthwise;
+        let range = [self.lo, self.hi];
+        let (filter, bias) = (&self.filter[..], &self.bias[..]);
+        if crate::arch::conv_float(
+            self.geom.arch_geom(),
+            hwo,
+            filter,
+            bias,
+            range,
+            input,
+            output,
+        ) {
+            return Ok(());
+        }
+        self.run_portable(input, output);
+        Ok(())
+    }
+
+    /// The portable loops (the reference every vector path's bits equal),
+    /// on lengths [`run`](Self::run) checked.
+    pub(crate) fn run_portable(&self, input: &[T], output: &mut [T]) {
+        let g = &self.geom;
+        let hwo = g.kind == ConvKind::Depthwise;
         let [kh, kw] = g.kernel;
         let [dh, dw] = g.dilation;
         let cin = g.input.c;
         let cpg = cin / g.groups;
         let opg = g.output.c / g.groups;
         let depth = g.filter_depth();
-        let hwo = g.kind == ConvKind::Depthwise;
         let oc = g.output.c;
         let mut out_idx = 0;
         for oy in 0..g.output.h {
@@ -593,6 +615,100 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
                 out_idx += g.output.c;
             }
         }
-        Ok(())
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::ops::dense::{Dense, DenseFloat};
+    use crate::rng::Rng;
+    use half::f16;
+
+    /// A random value, now and then a signed zero, a tiny or a huge one.
+    fn value(rng: &mut Rng) -> f32 {
+        match rng.below(40) {
+            0 => -0.0,
+            1 => 0.0,
+            2 => 1.0e-30,
+            3 => -3.0e4,
+            _ => (rng.below(20_001) as f32 - 10_000.0) / 997.0,
+        }
+    }
+
+    fn values<T: Real>(rng: &mut Rng, n: usize) -> Vec<T> {
+        (0..n).map(|_| T::from_f32(value(rng))).collect()
+    }
+
+    fn bits<T: Real>(v: &[T]) -> Vec<u32> {
+        v.iter().map(|x| x.to_f32().to_bits()).collect()
+    }
+
+    /// Whatever path `run` takes on this CPU (channels in the vector
+    /// lanes where it has them), every output has the portable loops'
+    /// bits: general, 1x1, grouped, dilated and depthwise convolutions and
+    /// dense layers, in `f32` and `f16`, with every activation.
+    fn float_paths_equal_the_portable_loops<T: Real>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        let r = |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
+        for case in 0..300 {
+            let (cin, oc) = (r(&mut rng, 1, 24), r(&mut rng, 1, 40));
+            let (kh, kw) = (r(&mut rng, 1, 5), r(&mut rng, 1, 5));
+            let (h, w) = (r(&mut rng, 2 * kh, 12), r(&mut rng, 2 * kw, 12));
+            let input = Shape::new(h, w, cin);
+            let activation = [Activation::None, Activation::Relu, Activation::Relu6][case % 3];
+            let padding = if case % 2 == 0 {
+                Padding::Same
+            } else {
+                Padding::Valid
+            };
+            let dilation = if case % 4 == 1 { 2 } else { 1 };
+            let stride = r(&mut rng, 1, 2);
+            let config = match case % 5 {
+                0 => Conv2dConfig::depthwise(input, 1, kh, kw),
+                1 if cin % 2 == 0 => Conv2dConfig::new(input, 2 * oc, kh, kw).groups(2),
+                _ => Conv2dConfig::new(input, oc, kh, kw),
+            };
+            let config = config
+                .stride(stride, r(&mut rng, 1, 2))
+                .dilation(dilation, 1)
+                .padding(padding);
+            let Ok(geom) = Conv2d::new(config) else {
+                continue;
+            };
+            let filter: Vec<T> = values(&mut rng, geom.filter_len());
+            let bias: Vec<T> = values(&mut rng, geom.output_shape().c);
+            let x: Vec<T> = values(&mut rng, input.len());
+            let conv = Conv2dFloat::new(geom, &filter, &bias, activation).unwrap();
+            let mut got = vec![T::default(); geom.output_shape().len()];
+            let mut want = got.clone();
+            conv.run(&x, &mut got).unwrap();
+            conv.run_portable(&x, &mut want);
+            assert_eq!(bits(&got), bits(&want), "case {case}: {geom:?}");
+            // Twice: the second run finds the packed filter.
+            conv.run(&x, &mut got).unwrap();
+            assert_eq!(bits(&got), bits(&want), "case {case} again");
+            // A dense layer over the same values.
+            let oc = bias.len();
+            let n = x.len().min(filter.len() / oc);
+            let dense = Dense::new(n, oc).unwrap();
+            let layer = DenseFloat::new(dense, &filter[..n * oc], &bias[..oc], activation);
+            let Ok(layer) = layer else { continue };
+            let mut got = vec![T::default(); oc];
+            let mut want = got.clone();
+            layer.run(&x[..n], &mut got).unwrap();
+            layer.run_portable(&x[..n], &mut want);
+            assert_eq!(bits(&got), bits(&want), "case {case} dense {n} to {oc}");
+        }
+    }
+
+    #[test]
+    fn float_paths_equal_the_portable_loops_f32() {
+        float_paths_equal_the_portable_loops::<f32>(21);
+    }
+
+    #[test]
+    fn float_paths_equal_the_portable_loops_f16() {
+        float_paths_equal_the_portable_loops::<f16>(22);
     }
 }

@@ -226,11 +226,22 @@ impl<'a, T: Real> DenseFloat<'a, T> {
         let n = self.geom.in_features;
         check_len("dense input", n, input.len())?;
         check_len("dense output", self.geom.out_features, output.len())?;
+        let range = [self.lo, self.hi];
+        if crate::arch::dense_float(input, self.weights, self.bias, range, output) {
+            return Ok(());
+        }
+        self.run_portable(input, output);
+        Ok(())
+    }
+
+    /// The portable loop (the reference every vector path's bits equal),
+    /// on lengths [`run`](Self::run) checked.
+    pub(crate) fn run_portable(&self, input: &[T], output: &mut [T]) {
+        let n = self.geom.in_features;
         for (o, out) in output.iter_mut().enumerate() {
             let w = &self.weights[o * n..(o + 1) * n];
             let acc = T::dot(0.0, input, w) + self.bias[o].to_f32();
             *out = T::from_f32(clamp_f32(acc, self.lo, self.hi));
         }
-        Ok(())
     }
 }

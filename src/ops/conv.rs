@@ -503,7 +503,7 @@ impl<'a, T: Real> Conv2dFloat<'a, T> {
         check_len("conv output", g.output.len(), output.len())?;
         let hwo = g.kind == ConvKind::Depthwise;
         let range = [self.lo, self.hi];
-        let (filter, bias) = (&self.filter[..], &self.bias[..]);
+        let (filter, bias) = (self.filter, self.bias);
         if crate::arch::conv_float(
             self.geom.arch_geom(),
             hwo,

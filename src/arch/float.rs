@@ -35,6 +35,8 @@ struct Packed {
     hwo: bool,
     /// `[block][tap][16]`, zero past the channels.
     w: Vec<[f32; LANES]>,
+    /// Every weight is finite.
+    finite: bool,
 }
 
 #[derive(Default)]
@@ -43,6 +45,8 @@ struct Work {
     next: usize,
     /// An `f16` input as `f32`.
     input: Vec<f32>,
+    /// The zero-padded input of a general convolution.
+    frame: Vec<f32>,
 }
 
 std::thread_local! {
@@ -90,6 +94,7 @@ fn packing<T: Real>(filter: &[T], depth: usize, oc: usize, hwo: bool, work: &mut
     let blocks = oc.div_ceil(LANES);
     l.w.clear();
     l.w.resize(blocks * depth, [0.0; LANES]);
+    l.finite = true;
     for o in 0..oc {
         for k in 0..depth {
             let v = if hwo {
@@ -97,7 +102,9 @@ fn packing<T: Real>(filter: &[T], depth: usize, oc: usize, hwo: bool, work: &mut
             } else {
                 filter[o * depth + k]
             };
-            l.w[(o / LANES) * depth + k][o % LANES] = v.to_f32();
+            let v = v.to_f32();
+            l.finite &= v.is_finite();
+            l.w[(o / LANES) * depth + k][o % LANES] = v;
         }
     }
     i
@@ -140,8 +147,12 @@ pub(crate) fn takes<T>(c: &FloatConv<'_, T>) -> bool {
 /// the width the build compiled the caller for.
 #[inline(always)]
 pub(crate) fn conv<T: Real>(c: &FloatConv<'_, T>, input: &[T], output: &mut [T]) {
-    WORK.with(|work| {
-        let work = &mut *work.borrow_mut();
+    // The buffers are taken out of the thread's cell and put back, so that
+    // the loops run in this function (compiled for the caller's vectors),
+    // not in a closure of the cell's (which would not be).
+    let mut work = WORK.with(|w| core::mem::take(&mut *w.borrow_mut()));
+    {
+        let work = &mut work;
         let g = &c.geom;
         let depth = g.filter_depth();
         let (taps_n, oc) = (g.kernel[0] * g.kernel[1], g.output.c);
@@ -149,13 +160,14 @@ pub(crate) fn conv<T: Real>(c: &FloatConv<'_, T>, input: &[T], output: &mut [T])
         let rows = if c.hwo { taps_n } else { depth };
         let layer = packing(c.filter, rows, oc, c.hwo, work);
         let input: &[f32] = as_f32(input, &mut work.input);
-        let w = &work.layers[layer].w[..];
+        let layer = &work.layers[layer];
         if c.hwo {
-            depthwise(c, input, w, output);
+            depthwise(c, input, &layer.w, output);
         } else {
-            general(c, input, w, output);
+            general(c, input, layer, &mut work.frame, output);
         }
-    })
+    }
+    WORK.with(|w| *w.borrow_mut() = work);
 }
 
 /// `input` as `f32`: itself, or converted into `buf`.
@@ -179,54 +191,107 @@ fn store<T: Real>(c: &FloatConv<'_, T>, acc: &[f32; LANES], o0: usize, out: &mut
     }
 }
 
+/// The general convolution. With finite weights a padding cell adds
+/// `0 w`, a signed zero, which leaves every sum's bits as they are (a sum
+/// that starts at `+0` never becomes `-0`): so the input is copied once
+/// into a zero-padded frame and every pixel takes the same loop,
+/// `PIXELS` of a row at a time. A filter with an infinity or NaN keeps
+/// the portable loops' skipping of padding, pixel by pixel.
 #[inline(always)]
-fn general<T: Real>(c: &FloatConv<'_, T>, input: &[f32], w: &[[f32; LANES]], output: &mut [T]) {
+fn general<T: Real>(
+    c: &FloatConv<'_, T>,
+    input: &[f32],
+    layer: &Packed,
+    frame: &mut Vec<f32>,
+    output: &mut [T],
+) {
+    let g = &c.geom;
+    let [kh, kw] = g.kernel;
+    let [dh, dw] = g.dilation;
+    let [sh, sw] = g.stride;
+    let (cin, oc, depth) = (g.input.c, g.output.c, g.filter_depth());
+    let (oh, ow) = (g.output.h, g.output.w);
+    if oh == 0 || ow == 0 {
+        return;
+    }
+    let w = &layer.w[..];
+    let blocks = oc.div_ceil(LANES);
+    if !layer.finite {
+        return skipping_padding(c, input, w, output);
+    }
+    // The frame: every window of the output inside it.
+    let fh = (oh - 1) * sh + (kh - 1) * dh + 1;
+    let fw = (ow - 1) * sw + (kw - 1) * dw + 1;
+    frame.clear();
+    frame.resize(fh * fw * cin, 0.0);
+    let [pt, pl] = g.pad;
+    for y in 0..g.input.h.min(fh.saturating_sub(pt)) {
+        let n = g.input.w.min(fw.saturating_sub(pl)) * cin;
+        let src = &input[y * g.input.w * cin..][..n];
+        frame[((y + pt) * fw + pl) * cin..][..n].copy_from_slice(src);
+    }
+    let frame = &frame[..];
+    let (row, tap, step) = (dh * fw * cin, dw * cin, sw * cin);
+    for oy in 0..oh {
+        let mut ox = 0;
+        while ox < ow {
+            // A short last pass repeats its last pixel (same values twice).
+            let px = |p: usize| (ox + p).min(ow - 1);
+            let origin = (oy * sh * fw) * cin;
+            let start: [usize; PIXELS] = core::array::from_fn(|p| origin + px(p) * step);
+            // Every read below is at most this far from a start.
+            let reach = (kh - 1) * row + (kw - 1) * tap + cin;
+            assert!(start.iter().all(|&s| s + reach <= frame.len()));
+            for b in 0..blocks {
+                let wb = &w[b * depth..(b + 1) * depth];
+                let mut acc = [[0.0f32; LANES]; PIXELS];
+                let mut k = 0;
+                for ky in 0..kh {
+                    for kx in 0..kw {
+                        let at = ky * row + kx * tap;
+                        let wk = &wb[k..k + cin];
+                        for (ci, wk) in wk.iter().enumerate() {
+                            for (p, acc) in acc.iter_mut().enumerate() {
+                                // SAFETY: `at + ci < reach`, checked above.
+                                let x = unsafe { *frame.get_unchecked(start[p] + at + ci) };
+                                mac(acc, x, wk);
+                            }
+                        }
+                        k += cin;
+                    }
+                }
+                for (p, acc) in acc.iter().enumerate() {
+                    let at = (oy * ow + px(p)) * oc + b * LANES;
+                    let n = (oc - b * LANES).min(LANES);
+                    store(c, acc, b * LANES, &mut output[at..at + n]);
+                }
+            }
+            ox += PIXELS;
+        }
+    }
+}
+
+/// [`general`] for filters that are not all finite: each pixel's taps
+/// inside the input only, as the portable loops take them.
+#[inline(always)]
+fn skipping_padding<T: Real>(
+    c: &FloatConv<'_, T>,
+    input: &[f32],
+    w: &[[f32; LANES]],
+    output: &mut [T],
+) {
     let g = &c.geom;
     let [kh, kw] = g.kernel;
     let [dh, dw] = g.dilation;
     let (cin, oc, depth) = (g.input.c, g.output.c, g.filter_depth());
     let blocks = oc.div_ceil(LANES);
     let in_w = g.input.w;
-    let (ow, sw) = (g.output.w, g.stride[1]);
     for oy in 0..g.output.h {
         let y0 = (oy * g.stride[0]) as isize - g.pad[0] as isize;
         let (ky_lo, ky_hi) = taps(y0, g.input.h, kh, dh);
-        let mut ox = 0;
-        while ox < ow {
-            let x0 = (ox * sw) as isize - g.pad[1] as isize;
+        for ox in 0..g.output.w {
+            let x0 = (ox * g.stride[1]) as isize - g.pad[1] as isize;
             let (kx_lo, kx_hi) = taps(x0, in_w, kw, dw);
-            // `PIXELS` pixels whose windows all lie inside the input go
-            // together; others one at a time with their inside taps.
-            let last = x0 + ((PIXELS - 1) * sw + (kw - 1) * dw) as isize;
-            let together =
-                ky_lo == 0 && ky_hi == kh && x0 >= 0 && ox + PIXELS <= ow && (last as usize) < in_w;
-            if together {
-                for b in 0..blocks {
-                    let wb = &w[b * depth..(b + 1) * depth];
-                    let mut acc = [[0.0f32; LANES]; PIXELS];
-                    for ky in 0..kh {
-                        let iy = (y0 + (ky * dh) as isize) as usize;
-                        for kx in 0..kw {
-                            let ix = x0 as usize + kx * dw;
-                            let k0 = (ky * kw + kx) * cin;
-                            let src = (iy * in_w + ix) * cin;
-                            for ci in 0..cin {
-                                let wk = &wb[k0 + ci];
-                                for (p, acc) in acc.iter_mut().enumerate() {
-                                    mac(acc, input[src + p * sw * cin + ci], wk);
-                                }
-                            }
-                        }
-                    }
-                    for (p, acc) in acc.iter().enumerate() {
-                        let at = (oy * ow + ox + p) * oc + b * LANES;
-                        let n = (oc - b * LANES).min(LANES);
-                        store(c, acc, b * LANES, &mut output[at..at + n]);
-                    }
-                }
-                ox += PIXELS;
-                continue;
-            }
             for b in 0..blocks {
                 let wb = &w[b * depth..(b + 1) * depth];
                 let mut acc = [0.0f32; LANES];
@@ -241,11 +306,10 @@ fn general<T: Real>(c: &FloatConv<'_, T>, input: &[f32], w: &[[f32; LANES]], out
                         }
                     }
                 }
-                let at = (oy * ow + ox) * oc + b * LANES;
+                let at = (oy * g.output.w + ox) * oc + b * LANES;
                 let n = (oc - b * LANES).min(LANES);
                 store(c, &acc, b * LANES, &mut output[at..at + n]);
             }
-            ox += 1;
         }
     }
 }
@@ -307,8 +371,9 @@ pub(crate) fn dense<T: Real>(
         }
         return;
     }
-    WORK.with(|work| {
-        let work = &mut *work.borrow_mut();
+    let mut work = WORK.with(|w| core::mem::take(&mut *w.borrow_mut()));
+    {
+        let work = &mut work;
         let layer = packing(&weights[..oc * n], n, oc, false, work);
         let x: &[f32] = as_f32(input, &mut work.input);
         let w = &work.layers[layer].w[..];
@@ -344,5 +409,6 @@ pub(crate) fn dense<T: Real>(
             }
             b += group;
         }
-    })
+    }
+    WORK.with(|w| *w.borrow_mut() = work);
 }

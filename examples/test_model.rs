@@ -7,7 +7,6 @@
 //! ```
 
 #[path = "../tests/models/mod.rs"]
-#[allow(dead_code)]
 mod models;
 
 use models::Precision;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# LeNet-5 int8, one image on one thread: picocnn against LiteRT (built-in
+# One image on one thread (LeNet-5 or ResNet-8, int8 or f32): picocnn against LiteRT (built-in
 # kernels and XNNPACK), alternating in one run (tools/litert_compare.py).
 #
 #   PYTHON=/path/to/venv/bin/python tools/compare_litert.sh [--rounds 5] [--seconds 2]

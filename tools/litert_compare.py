@@ -1,6 +1,7 @@
-"""An int8 network, one image at a time on one thread: picocnn (`picocnn
-bench`) against LiteRT (`ai-edge-litert`) with its built-in kernels and
-with XNNPACK, alternating in one run so that all see the same machine.
+"""An int8 (or with `--precision f32`, float) network, one image at a
+time on one thread: picocnn (`picocnn bench`) against LiteRT
+(`ai-edge-litert`) with its built-in kernels and with XNNPACK,
+alternating in one run so that all see the same machine.
 
 `--network lenet5`: the LiteRT model is the same network (conv 5x5x6 same
 + ReLU, max pool 2x2, conv 5x5x16 valid + ReLU, max pool 2x2, dense
@@ -13,12 +14,17 @@ digits; picocnn runs the committed trained LeNet-5
 16 channels, three residual stacks of 16, 32 and 64 channels, the last two
 with stride 2 and a 1x1 shortcut, global average pool, dense 64-10), with
 Keras's initial weights, quantized with 100 random calibration images;
-picocnn runs `tests/models/resnet8_i8.pcnn`, the same shape.
+picocnn runs `tests/models/resnet8_i8.pcnn`, the same shape. With
+`--precision f32` both run the float network: LiteRT the Keras model
+converted without quantization, picocnn the same shape in f32 written by
+`cargo run --example test_model` (random weights: the timing does not
+depend on them).
 
 Prints one JSON object: the median microseconds per image of each over
 the rounds, the ratios, and the CPU.
 
-    python tools/litert_compare.py [--network lenet5] [--rounds 5] [--seconds 2]
+    python tools/litert_compare.py [--network lenet5|resnet8] [--precision int8|f32]
+        [--rounds 5] [--seconds 2]
 """
 
 import argparse
@@ -34,10 +40,12 @@ import numpy as np
 from keras_lenet import idx, lenet
 
 
-def quantize(model, samples):
+def quantize(model, samples, precision="int8"):
     import tensorflow as tf
 
     conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    if precision == "f32":
+        return conv.convert()
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
@@ -46,7 +54,7 @@ def quantize(model, samples):
     return conv.convert()
 
 
-def tflite_resnet8():
+def tflite_resnet8(precision):
     import tensorflow as tf
 
     tf.keras.utils.set_random_seed(1)
@@ -61,7 +69,7 @@ def tflite_resnet8():
     x = L.GlobalAveragePooling2D()(x)
     model = tf.keras.Model(inp, L.Dense(10)(x))
     samples = np.random.default_rng(1).random((100, 32, 32, 3), dtype=np.float32)
-    return quantize(model, samples)
+    return quantize(model, samples, precision)
 
 
 def tflite_lenet(data):
@@ -83,7 +91,12 @@ def litert_median_us(model, xnnpack, seconds):
     it = Interpreter(model_content=model, num_threads=1, experimental_op_resolver_type=kind)
     it.allocate_tensors()
     inp = it.get_input_details()[0]
-    it.set_tensor(inp["index"], np.random.default_rng(1).integers(-128, 128, inp["shape"], dtype=np.int8))
+    rng = np.random.default_rng(1)
+    if inp["dtype"] == np.float32:
+        x = rng.random(inp["shape"], dtype=np.float32)
+    else:
+        x = rng.integers(-128, 128, inp["shape"], dtype=np.int8)
+    it.set_tensor(inp["index"], x)
     warm = time.perf_counter()
     while time.perf_counter() - warm < seconds / 10:
         it.invoke()
@@ -121,6 +134,7 @@ def cpu_name():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--network", choices=["lenet5", "resnet8"], default="lenet5")
+    ap.add_argument("--precision", choices=["int8", "f32"], default="int8")
     ap.add_argument("--data", default="data/mnist")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=2.0)
@@ -129,10 +143,20 @@ def main():
     args = ap.parse_args()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if args.network == "lenet5":
+        if args.precision != "int8":
+            ap.error("LeNet-5 is compared in int8 (the committed trained model)")
         tfl = tflite_lenet(args.data)
         args.model = args.model or "tests/models/lenet5_mnist_i8_fused.pcnn"
     else:
-        tfl = tflite_resnet8()
+        tfl = tflite_resnet8(args.precision)
+        if args.precision == "f32" and not args.model:
+            args.model = "target/resnet8_f32.pcnn"
+            subprocess.run(
+                ["cargo", "run", "-q", "--release", "--features", "std", "--example",
+                 "test_model", "--", "resnet8", "f32", args.model],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         args.model = args.model or "tests/models/resnet8_i8.pcnn"
     runs = {"picocnn": [], "litert_builtin": [], "litert_xnnpack": []}
     path = None
@@ -146,6 +170,7 @@ def main():
         json.dumps(
             {
                 "network": args.network,
+                "precision": args.precision,
                 "cpu": cpu_name(),
                 "picocnn_path": path,
                 "median_us": med,

@@ -7,6 +7,8 @@
 //! [`ModelBuilder`](crate::model::writer::ModelBuilder) writes blobs (the
 //! reader's exact twin) and plans the arena.
 
+#[cfg(feature = "std")]
+pub mod batch;
 mod check;
 mod element;
 pub mod format;

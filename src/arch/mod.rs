@@ -143,7 +143,7 @@ pub(crate) fn dense_float<T: crate::num::Real>(
     false
 }
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
-pub(crate) use x86::vnni::{add_i8, max_window_i8};
+pub(crate) use x86::vnni::{add_i8, max_window_i8, pool_window_float};
 
 /// What [`crate::kernel_path`] reports.
 pub(crate) fn path() -> &'static str {

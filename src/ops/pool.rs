@@ -259,8 +259,40 @@ impl Pool2d {
         Ok(())
     }
 
+    /// The AVX-512 loop over every window, when this CPU has it: then
+    /// `true`.
+    fn float_vector<T: Real>(
+        &self,
+        max: bool,
+        input: &[T],
+        output: &mut [T],
+        range: [f32; 2],
+    ) -> bool {
+        #[cfg(all(target_arch = "x86_64", feature = "std"))]
+        if let Some(v) = crate::arch::vnni() {
+            let (w, c) = (self.input.w, self.input.c);
+            self.for_each_window(|out, window| {
+                let dst = &mut output[out..out + c];
+                // SAFETY: `v` proves the CPU runs AVX-512.
+                unsafe { crate::arch::pool_window_float(max, input, w, c, window, dst, range, v) }
+            });
+            return true;
+        }
+        let _ = (max, input, output, range);
+        false
+    }
+
     fn max_float<T: Real>(&self, input: &[T], output: &mut [T], [lo, hi]: [f32; 2]) -> Result<()> {
         self.check(input, output)?;
+        if self.float_vector(true, input, output, [lo, hi]) {
+            return Ok(());
+        }
+        self.max_float_portable(input, output, [lo, hi]);
+        Ok(())
+    }
+
+    /// The portable maximum (the reference of the vector loop's bits).
+    fn max_float_portable<T: Real>(&self, input: &[T], output: &mut [T], [lo, hi]: [f32; 2]) {
         let (w, c) = (self.input.w, self.input.c);
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
             for ch in 0..c {
@@ -276,11 +308,19 @@ impl Pool2d {
                 output[out + ch] = T::from_f32(clamp_f32(m, lo, hi));
             }
         });
-        Ok(())
     }
 
     fn avg_float<T: Real>(&self, input: &[T], output: &mut [T], [lo, hi]: [f32; 2]) -> Result<()> {
         self.check(input, output)?;
+        if self.float_vector(false, input, output, [lo, hi]) {
+            return Ok(());
+        }
+        self.avg_float_portable(input, output, [lo, hi]);
+        Ok(())
+    }
+
+    /// The portable average (the reference of the vector loop's bits).
+    fn avg_float_portable<T: Real>(&self, input: &[T], output: &mut [T], [lo, hi]: [f32; 2]) {
         let (w, c) = (self.input.w, self.input.c);
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
             let count = ((yhi - ylo) * (xhi - xlo)) as f32;
@@ -294,7 +334,6 @@ impl Pool2d {
                 output[out + ch] = T::from_f32(clamp_f32(acc / count, lo, hi));
             }
         });
-        Ok(())
     }
 }
 
@@ -380,5 +419,76 @@ impl Pool2dFloat {
                 "pooling: left out of this build (PICOCNN_MODELS)",
             )),
         }
+    }
+}
+
+#[cfg(all(test, feature = "std"))]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use crate::tensor::Shape;
+    use half::f16;
+
+    fn value(rng: &mut Rng) -> f32 {
+        match rng.below(30) {
+            0 => f32::NAN,
+            1 => -0.0,
+            2 => f32::NEG_INFINITY,
+            3 => 3.0e-8,
+            4 => 70_000.0,
+            _ => (rng.below(2001) as f32 - 1000.0) / 97.0,
+        }
+    }
+
+    /// Whatever loop the float pools take on this CPU, every output has
+    /// the portable loops' bits: windows, strides and padding, NaNs,
+    /// infinities, signed zeros and subnormal halves, every activation.
+    fn pools_equal_the_portable_loops<T: Real>(seed: u64) {
+        let mut rng = Rng::new(seed);
+        let bits = |v: &[T]| v.iter().map(|x| x.to_f32().to_bits()).collect::<Vec<_>>();
+        for case in 0..400 {
+            let r =
+                |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
+            let c = r(&mut rng, 1, 40);
+            let (kh, kw) = (r(&mut rng, 1, 3), r(&mut rng, 1, 3));
+            let input = Shape::new(r(&mut rng, kh, 9), r(&mut rng, kw, 9), c);
+            let padding = if case % 2 == 0 {
+                Padding::Same
+            } else {
+                Padding::Valid
+            };
+            let stride = [r(&mut rng, 1, 3), r(&mut rng, 1, 3)];
+            let config = Pool2dConfig::new(input, kh, kw)
+                .stride(stride[0], stride[1])
+                .padding(padding);
+            let Ok(geom) = Pool2d::new(config) else {
+                continue;
+            };
+            let x: Vec<T> = (0..input.len())
+                .map(|_| T::from_f32(value(&mut rng)))
+                .collect();
+            let act = [Activation::None, Activation::Relu, Activation::Relu6][case % 3];
+            let range = {
+                let (lo, hi) = act.range_f32();
+                [lo, hi]
+            };
+            for kind in [PoolKind::Max, PoolKind::Average] {
+                let pool = Pool2dFloat::new(geom, kind, act);
+                let mut got = vec![T::default(); geom.output_shape().len()];
+                let mut want = got.clone();
+                pool.run(&x, &mut got).unwrap();
+                match kind {
+                    PoolKind::Max => geom.max_float_portable(&x, &mut want, range),
+                    PoolKind::Average => geom.avg_float_portable(&x, &mut want, range),
+                }
+                assert_eq!(bits(&got), bits(&want), "case {case} {kind:?}: {geom:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn float_pools_equal_the_portable_loops() {
+        pools_equal_the_portable_loops::<f32>(31);
+        pools_equal_the_portable_loops::<f16>(32);
     }
 }

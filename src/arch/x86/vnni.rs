@@ -512,6 +512,74 @@ pub(crate) fn depthwise_i8<const P: bool>(
     }
 }
 
+/// One float pooling window over `c` channels (`f32` or `f16`), sixteen
+/// a vector, with the portable loop's bits: the maximum keeps a tap only
+/// when it is greater (`VMAXPS` with the tap first: a NaN tap is never
+/// taken), the average adds the taps in order and divides by their count;
+/// then the clamp to `range`. Half-precision values convert exactly both
+/// ways (a maximum or a clamp bound is one of them, and the clamp bounds
+/// are halves), an average's result rounds to nearest even as `half` does.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn pool_window_float<T: crate::num::Real>(
+    max: bool,
+    input: &[T],
+    w: usize,
+    c: usize,
+    [ylo, yhi, xlo, xhi]: [usize; 4],
+    dst: &mut [T],
+    [lo, hi]: [f32; 2],
+    _: Vnni,
+) {
+    let half = core::mem::size_of::<T>() == 2;
+    let dst = &mut dst[..c];
+    if yhi > ylo && xhi > xlo {
+        assert!(((yhi - 1) * w + xhi) * c <= input.len());
+    }
+    let count = ((yhi - ylo) * (xhi - xlo)) as f32;
+    let mut ch = 0;
+    while ch < c {
+        let m = lanes_mask64((c - ch).min(16)) as u16;
+        // SAFETY: this function's target features; `T` is `f32` or `f16`
+        // (sealed), so its values are read and written as such; every
+        // load and store is masked to channels `ch..c` of pixels checked
+        // above and of `dst`.
+        unsafe {
+            let load = |p: *const T| {
+                if half {
+                    _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p as *const i16))
+                } else {
+                    _mm512_maskz_loadu_ps(m, p as *const f32)
+                }
+            };
+            let mut acc = _mm512_set1_ps(if max { f32::NEG_INFINITY } else { 0.0 });
+            for y in ylo..yhi {
+                for x in xlo..xhi {
+                    let v = load(input.as_ptr().add((y * w + x) * c + ch));
+                    acc = if max {
+                        _mm512_max_ps(v, acc)
+                    } else {
+                        _mm512_add_ps(acc, v)
+                    };
+                }
+            }
+            if !max {
+                acc = _mm512_div_ps(acc, _mm512_set1_ps(count));
+            }
+            // `clamp_f32`: below `lo` gives `lo`, then above `hi` gives `hi`.
+            let acc = _mm512_min_ps(_mm512_set1_ps(hi), _mm512_max_ps(_mm512_set1_ps(lo), acc));
+            let out = dst.as_mut_ptr().add(ch);
+            if half {
+                let h = _mm512_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(acc);
+                _mm256_mask_storeu_epi16(out as *mut i16, m, h);
+            } else {
+                _mm512_mask_storeu_ps(out as *mut f32, m, acc);
+            }
+        }
+        ch += 16;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

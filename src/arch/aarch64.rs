@@ -27,18 +27,8 @@ impl Neon {
         }
         #[cfg(feature = "std")]
         {
-            use core::sync::atomic::{AtomicU8, Ordering};
-            // 0: not asked yet, 1: no, 2: yes.
-            static HAS: AtomicU8 = AtomicU8::new(0);
-            let has = match HAS.load(Ordering::Relaxed) {
-                0 => {
-                    let has = std::env::var_os("PICOCNN_PORTABLE").is_none();
-                    HAS.store(1 + has as u8, Ordering::Relaxed);
-                    has
-                }
-                v => v == 2,
-            };
-            if !has {
+            static HAS: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+            if !super::remembered(&HAS, || super::unset(&["PICOCNN_PORTABLE"])) {
                 return None;
             }
         }
@@ -146,48 +136,16 @@ pub(crate) fn dense_i8(
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
-    use crate::arch::portable::{conv_general_with, conv_pointwise_with, dense_with, Scalar};
+    use crate::arch::portable::{conv_general_with, conv_pointwise_with, dense_with};
     use crate::arch::simd_check::{Outputs, Paths};
-    use crate::rng::Rng;
     use std::vec;
-    use std::vec::Vec;
 
     /// Every length up to 100 and the extreme values: the dot products
     /// equal the scalar ones.
     #[test]
     fn dots_equal_the_scalar_ones() {
         let d = Neon::detect().expect("every aarch64 build here has NEON");
-        let mut rng = Rng::new(7);
-        for n in 0..100 {
-            for round in 0..4 {
-                let col: Vec<i16> = (0..n)
-                    .map(|_| match round {
-                        0 => 255,
-                        1 => -255,
-                        _ => rng.below(511) as i16 - 255,
-                    })
-                    .collect();
-                let w = |rng: &mut Rng| -> Vec<i8> {
-                    (0..n + 3)
-                        .map(|_| {
-                            if round == 0 {
-                                -128
-                            } else {
-                                rng.next_u64() as i8
-                            }
-                        })
-                        .collect()
-                };
-                let (wa, wb) = (w(&mut rng), w(&mut rng));
-                assert_eq!(d.dot(&col, &wa), Scalar.dot(&col, &wa), "n {n}");
-                let acc = [rng.next_u64() as i32, rng.next_u64() as i32];
-                assert_eq!(
-                    d.dot2(&col, &wa, &wb, acc),
-                    Scalar.dot2(&col, &wa, &wb, acc),
-                    "n {n}"
-                );
-            }
-        }
+        crate::arch::simd_check::check_dots(d);
     }
 
     /// The aarch64 paths this core has: the NEON dot products in the

@@ -20,10 +20,6 @@ use super::portable::{taps, ConvGeom};
 const LANES: usize = 16;
 /// Pixels of a row a pass takes when their windows lie inside the input.
 const PIXELS: usize = 4;
-/// Layers kept packed per thread.
-const KEPT: usize = 16;
-/// Filters above this many bytes are packed again on each call.
-const KEPT_BYTES: usize = 1 << 20;
 
 /// One layer's filter as `f32` blocks of sixteen channels, and the bytes
 /// it was made from.
@@ -71,22 +67,9 @@ fn packing<T: Real>(filter: &[T], depth: usize, oc: usize, hwo: bool, work: &mut
     {
         return i;
     }
-    let i = if key.len() > KEPT_BYTES {
-        match work.layers.iter().position(|l| l.filter.len() > KEPT_BYTES) {
-            Some(i) => i,
-            None => {
-                work.layers.push(Packed::default());
-                work.layers.len() - 1
-            }
-        }
-    } else if work.layers.len() < KEPT {
-        work.layers.push(Packed::default());
-        work.layers.len() - 1
-    } else {
-        let i = work.next % KEPT;
-        work.next = i + 1;
-        i
-    };
+    let i = super::packed::slot(&mut work.layers, &mut work.next, key.len(), |l| {
+        l.filter.len()
+    });
     let l = &mut work.layers[i];
     l.filter.clear();
     l.filter.extend_from_slice(key);

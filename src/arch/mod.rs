@@ -29,6 +29,29 @@ mod simd_check;
 #[cfg(all(target_arch = "x86_64", not(any(picocnn_dsp, picocnn_thumb1))))]
 mod x86;
 
+/// Whether a path is taken: `ask` (the CPU's answer and the environment's
+/// switches) the first time, then the answer kept in `known` (0: not
+/// asked yet, 1: no, 2: yes).
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+#[inline(always)]
+fn remembered(known: &core::sync::atomic::AtomicU8, ask: impl FnOnce() -> bool) -> bool {
+    use core::sync::atomic::Ordering;
+    match known.load(Ordering::Relaxed) {
+        0 => {
+            let has = ask();
+            known.store(1 + has as u8, Ordering::Relaxed);
+            has
+        }
+        v => v == 2,
+    }
+}
+
+/// Whether none of the environment variables `vars` is set.
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+fn unset(vars: &[&str]) -> bool {
+    vars.iter().all(|v| std::env::var_os(v).is_none())
+}
+
 /// The x86-64 AVX2 loops, when this CPU has them; `None` elsewhere.
 #[inline(always)]
 #[cfg(target_arch = "x86_64")]

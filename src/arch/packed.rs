@@ -16,8 +16,33 @@ pub(crate) const LANES: usize = 16;
 /// Layers kept packed per thread.
 const KEPT: usize = 16;
 /// Filters above this many bytes are packed again on each call, so that
-/// a thread keeps at most about `KEPT` times twice this.
-const KEPT_BYTES: usize = 1 << 19;
+/// a thread keeps at most about `KEPT` times this (and the packing).
+const KEPT_BYTES: usize = 1 << 20;
+
+/// The entry of `layers` a new packing of a filter of `bytes` bytes goes
+/// to (`len` gives an entry's filter bytes): a new entry while fewer than
+/// `KEPT` are kept, then each in turn; filters above `KEPT_BYTES` share
+/// one entry, packed again each call.
+pub(crate) fn slot<L: Default>(
+    layers: &mut Vec<L>,
+    next: &mut usize,
+    bytes: usize,
+    len: impl Fn(&L) -> usize,
+) -> usize {
+    let big = bytes > KEPT_BYTES;
+    if big {
+        if let Some(i) = layers.iter().position(|l| len(l) > KEPT_BYTES) {
+            return i;
+        }
+    }
+    if big || layers.len() < KEPT {
+        layers.push(L::default());
+        return layers.len() - 1;
+    }
+    let i = *next % KEPT;
+    *next = i + 1;
+    i
+}
 
 /// A thread's packed layers and column buffer.
 #[derive(Default)]
@@ -96,23 +121,9 @@ pub(crate) fn packing<const P: bool>(
     {
         return i;
     }
-    let i = if a.filter.len() > KEPT_BYTES {
-        // Big filters share one entry, packed again each call.
-        match work.layers.iter().position(|l| l.filter.len() > KEPT_BYTES) {
-            Some(i) => i,
-            None => {
-                work.layers.push(Packed::default());
-                work.layers.len() - 1
-            }
-        }
-    } else if work.layers.len() < KEPT {
-        work.layers.push(Packed::default());
-        work.layers.len() - 1
-    } else {
-        let i = work.next % KEPT;
-        work.next = i + 1;
-        i
-    };
+    let i = slot(&mut work.layers, &mut work.next, a.filter.len(), |l| {
+        l.filter.len()
+    });
     let l = &mut work.layers[i];
     l.filter.clear();
     l.filter.extend_from_slice(a.filter);

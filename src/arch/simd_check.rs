@@ -8,7 +8,7 @@ use std::vec;
 use std::vec::Vec;
 
 use super::portable::{
-    conv_general_with, conv_pointwise_with, dense_with, ConvArgs, ConvGeom, Scalar,
+    conv_general_with, conv_pointwise_with, dense_with, ConvArgs, ConvGeom, Dots, Scalar,
 };
 use super::Clamp;
 use crate::rng::Rng;
@@ -209,4 +209,40 @@ pub(crate) fn check_paths(paths: &impl Paths, seed: u64, cases: usize) {
         }
     }
     std::eprintln!("{compared} outputs compared with the scalar loops");
+}
+
+/// `d`'s dot products equal the scalar ones for every length up to 100,
+/// at the extreme values and at random ones.
+pub(crate) fn check_dots(d: impl Dots) {
+    let mut rng = Rng::new(7);
+    for n in 0..100 {
+        for round in 0..4 {
+            let col: Vec<i16> = (0..n)
+                .map(|_| match round {
+                    0 => 255,
+                    1 => -255,
+                    _ => rng.below(511) as i16 - 255,
+                })
+                .collect();
+            let w = |rng: &mut Rng| -> Vec<i8> {
+                (0..n + 3)
+                    .map(|_| {
+                        if round == 0 {
+                            -128
+                        } else {
+                            rng.next_u64() as i8
+                        }
+                    })
+                    .collect()
+            };
+            let (wa, wb) = (w(&mut rng), w(&mut rng));
+            assert_eq!(d.dot(&col, &wa), Scalar.dot(&col, &wa), "n {n}");
+            let acc = [rng.next_u64() as i32, rng.next_u64() as i32];
+            assert_eq!(
+                d.dot2(&col, &wa, &wb, acc),
+                Scalar.dot2(&col, &wa, &wb, acc),
+                "n {n}"
+            );
+        }
+    }
 }

@@ -23,18 +23,10 @@ impl Avx2 {
     pub(crate) fn detect() -> Option<Avx2> {
         #[cfg(feature = "std")]
         let has = {
-            use core::sync::atomic::{AtomicU8, Ordering};
-            // 0: not asked yet, 1: no, 2: yes.
-            static HAS: AtomicU8 = AtomicU8::new(0);
-            match HAS.load(Ordering::Relaxed) {
-                0 => {
-                    let has = std::is_x86_feature_detected!("avx2")
-                        && std::env::var_os("PICOCNN_PORTABLE").is_none();
-                    HAS.store(1 + has as u8, Ordering::Relaxed);
-                    has
-                }
-                v => v == 2,
-            }
+            static HAS: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+            super::remembered(&HAS, || {
+                std::is_x86_feature_detected!("avx2") && super::unset(&["PICOCNN_PORTABLE"])
+            })
         };
         #[cfg(not(feature = "std"))]
         let has = cfg!(target_feature = "avx2");
@@ -364,9 +356,8 @@ pub(crate) fn float_dense_avx2<T: crate::num::Real>(
 #[cfg(all(test, feature = "std"))]
 mod tests {
     use super::*;
-    use crate::arch::portable::{conv_general_with, conv_pointwise_with, dense_with, Scalar};
+    use crate::arch::portable::{conv_general_with, conv_pointwise_with, dense_with};
     use crate::arch::simd_check::{Outputs, Paths};
-    use crate::rng::Rng;
 
     fn avx2() -> Option<Avx2> {
         let d = Avx2::detect();
@@ -402,37 +393,7 @@ mod tests {
     #[test]
     fn dots_equal_the_scalar_ones() {
         let Some(d) = avx2() else { return };
-        let mut rng = Rng::new(7);
-        for n in 0..100 {
-            for round in 0..4 {
-                let col: Vec<i16> = (0..n)
-                    .map(|_| match round {
-                        0 => 255,
-                        1 => -255,
-                        _ => rng.below(511) as i16 - 255,
-                    })
-                    .collect();
-                let w = |rng: &mut Rng| -> Vec<i8> {
-                    (0..n + 3)
-                        .map(|_| {
-                            if round == 0 {
-                                -128
-                            } else {
-                                rng.next_u64() as i8
-                            }
-                        })
-                        .collect()
-                };
-                let (wa, wb) = (w(&mut rng), w(&mut rng));
-                assert_eq!(d.dot(&col, &wa), Scalar.dot(&col, &wa), "n {n}");
-                let acc = [rng.next_u64() as i32, rng.next_u64() as i32];
-                assert_eq!(
-                    d.dot2(&col, &wa, &wb, acc),
-                    Scalar.dot2(&col, &wa, &wb, acc),
-                    "n {n}"
-                );
-            }
-        }
+        crate::arch::simd_check::check_dots(d);
     }
 
     /// The x86 paths this CPU has: the AVX2 dot products in the portable

@@ -25,19 +25,11 @@ impl Dot {
     /// nor `PICOCNN_NO_DOTPROD` is set (asked once).
     #[inline(always)]
     pub(crate) fn detect() -> Option<Dot> {
-        use core::sync::atomic::{AtomicU8, Ordering};
-        // 0: not asked yet, 1: no, 2: yes.
-        static HAS: AtomicU8 = AtomicU8::new(0);
-        let has = match HAS.load(Ordering::Relaxed) {
-            0 => {
-                let has = std::arch::is_aarch64_feature_detected!("dotprod")
-                    && std::env::var_os("PICOCNN_PORTABLE").is_none()
-                    && std::env::var_os("PICOCNN_NO_DOTPROD").is_none();
-                HAS.store(1 + has as u8, Ordering::Relaxed);
-                has
-            }
-            v => v == 2,
-        };
+        static HAS: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+        let has = crate::arch::remembered(&HAS, || {
+            std::arch::is_aarch64_feature_detected!("dotprod")
+                && crate::arch::unset(&["PICOCNN_PORTABLE", "PICOCNN_NO_DOTPROD"])
+        });
         has.then_some(Dot(()))
     }
 }

@@ -30,22 +30,14 @@ impl Vnni {
     /// `PICOCNN_PORTABLE` nor `PICOCNN_NO_AVX512` is set (asked once).
     #[inline(always)]
     pub(crate) fn detect() -> Option<Vnni> {
-        use core::sync::atomic::{AtomicU8, Ordering};
-        // 0: not asked yet, 1: no, 2: yes.
-        static HAS: AtomicU8 = AtomicU8::new(0);
-        let has = match HAS.load(Ordering::Relaxed) {
-            0 => {
-                let has = std::is_x86_feature_detected!("avx512f")
-                    && std::is_x86_feature_detected!("avx512bw")
-                    && std::is_x86_feature_detected!("avx512vl")
-                    && std::is_x86_feature_detected!("avx512vnni")
-                    && std::env::var_os("PICOCNN_PORTABLE").is_none()
-                    && std::env::var_os("PICOCNN_NO_AVX512").is_none();
-                HAS.store(1 + has as u8, Ordering::Relaxed);
-                has
-            }
-            v => v == 2,
-        };
+        static HAS: core::sync::atomic::AtomicU8 = core::sync::atomic::AtomicU8::new(0);
+        let has = crate::arch::remembered(&HAS, || {
+            std::is_x86_feature_detected!("avx512f")
+                && std::is_x86_feature_detected!("avx512bw")
+                && std::is_x86_feature_detected!("avx512vl")
+                && std::is_x86_feature_detected!("avx512vnni")
+                && crate::arch::unset(&["PICOCNN_PORTABLE", "PICOCNN_NO_AVX512"])
+        });
         has.then_some(Vnni(()))
     }
 }

@@ -13,7 +13,9 @@ mod sealed {
 /// Float kernels load each element as `f32`, compute in `f32` in one fixed
 /// order on every target, and round once when they store, so the host and a
 /// board give bit-identical results.
-pub trait Real: Copy + Default + PartialOrd + sealed::Sealed + 'static {
+pub trait Real:
+    Copy + Default + PartialOrd + sealed::Sealed + crate::arch::FloatLane + 'static
+{
     /// The value as `f32` (exact).
     fn to_f32(self) -> f32;
     /// The nearest storable value (round to nearest even).
@@ -68,13 +70,4 @@ impl Real for f16 {
     }
 }
 
-/// Clamps `v` into `lo..=hi`; NaN passes through unchanged.
-#[inline(always)]
-pub(crate) fn clamp_f32(v: f32, lo: f32, hi: f32) -> f32 {
-    let v = if v < lo { lo } else { v };
-    if v > hi {
-        hi
-    } else {
-        v
-    }
-}
+pub(crate) use crate::arch::clamp_f32;

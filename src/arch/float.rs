@@ -11,10 +11,10 @@
 use core::cell::RefCell;
 use std::vec::Vec;
 
-use crate::num::{clamp_f32, Real};
 use crate::tensor::Shape;
 
 use super::portable::{taps, ConvGeom};
+use super::{clamp_f32, FloatLane as Real};
 
 /// Output channels a block holds.
 const LANES: usize = 16;
@@ -85,7 +85,7 @@ fn packing<T: Real>(filter: &[T], depth: usize, oc: usize, hwo: bool, work: &mut
             } else {
                 filter[o * depth + k]
             };
-            let v = v.to_f32();
+            let v = v.widen();
             l.finite &= v.is_finite();
             l.w[(o / LANES) * depth + k][o % LANES] = v;
         }
@@ -161,7 +161,7 @@ fn as_f32<'a, T: Real>(input: &'a [T], buf: &'a mut Vec<f32>) -> &'a [f32] {
         return unsafe { core::slice::from_raw_parts(input.as_ptr() as *const f32, input.len()) };
     }
     buf.clear();
-    buf.extend(input.iter().map(|v| v.to_f32()));
+    buf.extend(input.iter().map(|v| v.widen()));
     buf
 }
 
@@ -170,7 +170,7 @@ fn as_f32<'a, T: Real>(input: &'a [T], buf: &'a mut Vec<f32>) -> &'a [f32] {
 fn store<T: Real>(c: &FloatConv<'_, T>, acc: &[f32; LANES], o0: usize, out: &mut [T]) {
     let [lo, hi] = c.range;
     for (l, (o, b)) in out.iter_mut().zip(&c.bias[o0..]).enumerate().take(LANES) {
-        *o = T::from_f32(clamp_f32(acc[l] + b.to_f32(), lo, hi));
+        *o = T::narrow(clamp_f32(acc[l] + b.widen(), lo, hi));
     }
 }
 
@@ -350,7 +350,7 @@ pub(crate) fn dense<T: Real>(
     let (n, oc) = (input.len(), bias.len());
     if n == 0 || oc == 0 {
         for (o, b) in output.iter_mut().zip(bias) {
-            *o = T::from_f32(clamp_f32(0.0 + b.to_f32(), range[0], range[1]));
+            *o = T::narrow(clamp_f32(0.0 + b.widen(), range[0], range[1]));
         }
         return;
     }

@@ -87,7 +87,7 @@ pub(crate) use depthwise::depthwise_i8;
 /// this CPU has the vectors: then `true`, with the portable loops' bits.
 #[allow(clippy::too_many_arguments)]
 #[inline]
-pub(crate) fn conv_float<T: crate::num::Real>(
+pub(crate) fn conv_float<T: FloatLane>(
     geom: ConvGeom,
     hwo: bool,
     filter: &[T],
@@ -134,7 +134,7 @@ pub(crate) fn conv_float<T: crate::num::Real>(
 /// A float dense layer with output channels in the vector lanes, when
 /// this CPU has the vectors: then `true`, with the portable loops' bits.
 #[inline]
-pub(crate) fn dense_float<T: crate::num::Real>(
+pub(crate) fn dense_float<T: FloatLane>(
     input: &[T],
     weights: &[T],
     bias: &[T],
@@ -199,6 +199,49 @@ pub(crate) fn path() -> &'static str {
     }
 }
 pub(crate) use portable::{taps, ConvArgs, ConvGeom};
+
+/// A float element as the kernels compute it: `f32`, or `f16` widened to
+/// `f32` and rounded back to nearest even. Public in this private module
+/// so that `num::Real` can build on it; only `f32` and `f16` have it.
+pub trait FloatLane: Copy + Default + 'static {
+    /// The value as `f32` (exact).
+    fn widen(self) -> f32;
+    /// The nearest value of this type.
+    fn narrow(v: f32) -> Self;
+}
+
+impl FloatLane for f32 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        self
+    }
+    #[inline(always)]
+    fn narrow(v: f32) -> f32 {
+        v
+    }
+}
+
+impl FloatLane for half::f16 {
+    #[inline(always)]
+    fn widen(self) -> f32 {
+        f16_to_f32(self.to_bits())
+    }
+    #[inline(always)]
+    fn narrow(v: f32) -> half::f16 {
+        half::f16::from_bits(f32_to_f16(v))
+    }
+}
+
+/// Clamps `v` into `lo..=hi`; NaN passes through unchanged.
+#[inline(always)]
+pub(crate) fn clamp_f32(v: f32, lo: f32, hi: f32) -> f32 {
+    let v = if v < lo { lo } else { v };
+    if v > hi {
+        hi
+    } else {
+        v
+    }
+}
 
 /// The `f32` value of half-precision `bits` (exact), as `half` gives it.
 #[inline(always)]

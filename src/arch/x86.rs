@@ -304,7 +304,7 @@ pub(crate) fn dense_i8(
 /// The float convolution compiled for AVX-512 (sixteen lanes a vector).
 #[cfg(feature = "std")]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn float_conv_avx512<T: crate::num::Real>(
+pub(crate) fn float_conv_avx512<T: super::FloatLane>(
     c: &super::float::FloatConv<'_, T>,
     input: &[T],
     output: &mut [T],
@@ -316,7 +316,7 @@ pub(crate) fn float_conv_avx512<T: crate::num::Real>(
 /// The float convolution compiled for AVX2 (eight lanes a vector).
 #[cfg(feature = "std")]
 #[target_feature(enable = "avx2")]
-pub(crate) fn float_conv_avx2<T: crate::num::Real>(
+pub(crate) fn float_conv_avx2<T: super::FloatLane>(
     c: &super::float::FloatConv<'_, T>,
     input: &[T],
     output: &mut [T],
@@ -328,7 +328,7 @@ pub(crate) fn float_conv_avx2<T: crate::num::Real>(
 /// The float dense layer compiled for AVX-512.
 #[cfg(feature = "std")]
 #[target_feature(enable = "avx512f")]
-pub(crate) fn float_dense_avx512<T: crate::num::Real>(
+pub(crate) fn float_dense_avx512<T: super::FloatLane>(
     input: &[T],
     weights: &[T],
     bias: &[T],
@@ -342,7 +342,7 @@ pub(crate) fn float_dense_avx512<T: crate::num::Real>(
 /// The float dense layer compiled for AVX2.
 #[cfg(feature = "std")]
 #[target_feature(enable = "avx2")]
-pub(crate) fn float_dense_avx2<T: crate::num::Real>(
+pub(crate) fn float_dense_avx2<T: super::FloatLane>(
     input: &[T],
     weights: &[T],
     bias: &[T],

@@ -154,7 +154,16 @@ impl AddI8 {
             // SAFETY: `v` proves AVX-512; the callers checked `x` and `out`
             // to hold `b.len()` values.
             unsafe {
-                crate::arch::add_i8([x, b.as_ptr(), out], b.len(), zp, scales, self.clamp, v)
+                let left = ADD_LEFT_SHIFT as u32;
+                crate::arch::add_i8(
+                    [x, b.as_ptr(), out],
+                    b.len(),
+                    zp,
+                    left,
+                    scales,
+                    self.clamp,
+                    v,
+                )
             };
             return true;
         }

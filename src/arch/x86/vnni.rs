@@ -125,7 +125,7 @@ unsafe fn splat_parts(s: [i32; 5]) -> [__m512i; 5] {
 
 /// TensorFlow Lite's int8 `ADD` of `n` values at `x` and `y` into `out`
 /// (which may be `x`): each input less its zero point, shifted left by
-/// [`ADD_LEFT_SHIFT`](crate::ops::add), scaled; the sum scaled to the
+/// `left`, scaled; the sum scaled to the
 /// output, its zero point added and clamped. `zp = [input1, input2,
 /// output]`; `scales` are `Scale::parts` of the same three.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
@@ -133,6 +133,7 @@ pub(crate) unsafe fn add_i8(
     [x, y, out]: [*const i8; 3],
     n: usize,
     zp: [i32; 3],
+    left: u32,
     scales: [[i32; 5]; 3],
     clamp: crate::arch::Clamp,
     _: Vnni,
@@ -141,6 +142,7 @@ pub(crate) unsafe fn add_i8(
     // ones at `out`; every load and store is masked to them.
     unsafe {
         let [s1, s2, so] = scales.map(|s| splat_parts(s));
+        let left = _mm512_set1_epi32(left as i32);
         let [z1, z2, zo] = zp.map(|z| _mm512_set1_epi32(z));
         let (lo, hi) = (
             _mm512_set1_epi32(clamp.min as i32),
@@ -151,9 +153,8 @@ pub(crate) unsafe fn add_i8(
             let m = lanes_mask64(n - i) as u16;
             let load =
                 |p: *const i8| _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p.add(i) as *const _));
-            const LEFT: u32 = crate::ops::add::ADD_LEFT_SHIFT as u32;
-            let a = _mm512_slli_epi32::<LEFT>(_mm512_sub_epi32(load(x), z1));
-            let b = _mm512_slli_epi32::<LEFT>(_mm512_sub_epi32(load(y), z2));
+            let a = _mm512_sllv_epi32(_mm512_sub_epi32(load(x), z1), left);
+            let b = _mm512_sllv_epi32(_mm512_sub_epi32(load(y), z2), left);
             let sum = _mm512_add_epi32(scale16(a, s1), scale16(b, s2));
             let q = _mm512_add_epi32(scale16(sum, so), zo);
             let q = _mm512_min_epi32(_mm512_max_epi32(q, lo), hi);
@@ -513,7 +514,7 @@ pub(crate) fn depthwise_i8<const P: bool>(
 /// are halves), an average's result rounds to nearest even as `half` does.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 #[allow(clippy::too_many_arguments)]
-pub(crate) fn pool_window_float<T: crate::num::Real>(
+pub(crate) fn pool_window_float<T: crate::arch::FloatLane>(
     max: bool,
     input: &[T],
     w: usize,

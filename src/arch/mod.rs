@@ -21,6 +21,8 @@ pub(crate) mod depthwise;
 mod float;
 #[cfg(picocnn_fpu_half)]
 mod fpu_half;
+#[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+mod lanes;
 #[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
 mod packed;
 pub(crate) mod portable;
@@ -166,7 +168,112 @@ pub(crate) fn dense_float<T: FloatLane>(
     false
 }
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
-pub(crate) use x86::vnni::{add_i8, max_window_i8, pool_window_float};
+pub(crate) use x86::vnni::pool_window_float;
+
+/// Whether int8 max pooling and residual adds have a vector loop here
+/// ([`max_window_i8`], [`add_i8`]).
+#[inline]
+pub(crate) fn vector_elementwise() -> bool {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if vnni().is_some() {
+        return true;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx2().is_some() {
+        return true;
+    }
+    #[cfg(target_arch = "aarch64")]
+    if aarch64::Neon::detect().is_some() {
+        return true;
+    }
+    false
+}
+
+/// One int8 max-pooling window (the clamped maximum of `c` channels over
+/// input pixels `ylo..yhi` by `xlo..xhi`, rows `w` pixels wide) with the
+/// widest loop this CPU has, when [`vector_elementwise`].
+#[inline]
+pub(crate) fn max_window_i8(
+    input: &[i8],
+    w: usize,
+    c: usize,
+    window: [usize; 4],
+    dst: &mut [i8],
+    clamp: Clamp,
+) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let Some(v) = vnni() {
+        // SAFETY: `v` proves AVX-512.
+        return unsafe { x86::vnni::max_window_i8(input, w, c, window, dst, clamp, v) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(d) = avx2() {
+        // SAFETY: `d` proves AVX2.
+        return unsafe { x86::lanes_max_window_i8(input, w, c, window, dst, clamp, d) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    return lanes::max_window_i8(input, w, c, window, dst, clamp);
+    #[allow(unreachable_code)]
+    let _ = (input, w, c, window, dst, clamp);
+}
+
+/// The two ways a residual add takes its first input: apart from the
+/// output, or in it.
+pub(crate) enum AddInput<'a> {
+    Apart(&'a [i8], &'a mut [i8]),
+    InPlace(&'a mut [i8]),
+}
+
+/// TensorFlow Lite's int8 `ADD` of the first input and `b` with the
+/// widest loop this CPU has, when [`vector_elementwise`]; the lengths are
+/// checked equal. `zp = [input1, input2, output]`.
+#[inline]
+pub(crate) fn add_i8(
+    io: AddInput<'_>,
+    b: &[i8],
+    zp: [i32; 3],
+    left: u32,
+    scales: [Scale; 3],
+    clamp: Clamp,
+) {
+    #[cfg(all(target_arch = "x86_64", feature = "std"))]
+    if let Some(v) = vnni() {
+        let (x, out, n) = match io {
+            AddInput::Apart(a, out) => (a.as_ptr(), out.as_mut_ptr(), a.len().min(out.len())),
+            AddInput::InPlace(a) => {
+                let p = a.as_mut_ptr();
+                (p as *const i8, p, a.len())
+            }
+        };
+        let parts = scales.map(|s| s.parts());
+        // SAFETY: `v` proves AVX-512; `x` and `out` hold `n` values, and
+        // `b` at least as many (checked by the callers).
+        unsafe {
+            x86::vnni::add_i8(
+                [x, b.as_ptr(), out],
+                n.min(b.len()),
+                zp,
+                left,
+                parts,
+                clamp,
+                v,
+            )
+        };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if let Some(d) = avx2() {
+        // SAFETY: `d` proves AVX2.
+        return unsafe { x86::lanes_add_i8(io, b, zp, left, scales, clamp, d) };
+    }
+    #[cfg(target_arch = "aarch64")]
+    return match io {
+        AddInput::Apart(a, out) => lanes::add_i8(a, b, out, zp, left, scales, clamp),
+        AddInput::InPlace(a) => lanes::add_i8_in_place(a, b, zp, left, scales, clamp),
+    };
+    #[allow(unreachable_code)]
+    let _ = (io, b, zp, left, scales, clamp);
+}
 
 /// What [`crate::kernel_path`] reports.
 pub(crate) fn path() -> &'static str {

@@ -301,6 +301,37 @@ pub(crate) fn dense_i8(
     portable::dense_with(input, weights, col, offset, emit, bias, d)
 }
 
+/// [`super::lanes::max_window_i8`] compiled for AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) fn lanes_max_window_i8(
+    input: &[i8],
+    w: usize,
+    c: usize,
+    window: [usize; 4],
+    dst: &mut [i8],
+    clamp: super::Clamp,
+    _: Avx2,
+) {
+    super::lanes::max_window_i8(input, w, c, window, dst, clamp)
+}
+
+/// [`super::lanes::add_i8`] compiled for AVX2.
+#[target_feature(enable = "avx2")]
+pub(crate) fn lanes_add_i8(
+    io: super::AddInput<'_>,
+    b: &[i8],
+    zp: [i32; 3],
+    left: u32,
+    scales: [super::Scale; 3],
+    clamp: super::Clamp,
+    _: Avx2,
+) {
+    match io {
+        super::AddInput::Apart(a, out) => super::lanes::add_i8(a, b, out, zp, left, scales, clamp),
+        super::AddInput::InPlace(a) => super::lanes::add_i8_in_place(a, b, zp, left, scales, clamp),
+    }
+}
+
 /// The float convolution compiled for AVX-512 (sixteen lanes a vector).
 #[cfg(feature = "std")]
 #[target_feature(enable = "avx512f")]

@@ -97,7 +97,7 @@ impl AddI8 {
     pub fn run(&self, a: &[i8], b: &[i8], output: &mut [i8]) -> Result<()> {
         check_len("add second input", a.len(), b.len())?;
         check_len("add output", a.len(), output.len())?;
-        if self.vector(a.as_ptr(), b, output.as_mut_ptr()) {
+        if self.vector(crate::arch::AddInput::Apart(a, output), b) {
             return Ok(());
         }
         if TABLES && a.len() >= TABLE_MIN {
@@ -118,8 +118,7 @@ impl AddI8 {
     #[inline(never)]
     pub fn run_in_place(&self, a: &mut [i8], b: &[i8]) -> Result<()> {
         check_len("add second input", a.len(), b.len())?;
-        let x = a.as_mut_ptr();
-        if self.vector(x, b, x) {
+        if self.vector(crate::arch::AddInput::InPlace(a), b) {
             return Ok(());
         }
         if TABLES && a.len() >= TABLE_MIN {
@@ -138,37 +137,22 @@ impl AddI8 {
 
     /// The three requantizations' shifts and masks, worked out once per run
     /// rather than per element (`new` checked the multipliers not negative).
-    /// The AVX-512 loop over `b.len()` values at `x` and in `b` into
-    /// `out` (which may be `x`), when this CPU has it: then `true`.
+    /// The widest loop this CPU has over `io`'s first input and `b`, when
+    /// there is one: then `true`.
     #[inline(always)]
-    fn vector(&self, x: *const i8, b: &[i8], out: *mut i8) -> bool {
-        #[cfg(all(target_arch = "x86_64", feature = "std"))]
-        if let Some(v) = crate::arch::vnni() {
-            let q = &self.q;
-            let zp = [
-                q.input1_zero_point,
-                q.input2_zero_point,
-                q.output_zero_point,
-            ];
-            let scales = self.scales().map(|s| s.parts());
-            // SAFETY: `v` proves AVX-512; the callers checked `x` and `out`
-            // to hold `b.len()` values.
-            unsafe {
-                let left = ADD_LEFT_SHIFT as u32;
-                crate::arch::add_i8(
-                    [x, b.as_ptr(), out],
-                    b.len(),
-                    zp,
-                    left,
-                    scales,
-                    self.clamp,
-                    v,
-                )
-            };
-            return true;
+    fn vector(&self, io: crate::arch::AddInput<'_>, b: &[i8]) -> bool {
+        if !crate::arch::vector_elementwise() {
+            return false;
         }
-        let _ = (x, b, out);
-        false
+        let q = &self.q;
+        let zp = [
+            q.input1_zero_point,
+            q.input2_zero_point,
+            q.output_zero_point,
+        ];
+        let left = ADD_LEFT_SHIFT as u32;
+        crate::arch::add_i8(io, b, zp, left, self.scales(), self.clamp);
+        true
     }
 
     #[inline(always)]

@@ -186,16 +186,21 @@ impl Pool2d {
     fn max_i8(&self, input: &[i8], output: &mut [i8], clamp: Clamp) -> Result<()> {
         self.check(input, output)?;
         let (w, c) = (self.input.w, self.input.c);
-        let (lo, hi) = (clamp.min, clamp.max);
-        #[cfg(all(target_arch = "x86_64", feature = "std"))]
-        if let Some(v) = crate::arch::vnni() {
+        if crate::arch::vector_elementwise() {
             self.for_each_window(|out, window| {
                 let dst = &mut output[out..out + c];
-                // SAFETY: `v` proves the CPU runs AVX-512.
-                unsafe { crate::arch::max_window_i8(input, w, c, window, dst, clamp, v) }
+                crate::arch::max_window_i8(input, w, c, window, dst, clamp)
             });
             return Ok(());
         }
+        self.max_i8_portable(input, output, clamp);
+        Ok(())
+    }
+
+    /// The portable int8 maximum (the reference of the vector loops' bytes).
+    fn max_i8_portable(&self, input: &[i8], output: &mut [i8], clamp: Clamp) {
+        let (w, c) = (self.input.w, self.input.c);
+        let (lo, hi) = (clamp.min, clamp.max);
         self.for_each_window(|out, [ylo, yhi, xlo, xhi]| {
             // Channels innermost: every tap is one contiguous run of `c`
             // values. The first tap starts the maxima at the clamp's floor,
@@ -228,7 +233,6 @@ impl Pool2d {
                 }
             }
         });
-        Ok(())
     }
 
     // The sum divided by the count of in-bounds cells, rounded half away
@@ -483,6 +487,44 @@ mod tests {
                 }
                 assert_eq!(bits(&got), bits(&want), "case {case} {kind:?}: {geom:?}");
             }
+        }
+    }
+
+    /// Whatever loop int8 max pooling takes on this CPU, its bytes are the
+    /// portable loop's: channel counts across the vector widths, windows,
+    /// strides, padding and clamps.
+    #[test]
+    fn int8_max_pools_equal_the_portable_loop() {
+        let mut rng = Rng::new(33);
+        for case in 0..400 {
+            let r =
+                |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
+            let c = r(&mut rng, 1, 100);
+            let (kh, kw) = (r(&mut rng, 1, 3), r(&mut rng, 1, 3));
+            let input = Shape::new(r(&mut rng, kh, 7), r(&mut rng, kw, 7), c);
+            let padding = if case % 2 == 0 {
+                Padding::Same
+            } else {
+                Padding::Valid
+            };
+            let config = Pool2dConfig::new(input, kh, kw)
+                .stride(r(&mut rng, 1, 3), r(&mut rng, 1, 3))
+                .padding(padding);
+            let Ok(geom) = Pool2d::new(config) else {
+                continue;
+            };
+            let clamp = [
+                Clamp::NONE,
+                Clamp { min: 0, max: 127 },
+                Clamp { min: -50, max: 60 },
+            ][case % 3];
+            let x: Vec<i8> = (0..input.len()).map(|_| rng.next_u64() as i8).collect();
+            let pool = Pool2dI8::new(geom, PoolKind::Max, clamp).unwrap();
+            let mut got = vec![0i8; geom.output_shape().len()];
+            let mut want = got.clone();
+            pool.run(&x, &mut got).unwrap();
+            geom.max_i8_portable(&x, &mut want, clamp);
+            assert_eq!(got, want, "case {case}: {geom:?}");
         }
     }
 

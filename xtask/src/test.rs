@@ -33,6 +33,7 @@ pub fn run(opts: &Opts) -> bool {
         "test",
         "--features",
         "std",
+        "--lib",
         "--test",
         "kernels",
         "--test",
@@ -42,7 +43,7 @@ pub fn run(opts: &Opts) -> bool {
     ]
     .map(String::from);
     if !cargo_step(
-        "PICOCNN_PORTABLE=1 cargo test --test kernels --test tflite_vectors --test fuse",
+        "PICOCNN_PORTABLE=1 cargo test --lib --test kernels --test tflite_vectors --test fuse",
         &portable,
         Some(("PICOCNN_PORTABLE", std::ffi::OsStr::new("1"))),
     ) {
@@ -50,7 +51,7 @@ pub fn run(opts: &Opts) -> bool {
     }
     // And the AVX2 loops on a CPU that also has AVX-512 VNNI.
     if !cargo_step(
-        "PICOCNN_NO_AVX512=1 cargo test --test kernels --test tflite_vectors --test fuse",
+        "PICOCNN_NO_AVX512=1 cargo test --lib --test kernels --test tflite_vectors --test fuse",
         &portable,
         Some(("PICOCNN_NO_AVX512", std::ffi::OsStr::new("1"))),
     ) {

@@ -219,6 +219,10 @@ pub(crate) fn max_window_i8(
 
 /// The two ways a residual add takes its first input: apart from the
 /// output, or in it.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub(crate) enum AddInput<'a> {
     Apart(&'a [i8], &'a mut [i8]),
     InPlace(&'a mut [i8]),

@@ -1446,3 +1446,94 @@ fn finetune_f32_trains_only_the_chosen_layers() {
     }
     assert!(!Path::new(&bad).exists());
 }
+
+/// An `.npy` of `shape` holding `values`.
+fn npy<T: npyz::AutoSerialize + Copy>(path: &Path, shape: &[u64], values: &[T]) {
+    use npyz::WriterBuilder;
+    let mut bytes = Vec::new();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(&mut bytes)
+        .begin_nd()
+        .unwrap();
+    w.extend(values.iter().copied()).unwrap();
+    w.finish().unwrap();
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// `run` takes NumPy tensors through a model blob, batch first, and writes
+/// the interpreter's outputs as NumPy; wrong files, types and shapes get
+/// their errors and write nothing.
+#[test]
+fn run_takes_numpy_tensors_through_a_model() {
+    use picocnn::model::writer::AlignedBytes;
+    use picocnn::model::{Interpreter, Model};
+    let dir = temp_dir("run-npy");
+    let model_path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/lenet5_mnist_i8.pcnn"
+    );
+    let mut rng = picocnn::rng::Rng::new(4);
+    let x: Vec<i8> = (0..5 * 784).map(|_| rng.next_u64() as i8).collect();
+    let (input, output) = (dir.join("x.npy"), dir.join("y.npy"));
+    npy(&input, &[5, 28, 28, 1], &x);
+    let run = |input: &Path, model: &str| {
+        Command::new(env!("CARGO_BIN_EXE_picocnn"))
+            .args(["run", "--model", model, "--threads", "2"])
+            .arg("--input")
+            .arg(input)
+            .arg("--output")
+            .arg(&output)
+            .output()
+            .unwrap()
+    };
+    let out = run(&input, model_path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = std::fs::read(&output).unwrap();
+    let y = npyz::NpyFile::new(&bytes[..]).unwrap();
+    assert_eq!(y.shape(), &[5, 10]);
+    let y: Vec<i8> = y.into_vec().unwrap();
+    // The interpreter, one image at a time.
+    let blob = AlignedBytes::from(std::fs::read(model_path).unwrap());
+    let model = Model::parse(blob.as_bytes()).unwrap();
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut it = Interpreter::new(&model, &mut arena).unwrap();
+    for (k, image) in x.chunks(784).enumerate() {
+        it.input_mut::<i8>(0).unwrap().copy_from_slice(image);
+        it.run().unwrap();
+        assert_eq!(
+            it.output::<i8>(0).unwrap(),
+            &y[k * 10..(k + 1) * 10],
+            "image {k}"
+        );
+    }
+    // One image as [H, W, C], and the batch flattened as [N, H*W*C].
+    npy(&input, &[28, 28, 1], &x[..784]);
+    assert!(run(&input, model_path).status.success());
+    npy(&input, &[5, 784], &x);
+    assert!(run(&input, model_path).status.success());
+    std::fs::remove_file(&output).unwrap();
+    // Each wrong input: one line naming the problem, no output file.
+    let fails = |input: &Path, model: &str, says: &str| {
+        let out = run(input, model);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{says}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!output.exists(), "{says}: wrote {}", output.display());
+    };
+    npy(&input, &[5, 28, 28, 1], &vec![0.5f64; 5 * 784]);
+    fails(&input, model_path, "dtype=np.int8");
+    npy(&input, &[5, 28, 27, 1], &x[..5 * 28 * 27]);
+    fails(&input, model_path, "[N, 28, 28, 1]");
+    std::fs::write(&input, b"not numpy").unwrap();
+    fails(&input, model_path, "not a NumPy .npy file");
+    fails(&dir.join("missing.npy"), model_path, "missing.npy");
+    npy(&input, &[5, 28, 28, 1], &x);
+    let branchy = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models/branchy_i8.pcnn");
+    fails(&input, branchy, "2 outputs");
+}

@@ -51,6 +51,7 @@ mod inspect;
 mod plot;
 mod predict;
 mod restyle;
+mod run;
 mod send;
 mod train;
 
@@ -91,6 +92,10 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Classify PNG images with a model blob: class, probability, top 3.
     Predict(predict::PredictArgs),
+    /// Raw tensors through a model blob: NumPy `.npy` inputs (batch first,
+    /// NHWC, the model's input type) to `.npy` outputs, to compare with
+    /// another runtime on the same tensors.
+    Run(run::RunArgs),
     /// Send images to a board over a serial port and print its answers
     /// (protocol: docs/protocol.md).
     Send(send::SendArgs),
@@ -135,6 +140,7 @@ fn main() -> ExitCode {
         Command::Restyle(a) => restyle::run(a),
         Command::Inspect(a) => inspect::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::Run(a) => run::run(a),
         Command::Send(a) => send::run(a),
         Command::Bench(a) => bench::run(a),
     };

@@ -10,6 +10,8 @@ pub mod data;
 pub mod error;
 #[cfg(feature = "std")]
 pub mod export;
+#[cfg(feature = "std")]
+pub mod import;
 pub mod learn;
 pub mod model;
 pub mod num;

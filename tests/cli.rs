@@ -1537,3 +1537,71 @@ fn run_takes_numpy_tensors_through_a_model() {
     let branchy = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/models/branchy_i8.pcnn");
     fails(&input, branchy, "2 outputs");
 }
+
+/// `import` writes a TensorFlow Lite model as a blob whose outputs (through
+/// `run`) are the reference kernels'; other files get one line and no blob.
+#[test]
+fn import_writes_a_blob_with_the_reference_outputs() {
+    let dir = temp_dir("import");
+    let tflite = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/tflite/lenet5_int8.tflite"
+    );
+    let x = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/tflite/lenet5_int8_x.npy"
+    );
+    let want = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/tflite/lenet5_int8_y.npy"
+    );
+    let (blob, y) = (dir.join("lenet5.pcnn"), dir.join("y.npy"));
+    let cli = |args: &[&std::ffi::OsStr]| {
+        Command::new(env!("CARGO_BIN_EXE_picocnn"))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let os = |s: &str| std::ffi::OsStr::new(s).to_os_string();
+    let out = cli(&[&os("import"), &os(tflite), &os("--out"), blob.as_os_str()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("arena 2975 bytes"));
+    let b = blob.to_str().unwrap();
+    let out = cli(&[
+        &os("run"),
+        &os("--model"),
+        &os(b),
+        &os("--input"),
+        &os(x),
+        &os("--output"),
+        y.as_os_str(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &Path| -> Vec<i8> {
+        let bytes = std::fs::read(p).unwrap();
+        npyz::NpyFile::new(&bytes[..]).unwrap().into_vec().unwrap()
+    };
+    assert_eq!(read(&y), read(Path::new(want)));
+    // Not TensorFlow Lite: one line each, no blob.
+    let other = dir.join("other.pcnn");
+    let junk = dir.join("junk.tflite");
+    std::fs::write(&junk, b"no flatbuffer here").unwrap();
+    for (model, says) in [
+        (x, "TensorFlow Lite files"),
+        (junk.to_str().unwrap(), "not a TensorFlow Lite model"),
+    ] {
+        let out = cli(&[&os("import"), &os(model), &os("--out"), other.as_os_str()]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(says), "{says}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(!other.exists());
+    }
+}

@@ -10,7 +10,7 @@ use std::time::Instant;
 use crate::Totals;
 
 /// The targets, as `fuzz/Cargo.toml` names them.
-pub const TARGETS: [&str; 4] = ["parse_run", "serial", "loaders", "augment_text"];
+pub const TARGETS: [&str; 5] = ["parse_run", "serial", "loaders", "augment_text", "import"];
 
 /// Runs every target for `seconds`; a crash fails it.
 pub fn run(seconds: u64) -> Totals {
@@ -63,10 +63,19 @@ fn run_one(target: &str, seconds: u64) -> Result<String, String> {
     let work = crate::host_target_dir().join("fuzz-corpus").join(target);
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
-    let seeds = crate::root().join("fuzz/corpus").join(target);
+    // The importer's seeds are the TensorFlow Lite test models.
+    let seeds = if target == "import" {
+        crate::root().join("tests/models/tflite")
+    } else {
+        crate::root().join("fuzz/corpus").join(target)
+    };
     let time = format!("-max_total_time={seconds}");
     // Model blobs are larger.
-    let max_len = if target == "parse_run" { 65_536 } else { 4096 };
+    let max_len = match target {
+        "parse_run" => 65_536,
+        "import" => 131_072,
+        _ => 4096,
+    };
     let max_len = format!("-max_len={max_len}");
     let mut cmd = nightly(&["cargo", "fuzz", "run", target]);
     cmd.arg(&work).arg(&seeds);

@@ -47,6 +47,7 @@ mod eval;
 mod export;
 mod finetune;
 mod finetune_f32;
+mod import;
 mod inspect;
 mod plot;
 mod predict;
@@ -75,6 +76,8 @@ enum Command {
     Augment(augment::AugmentArgs),
     /// Write a trained checkpoint as a model blob (and Rust source).
     Export(export::ExportArgs),
+    /// A model trained elsewhere (TensorFlow Lite, int8) as a model blob.
+    Import(import::ImportArgs),
     /// Run a model blob on the test images through the no_std interpreter:
     /// accuracy, per-class accuracy, confusion matrix.
     Eval(eval::EvalArgs),
@@ -134,6 +137,7 @@ fn main() -> ExitCode {
         Command::Train(a) => train::run(a),
         Command::Augment(a) => augment::run(a),
         Command::Export(a) => export::run(a),
+        Command::Import(a) => import::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Finetune(a) => finetune::run(a),
         Command::FinetuneF32(a) => finetune_f32::run(a),

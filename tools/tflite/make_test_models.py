@@ -1,0 +1,82 @@
+"""Test models for `picocnn import`: Keras networks converted to
+TensorFlow Lite int8 (int8 input and output, per-channel weights), with
+test inputs and the outputs TensorFlow Lite's reference kernels give for
+them, written to tests/models/tflite/:
+
+- `lenet5_int8`: LeNet-5 (tools/keras_lenet.py) trained for two epochs on
+  the repository's digits; its inputs are the first 50 test digits,
+  quantized as the model's input asks.
+
+Each model comes with `<name>.tflite`, `<name>_x.npy` (int8, [N, H, W, C])
+and `<name>_y.npy` (int8 outputs of the reference kernels).
+
+    target/litert-venv/bin/python tools/tflite/make_test_models.py
+"""
+
+import os
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from keras_lenet import idx, lenet  # noqa: E402
+
+OUT = "tests/models/tflite"
+
+
+def int8_tflite(tf, model, samples):
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    return conv.convert()
+
+
+def reference(tflite, x):
+    """Outputs of TensorFlow Lite's reference kernels, one input at a time."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    it = Interpreter(model_content=tflite, experimental_op_resolver_type=OpResolverType.BUILTIN_REF)
+    it.allocate_tensors()
+    i, o = it.get_input_details()[0], it.get_output_details()[0]
+    ys = []
+    for item in x:
+        it.set_tensor(i["index"], item[None])
+        it.invoke()
+        ys.append(it.get_tensor(o["index"])[0])
+    return np.stack(ys), i
+
+
+def save(name, tflite, x):
+    y, _ = reference(tflite, x)
+    with open(os.path.join(OUT, f"{name}.tflite"), "wb") as f:
+        f.write(tflite)
+    np.save(os.path.join(OUT, f"{name}_x.npy"), x)
+    np.save(os.path.join(OUT, f"{name}_y.npy"), y)
+    print(f"{name}: {len(tflite)} bytes, {len(x)} inputs, outputs {y.shape} {y.dtype}")
+
+
+def main():
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import tensorflow as tf
+
+    os.makedirs(OUT, exist_ok=True)
+    tf.keras.utils.set_random_seed(1)
+    data = "data/mnist"
+    x = idx(os.path.join(data, "train-images-idx3-ubyte.gz"))[..., None].astype(np.float32) / 255.0
+    y = idx(os.path.join(data, "train-labels-idx1-ubyte.gz")).astype(np.int64)
+    model = lenet(tf)
+    model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(x, y, batch_size=64, epochs=2, verbose=0)
+    tflite = int8_tflite(tf, model, x[:200])
+    test = idx(os.path.join(data, "t10k-images-idx3-ubyte.gz"))[:50, ..., None].astype(np.float32) / 255.0
+    _, inp = reference(tflite, np.zeros((1, 28, 28, 1), np.int8))
+    scale, zp = inp["quantization"]
+    xq = np.clip(np.round(test / scale) + zp, -128, 127).astype(np.int8)
+    save("lenet5_int8", tflite, xq)
+
+
+if __name__ == "__main__":
+    main()

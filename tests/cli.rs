@@ -1590,6 +1590,42 @@ fn import_writes_a_blob_with_the_reference_outputs() {
         npyz::NpyFile::new(&bytes[..]).unwrap().into_vec().unwrap()
     };
     assert_eq!(read(&y), read(Path::new(want)));
+    // Labels and the pixels' normalisation go into the blob.
+    let labels = dir.join("labels.txt");
+    std::fs::write(
+        &labels,
+        (0..10).map(|d| format!("digit {d}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let args = [
+        &os("import"),
+        &os(tflite),
+        &os("--out"),
+        blob.as_os_str(),
+        &os("--labels"),
+        labels.as_os_str(),
+        &os("--normalise"),
+        &os("0.00392157,0"),
+    ];
+    let out = cli(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = picocnn::model::writer::AlignedBytes::from(std::fs::read(&blob).unwrap());
+    let model = picocnn::model::Model::parse(bytes.as_bytes()).unwrap();
+    assert_eq!(model.label(7), Some("digit 7"));
+    assert_eq!(model.normalisation(), (0.00392157, 0.0));
+    let out = cli(&[
+        &os("import"),
+        &os(tflite),
+        &os("--out"),
+        blob.as_os_str(),
+        &os("--normalise"),
+        &os("x"),
+    ]);
+    assert!(!out.status.success());
     // Not TensorFlow Lite: one line each, no blob.
     let other = dir.join("other.pcnn");
     let junk = dir.join("junk.tflite");

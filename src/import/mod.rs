@@ -73,6 +73,31 @@ fn fail<T>(msg: impl Into<String>) -> Result<T, ImportError> {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn tflite(bytes: &[u8], name: &str) -> Result<Vec<u8>, ImportError> {
+    tflite_with(
+        bytes,
+        &Options {
+            name,
+            ..Options::default()
+        },
+    )
+}
+
+/// What a model file does not say, for the blob: its name, class labels,
+/// and how raw pixels become the network's real-valued input.
+#[derive(Debug, Clone, Default)]
+pub struct Options<'a> {
+    /// The blob's name.
+    pub name: &'a str,
+    /// Class labels, one per output channel (none: classes by number).
+    pub labels: &'a [String],
+    /// `input = pixel * scale + offset` as the network was trained (for
+    /// example `(1 / 255, 0)`); `None` records the identity.
+    pub normalisation: Option<(f32, f32)>,
+}
+
+/// [`tflite`] with the blob's labels and input normalisation.
+pub fn tflite_with(bytes: &[u8], options: &Options<'_>) -> Result<Vec<u8>, ImportError> {
+    let name = options.name;
     let model = fb::root_as_model(bytes)
         .map_err(|e| ImportError(format!("not a TensorFlow Lite model: {e}")))?;
     if model.version() != 3 {
@@ -90,10 +115,17 @@ pub fn tflite(bytes: &[u8], name: &str) -> Result<Vec<u8>, ImportError> {
             graphs.len()
         ));
     }
+    let mut builder = ModelBuilder::new(name);
+    if !options.labels.is_empty() {
+        builder.labels(options.labels);
+    }
+    if let Some((scale, offset)) = options.normalisation {
+        builder.normalisation(scale, offset);
+    }
     Importer {
         model,
         graph: graphs.get(0),
-        builder: ModelBuilder::new(name),
+        builder,
         ids: Vec::new(),
     }
     .run()

@@ -16,6 +16,26 @@ pub struct ImportArgs {
     /// The blob's name (default: the file's stem).
     #[arg(long)]
     name: Option<String>,
+    /// Class labels, one per line, one per output channel.
+    #[arg(long)]
+    labels: Option<PathBuf>,
+    /// How the network's input was made from pixels: `input = pixel *
+    /// SCALE + OFFSET` (e.g. `--normalise 0.00392157,0` for pixels / 255),
+    /// so that `eval`, `predict` and the boards feed it images.
+    #[arg(long, value_name = "SCALE,OFFSET", value_parser = parse_pair)]
+    normalise: Option<(f32, f32)>,
+}
+
+fn parse_pair(s: &str) -> std::result::Result<(f32, f32), String> {
+    let (a, b) = s.split_once(',').ok_or("give SCALE,OFFSET")?;
+    let num = |v: &str| {
+        v.trim()
+            .parse::<f32>()
+            .ok()
+            .filter(|x| x.is_finite())
+            .ok_or(format!("{v:?} is not a finite number"))
+    };
+    Ok((num(a)?, num(b)?))
 }
 
 pub fn run(a: ImportArgs) -> Result<()> {
@@ -35,7 +55,22 @@ pub fn run(a: ImportArgs) -> Result<()> {
             .unwrap_or("model")
             .to_string()
     });
-    let blob = picocnn::import::tflite(&bytes, &name)
+    let labels: Vec<String> = match &a.labels {
+        Some(p) => std::fs::read_to_string(p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect(),
+        None => Vec::new(),
+    };
+    let options = picocnn::import::Options {
+        name: &name,
+        labels: &labels,
+        normalisation: a.normalise,
+    };
+    let blob = picocnn::import::tflite_with(&bytes, &options)
         .map_err(|e| anyhow::anyhow!("{}: {e}", a.model.display()))?;
     let aligned = AlignedBytes::from(&blob[..]);
     let model = Model::parse(aligned.as_bytes())?;

@@ -7,6 +7,12 @@ them, written to tests/models/tflite/:
   the repository's digits; its inputs are the first 50 test digits,
   quantized as the model's input asks.
 
+- `dsconv_int8`: a depthwise-separable network in the style of DS-CNN
+  (32x32x3: conv 3x3 stride 2 to 16, then two blocks of depthwise 3x3 and
+  1x1 convolution with a residual add, average pool 4x4, flatten, dense 10,
+  softmax), Keras's initial weights, calibrated on random images; its
+  inputs are 20 random int8 images.
+
 Each model comes with `<name>.tflite`, `<name>_x.npy` (int8, [N, H, W, C])
 and `<name>_y.npy` (int8 outputs of the reference kernels).
 
@@ -76,6 +82,23 @@ def main():
     scale, zp = inp["quantization"]
     xq = np.clip(np.round(test / scale) + zp, -128, 127).astype(np.int8)
     save("lenet5_int8", tflite, xq)
+
+    tf.keras.utils.set_random_seed(2)
+    L = tf.keras.layers
+    inp = L.Input((32, 32, 3))
+    x = L.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inp)
+    for _ in range(2):
+        y = L.DepthwiseConv2D(3, padding="same", activation="relu6")(x)
+        y = L.Conv2D(16, 1, activation="relu")(y)
+        x = L.Add()([x, y])
+    x = L.AveragePooling2D(4)(x)
+    x = L.Flatten()(x)
+    out = L.Softmax()(L.Dense(10)(x))
+    model = tf.keras.Model(inp, out)
+    samples = np.random.default_rng(2).random((100, 32, 32, 3), dtype=np.float32)
+    tflite = int8_tflite(tf, model, samples)
+    xr = np.random.default_rng(3).integers(-128, 128, (20, 32, 32, 3), dtype=np.int8)
+    save("dsconv_int8", tflite, xr)
 
 
 if __name__ == "__main__":

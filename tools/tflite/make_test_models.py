@@ -26,18 +26,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from keras_lenet import idx, lenet  # noqa: E402
+from litert_compare import quantize  # noqa: E402
 
 OUT = "tests/models/tflite"
-
-
-def int8_tflite(tf, model, samples):
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    conv.optimizations = [tf.lite.Optimize.DEFAULT]
-    conv.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
-    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    conv.inference_input_type = tf.int8
-    conv.inference_output_type = tf.int8
-    return conv.convert()
 
 
 def reference(tflite, x):
@@ -76,7 +67,7 @@ def main():
     model = lenet(tf)
     model.compile("adam", tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     model.fit(x, y, batch_size=64, epochs=2, verbose=0)
-    tflite = int8_tflite(tf, model, x[:200])
+    tflite = quantize(model, x[:200])
     test = idx(os.path.join(data, "t10k-images-idx3-ubyte.gz"))[:50, ..., None].astype(np.float32) / 255.0
     _, inp = reference(tflite, np.zeros((1, 28, 28, 1), np.int8))
     scale, zp = inp["quantization"]
@@ -96,7 +87,7 @@ def main():
     out = L.Softmax()(L.Dense(10)(x))
     model = tf.keras.Model(inp, out)
     samples = np.random.default_rng(2).random((100, 32, 32, 3), dtype=np.float32)
-    tflite = int8_tflite(tf, model, samples)
+    tflite = quantize(model, samples)
     xr = np.random.default_rng(3).integers(-128, 128, (20, 32, 32, 3), dtype=np.int8)
     save("dsconv_int8", tflite, xr)
 

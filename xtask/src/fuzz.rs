@@ -63,12 +63,7 @@ fn run_one(target: &str, seconds: u64) -> Result<String, String> {
     let work = crate::host_target_dir().join("fuzz-corpus").join(target);
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
-    // The importer's seeds are the TensorFlow Lite test models.
-    let seeds = if target == "import" {
-        crate::root().join("tests/models/tflite")
-    } else {
-        crate::root().join("fuzz/corpus").join(target)
-    };
+    let seeds = crate::root().join("fuzz/corpus").join(target);
     let time = format!("-max_total_time={seconds}");
     // Model blobs are larger.
     let max_len = match target {
@@ -83,6 +78,10 @@ fn run_one(target: &str, seconds: u64) -> Result<String, String> {
         // The committed models seed it too (those above the length limit
         // are cut, and fail early).
         cmd.arg(crate::root().join("tests/models"));
+    }
+    if target == "import" {
+        // So do the TensorFlow Lite test models the importer's.
+        cmd.arg(crate::root().join("tests/models/tflite"));
     }
     cmd.args(["--", &time, &max_len, "-print_final_stats=1"])
         .stdout(Stdio::null());

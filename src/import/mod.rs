@@ -127,6 +127,7 @@ pub fn tflite_with(bytes: &[u8], options: &Options<'_>) -> Result<Vec<u8>, Impor
         graph: graphs.get(0),
         builder,
         ids: Vec::new(),
+        pads: Vec::new(),
     }
     .run()
 }
@@ -137,6 +138,9 @@ struct Importer<'a> {
     builder: ModelBuilder,
     /// The blob's tensor standing for each TensorFlow Lite tensor.
     ids: Vec<Option<TensorId>>,
+    /// Tensors made by `PAD`: the padded tensor's input and `[top,
+    /// bottom, left, right]`, for the convolution that takes them.
+    pads: Vec<(i32, i32, [usize; 4])>,
 }
 
 /// An op's name, as TensorFlow Lite's schema spells it.
@@ -445,8 +449,39 @@ impl<'a> Importer<'a> {
         out: i32,
     ) -> Result<TensorId, ImportError> {
         let name = format!("{}_{k}", op_name(code).to_lowercase());
-        let x = self.id(ins[0])?;
-        let in_shape = self.shape(ins[0])?;
+        let conv = matches!(
+            code,
+            fb::BuiltinOperator::CONV_2D | fb::BuiltinOperator::DEPTHWISE_CONV_2D
+        );
+        // A padded tensor reaches a convolution as its own padding.
+        let padded = self.pads.iter().find(|p| p.0 == ins[0]).copied();
+        if code != fb::BuiltinOperator::PAD {
+            if let Some(&(t, _, _)) = self
+                .pads
+                .iter()
+                .find(|p| ins.contains(&p.0) && !(conv && p.0 == ins[0]))
+            {
+                return fail(format!(
+                    "takes tensor {t}, which a PAD made: only convolutions take those"
+                ));
+            }
+        }
+        let x = self.id(padded.map_or(ins[0], |p| p.1))?;
+        let in_shape = self.shape(padded.map_or(ins[0], |p| p.1))?;
+        let pad_of = |p: fb::Padding| -> Result<Padding, ImportError> {
+            match padded {
+                None => Ok(Self::padding(p)),
+                Some((_, _, [top, bottom, left, right])) if p == fb::Padding::VALID => {
+                    Ok(Padding::Explicit {
+                        top,
+                        bottom,
+                        left,
+                        right,
+                    })
+                }
+                Some(_) => fail("a PAD before a SAME convolution is not read"),
+            }
+        };
         let missing = |what: &str| ImportError(format!("no {what} options"));
         let pos = |v: i32, what: &str| {
             usize::try_from(v)
@@ -489,7 +524,7 @@ impl<'a> Importer<'a> {
                             pos(p.dilation_h_factor(), "dilation")?,
                             pos(p.dilation_w_factor(), "dilation")?,
                         )
-                        .padding(Self::padding(p.padding()));
+                        .padding(pad_of(p.padding())?);
                     (c, Self::activation(p.fused_activation_function())?, o)
                 } else {
                     let p = op
@@ -508,7 +543,7 @@ impl<'a> Importer<'a> {
                             pos(p.dilation_h_factor(), "dilation")?,
                             pos(p.dilation_w_factor(), "dilation")?,
                         )
-                        .padding(Self::padding(p.padding()));
+                        .padding(pad_of(p.padding())?);
                     (c, Self::activation(p.fused_activation_function())?, i)
                 };
                 let len = [o, kh, kw, i]
@@ -627,6 +662,44 @@ impl<'a> Importer<'a> {
                     );
                 }
                 Ok(self.builder.softmax(&name, x, p.beta())?)
+            }
+            fb::BuiltinOperator::RELU | fb::BuiltinOperator::RELU6 => {
+                let act = if code == fb::BuiltinOperator::RELU {
+                    Activation::Relu
+                } else {
+                    Activation::Relu6
+                };
+                let qo = self.qparams(out)?;
+                Ok(self.builder.activation(&name, x, act, TensorType::I8(qo))?)
+            }
+            fb::BuiltinOperator::PAD => {
+                if self.qparams(ins[0])? != self.qparams(out)? {
+                    return fail("the output's quantization differs from the input's");
+                }
+                let p = ins
+                    .get(1)
+                    .copied()
+                    .ok_or_else(|| ImportError("no paddings".into()))?;
+                if self.tensor(p)?.type_() != fb::TensorType::INT32 {
+                    return fail("paddings are not int32");
+                }
+                let d = self.data(p)?;
+                let v: Vec<i32> = d
+                    .chunks_exact(4)
+                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                let cells = |i: usize| usize::try_from(v[i]).ok().filter(|&c| c <= 1 << 12);
+                let [0, 0, _, _, _, _, 0, 0] = v[..] else {
+                    return fail(format!("paddings {v:?}: rows and columns only"));
+                };
+                let (Some(top), Some(bottom), Some(left), Some(right)) =
+                    (cells(2), cells(3), cells(4), cells(5))
+                else {
+                    return fail(format!("paddings {v:?}"));
+                };
+                self.pads.push((out, ins[0], [top, bottom, left, right]));
+                // The convolution after it reads the unpadded tensor.
+                Ok(x)
             }
             _ => fail("is not supported"),
         }

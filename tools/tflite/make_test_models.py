@@ -13,6 +13,10 @@ them, written to tests/models/tflite/:
   softmax), Keras's initial weights, calibrated on random images; its
   inputs are 20 random int8 images.
 
+- `pad_relu_int8`: a standalone ReLU6 on the input, explicit zero padding
+  (1 above, 2 below, 2 left, 1 right) before a valid 3x3 convolution,
+  flatten, dense 10; Keras's initial weights; 20 random int8 images.
+
 Each model comes with `<name>.tflite`, `<name>_x.npy` (int8, [N, H, W, C])
 and `<name>_y.npy` (int8 outputs of the reference kernels).
 
@@ -90,6 +94,18 @@ def main():
     tflite = quantize(model, samples)
     xr = np.random.default_rng(3).integers(-128, 128, (20, 32, 32, 3), dtype=np.int8)
     save("dsconv_int8", tflite, xr)
+
+    tf.keras.utils.set_random_seed(4)
+    inp = L.Input((12, 12, 3))
+    x = L.ReLU(max_value=6.0)(inp)
+    x = L.ZeroPadding2D(((1, 2), (2, 1)))(x)
+    x = L.Conv2D(8, 3)(x)
+    x = L.Flatten()(x)
+    model = tf.keras.Model(inp, L.Dense(10)(x))
+    samples = (np.random.default_rng(4).random((100, 12, 12, 3), dtype=np.float32) - 0.3) * 10
+    tflite = quantize(model, samples)
+    xr = np.random.default_rng(5).integers(-128, 128, (20, 12, 12, 3), dtype=np.int8)
+    save("pad_relu_int8", tflite, xr)
 
 
 if __name__ == "__main__":

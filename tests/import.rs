@@ -2,7 +2,7 @@
 //! `tools/tflite/make_test_models.py` give, through the interpreter,
 //! TensorFlow Lite's reference kernels' outputs bit for bit; malformed
 //! and unsupported files get their errors.
-#![cfg(feature = "std")]
+#![cfg(feature = "cli")]
 
 use picocnn::model::writer::AlignedBytes;
 use picocnn::model::{Interpreter, Model};

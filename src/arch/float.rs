@@ -11,8 +11,6 @@
 use core::cell::RefCell;
 use std::vec::Vec;
 
-use crate::tensor::Shape;
-
 use super::portable::{taps, ConvGeom};
 use super::{clamp_f32, FloatLane as Real};
 
@@ -167,9 +165,8 @@ fn as_f32<'a, T: Real>(input: &'a [T], buf: &'a mut Vec<f32>) -> &'a [f32] {
 
 /// Stores `lanes` channels of a pixel: bias, clamp, rounding to `T`.
 #[inline(always)]
-fn store<T: Real>(c: &FloatConv<'_, T>, acc: &[f32; LANES], o0: usize, out: &mut [T]) {
-    let [lo, hi] = c.range;
-    for (l, (o, b)) in out.iter_mut().zip(&c.bias[o0..]).enumerate().take(LANES) {
+fn store<T: Real>(bias: &[T], [lo, hi]: [f32; 2], acc: &[f32; LANES], o0: usize, out: &mut [T]) {
+    for (l, (o, b)) in out.iter_mut().zip(&bias[o0..]).enumerate().take(LANES) {
         *o = T::narrow(clamp_f32(acc[l] + b.widen(), lo, hi));
     }
 }
@@ -246,7 +243,7 @@ fn general<T: Real>(
                 for (p, acc) in acc.iter().enumerate() {
                     let at = (oy * ow + px(p)) * oc + b * LANES;
                     let n = (oc - b * LANES).min(LANES);
-                    store(c, acc, b * LANES, &mut output[at..at + n]);
+                    store(c.bias, c.range, acc, b * LANES, &mut output[at..at + n]);
                 }
             }
             ox += PIXELS;
@@ -291,7 +288,7 @@ fn skipping_padding<T: Real>(
                 }
                 let at = (oy * g.output.w + ox) * oc + b * LANES;
                 let n = (oc - b * LANES).min(LANES);
-                store(c, &acc, b * LANES, &mut output[at..at + n]);
+                store(c.bias, c.range, &acc, b * LANES, &mut output[at..at + n]);
             }
         }
     }
@@ -330,7 +327,7 @@ fn depthwise<T: Real>(c: &FloatConv<'_, T>, input: &[f32], w: &[[f32; LANES]], o
                     }
                 }
                 let at = (oy * g.output.w + ox) * ch + c0;
-                store(c, &acc, c0, &mut output[at..at + n]);
+                store(c.bias, c.range, &acc, c0, &mut output[at..at + n]);
             }
         }
     }
@@ -361,21 +358,6 @@ pub(crate) fn dense<T: Real>(
         let x: &[f32] = as_f32(input, &mut work.input);
         let w = &work.layers[layer].w[..];
         let blocks = oc.div_ceil(LANES);
-        let c = FloatConv {
-            geom: ConvGeom {
-                input: Shape::new(1, 1, n),
-                output: Shape::new(1, 1, oc),
-                kernel: [1, 1],
-                stride: [1, 1],
-                dilation: [1, 1],
-                pad: [0, 0],
-                groups: 1,
-            },
-            hwo: false,
-            filter: &weights[..0],
-            bias,
-            range,
-        };
         let mut b = 0;
         while b < blocks {
             let group = (blocks - b).min(4);
@@ -388,7 +370,7 @@ pub(crate) fn dense<T: Real>(
             for (j, acc) in acc.iter().enumerate().take(group) {
                 let o0 = (b + j) * LANES;
                 let m = (oc - o0).min(LANES);
-                store(&c, acc, o0, &mut output[o0..o0 + m]);
+                store(bias, range, acc, o0, &mut output[o0..o0 + m]);
             }
             b += group;
         }

@@ -444,6 +444,25 @@ mod tests {
         }
     }
 
+    /// A random pool of up to `channels` channels and `size` rows and
+    /// columns: windows up to 3x3, strides up to 3, same or valid padding
+    /// (`None` when the window does not fit).
+    fn random_pool(rng: &mut Rng, case: usize, channels: usize, size: usize) -> Option<Pool2d> {
+        let r = |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
+        let c = r(rng, 1, channels);
+        let (kh, kw) = (r(rng, 1, 3), r(rng, 1, 3));
+        let input = Shape::new(r(rng, kh, size), r(rng, kw, size), c);
+        let padding = if case.is_multiple_of(2) {
+            Padding::Same
+        } else {
+            Padding::Valid
+        };
+        let config = Pool2dConfig::new(input, kh, kw)
+            .stride(r(rng, 1, 3), r(rng, 1, 3))
+            .padding(padding);
+        Pool2d::new(config).ok()
+    }
+
     /// Whatever loop the float pools take on this CPU, every output has
     /// the portable loops' bits: windows, strides and padding, NaNs,
     /// infinities, signed zeros and subnormal halves, every activation.
@@ -451,23 +470,10 @@ mod tests {
         let mut rng = Rng::new(seed);
         let bits = |v: &[T]| v.iter().map(|x| x.to_f32().to_bits()).collect::<Vec<_>>();
         for case in 0..400 {
-            let r =
-                |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
-            let c = r(&mut rng, 1, 40);
-            let (kh, kw) = (r(&mut rng, 1, 3), r(&mut rng, 1, 3));
-            let input = Shape::new(r(&mut rng, kh, 9), r(&mut rng, kw, 9), c);
-            let padding = if case % 2 == 0 {
-                Padding::Same
-            } else {
-                Padding::Valid
-            };
-            let stride = [r(&mut rng, 1, 3), r(&mut rng, 1, 3)];
-            let config = Pool2dConfig::new(input, kh, kw)
-                .stride(stride[0], stride[1])
-                .padding(padding);
-            let Ok(geom) = Pool2d::new(config) else {
+            let Some(geom) = random_pool(&mut rng, case, 40, 9) else {
                 continue;
             };
+            let input = geom.input_shape();
             let x: Vec<T> = (0..input.len())
                 .map(|_| T::from_f32(value(&mut rng)))
                 .collect();
@@ -497,22 +503,10 @@ mod tests {
     fn int8_max_pools_equal_the_portable_loop() {
         let mut rng = Rng::new(33);
         for case in 0..400 {
-            let r =
-                |rng: &mut Rng, lo: usize, hi: usize| lo + rng.below((hi - lo + 1) as u64) as usize;
-            let c = r(&mut rng, 1, 100);
-            let (kh, kw) = (r(&mut rng, 1, 3), r(&mut rng, 1, 3));
-            let input = Shape::new(r(&mut rng, kh, 7), r(&mut rng, kw, 7), c);
-            let padding = if case % 2 == 0 {
-                Padding::Same
-            } else {
-                Padding::Valid
-            };
-            let config = Pool2dConfig::new(input, kh, kw)
-                .stride(r(&mut rng, 1, 3), r(&mut rng, 1, 3))
-                .padding(padding);
-            let Ok(geom) = Pool2d::new(config) else {
+            let Some(geom) = random_pool(&mut rng, case, 100, 7) else {
                 continue;
             };
+            let input = geom.input_shape();
             let clamp = [
                 Clamp::NONE,
                 Clamp { min: 0, max: 127 },

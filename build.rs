@@ -52,7 +52,7 @@ fn main() {
 fn models() {
     const USES: &str = "\"conv_general\", \"conv_pointwise\", \"conv_depthwise\", \"dense\", \
                         \"max_pool\", \"avg_pool\", \"add\", \"concat\", \"activation\", \
-                        \"softmax\", \"int8\", \"f16\", \"f32\", \"conv_op\", \"max_pool_op\", \
+                        \"softmax\", \"mean\", \"int8\", \"f16\", \"f32\", \"conv_op\", \"max_pool_op\", \
                         \"avg_pool_op\", \"conv_max_pool_op\", \"conv_avg_pool_op\", \
                         \"conv_pool_rows\", \"conv_pool_band\"";
     println!("cargo::rustc-check-cfg=cfg(picocnn_pruned)");
@@ -154,6 +154,7 @@ fn kernels_of(
             6 => "concat",
             7 => "activation",
             8 => "softmax",
+            11 => "mean",
             _ => return Err(format!("op {i}: unknown kind {kind}")),
         });
     }

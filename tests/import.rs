@@ -24,7 +24,14 @@ fn int8_npy(name: &str) -> (Vec<u64>, Vec<i8>) {
 
 #[test]
 fn imported_models_give_the_reference_kernels_outputs() {
-    for name in ["lenet5_int8", "dsconv_int8", "pad_relu_int8"] {
+    for name in [
+        "lenet5_int8",
+        "dsconv_int8",
+        "pad_relu_int8",
+        "resnet8_int8",
+        "dscnn_int8",
+        "mean_int8",
+    ] {
         let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
         let blob = AlignedBytes::from(blob);
         let model = Model::parse(blob.as_bytes()).unwrap();

@@ -7,10 +7,12 @@
 //!
 //! Taken so far (int8, per-tensor or per-channel): `CONV_2D`,
 //! `DEPTHWISE_CONV_2D`, `FULLY_CONNECTED`, `MAX_POOL_2D`,
-//! `AVERAGE_POOL_2D`, `ADD`, `CONCATENATION` (channels), `RESHAPE` to a
-//! flat vector, `SOFTMAX`, and `QUANTIZE` / `DEQUANTIZE` at the model's
-//! edges (the blob's input and output are then the int8 tensors). Anything
-//! else is refused with the op's index and name.
+//! `AVERAGE_POOL_2D`, `MEAN` over height and width, `ADD`,
+//! `CONCATENATION` (channels), `RESHAPE` to a flat vector, `SOFTMAX`,
+//! `RELU`, `RELU6`, `PAD` before a valid convolution, `QUANTIZE` between
+//! two int8 tensors (a requantization), and `QUANTIZE` / `DEQUANTIZE` at
+//! the model's edges (the blob's input and output are then the int8
+//! tensors). Anything else is refused with the op's index and name.
 
 use std::format;
 use std::string::{String, ToString};
@@ -295,6 +297,18 @@ impl<'a> Importer<'a> {
             ));
         }
         Ok(d.chunks_exact(4)
+            .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    /// A constant int32 tensor's values.
+    fn int32s(&self, t: i32) -> Result<Vec<i32>, ImportError> {
+        if self.tensor(t)?.type_() != fb::TensorType::INT32 {
+            return fail(format!("tensor {t} is not int32"));
+        }
+        Ok(self
+            .data(t)?
+            .chunks_exact(4)
             .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect())
     }
@@ -672,6 +686,31 @@ impl<'a> Importer<'a> {
                 let qo = self.qparams(out)?;
                 Ok(self.builder.activation(&name, x, act, TensorType::I8(qo))?)
             }
+            fb::BuiltinOperator::MEAN => {
+                let axes =
+                    self.int32s(*ins.get(1).ok_or_else(|| ImportError("no axes".into()))?)?;
+                let mut sorted: Vec<i32> = axes
+                    .iter()
+                    .map(|&a| if a < 0 { a + 4 } else { a })
+                    .collect();
+                sorted.sort_unstable();
+                if sorted != [1, 2] {
+                    return fail(format!(
+                        "axes {axes:?}: only the mean over height and width is read"
+                    ));
+                }
+                self.qparams(ins[0])?;
+                let qo = self.qparams(out)?;
+                Ok(self.builder.mean(&name, x, TensorType::I8(qo))?)
+            }
+            fb::BuiltinOperator::QUANTIZE => {
+                // Between two int8 tensors: a requantization.
+                let qo = self.qparams(out)?;
+                self.qparams(ins[0])?;
+                Ok(self
+                    .builder
+                    .activation(&name, x, Activation::None, TensorType::I8(qo))?)
+            }
             fb::BuiltinOperator::PAD => {
                 if self.qparams(ins[0])? != self.qparams(out)? {
                     return fail("the output's quantization differs from the input's");
@@ -680,14 +719,7 @@ impl<'a> Importer<'a> {
                     .get(1)
                     .copied()
                     .ok_or_else(|| ImportError("no paddings".into()))?;
-                if self.tensor(p)?.type_() != fb::TensorType::INT32 {
-                    return fail("paddings are not int32");
-                }
-                let d = self.data(p)?;
-                let v: Vec<i32> = d
-                    .chunks_exact(4)
-                    .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
+                let v = self.int32s(p)?;
                 let cells = |i: usize| usize::try_from(v[i]).ok().filter(|&c| c <= 1 << 12);
                 let [0, 0, _, _, _, _, 0, 0] = v[..] else {
                     return fail(format!("paddings {v:?}: rows and columns only"));

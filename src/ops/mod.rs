@@ -10,6 +10,7 @@ pub mod concat;
 pub mod conv;
 pub mod conv_pool;
 pub mod dense;
+pub mod mean;
 pub mod pool;
 pub mod softmax;
 
@@ -39,6 +40,8 @@ pub(crate) mod built {
     pub const ACTIVATION: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "activation"));
     /// Softmax.
     pub const SOFTMAX: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "softmax"));
+    /// Mean over rows and columns.
+    pub const MEAN: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "mean"));
     /// Plain convolution records (kind 1), apart from the kernels fused
     /// records share.
     pub const CONV_OP: bool = cfg!(any(not(picocnn_pruned), picocnn_use = "conv_op"));

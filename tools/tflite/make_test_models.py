@@ -17,6 +17,23 @@ them, written to tests/models/tflite/:
   (1 above, 2 below, 2 left, 1 right) before a valid 3x3 convolution,
   flatten, dense 10; Keras's initial weights; 20 random int8 images.
 
+- `resnet8_int8`: ResNet-8 as MLPerf Tiny's image classification model
+  (32x32x3: conv 16, three residual stacks of 16, 32 and 64 channels with
+  batch normalisation and 1x1 shortcuts where the stride is 2, average
+  pool 8x8, dense 10, softmax); batch normalisation set from the
+  calibration images' statistics; 10 random int8 images whose mean and
+  contrast differ by image and channel.
+
+- `dscnn_int8`: DS-CNN as MLPerf Tiny's keyword spotting model (49x10x1:
+  conv 10x4 stride 2 to 64, four blocks of depthwise 3x3 and 1x1
+  convolution with batch normalisation, average pool 25x5, dense 12,
+  softmax); 10 such random int8 inputs.
+
+- `mean_int8`: TensorFlow Lite's int8 `MEAN`: a 3x3 convolution, then
+  Keras's global average pooling (`MEAN` over height and width) with and
+  without
+  `keepdims`, added, dense 10; 20 such random int8 images.
+
 Each model comes with `<name>.tflite`, `<name>_x.npy` (int8, [N, H, W, C])
 and `<name>_y.npy` (int8 outputs of the reference kernels).
 
@@ -106,6 +123,98 @@ def main():
     tflite = quantize(model, samples)
     xr = np.random.default_rng(5).integers(-128, 128, (20, 12, 12, 3), dtype=np.int8)
     save("pad_relu_int8", tflite, xr)
+
+    tf.keras.utils.set_random_seed(6)
+    save("resnet8_int8", *calibrated(resnet8(tf), (32, 32, 3), 6, 10))
+    tf.keras.utils.set_random_seed(7)
+    save("dscnn_int8", *calibrated(dscnn(tf), (49, 10, 1), 7, 10))
+
+    tf.keras.utils.set_random_seed(8)
+    inp = L.Input((12, 12, 3))
+    x = L.Conv2D(16, 3, activation="relu")(inp)
+    kept = L.Flatten()(L.GlobalAveragePooling2D(keepdims=True)(x))
+    flat = L.GlobalAveragePooling2D()(L.DepthwiseConv2D(3, padding="same")(x))
+    model = tf.keras.Model(inp, L.Dense(10)(L.Add()([kept, flat])))
+    save("mean_int8", *calibrated(model, (12, 12, 3), 8, 20))
+
+
+def calibrated(model, shape, seed, n):
+    """The model with batch normalisation set as training would leave it
+    (each layer's statistics those of its input on the calibration data,
+    random scales and offsets), quantized on random inputs in [-1, 1], and
+    `n` random int8 test inputs."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    samples = varied(rng, 100, shape)
+    for layer in model.layers:
+        if layer.__class__.__name__ == "BatchNormalization":
+            x = tf.keras.Model(model.input, layer.input)(samples).numpy()
+            c = x.shape[-1]
+            layer.set_weights(
+                [
+                    rng.uniform(0.5, 1.5, c).astype(np.float32),
+                    rng.uniform(-0.2, 0.2, c).astype(np.float32),
+                    x.mean(axis=(0, 1, 2)),
+                    x.var(axis=(0, 1, 2)) + 1e-6,
+                ]
+            )
+    # Logits centred and spread by about two from input to input, so that
+    # the outputs differ by input.
+    head = model.layers[-1]
+    features = tf.keras.Model(model.input, head.input)(samples).numpy()
+    w, b = head.get_weights()
+    logits = features.reshape(len(samples), -1) @ w
+    spread = float(np.std(logits - logits.mean(axis=0)))
+    f = 2.0 / max(spread, 1e-6)
+    head.set_weights([w * f, -logits.mean(axis=0) * f])
+    tflite = quantize(model, samples)
+    _, inp = reference(tflite, np.zeros((1, *shape), np.int8))
+    scale, zp = inp["quantization"]
+    x = np.clip(np.round(varied(rng, n, shape) / scale) + zp, -128, 127).astype(np.int8)
+    return tflite, x
+
+
+def varied(rng, n, shape):
+    """Random inputs in [-1, 1] whose mean and contrast differ per input
+    and channel, as a global pool's features do for real data."""
+    centre = rng.uniform(-0.6, 0.6, (n, 1, 1, shape[-1]))
+    contrast = rng.uniform(0.1, 0.4, (n, 1, 1, shape[-1]))
+    noise = rng.uniform(-1, 1, (n, *shape))
+    return np.clip(centre + contrast * noise, -1, 1).astype(np.float32)
+
+
+def resnet8(tf):
+    """MLPerf Tiny's ResNet-8 (EEMBC's `resnet_v1_eembc`)."""
+    L = tf.keras.layers
+    reg = tf.keras.regularizers.l2(1e-4)
+
+    def conv(x, c, k, stride):
+        return L.Conv2D(c, k, strides=stride, padding="same", kernel_regularizer=reg)(x)
+
+    inp = L.Input((32, 32, 3))
+    x = L.Activation("relu")(L.BatchNormalization()(conv(inp, 16, 3, 1)))
+    for c, stride in [(16, 1), (32, 2), (64, 2)]:
+        y = L.Activation("relu")(L.BatchNormalization()(conv(x, c, 3, stride)))
+        y = L.BatchNormalization()(conv(y, c, 3, 1))
+        if stride != 1:
+            x = conv(x, c, 1, stride)
+        x = L.Activation("relu")(L.Add()([x, y]))
+    x = L.Flatten()(L.AveragePooling2D(8)(x))
+    return tf.keras.Model(inp, L.Dense(10, activation="softmax")(x))
+
+
+def dscnn(tf):
+    """MLPerf Tiny's DS-CNN for keyword spotting (49 frames of 10 MFCCs)."""
+    L = tf.keras.layers
+    inp = L.Input((49, 10, 1))
+    x = L.Conv2D(64, (10, 4), strides=(2, 2), padding="same")(inp)
+    x = L.Activation("relu")(L.BatchNormalization()(x))
+    for _ in range(4):
+        x = L.Activation("relu")(L.BatchNormalization()(L.DepthwiseConv2D(3, padding="same")(x)))
+        x = L.Activation("relu")(L.BatchNormalization()(L.Conv2D(64, 1)(x)))
+    x = L.Flatten()(L.AveragePooling2D((25, 5))(x))
+    return tf.keras.Model(inp, L.Dense(12, activation="softmax")(x))
 
 
 if __name__ == "__main__":

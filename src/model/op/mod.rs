@@ -20,6 +20,7 @@ mod concat;
 mod conv;
 mod conv_pool;
 mod dense;
+mod mean;
 mod pool;
 mod softmax;
 
@@ -310,6 +311,8 @@ registry! {
     9 ConvMaxPool "conv_max_pool" false => conv_pool::ConvPoolRecord,
     /// Convolution fused with the average pool over its output.
     10 ConvAvgPool "conv_avg_pool" false => conv_pool::ConvPoolRecord,
+    /// Mean over rows and columns into its own quantization.
+    11 Mean "mean" false => mean::MeanRecord,
 }
 
 /// Whether this build has any convolution kernel.
@@ -332,6 +335,7 @@ impl OpKind {
             OpKind::Concat => built::CONCAT,
             OpKind::Activation => built::ACTIVATION,
             OpKind::Softmax => built::SOFTMAX,
+            OpKind::Mean => built::MEAN,
             OpKind::ConvMaxPool => built::CONV_MAX_POOL_OP && conv_built() && built::MAX_POOL,
             OpKind::ConvAvgPool => built::CONV_AVG_POOL_OP && conv_built() && built::AVG_POOL,
         }
@@ -348,6 +352,7 @@ impl OpKind {
             OpKind::Concat => "concat: left out of this build (PICOCNN_MODELS)",
             OpKind::Activation => "activation: left out of this build (PICOCNN_MODELS)",
             OpKind::Softmax => "softmax: left out of this build (PICOCNN_MODELS)",
+            OpKind::Mean => "mean: left out of this build (PICOCNN_MODELS)",
             OpKind::ConvMaxPool => {
                 "convolution with max pooling: left out of this build (PICOCNN_MODELS)"
             }

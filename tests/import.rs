@@ -54,6 +54,47 @@ fn imported_models_give_the_reference_kernels_outputs() {
     }
 }
 
+/// Float32 models give the reference kernels' outputs to within float
+/// rounding: picocnn sums in another order.
+#[test]
+fn imported_float_models_are_within_rounding_of_the_reference() {
+    for name in [
+        "lenet5_f32",
+        "dsconv_f32",
+        "resnet8_f32",
+        "dscnn_f32",
+        "mean_f32",
+    ] {
+        let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
+        let blob = AlignedBytes::from(blob);
+        let model = Model::parse(blob.as_bytes()).unwrap();
+        let (xs, x) = f32_npy(&format!("{name}_x.npy"));
+        let (ys, y) = f32_npy(&format!("{name}_y.npy"));
+        let (n_in, n_out) = (x.len() / xs[0] as usize, y.len() / ys[0] as usize);
+        let mut arena = vec![0u8; model.arena_len()];
+        let mut it = Interpreter::new(&model, &mut arena).unwrap();
+        let mut worst = 0f32;
+        for k in 0..xs[0] as usize {
+            it.input_mut::<f32>(0)
+                .unwrap()
+                .copy_from_slice(&x[k * n_in..(k + 1) * n_in]);
+            it.run().unwrap();
+            for (a, b) in it.output::<f32>(0).unwrap().iter().zip(&y[k * n_out..]) {
+                worst = worst.max((a - b).abs() / b.abs().max(1.0));
+            }
+        }
+        eprintln!("{name}: largest difference {worst:e}");
+        assert!(worst < 1e-6, "{name}: {worst}");
+    }
+}
+
+fn f32_npy(name: &str) -> (Vec<u64>, Vec<f32>) {
+    let bytes = file(name);
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec().unwrap())
+}
+
 /// Cut short anywhere, or with bits flipped, a model file gives an error
 /// or (for a flip the checks cannot see) a blob; never a panic.
 #[test]

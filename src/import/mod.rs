@@ -1,11 +1,11 @@
 //! Models trained elsewhere, as ordinary blobs (`std`): TensorFlow Lite
-//! flatbuffers of int8 networks, read with the `flatbuffers` crate and
+//! flatbuffers of int8 and float32 networks, read with the `flatbuffers` crate and
 //! TensorFlow Lite's schema (every offset and length checked by its
 //! verifier before anything is read), mapped op by op onto a
 //! [`ModelBuilder`], which plans and checks the blob as for picocnn's own
 //! exports.
 //!
-//! Taken so far (int8, per-tensor or per-channel): `CONV_2D`,
+//! Taken so far (int8 per-tensor or per-channel, and float32): `CONV_2D`,
 //! `DEPTHWISE_CONV_2D`, `FULLY_CONNECTED`, `MAX_POOL_2D`,
 //! `AVERAGE_POOL_2D`, `MEAN` over height and width, `ADD`,
 //! `CONCATENATION` (channels), `RESHAPE` to a flat vector, `SOFTMAX`,
@@ -202,7 +202,7 @@ impl<'a> Importer<'a> {
         let tensor = self.tensor(t)?;
         if tensor.type_() != fb::TensorType::INT8 {
             return fail(format!(
-                "tensor {t} ({}) is {}: this imports int8 models",
+                "tensor {t} ({}) is {}: this imports int8 and float32 models",
                 tensor.name().unwrap_or(""),
                 tensor
                     .type_()
@@ -222,6 +222,72 @@ impl<'a> Importer<'a> {
             _ => fail(format!(
                 "tensor {t}: an activation needs one scale and one zero point"
             )),
+        }
+    }
+
+    /// A tensor's element type: int8 with its quantization, or float32.
+    fn ty(&self, t: i32) -> Result<TensorType, ImportError> {
+        if self.tensor(t)?.type_() == fb::TensorType::FLOAT32 {
+            Ok(TensorType::F32)
+        } else {
+            Ok(TensorType::I8(self.qparams(t)?))
+        }
+    }
+
+    /// Fails unless tensors `a` and `b` have one type and quantization.
+    fn same_ty(&self, a: i32, b: i32) -> Result<TensorType, ImportError> {
+        let ty = self.ty(a)?;
+        if ty != self.ty(b)? {
+            return fail("the output's quantization differs from the input's");
+        }
+        Ok(ty)
+    }
+
+    /// A constant float32 tensor of `len` values.
+    fn floats(&self, t: i32, len: usize) -> Result<Vec<f32>, ImportError> {
+        if self.tensor(t)?.type_() != fb::TensorType::FLOAT32 {
+            return fail(format!("tensor {t} is not float32"));
+        }
+        let d = self.data(t)?;
+        if d.len() != 4 * len {
+            return fail(format!(
+                "tensor {t} holds {} bytes, not {}",
+                d.len(),
+                4 * len
+            ));
+        }
+        Ok(d.chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    /// A layer's weights: int8 filters with their scales and int32 bias
+    /// when its input is int8, else float32 ones (`len` filter values,
+    /// `channels` biases).
+    fn layer_weights(
+        &self,
+        ins: &[i32],
+        out: i32,
+        len: usize,
+        channels: usize,
+    ) -> Result<(Weights, TensorType), ImportError> {
+        let bias = ins.get(2).copied().filter(|&t| t >= 0);
+        match (self.ty(ins[0])?, self.ty(out)?) {
+            (TensorType::I8(qi), TensorType::I8(qo)) => {
+                let (filter, scales) = self.weights(ins[1], len, channels)?;
+                let bias = self.bias(bias, channels)?;
+                let w = Weights::i8_from_scales(filter, bias, &scales, qi, qo)?;
+                Ok((w, TensorType::I8(qo)))
+            }
+            (TensorType::F32, TensorType::F32) => {
+                let filter = self.floats(ins[1], len)?;
+                let bias = match bias {
+                    Some(t) => self.floats(t, channels)?,
+                    None => vec![0.0; channels],
+                };
+                Ok((Weights::F32 { filter, bias }, TensorType::F32))
+            }
+            _ => fail("mixes float and int8 tensors"),
         }
     }
 
@@ -380,8 +446,8 @@ impl<'a> Importer<'a> {
                 input = io(first.outputs()).first().copied().unwrap_or(-1);
             }
         }
-        let q = self.qparams(input)?;
-        let id = self.builder.input(self.shape(input)?, TensorType::I8(q));
+        let ty = self.ty(input)?;
+        let id = self.builder.input(self.shape(input)?, ty);
         self.set(input, id)?;
         let mut model_outputs = outputs.clone();
         for (k, op) in ops.iter().enumerate() {
@@ -564,13 +630,8 @@ impl<'a> Importer<'a> {
                     .iter()
                     .try_fold(1usize, |a, &b| a.checked_mul(b))
                     .ok_or_else(|| ImportError(format!("filter shape {dims:?}")))?;
-                let (filter, scales) = self.weights(ins[1], len, channels)?;
-                let bias = self.bias(ins.get(2).copied(), channels)?;
-                let (qi, qo) = (self.qparams(ins[0])?, self.qparams(out)?);
-                let w = Weights::i8_from_scales(filter, bias, &scales, qi, qo)?;
-                Ok(self
-                    .builder
-                    .conv2d(&name, x, config, act, w, TensorType::I8(qo))?)
+                let (w, ty) = self.layer_weights(ins, out, len, channels)?;
+                Ok(self.builder.conv2d(&name, x, config, act, w, ty)?)
             }
             fb::BuiltinOperator::FULLY_CONNECTED => {
                 let p = op
@@ -594,14 +655,9 @@ impl<'a> Importer<'a> {
                 let len = n_out
                     .checked_mul(n_in)
                     .ok_or_else(|| ImportError(format!("weights shape {dims:?}")))?;
-                let (w, scales) = self.weights(ins[1], len, n_out)?;
-                let bias = self.bias(ins.get(2).copied(), n_out)?;
-                let (qi, qo) = (self.qparams(ins[0])?, self.qparams(out)?);
-                let w = Weights::i8_from_scales(w, bias, &scales, qi, qo)?;
+                let (w, ty) = self.layer_weights(ins, out, len, n_out)?;
                 let act = Self::activation(p.fused_activation_function())?;
-                Ok(self
-                    .builder
-                    .dense(&name, x, n_out, act, w, TensorType::I8(qo))?)
+                Ok(self.builder.dense(&name, x, n_out, act, w, ty)?)
             }
             fb::BuiltinOperator::MAX_POOL_2D | fb::BuiltinOperator::AVERAGE_POOL_2D => {
                 let p = op
@@ -610,9 +666,7 @@ impl<'a> Importer<'a> {
                 if Self::activation(p.fused_activation_function())? != Activation::None {
                     return fail("a fused activation on a pool is not read");
                 }
-                if self.qparams(ins[0])? != self.qparams(out)? {
-                    return fail("the output's quantization differs from the input's");
-                }
+                self.same_ty(ins[0], out)?;
                 let window = [
                     pos(p.filter_height(), "window")?,
                     pos(p.filter_width(), "window")?,
@@ -634,8 +688,7 @@ impl<'a> Importer<'a> {
                 }
                 let y = self.id(ins[1])?;
                 let act = Self::activation(p.fused_activation_function())?;
-                let qo = self.qparams(out)?;
-                Ok(self.builder.add(&name, x, y, act, TensorType::I8(qo))?)
+                Ok(self.builder.add(&name, x, y, act, self.ty(out)?)?)
             }
             fb::BuiltinOperator::CONCATENATION => {
                 let p = op
@@ -651,17 +704,14 @@ impl<'a> Importer<'a> {
                     .iter()
                     .map(|&t| self.id(t))
                     .collect::<Result<Vec<_>, _>>()?;
-                let qo = self.qparams(out)?;
-                Ok(self.builder.concat(&name, &xs, TensorType::I8(qo))?)
+                Ok(self.builder.concat(&name, &xs, self.ty(out)?)?)
             }
             fb::BuiltinOperator::RESHAPE => {
                 let to = self.shape(out)?;
                 if to.h != 1 || to.w != 1 || to.c != in_shape.len() {
                     return fail(format!("to {to}: only a flattening is read"));
                 }
-                if self.qparams(ins[0])? != self.qparams(out)? {
-                    return fail("the output's quantization differs from the input's");
-                }
+                self.same_ty(ins[0], out)?;
                 // Dense layers read any shape in NHWC order: the same tensor.
                 Ok(x)
             }
@@ -669,8 +719,8 @@ impl<'a> Importer<'a> {
                 let p = op
                     .builtin_options_as_softmax_options()
                     .ok_or_else(|| missing("SOFTMAX"))?;
-                let qo = self.qparams(out)?;
-                if qo != QParams::new(1.0 / 256.0, -128)? {
+                let ty = self.ty(out)?;
+                if matches!(ty, TensorType::I8(q) if q != QParams::new(1.0 / 256.0, -128)?) {
                     return fail(
                         "an int8 softmax's output must have scale 1/256 and zero point -128",
                     );
@@ -683,8 +733,7 @@ impl<'a> Importer<'a> {
                 } else {
                     Activation::Relu6
                 };
-                let qo = self.qparams(out)?;
-                Ok(self.builder.activation(&name, x, act, TensorType::I8(qo))?)
+                Ok(self.builder.activation(&name, x, act, self.ty(out)?)?)
             }
             fb::BuiltinOperator::MEAN => {
                 let axes =
@@ -699,9 +748,8 @@ impl<'a> Importer<'a> {
                         "axes {axes:?}: only the mean over height and width is read"
                     ));
                 }
-                self.qparams(ins[0])?;
-                let qo = self.qparams(out)?;
-                Ok(self.builder.mean(&name, x, TensorType::I8(qo))?)
+                self.ty(ins[0])?;
+                Ok(self.builder.mean(&name, x, self.ty(out)?)?)
             }
             fb::BuiltinOperator::QUANTIZE => {
                 // Between two int8 tensors: a requantization.
@@ -712,9 +760,7 @@ impl<'a> Importer<'a> {
                     .activation(&name, x, Activation::None, TensorType::I8(qo))?)
             }
             fb::BuiltinOperator::PAD => {
-                if self.qparams(ins[0])? != self.qparams(out)? {
-                    return fail("the output's quantization differs from the input's");
-                }
+                self.same_ty(ins[0], out)?;
                 let p = ins
                     .get(1)
                     .copied()

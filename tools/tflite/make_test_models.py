@@ -35,7 +35,11 @@ them, written to tests/models/tflite/:
   `keepdims`, added, dense 10; 20 such random int8 images.
 
 Each model comes with `<name>.tflite`, `<name>_x.npy` (int8, [N, H, W, C])
-and `<name>_y.npy` (int8 outputs of the reference kernels).
+and `<name>_y.npy` (int8 outputs of the reference kernels). Each but
+`pad_relu` also comes as `<name>_f32`: the float32 conversion of the same
+Keras network, with float inputs (LeNet-5's: the digits in [0, 1]; the
+others': the random inputs before quantization) and the reference
+kernels' float outputs.
 
     target/litert-venv/bin/python tools/tflite/make_test_models.py
 """
@@ -94,6 +98,7 @@ def main():
     scale, zp = inp["quantization"]
     xq = np.clip(np.round(test / scale) + zp, -128, 127).astype(np.int8)
     save("lenet5_int8", tflite, xq)
+    save("lenet5_f32", quantize(model, None, "f32"), test)
 
     tf.keras.utils.set_random_seed(2)
     L = tf.keras.layers
@@ -111,6 +116,8 @@ def main():
     tflite = quantize(model, samples)
     xr = np.random.default_rng(3).integers(-128, 128, (20, 32, 32, 3), dtype=np.int8)
     save("dsconv_int8", tflite, xr)
+    xf = np.random.default_rng(3).random((20, 32, 32, 3), dtype=np.float32)
+    save("dsconv_f32", quantize(model, None, "f32"), xf)
 
     tf.keras.utils.set_random_seed(4)
     inp = L.Input((12, 12, 3))
@@ -125,9 +132,9 @@ def main():
     save("pad_relu_int8", tflite, xr)
 
     tf.keras.utils.set_random_seed(6)
-    save("resnet8_int8", *calibrated(resnet8(tf), (32, 32, 3), 6, 10))
+    save_both("resnet8", resnet8(tf), (32, 32, 3), 6, 10)
     tf.keras.utils.set_random_seed(7)
-    save("dscnn_int8", *calibrated(dscnn(tf), (49, 10, 1), 7, 10))
+    save_both("dscnn", dscnn(tf), (49, 10, 1), 7, 10)
 
     tf.keras.utils.set_random_seed(8)
     inp = L.Input((12, 12, 3))
@@ -135,14 +142,22 @@ def main():
     kept = L.Flatten()(L.GlobalAveragePooling2D(keepdims=True)(x))
     flat = L.GlobalAveragePooling2D()(L.DepthwiseConv2D(3, padding="same")(x))
     model = tf.keras.Model(inp, L.Dense(10)(L.Add()([kept, flat])))
-    save("mean_int8", *calibrated(model, (12, 12, 3), 8, 20))
+    save_both("mean", model, (12, 12, 3), 8, 20)
+
+
+def save_both(name, model, shape, seed, n):
+    """`<name>_int8` as `calibrated` makes it, and `<name>_f32`: the same
+    network in float32 on the same inputs before quantization."""
+    tflite, xq, xf = calibrated(model, shape, seed, n)
+    save(f"{name}_int8", tflite, xq)
+    save(f"{name}_f32", quantize(model, None, "f32"), xf)
 
 
 def calibrated(model, shape, seed, n):
     """The model with batch normalisation set as training would leave it
     (each layer's statistics those of its input on the calibration data,
     random scales and offsets), quantized on random inputs in [-1, 1], and
-    `n` random int8 test inputs."""
+    `n` random test inputs, int8 and the float ones they quantize."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -171,8 +186,9 @@ def calibrated(model, shape, seed, n):
     tflite = quantize(model, samples)
     _, inp = reference(tflite, np.zeros((1, *shape), np.int8))
     scale, zp = inp["quantization"]
-    x = np.clip(np.round(varied(rng, n, shape) / scale) + zp, -128, 127).astype(np.int8)
-    return tflite, x
+    xf = varied(rng, n, shape)
+    x = np.clip(np.round(xf / scale) + zp, -128, 127).astype(np.int8)
+    return tflite, x, xf
 
 
 def varied(rng, n, shape):

@@ -1630,9 +1630,12 @@ fn import_writes_a_blob_with_the_reference_outputs() {
     let other = dir.join("other.pcnn");
     let junk = dir.join("junk.tflite");
     std::fs::write(&junk, b"no flatbuffer here").unwrap();
+    let junk_onnx = dir.join("junk.onnx");
+    std::fs::write(&junk_onnx, b"\xff\xff no protobuf here").unwrap();
     for (model, says) in [
-        (x, "TensorFlow Lite files"),
+        (x, "TensorFlow Lite (.tflite) and ONNX (.onnx) files"),
         (junk.to_str().unwrap(), "not a TensorFlow Lite model"),
+        (junk_onnx.to_str().unwrap(), "not an ONNX model"),
     ] {
         let out = cli(&[&os("import"), &os(model), &os("--out"), other.as_os_str()]);
         let err = String::from_utf8_lossy(&out.stderr);
@@ -1640,4 +1643,40 @@ fn import_writes_a_blob_with_the_reference_outputs() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
         assert!(!other.exists());
     }
+}
+
+#[test]
+fn import_reads_onnx_and_writes_rust_source() {
+    let dir = temp_dir("import-onnx");
+    let onnx = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/models/onnx/dscnn_qdq.onnx"
+    );
+    let (blob, rust) = (dir.join("dscnn.pcnn"), dir.join("dscnn.rs"));
+    let out = Command::new(env!("CARGO_BIN_EXE_picocnn"))
+        .arg("import")
+        .arg(onnx)
+        .arg("--out")
+        .arg(&blob)
+        .arg("--rust")
+        .arg(&rust)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let bytes = picocnn::model::writer::AlignedBytes::from(std::fs::read(&blob).unwrap());
+    let model = picocnn::model::Model::parse(bytes.as_bytes()).unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("arena {} bytes", model.arena_len())),
+        "{said}"
+    );
+    let src = std::fs::read_to_string(&rust).unwrap();
+    assert!(
+        src.contains(&format!("ARENA_LEN: usize = {}", model.arena_len())),
+        "{src}"
+    );
 }

@@ -8,8 +8,12 @@ use picocnn::augment::Pipeline;
 use picocnn::tensor::Shape;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
-    let Ok(p) = text.parse::<Pipeline>() else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(p) = text.parse::<Pipeline>() else {
+        return;
+    };
     let mut digit = [0.5f32; 28 * 28];
     p.apply(&mut digit, Shape::new(28, 28, 1), data.len() as u64);
     let again = p.to_string();

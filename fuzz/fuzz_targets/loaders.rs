@@ -9,7 +9,9 @@ use picocnn::train::Net;
 use std::sync::Mutex;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, body)) = data.split_first() else { return };
+    let Some((&pick, body)) = data.split_first() else {
+        return;
+    };
     // One file per process: libFuzzer runs one input at a time.
     let path = std::env::temp_dir().join(format!("picocnn-fuzz-{}", std::process::id()));
     std::fs::write(&path, body).expect("temporary file");

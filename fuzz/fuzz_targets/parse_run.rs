@@ -15,12 +15,16 @@ fuzz_target!(|data: &[u8]| {
         bytes[header::CRC..header::CRC + 4].copy_from_slice(&crc.to_le_bytes());
     }
     let blob = AlignedBytes::from(bytes);
-    let Ok(model) = Model::parse(blob.as_bytes()) else { return };
+    let Ok(model) = Model::parse(blob.as_bytes()) else {
+        return;
+    };
     if model.arena_len() > 1 << 20 {
         return;
     }
     let mut arena = vec![0u8; model.arena_len()];
-    let Ok(mut interp) = Interpreter::new(&model, &mut arena) else { return };
+    let Ok(mut interp) = Interpreter::new(&model, &mut arena) else {
+        return;
+    };
     if let Ok(x) = interp.input_mut::<i8>(0) {
         for (i, v) in x.iter_mut().enumerate() {
             *v = data.get(i).copied().unwrap_or(0) as i8;

@@ -4,8 +4,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use picocnn::model::writer::AlignedBytes;
 use picocnn::learn::FineTuner;
+use picocnn::model::writer::AlignedBytes;
 use picocnn::model::Model;
 use picocnn::protocol::{encode, Answer, Learned, Receiver, Server, REQUEST_MAGIC};
 use std::sync::OnceLock;
@@ -13,7 +13,10 @@ use std::sync::OnceLock;
 fn blob() -> &'static AlignedBytes {
     static BLOB: OnceLock<AlignedBytes> = OnceLock::new();
     BLOB.get_or_init(|| {
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/models/lenet5_mnist_i8_fused.pcnn");
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../tests/models/lenet5_mnist_i8_fused.pcnn"
+        );
         AlignedBytes::from(std::fs::read(path).expect("committed model"))
     })
 }
@@ -22,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = Answer::from_bytes(data);
     let _ = Learned::from_bytes(data);
     static MODEL: OnceLock<Model<'static>> = OnceLock::new();
-    let model = MODEL.get_or_init(|| Model::parse(blob().as_bytes()).expect("committed model parses"));
+    let model =
+        MODEL.get_or_init(|| Model::parse(blob().as_bytes()).expect("committed model parses"));
     let mut arena = vec![0u8; model.arena_len()];
     let mut train = vec![0u8; FineTuner::train_len(model).unwrap_or(0)];
     let Ok(mut server) = Server::with_learning(model, &mut arena, &mut train, 0.05, 1) else {

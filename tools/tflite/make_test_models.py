@@ -34,6 +34,10 @@ them, written to tests/models/tflite/:
   without
   `keepdims`, added, dense 10; 20 such random int8 images.
 
+`lenet5_int8_digits.json` holds the classes TensorFlow Lite's reference
+kernels give for each of the shipped test digits (pixels / 255, quantized
+as the model's input asks) and how many are right.
+
 Each model comes with `<name>.tflite`, `<name>_x.npy` (int8, [N, H, W, C])
 and `<name>_y.npy` (int8 outputs of the reference kernels). Each but
 `pad_relu` also comes as `<name>_f32`: the float32 conversion of the same
@@ -98,6 +102,7 @@ def main():
     scale, zp = inp["quantization"]
     xq = np.clip(np.round(test / scale) + zp, -128, 127).astype(np.int8)
     save("lenet5_int8", tflite, xq)
+    digits(tflite, data, scale, zp)
     save("lenet5_f32", quantize(model, None, "f32"), test)
 
     tf.keras.utils.set_random_seed(2)
@@ -143,6 +148,23 @@ def main():
     flat = L.GlobalAveragePooling2D()(L.DepthwiseConv2D(3, padding="same")(x))
     model = tf.keras.Model(inp, L.Dense(10)(L.Add()([kept, flat])))
     save_both("mean", model, (12, 12, 3), 8, 20)
+
+
+def digits(tflite, data, scale, zp):
+    """TensorFlow Lite's classes for every shipped test digit (its
+    reference kernels), for the main job to hold picocnn's to."""
+    import json
+
+    images = idx(os.path.join(data, "t10k-images-idx3-ubyte.gz"))[..., None].astype(np.float32) / 255.0
+    labels = idx(os.path.join(data, "t10k-labels-idx1-ubyte.gz")).astype(np.int64)
+    xq = np.clip(np.round(images / scale) + zp, -128, 127).astype(np.int8)
+    y, _ = reference(tflite, xq)
+    classes = [int(c) for c in y.argmax(axis=1)]
+    correct = int(sum(c == l for c, l in zip(classes, labels)))
+    with open(os.path.join(OUT, "lenet5_int8_digits.json"), "w") as f:
+        json.dump({"digits": len(classes), "correct": correct, "classes": classes}, f)
+        f.write("\n")
+    print(f"lenet5_int8 on the {len(classes)} shipped test digits: {correct} correct")
 
 
 def save_both(name, model, shape, seed, n):

@@ -80,8 +80,9 @@ fn run_one(target: &str, seconds: u64) -> Result<String, String> {
         cmd.arg(crate::root().join("tests/models"));
     }
     if target == "import" {
-        // So do the TensorFlow Lite test models the importer's.
+        // So do the importers' TensorFlow Lite and ONNX test models.
         cmd.arg(crate::root().join("tests/models/tflite"));
+        cmd.arg(crate::root().join("tests/models/onnx"));
     }
     cmd.args(["--", &time, &max_len, "-print_final_stats=1"])
         .stdout(Stdio::null());

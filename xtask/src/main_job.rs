@@ -1,6 +1,8 @@
 //! `cargo xtask main-job`: the README's main job. Trains LeNet-5 on the shipped digits,
 //! quantizes it, evaluates float against int8, writes the `.pcnn` and Rust source, and runs
-//! the int8 and f16 models under QEMU (`target/main-job/`).
+//! the int8 and f16 models under QEMU (`target/main-job/`); then imports the Keras LeNet-5 of
+//! `tests/models/tflite` and holds it to TensorFlow Lite's classes, on the host and the
+//! devices.
 
 use std::path::Path;
 use std::process::Command;
@@ -32,6 +34,73 @@ fn eval_json(bin: &Path, model: &Path) -> Result<Eval, String> {
     }
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(&text).map_err(|e| format!("eval output: {e}: {text}"))
+}
+
+/// What TensorFlow Lite's reference kernels gave for the shipped test
+/// digits (`tools/tflite/make_test_models.py`).
+#[derive(Deserialize)]
+struct TfliteDigits {
+    digits: usize,
+    correct: usize,
+    classes: Vec<usize>,
+}
+
+/// The Keras LeNet-5 imported from TensorFlow Lite: its blob and the
+/// summary lines (accuracy against TensorFlow Lite's, class by class).
+fn keras_lenet(bin: &Path, dir: &Path) -> Result<(std::path::PathBuf, String), String> {
+    let tflite = crate::root().join("tests/models/tflite/lenet5_int8.tflite");
+    let blob = dir.join("keras_lenet5.pcnn");
+    let out = Command::new(bin)
+        .arg("import")
+        .arg(&tflite)
+        .arg("--out")
+        .arg(&blob)
+        // It was trained on pixels / 255.
+        .args(["--normalise", "0.00392157,0"])
+        .current_dir(crate::root())
+        .output()
+        .map_err(|e| format!("cannot run picocnn: {e}"))?;
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+    }
+    let reference = crate::root().join("tests/models/tflite/lenet5_int8_digits.json");
+    let text =
+        std::fs::read_to_string(&reference).map_err(|e| format!("{}: {e}", reference.display()))?;
+    let t: TfliteDigits =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", reference.display()))?;
+    let eval = eval_json(bin, &blob)?;
+    let ours = mnist::host_classes(&blob, t.digits)?;
+    let same = ours.iter().zip(&t.classes).filter(|(a, b)| a == b).count();
+    if same != t.digits || ours.len() != t.digits {
+        return Err(format!(
+            "the imported Keras LeNet-5 gives TensorFlow Lite's class for {same} of {} digits",
+            t.digits
+        ));
+    }
+    let line = format!(
+        "Keras LeNet-5 imported from TensorFlow Lite (int8): {:.2} % on the {} test digits, \
+         TensorFlow Lite's {:.2} %, the same class for {} of {}; arena {} bytes",
+        100.0 * eval.accuracy,
+        thousands(t.digits),
+        100.0 * t.correct as f64 / t.digits as f64,
+        thousands(same),
+        thousands(t.digits),
+        eval.arena_bytes
+    );
+    Ok((blob, line))
+}
+
+/// `n` with a comma every three digits.
+fn thousands(n: usize) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    out
 }
 
 /// The README's main job; true when every step passed.
@@ -149,6 +218,14 @@ pub fn run(opts: &Opts) -> bool {
             return false;
         }
     };
+    eprintln!("== import the Keras LeNet-5 (TensorFlow Lite int8)");
+    let (keras, keras_line) = match keras_lenet(&bin, &dir) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("== import the Keras LeNet-5: FAILED: {e}");
+            return false;
+        }
+    };
     let mut device = Vec::new();
     let mut ok = true;
     if toolchain::on_path("qemu-system-arm") {
@@ -156,6 +233,8 @@ pub fn run(opts: &Opts) -> bool {
             (machines::m4(), 2000, &int8),
             (machines::m0(), 150, &int8),
             (machines::m4(), 200, &half),
+            (machines::m4(), 2000, &keras),
+            (machines::m0(), 150, &keras),
         ] {
             let o = Opts {
                 machines: vec![m],
@@ -169,7 +248,13 @@ pub fn run(opts: &Opts) -> bool {
                 digits,
                 board: None,
             };
-            let precision = if model == &half { "f16" } else { "int8" };
+            let precision = if model == &half {
+                "f16"
+            } else if model == &keras {
+                "Keras int8"
+            } else {
+                "int8"
+            };
             eprintln!(
                 "== the {precision} model on {} under QEMU ({digits} digits)",
                 m.name
@@ -229,6 +314,7 @@ pub fn run(opts: &Opts) -> bool {
         "  wrote lenet5.pcnn and lenet5_model.rs (ARENA_LEN = {}, TRAIN_ARENA_LEN = {train_len})",
         i.arena_bytes
     );
+    println!("  {keras_line}");
     for d in &device {
         println!("  {d}");
     }
@@ -238,6 +324,13 @@ pub fn run(opts: &Opts) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn thousands_have_commas() {
+        assert_eq!(thousands(2000), "2,000");
+        assert_eq!(thousands(150), "150");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
 
     #[test]
     fn reads_picocnn_eval_json() {

@@ -11,6 +11,22 @@ use crate::{Opts, Totals};
 /// The host's run of the `mnist` firmware's work: `(digits, correct, digest)`
 /// of the first `n` test digits through `model` in the interpreter.
 fn host_mnist(model: &Path, n: usize) -> Result<(usize, usize, u32), String> {
+    let classes = host_classes(model, n)?;
+    let (_, test) =
+        picocnn::data::load_mnist(crate::root().join("data/mnist")).map_err(|e| e.to_string())?;
+    let correct = (0..classes.len())
+        .filter(|&i| classes[i] == test.label(i))
+        .count();
+    let digest = classes.iter().fold(0x811c_9dc5u32, |d, &c| {
+        (d ^ c as u32).wrapping_mul(0x0100_0193)
+    });
+    Ok((classes.len(), correct, digest))
+}
+
+/// The class the host's interpreter gives each of the first `n` shipped
+/// test digits (pixels through the blob's normalisation), as the `mnist`
+/// firmware feeds them.
+pub fn host_classes(model: &Path, n: usize) -> Result<Vec<usize>, String> {
     use picocnn::model::{writer::AlignedBytes, Interpreter, Model};
     let bytes = std::fs::read(model).map_err(|e| format!("{}: {e}", model.display()))?;
     let blob = AlignedBytes::from(bytes);
@@ -22,7 +38,7 @@ fn host_mnist(model: &Path, n: usize) -> Result<(usize, usize, u32), String> {
     let input = model.tensor(model.input(0).ok_or("model without input")?);
     let (scale, offset) = model.normalisation();
     let n = n.min(test.len());
-    let (mut correct, mut digest) = (0usize, 0x811c_9dc5u32);
+    let mut classes = Vec::with_capacity(n);
     fn argmax<T: PartialOrd + Copy>(v: &[T]) -> usize {
         (0..v.len()).fold(0, |b, k| if v[k] > v[b] { k } else { b })
     }
@@ -55,10 +71,9 @@ fn host_mnist(model: &Path, n: usize) -> Result<(usize, usize, u32), String> {
                 argmax(it.output::<f32>(0).map_err(e)?)
             }
         };
-        correct += (best == test.label(i)) as usize;
-        digest = (digest ^ best as u32).wrapping_mul(0x0100_0193);
+        classes.push(best);
     }
-    Ok((n, correct, digest))
+    Ok(classes)
 }
 
 /// Builds the `mnist` firmware for `m` and runs it; what failed when it did not run.

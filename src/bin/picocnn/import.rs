@@ -1,4 +1,4 @@
-//! `picocnn import`: a TensorFlow Lite model as a picocnn blob.
+//! `picocnn import`: a TensorFlow Lite or ONNX model as a picocnn blob.
 
 use crate::common::write_atomically;
 use anyhow::{bail, Context, Result};
@@ -8,11 +8,16 @@ use std::path::PathBuf;
 
 #[derive(clap::Args)]
 pub struct ImportArgs {
-    /// The model: a TensorFlow Lite flatbuffer (`.tflite`, int8).
+    /// The model: a TensorFlow Lite flatbuffer (`.tflite`) or an ONNX
+    /// protobuf (`.onnx`), float32 or int8 (ONNX: in QDQ form).
     model: PathBuf,
     /// Where to write the blob.
     #[arg(long)]
     out: PathBuf,
+    /// Also write Rust source with the blob as an aligned static and its
+    /// arena size as a constant (as `export --rust`).
+    #[arg(long)]
+    rust: Option<PathBuf>,
     /// The blob's name (default: the file's stem).
     #[arg(long)]
     name: Option<String>,
@@ -42,12 +47,14 @@ pub fn run(a: ImportArgs) -> Result<()> {
     let bytes =
         std::fs::read(&a.model).with_context(|| format!("reading {}", a.model.display()))?;
     let kind = a.model.extension().and_then(|e| e.to_str()).unwrap_or("");
-    if kind != "tflite" {
-        bail!(
-            "{}: the importer reads TensorFlow Lite files (.tflite); ONNX is not read yet",
+    let import = match kind {
+        "tflite" => picocnn::import::tflite_with,
+        "onnx" => picocnn::import::onnx_with,
+        _ => bail!(
+            "{}: the importer reads TensorFlow Lite (.tflite) and ONNX (.onnx) files",
             a.model.display()
-        );
-    }
+        ),
+    };
     let name = a.name.clone().unwrap_or_else(|| {
         a.model
             .file_stem()
@@ -70,11 +77,16 @@ pub fn run(a: ImportArgs) -> Result<()> {
         labels: &labels,
         normalisation: a.normalise,
     };
-    let blob = picocnn::import::tflite_with(&bytes, &options)
-        .map_err(|e| anyhow::anyhow!("{}: {e}", a.model.display()))?;
+    let blob =
+        import(&bytes, &options).map_err(|e| anyhow::anyhow!("{}: {e}", a.model.display()))?;
     let aligned = AlignedBytes::from(&blob[..]);
     let model = Model::parse(aligned.as_bytes())?;
     write_atomically(&a.out, &blob)?;
+    if let Some(r) = &a.rust {
+        let what = format!("{name} (imported from {})", a.model.display());
+        let src = picocnn::export::rust_source(&blob, model.arena_len(), model.train_len(), &what);
+        write_atomically(r, src.as_bytes())?;
+    }
     out!(
         "{}: {} ops, arena {} bytes, blob {} bytes written to {}",
         a.model.display(),

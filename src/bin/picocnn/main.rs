@@ -10,6 +10,9 @@
 //! picocnn augment --data data/mnist --preview grid.png [--augment SPEC] [--seed N]
 //! picocnn export --model ckpt.safetensors --data data/mnist --precision int8|f16|f32
 //!                --out m.pcnn [--rust m.rs] [--calibration N] [--percentile P]
+//! picocnn import model.tflite|model.onnx --out m.pcnn [--rust m.rs] [--name N]
+//!                [--labels labels.txt] [--normalise SCALE,OFFSET]
+//! picocnn run --model m.pcnn --input x.npy --output y.npy [--threads N]
 //! picocnn eval --model m.pcnn --data data/mnist [--json] [--confusion c.png]
 //! picocnn finetune --model m.pcnn --data DIR --out tuned.pcnn [--epochs N] [--lr X]
 //!                  [--seed N] [--limit N]
@@ -76,7 +79,8 @@ enum Command {
     Augment(augment::AugmentArgs),
     /// Write a trained checkpoint as a model blob (and Rust source).
     Export(export::ExportArgs),
-    /// A model trained elsewhere (TensorFlow Lite, int8) as a model blob.
+    /// A model trained elsewhere (TensorFlow Lite or ONNX; int8 or float32)
+    /// as a model blob (and Rust source).
     Import(import::ImportArgs),
     /// Run a model blob on the test images through the no_std interpreter:
     /// accuracy, per-class accuracy, confusion matrix.

@@ -263,3 +263,20 @@ fn malformed_onnx_files_get_errors() {
         "{e}"
     );
 }
+
+/// The imported blobs the conformance firmware runs on the devices are
+/// what the importer writes today.
+#[test]
+fn committed_imported_blobs_are_current() {
+    for name in ["mean_int8", "dscnn_int8"] {
+        let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
+        let path = format!(
+            "{}/tests/models/tflite_{name}.pcnn",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        assert!(
+            std::fs::read(&path).unwrap() == blob,
+            "{path} is stale: picocnn import tests/models/tflite/{name}.tflite --out {path}"
+        );
+    }
+}

@@ -33,23 +33,43 @@ static DS_CNN_I8: &Aligned<[u8]> = &Aligned(*include_bytes!("../../models/ds_cnn
 #[cfg(feature = "small-flash")]
 static DS_CNN_I8: &Aligned<[u8]> = &Aligned([]);
 
+/// Keras networks imported from TensorFlow Lite (`picocnn import`, the
+/// files of `tests/models/tflite`): global average pooling (`MEAN`) and
+/// DS-CNN (a 16 KB arena); left out of the micro:bit's flash, which
+/// LeNet-5 fills. (The imported ResNet-8 runs the kernels of the ResNet-8
+/// above, and would overflow the Cortex-M55's 512 KiB.)
+#[cfg(not(feature = "small-flash"))]
+static TFLITE_MEAN_I8: &Aligned<[u8]> =
+    &Aligned(*include_bytes!("../../models/tflite_mean_int8.pcnn"));
+#[cfg(feature = "small-flash")]
+static TFLITE_MEAN_I8: &Aligned<[u8]> = &Aligned([]);
+#[cfg(not(feature = "small-flash"))]
+static TFLITE_DSCNN_I8: &Aligned<[u8]> =
+    &Aligned(*include_bytes!("../../models/tflite_dscnn_int8.pcnn"));
+#[cfg(feature = "small-flash")]
+static TFLITE_DSCNN_I8: &Aligned<[u8]> = &Aligned([]);
+
 /// `(case name prefix, blob, outputs)`.
-static MODELS: [(&str, &Aligned<[u8]>, usize); 6] = [
+static MODELS: [(&str, &Aligned<[u8]>, usize); 8] = [
     ("model_branchy_i8", BRANCHY_I8, 2),
     ("model_branchy_f32", BRANCHY_F32, 2),
     ("model_branchy_f16", BRANCHY_F16, 2),
     ("model_lenet5_i8", LENET5_I8, 1),
     ("model_resnet8_i8", RESNET8_I8, 1),
     ("model_ds_cnn_i8", DS_CNN_I8, 1),
+    ("model_tflite_mean_i8", TFLITE_MEAN_I8, 1),
+    ("model_tflite_dscnn_i8", TFLITE_DSCNN_I8, 1),
 ];
 
-const NAMES: [[&str; 2]; 6] = [
+const NAMES: [[&str; 2]; 8] = [
     ["model_branchy_i8_out0", "model_branchy_i8_out1"],
     ["model_branchy_f32_out0", "model_branchy_f32_out1"],
     ["model_branchy_f16_out0", "model_branchy_f16_out1"],
     ["model_lenet5_i8_out0", ""],
     ["model_resnet8_i8_out0", ""],
     ["model_ds_cnn_i8_out0", ""],
+    ["model_tflite_mean_i8_out0", ""],
+    ["model_tflite_dscnn_i8_out0", ""],
 ];
 
 pub fn case_count() -> usize {

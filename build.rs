@@ -52,7 +52,7 @@ fn main() {
 fn models() {
     const USES: &str = "\"conv_general\", \"conv_pointwise\", \"conv_depthwise\", \"dense\", \
                         \"max_pool\", \"avg_pool\", \"add\", \"concat\", \"activation\", \
-                        \"softmax\", \"mean\", \"int8\", \"f16\", \"f32\", \"conv_op\", \"max_pool_op\", \
+                        \"softmax\", \"mean\", \"int8\", \"int16\", \"f16\", \"f32\", \"conv_op\", \"max_pool_op\", \
                         \"avg_pool_op\", \"conv_max_pool_op\", \"conv_avg_pool_op\", \
                         \"conv_pool_rows\", \"conv_pool_band\"";
     println!("cargo::rustc-check-cfg=cfg(picocnn_pruned)");
@@ -104,6 +104,7 @@ fn kernels_of(
             1 => "int8",
             2 => "f32",
             3 => "f16",
+            4 => "int16",
             _ => return Err(format!("op {i}: unknown type {dtype}")),
         });
         let param = |k: usize| u32_at(r + 16 + 4 * k);

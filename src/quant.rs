@@ -40,6 +40,18 @@ impl QParams {
     pub fn dequantize(&self, q: i8) -> f32 {
         self.scale * (q as i32 - self.zero_point) as f32
     }
+
+    /// Quantizes one real value to int16 (round half away from zero,
+    /// saturating).
+    pub fn quantize_i16(&self, r: f32) -> i16 {
+        let q = self.zero_point + round_to_i32(r / self.scale);
+        q.clamp(-32768, 32767) as i16
+    }
+
+    /// The real value of one int16 value.
+    pub fn dequantize_i16(&self, q: i16) -> f32 {
+        self.scale * (q as i32 - self.zero_point) as f32
+    }
 }
 
 /// A real multiplier as a Q31 `multiplier` and a `shift` (positive: left).
@@ -232,6 +244,28 @@ impl Activation {
         Clamp {
             min: lo as i8,
             max: hi as i8,
+        }
+    }
+}
+
+impl Activation {
+    /// The clamp of this activation on an int16 output of `output`'s
+    /// quantization, as TensorFlow Lite's 16x8 kernels compute it.
+    pub fn range_i16(self, output: QParams) -> crate::ops::x16::Clamp16 {
+        let quantize = |f: f32| {
+            output
+                .zero_point
+                .saturating_add(round_to_i32(f / output.scale))
+        };
+        let (lo, hi) = match self {
+            Activation::None => (-32768, 32767),
+            Activation::Relu => (quantize(0.0).max(-32768), 32767),
+            Activation::Relu6 => (quantize(0.0).max(-32768), quantize(6.0).min(32767)),
+        };
+        let lo = lo.min(32767);
+        crate::ops::x16::Clamp16 {
+            min: lo,
+            max: hi.max(lo),
         }
     }
 }

@@ -166,9 +166,9 @@ impl<'a> Importer<'a> {
     /// A tensor's int8 quantization: one scale and zero point.
     fn qparams(&self, t: i32) -> Result<QParams, ImportError> {
         let tensor = self.tensor(t)?;
-        if tensor.type_() != fb::TensorType::INT8 {
+        if !matches!(tensor.type_(), fb::TensorType::INT8 | fb::TensorType::INT16) {
             return fail(format!(
-                "tensor {t} ({}) is {}: this imports int8 and float32 models",
+                "tensor {t} ({}) is {}: this imports int8, 16x8 and float32 models",
                 tensor.name().unwrap_or(""),
                 tensor
                     .type_()
@@ -183,6 +183,9 @@ impl<'a> Importer<'a> {
             (Some(s), Some(z)) if s.len() == 1 && z.len() == 1 => {
                 let zp = i32::try_from(z.get(0))
                     .map_err(|_| ImportError(format!("tensor {t}: zero point {}", z.get(0))))?;
+                if tensor.type_() == fb::TensorType::INT16 && zp != 0 {
+                    return fail(format!("int16 tensor {t} has zero point {zp}, not 0"));
+                }
                 Ok(QParams::new(s.get(0), zp)?)
             }
             _ => fail(format!(
@@ -193,8 +196,11 @@ impl<'a> Importer<'a> {
 
     /// A tensor's element type: int8 with its quantization, or float32.
     fn ty(&self, t: i32) -> Result<TensorType, ImportError> {
-        if self.tensor(t)?.type_() == fb::TensorType::FLOAT32 {
+        let kind = self.tensor(t)?.type_();
+        if kind == fb::TensorType::FLOAT32 {
             Ok(TensorType::F32)
+        } else if kind == fb::TensorType::INT16 {
+            Ok(TensorType::I16(self.qparams(t)?))
         } else {
             Ok(TensorType::I8(self.qparams(t)?))
         }
@@ -244,6 +250,12 @@ impl<'a> Importer<'a> {
                 let bias = self.bias(bias, channels)?;
                 let w = Weights::i8_from_scales(filter, bias, &scales, qi, qo)?;
                 Ok((w, TensorType::I8(qo)))
+            }
+            (TensorType::I16(qi), TensorType::I16(qo)) => {
+                let (filter, scales) = self.weights(ins[1], len, channels)?;
+                let bias = self.bias64(bias, channels)?;
+                let w = Weights::i16_from_scales(filter, bias, &scales, qi, qo)?;
+                Ok((w, TensorType::I16(qo)))
             }
             (TensorType::F32, TensorType::F32) => {
                 let filter = self.floats(ins[1], len)?;
@@ -330,6 +342,30 @@ impl<'a> Importer<'a> {
         }
         Ok(d.chunks_exact(4)
             .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect())
+    }
+
+    /// A 16x8 layer's bias: int64 (or int32) values, zeros when none.
+    fn bias64(&self, t: Option<i32>, n: usize) -> Result<Vec<i64>, ImportError> {
+        let Some(t) = t.filter(|&t| t >= 0) else {
+            return Ok(vec![0; n]);
+        };
+        if self.tensor(t)?.type_() == fb::TensorType::INT32 {
+            return Ok(self.bias(Some(t), n)?.into_iter().map(i64::from).collect());
+        }
+        if self.tensor(t)?.type_() != fb::TensorType::INT64 {
+            return fail(format!("bias tensor {t} is not int64 or int32"));
+        }
+        let d = self.data(t)?;
+        if d.len() != 8 * n {
+            return fail(format!(
+                "bias tensor {t} holds {} bytes, not {}",
+                d.len(),
+                8 * n
+            ));
+        }
+        Ok(d.chunks_exact(8)
+            .map(|b| i64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]))
             .collect())
     }
 
@@ -722,12 +758,16 @@ impl<'a> Importer<'a> {
                 Ok(self.builder.mean(&name, x, self.ty(out)?)?)
             }
             fb::BuiltinOperator::QUANTIZE => {
-                // Between two int8 tensors: a requantization.
-                let qo = self.qparams(out)?;
-                self.qparams(ins[0])?;
-                Ok(self
-                    .builder
-                    .activation(&name, x, Activation::None, TensorType::I8(qo))?)
+                // Between two tensors of one integer type: a requantization.
+                let (from, to) = (self.ty(ins[0])?, self.ty(out)?);
+                if from == TensorType::F32 || from.dtype_name() != to.dtype_name() {
+                    return fail(format!(
+                        "from {} to {} is not read inside a network",
+                        from.dtype_name(),
+                        to.dtype_name()
+                    ));
+                }
+                Ok(self.builder.activation(&name, x, Activation::None, to)?)
             }
             fb::BuiltinOperator::PAD => {
                 self.same_ty(ins[0], out)?;

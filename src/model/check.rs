@@ -305,6 +305,12 @@ impl<'a> Model<'a> {
             DType::I8 => {
                 QParams::new(scale, zp).map_err(|_| invalid("tensor quantization", t))?;
             }
+            DType::I16 => {
+                QParams::new(scale, zp).map_err(|_| invalid("tensor quantization", t))?;
+                if zp != 0 {
+                    return Err(invalid("int16 tensor with a zero point", t));
+                }
+            }
             _ => {
                 if scale.to_bits() != 0 || zp != 0 {
                     return Err(invalid("float tensor with quantization", t));

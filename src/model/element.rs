@@ -11,6 +11,9 @@ mod sealed {
     impl Sealed for f32 {}
     impl Sealed for half::f16 {}
     impl Sealed for i32 {}
+    impl Sealed for i16 {}
+    impl Sealed for i64 {}
+    impl Sealed for f64 {}
 }
 
 /// An element type the arena and the data section can be viewed as.
@@ -29,6 +32,15 @@ impl Element for f16 {
     const DTYPE: Option<DType> = Some(DType::F16);
 }
 impl Element for i32 {
+    const DTYPE: Option<DType> = None;
+}
+impl Element for i16 {
+    const DTYPE: Option<DType> = Some(DType::I16);
+}
+impl Element for i64 {
+    const DTYPE: Option<DType> = None;
+}
+impl Element for f64 {
     const DTYPE: Option<DType> = None;
 }
 

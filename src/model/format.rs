@@ -139,6 +139,9 @@ pub enum DType {
     F32 = 2,
     /// IEEE f16, computed in f32.
     F16 = 3,
+    /// Symmetric int16 (zero point 0) with a scale: TensorFlow Lite's 16x8
+    /// activations, with int8 weights.
+    I16 = 4,
 }
 
 impl DType {
@@ -148,6 +151,7 @@ impl DType {
             1 => Some(DType::I8),
             2 => Some(DType::F32),
             3 => Some(DType::F16),
+            4 => Some(DType::I16),
             _ => None,
         }
     }
@@ -158,7 +162,13 @@ impl DType {
             DType::I8 => 1,
             DType::F32 => 4,
             DType::F16 => 2,
+            DType::I16 => 2,
         }
+    }
+
+    /// Whether tensors of this type carry a scale and zero point.
+    pub const fn quantized(self) -> bool {
+        matches!(self, DType::I8 | DType::I16)
     }
 
     /// Whether this build has the kernels of this type: the Cargo features
@@ -169,6 +179,7 @@ impl DType {
             DType::I8 => crate::ops::built::INT8,
             DType::F32 => crate::ops::built::F32,
             DType::F16 => crate::ops::built::F16,
+            DType::I16 => crate::ops::built::INT16,
         }
     }
 
@@ -185,6 +196,9 @@ impl DType {
                 DType::F16 => {
                     "f16 ops: this build of picocnn leaves out the f16 kernels (feature `f16`, PICOCNN_MODELS)"
                 }
+                DType::I16 => {
+                    "int16 ops: this build of picocnn leaves out the 16x8 kernels (feature `int16`, PICOCNN_MODELS)"
+                }
             },
         }
     }
@@ -195,6 +209,7 @@ impl DType {
             DType::I8 => "int8",
             DType::F32 => "f32",
             DType::F16 => "f16",
+            DType::I16 => "int16",
         }
     }
 }

@@ -206,7 +206,7 @@ impl<'a> Model<'a> {
                 u32_at(r, f::tensor::W) as usize,
                 u32_at(r, f::tensor::C) as usize,
             ),
-            qparams: (dtype == DType::I8).then_some(QParams {
+            qparams: dtype.quantized().then_some(QParams {
                 scale,
                 zero_point: zp,
             }),

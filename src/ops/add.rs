@@ -50,10 +50,21 @@ impl AddQuant {
     /// Derives the multipliers from the scales, as TensorFlow Lite's
     /// `PrepareGeneralSubOp` for int8.
     pub fn new(input1: QParams, input2: QParams, output: QParams) -> Result<Self> {
+        AddQuant::with_left_shift(input1, input2, output, ADD_LEFT_SHIFT)
+    }
+
+    /// [`new`](Self::new) for inputs shifted left by `left_shift` bits
+    /// (TensorFlow Lite's 20 for int8, 15 for int16).
+    pub fn with_left_shift(
+        input1: QParams,
+        input2: QParams,
+        output: QParams,
+        left_shift: i32,
+    ) -> Result<Self> {
         let twice_max = 2.0 * f64::from(input1.scale.max(input2.scale));
         let r1 = f64::from(input1.scale) / twice_max;
         let r2 = f64::from(input2.scale) / twice_max;
-        let ro = twice_max / (f64::from(1u32 << ADD_LEFT_SHIFT) * f64::from(output.scale));
+        let ro = twice_max / (f64::from(1u32 << left_shift) * f64::from(output.scale));
         Ok(AddQuant {
             input1_zero_point: input1.zero_point,
             input1: quantize_multiplier(r1)?,

@@ -90,6 +90,21 @@ impl MeanI8 {
 
     /// The means of `input` (HWC) into `output` (C).
     pub fn run(&self, input: &[i8], output: &mut [i8]) -> Result<()> {
+        self.means(input, output, |v| v.clamp(-128, 127) as i8)
+    }
+
+    /// [`run`](Self::run) on int16 tensors (TensorFlow Lite's 16x8 `MEAN`,
+    /// the same arithmetic).
+    pub fn run_i16(&self, input: &[i16], output: &mut [i16]) -> Result<()> {
+        self.means(input, output, |v| v.clamp(-32768, 32767) as i16)
+    }
+
+    fn means<T: Copy + Into<i32>>(
+        &self,
+        input: &[T],
+        output: &mut [T],
+        narrow: impl Fn(i32) -> T,
+    ) -> Result<()> {
         let c = self.input.c;
         check_len("mean input", self.input.len(), input.len())?;
         check_len("mean output", c, output.len())?;
@@ -99,14 +114,14 @@ impl MeanI8 {
         for (ch, o) in output.iter_mut().enumerate() {
             let mut sum = 0i32;
             for &q in input[ch..].iter().step_by(c) {
-                sum = sum.wrapping_add(q as i32);
+                sum = sum.wrapping_add(q.into());
             }
             let v = multiply_by_quantized_multiplier(
                 sum.wrapping_sub(offset),
                 r.requant.multiplier,
                 r.requant.shift,
             );
-            *o = v.saturating_add(r.output_zero_point).clamp(-128, 127) as i8;
+            *o = narrow(v.saturating_add(r.output_zero_point));
         }
         Ok(())
     }

@@ -13,6 +13,7 @@ pub mod dense;
 pub mod mean;
 pub mod pool;
 pub mod softmax;
+pub mod x16;
 
 use crate::error::{invalid, Error, Result};
 
@@ -65,6 +66,11 @@ pub(crate) mod built {
     pub const INT8: bool = cfg!(all(
         feature = "int8",
         any(not(picocnn_pruned), picocnn_use = "int8")
+    ));
+    /// int16 tensors with int8 weights (also the Cargo feature `int16`).
+    pub const INT16: bool = cfg!(all(
+        feature = "int16",
+        any(not(picocnn_pruned), picocnn_use = "int16")
     ));
     /// f16 tensors (also the Cargo feature `f16`).
     pub const F16: bool = cfg!(all(

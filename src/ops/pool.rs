@@ -155,7 +155,7 @@ impl Pool2d {
     /// Calls `f(out_index_base, taps)` for every output pixel with the
     /// in-bounds window `(y_lo..y_hi, x_lo..x_hi)` in input coordinates.
     #[inline(always)]
-    fn for_each_window(&self, mut f: impl FnMut(usize, [usize; 4])) {
+    pub(crate) fn for_each_window(&self, mut f: impl FnMut(usize, [usize; 4])) {
         let [wh, ww] = self.window;
         let mut out = 0;
         for oy in 0..self.output.h {

@@ -56,6 +56,15 @@ pub fn host_classes(model: &Path, n: usize) -> Result<Vec<usize>, String> {
                 it.run().map_err(e)?;
                 argmax(it.output::<i8>(0).map_err(e)?)
             }
+            picocnn::model::DType::I16 => {
+                let q = input.qparams.ok_or("int16 input without quantization")?;
+                let x = it.input_mut::<i16>(0).map_err(e)?;
+                x.iter_mut()
+                    .zip(img)
+                    .for_each(|(d, &p)| *d = q.quantize_i16(real(p)));
+                it.run().map_err(e)?;
+                argmax(it.output::<i16>(0).map_err(e)?)
+            }
             picocnn::model::DType::F16 => {
                 let x = it.input_mut::<half::f16>(0).map_err(e)?;
                 x.iter_mut()

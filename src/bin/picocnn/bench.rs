@@ -125,6 +125,10 @@ fn fill_inputs(it: &mut Interpreter<'_, '_>) -> Result<()> {
                 .input_mut::<i8>(i)?
                 .iter_mut()
                 .for_each(|x| *x = rng.next_u64() as i8),
+            DType::I16 => it
+                .input_mut::<i16>(i)?
+                .iter_mut()
+                .for_each(|x| *x = rng.next_u64() as i16),
             DType::F16 => it
                 .input_mut::<half::f16>(i)?
                 .iter_mut()

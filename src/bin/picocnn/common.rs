@@ -36,6 +36,7 @@ pub fn parse_model<'b>(blob: &'b AlignedBytes, path: &Path) -> Result<Model<'b>>
 pub fn dtype_name(d: DType) -> &'static str {
     match d {
         DType::I8 => "int8",
+        DType::I16 => "int16",
         DType::F16 => "f16",
         DType::F32 => "f32",
     }
@@ -62,6 +63,13 @@ pub fn classify(
     let real = |p: u8| p as f32 * norm.0 + norm.1;
     match info.dtype {
         DType::I8 => to_int8(info, norm, img, it.input_mut::<i8>(0)?)?,
+        DType::I16 => {
+            let q = info.qparams.context("int16 input without quantization")?;
+            let x = it.input_mut::<i16>(0)?;
+            x.iter_mut()
+                .zip(img)
+                .for_each(|(d, &p)| *d = q.quantize_i16(real(p)));
+        }
         DType::F16 => {
             let x = it.input_mut::<half::f16>(0)?;
             x.iter_mut()
@@ -82,6 +90,13 @@ pub fn classify(
             it.output::<i8>(0)?
                 .iter()
                 .map(|&v| q.dequantize(v))
+                .collect()
+        }
+        DType::I16 => {
+            let q = oinfo.qparams.context("int16 output without quantization")?;
+            it.output::<i16>(0)?
+                .iter()
+                .map(|&v| q.dequantize_i16(v))
                 .collect()
         }
         DType::F16 => it

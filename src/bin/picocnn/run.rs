@@ -31,6 +31,7 @@ pub struct RunArgs {
 fn numpy_name(d: DType) -> &'static str {
     match d {
         DType::I8 => "int8",
+        DType::I16 => "int16",
         DType::F16 => "float16",
         DType::F32 => "float32",
     }
@@ -131,6 +132,7 @@ pub fn run(a: RunArgs) -> Result<()> {
     let descr = descr.trim_matches('\'');
     let want = match t_in.dtype {
         DType::I8 => ["|i1", "<i1", ">i1"].contains(&descr),
+        DType::I16 => descr == "<i2",
         DType::F16 => descr == "<f2",
         DType::F32 => descr == "<f4",
     };
@@ -148,6 +150,9 @@ pub fn run(a: RunArgs) -> Result<()> {
         (DType::F32, DType::F32) => go::<f32, f32>(&model, npy, &a),
         (DType::F32, DType::I8) => go::<f32, i8>(&model, npy, &a),
         (DType::F16, DType::F16) => go::<f16, f16>(&model, npy, &a),
+        (DType::I16, DType::I16) => go::<i16, i16>(&model, npy, &a),
+        (DType::I16, DType::F32) => go::<i16, f32>(&model, npy, &a),
+        (DType::F32, DType::I16) => go::<f32, i16>(&model, npy, &a),
         (i, o) => bail!(
             "{}: input {} and output {}: not a pair `run` writes",
             a.model.display(),

@@ -34,7 +34,7 @@ fn run_float<T: Real + crate::model::Element>(s: &Site<'_, '_>, io: Io<'_>) -> R
 impl OpRecord for ActivationRecord {
     fn read(op: &OpInfo<'_>) -> Self {
         ActivationRecord {
-            rescale: (op.dtype == DType::I8).then(|| rescale_from(&op.params[..4])),
+            rescale: op.dtype.quantized().then(|| rescale_from(&op.params[..4])),
         }
     }
 
@@ -69,6 +69,15 @@ impl OpRecord for ActivationRecord {
                     Ok(())
                 } else {
                     act.run(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
+                }
+            }
+            (DType::I16, Some(r)) if crate::ops::built::INT16 => {
+                let clamp = s.op.activation.range_i16(Site::qparams(s.output()));
+                if io.in_place {
+                    crate::ops::x16::rescale_in_place(&r, clamp, cast_mut(io.out)?);
+                    Ok(())
+                } else {
+                    crate::ops::x16::rescale(&r, clamp, cast(io.input(s, 0)?)?, cast_mut(io.out)?)
                 }
             }
             (DType::F16, _) if crate::ops::built::F16 => run_float::<f16>(s, io),

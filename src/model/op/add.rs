@@ -42,7 +42,7 @@ impl OpRecord for AddRecord {
             shift: p[i + 1],
         };
         AddRecord {
-            quant: (op.dtype == DType::I8).then_some(AddQuant {
+            quant: op.dtype.quantized().then_some(AddQuant {
                 input1_zero_point: p[0],
                 input1: requant(1),
                 input2_zero_point: p[3],
@@ -87,7 +87,11 @@ impl OpRecord for AddRecord {
                 q.output_zero_point,
             ];
             let requants = [q.input1, q.input2, q.output];
-            if zero_points.iter().any(|zp| !(-128..=127).contains(zp))
+            let zp_ok = |zp: &i32| match s.op.dtype {
+                DType::I16 => *zp == 0,
+                _ => (-128..=127).contains(zp),
+            };
+            if !zero_points.iter().all(zp_ok)
                 || requants
                     .iter()
                     .any(|r| r.multiplier < 0 || !(-31..=30).contains(&r.shift))
@@ -114,6 +118,15 @@ impl OpRecord for AddRecord {
                     add.run_in_place(cast_mut(io.out)?, b)
                 } else {
                     add.run(cast(io.input(s, 0)?)?, b, cast_mut(io.out)?)
+                }
+            }
+            (DType::I16, Some(q)) if crate::ops::built::INT16 => {
+                let clamp = s.op.activation.range_i16(Site::qparams(s.output()));
+                let b = cast::<i16>(io.input(s, 1)?)?;
+                if io.in_place {
+                    crate::ops::x16::add_in_place(&q, clamp, cast_mut(io.out)?, b)
+                } else {
+                    crate::ops::x16::add(&q, clamp, cast(io.input(s, 0)?)?, b, cast_mut(io.out)?)
                 }
             }
             (DType::F16, _) if crate::ops::built::F16 => run_float::<f16>(s, io),
@@ -155,6 +168,9 @@ mod build {
             let dtype = output.dtype();
             self.same_dtype(&[a, b], dtype)?;
             let quant = match (x.ty.qparams(), y.ty.qparams(), output.qparams()) {
+                (Some(qa), Some(qb), Some(qo)) if dtype == crate::model::format::DType::I16 => {
+                    Some(crate::ops::x16::add_quant(qa, qb, qo)?)
+                }
                 (Some(qa), Some(qb), Some(qo)) => {
                     let q = AddQuant::new(qa, qb, qo)?;
                     crate::ops::add::AddI8::new(q, activation.range_i8(qo))?;

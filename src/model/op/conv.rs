@@ -35,7 +35,7 @@ impl WeightRefs {
         WeightRefs {
             filter: p[7],
             bias: p[8],
-            requant: (dtype == DType::I8).then_some((p[9], p[10])),
+            requant: dtype.quantized().then_some((p[9], p[10])),
         }
     }
 
@@ -52,7 +52,10 @@ impl WeightRefs {
     /// Checks that `weights` filters and `channels` biases (and tables) lie
     /// in the data section, and that the requantization is in range.
     pub fn check(&self, s: &Site<'_, '_>, weights: usize, channels: usize) -> Result<()> {
-        let size = s.op.dtype.size();
+        // 16x8 layers hold int8 filters and int64 biases.
+        let x16 = s.op.dtype == DType::I16;
+        let (size, bias) = if x16 { (1, 8) } else { (s.op.dtype.size(), 4) };
+        let range = if x16 { -31..=7 } else { -31..=30 };
         s.data_ref(
             "filter outside the data section",
             self.filter,
@@ -61,13 +64,18 @@ impl WeightRefs {
         )?;
         match self.requant {
             Some((m, sh)) => {
-                s.data_ref("bias outside the data section", self.bias, channels * 4, 4)?;
+                s.data_ref(
+                    "bias outside the data section",
+                    self.bias,
+                    channels * bias,
+                    bias,
+                )?;
                 s.data_ref("multipliers outside the data section", m, channels * 4, 4)?;
                 s.data_ref("shifts outside the data section", sh, channels * 4, 4)?;
                 let multipliers = cast::<i32>(s.data(m, channels * 4))?;
                 let shifts = cast::<i32>(s.data(sh, channels * 4))?;
                 for (&m, &sh) in multipliers.iter().zip(shifts) {
-                    if m < 0 || !(-31..=30).contains(&sh) {
+                    if m < 0 || !range.contains(&sh) {
                         return Err(s.invalid("requantization out of range"));
                     }
                 }
@@ -106,6 +114,22 @@ impl WeightRefs {
         })
     }
 
+    /// The 16x8 weights of a checked record.
+    pub fn i16<'a>(
+        &self,
+        s: &Site<'_, 'a>,
+        weights: usize,
+        channels: usize,
+    ) -> Result<crate::ops::x16::WeightsI16<'a>> {
+        let (m, sh) = self.requant.unwrap_or((0, 0));
+        Ok(crate::ops::x16::WeightsI16 {
+            filter: cast(s.data(self.filter, weights))?,
+            bias: cast(s.data(self.bias, channels * 8))?,
+            multiplier: cast(s.data(m, channels * 4))?,
+            shift: cast(s.data(sh, channels * 4))?,
+        })
+    }
+
     /// Float filters and bias of a checked record.
     pub fn float<'a, T: Real + crate::model::Element>(
         &self,
@@ -126,6 +150,7 @@ impl WeightRefs {
             params: weights + channels,
             bytes: match dtype {
                 DType::I8 => weights + super::i8_tables_len(channels),
+                DType::I16 => weights + 16 * channels,
                 _ => (weights + channels) * dtype.size(),
             },
         }
@@ -302,6 +327,13 @@ impl OpRecord for Conv2dRecord {
                 .run_with::<true>(cast(io.input(s, 0)?)?, cast_mut(io.out)?, io.scratch),
             DType::F32 if crate::ops::built::F32 => self.run_float::<f32>(s, conv, io),
             DType::F16 if crate::ops::built::F16 => self.run_float::<f16>(s, conv, io),
+            DType::I16 if crate::ops::built::INT16 => {
+                let w = self
+                    .weights
+                    .i16(s, conv.filter_len(), conv.output_shape().c)?;
+                let clamp = s.op.activation.range_i16(Site::qparams(s.output()));
+                crate::ops::x16::conv(&conv, &w, clamp, cast(io.input(s, 0)?)?, cast_mut(io.out)?)
+            }
             dtype => Err(not_built(dtype)),
         }
     }
@@ -347,6 +379,20 @@ mod build {
                     bias: self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
                     requant: None,
                 },
+                Weights::I16 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                    ..
+                } => WeightRefs {
+                    filter: self.push_data(filter, |x| vec![x as u8])?,
+                    bias: self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
+                    requant: Some((
+                        self.push_i32(&per_channel(multiplier, bias.len()))?,
+                        self.push_i32(&per_channel(shift, bias.len()))?,
+                    )),
+                },
             })
         }
 
@@ -384,6 +430,7 @@ mod build {
                 |w, zi, zo, clamp| Conv2dI8::new(conv, w, zi, zo, clamp).map(|_| ()),
                 |f, b| Conv2dFloat::new(conv, f, b, activation).map(|_| ()),
                 |f, b| Conv2dFloat::new(conv, f, b, activation).map(|_| ()),
+                (conv.filter_len(), conv.output_shape().c),
             )?;
             let [top, bottom, left, right] = pads(
                 conv.input_shape(),

@@ -38,6 +38,48 @@ impl DenseRecord {
     }
 }
 
+impl DenseRecord {
+    /// A 16x8 dense layer's data: int8 filters, int64 bias and one double
+    /// scale per output (word 9; word 10 zero).
+    fn check_16x8(&self, s: &Site<'_, '_>, dense: Dense) -> Result<()> {
+        let n = dense.out_features();
+        let w = &self.weights;
+        let Some((scales, 0)) = w.requant else {
+            return Err(s.invalid("16x8 dense scales"));
+        };
+        s.data_ref(
+            "filter outside the data section",
+            w.filter,
+            dense.weights_len(),
+            1,
+        )?;
+        s.data_ref("bias outside the data section", w.bias, n * 8, 8)?;
+        s.data_ref("scales outside the data section", scales, n * 8, 8)?;
+        if cast::<f64>(s.data(scales, n * 8))?
+            .iter()
+            .any(|v| !(v.is_finite() && *v >= 0.0))
+        {
+            return Err(s.invalid("16x8 dense scale not finite and non-negative"));
+        }
+        Ok(())
+    }
+
+    fn run_16x8(&self, s: &Site<'_, '_>, dense: Dense, io: Io<'_>) -> Result<()> {
+        let n = dense.out_features();
+        let w = &self.weights;
+        let scales = w.requant.map_or(0, |r| r.0);
+        crate::ops::x16::dense(
+            &dense,
+            cast(s.data(w.filter, dense.weights_len()))?,
+            cast(s.data(w.bias, n * 8))?,
+            cast(s.data(scales, n * 8))?,
+            s.op.activation.range_i16(Site::qparams(s.output())),
+            cast(io.input(s, 0)?)?,
+            cast_mut(io.out)?,
+        )
+    }
+}
+
 impl OpRecord for DenseRecord {
     fn read(op: &OpInfo<'_>) -> Self {
         DenseRecord {
@@ -54,6 +96,9 @@ impl OpRecord for DenseRecord {
     fn check(&self, s: &Site<'_, '_>) -> Result<()> {
         let dense = Dense::new(s.input(0).shape.len(), s.output().shape.len())
             .map_err(|_| s.invalid("dense parameters"))?;
+        if s.op.dtype == DType::I16 {
+            return self.check_16x8(s, dense);
+        }
         self.weights
             .check(s, dense.weights_len(), dense.out_features())
     }
@@ -101,6 +146,7 @@ impl OpRecord for DenseRecord {
             }
             DType::F32 if crate::ops::built::F32 => self.run_float::<f32>(s, dense, io),
             DType::F16 if crate::ops::built::F16 => self.run_float::<f16>(s, dense, io),
+            DType::I16 if crate::ops::built::INT16 => self.run_16x8(s, dense, io),
             dtype => Err(not_built(dtype)),
         }
     }
@@ -145,11 +191,23 @@ mod build {
                 |w, zi, zo, clamp| DenseI8::new(dense, w, zi, zo, clamp).map(|_| ()),
                 |f, b| DenseFloat::new(dense, f, b, activation).map(|_| ()),
                 |f, b| DenseFloat::new(dense, f, b, activation).map(|_| ()),
+                (dense.weights_len(), out_features),
             )?;
-            let params = DenseRecord {
-                weights: self.push_weights(&weights)?,
-            }
-            .emit()?;
+            let refs = match &weights {
+                // 16x8: one double scale per output for the multiplier.
+                Weights::I16 {
+                    filter,
+                    bias,
+                    scale,
+                    ..
+                } => crate::model::op::conv::WeightRefs {
+                    filter: self.push_data(filter, |x| std::vec![x as u8])?,
+                    bias: self.push_data(bias, |x| x.to_le_bytes().to_vec())?,
+                    requant: Some((self.push_data(scale, |x| x.to_le_bytes().to_vec())?, 0)),
+                },
+                _ => self.push_weights(&weights)?,
+            };
+            let params = DenseRecord { weights: refs }.emit()?;
             let scratch = if dtype == DType::I8 {
                 dense.scratch_len_i8()
             } else {

@@ -32,7 +32,7 @@ impl MeanRecord {
 impl OpRecord for MeanRecord {
     fn read(op: &OpInfo<'_>) -> Self {
         MeanRecord {
-            rescale: (op.dtype == DType::I8).then(|| rescale_from(&op.params[..4])),
+            rescale: op.dtype.quantized().then(|| rescale_from(&op.params[..4])),
         }
     }
 
@@ -83,6 +83,10 @@ impl OpRecord for MeanRecord {
             (DType::I8, Some(r)) if crate::ops::built::INT8 => {
                 MeanI8::from_parts(s.input(0).shape, r)?
                     .run(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
+            }
+            (DType::I16, Some(r)) if crate::ops::built::INT16 => {
+                MeanI8::from_parts(s.input(0).shape, r)?
+                    .run_i16(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
             }
             (DType::F32, _) if crate::ops::built::F32 => Self::run_float::<f32>(s, io),
             (DType::F16, _) if crate::ops::built::F16 => Self::run_float::<f16>(s, io),

@@ -112,6 +112,16 @@ impl OpRecord for PoolRecord {
             }
             DType::F32 if crate::ops::built::F32 => self.run_float::<f32>(s, pool, io),
             DType::F16 if crate::ops::built::F16 => self.run_float::<f16>(s, pool, io),
+            DType::I16 if crate::ops::built::INT16 => {
+                let clamp = s.op.activation.range_i16(Site::qparams(s.output()));
+                crate::ops::x16::pool(
+                    &pool,
+                    self.kind,
+                    clamp,
+                    cast(io.input(s, 0)?)?,
+                    cast_mut(io.out)?,
+                )
+            }
             dtype => Err(not_built(dtype)),
         }
     }

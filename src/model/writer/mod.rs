@@ -55,20 +55,28 @@ pub enum TensorType {
     F32,
     /// f16.
     F16,
+    /// Symmetric int16 (zero point 0) with this scale: 16x8 activations.
+    I16(QParams),
 }
 
 impl TensorType {
     pub(in crate::model) fn dtype(self) -> DType {
         match self {
             TensorType::I8(_) => DType::I8,
+            TensorType::I16(_) => DType::I16,
             TensorType::F32 => DType::F32,
             TensorType::F16 => DType::F16,
         }
     }
 
+    /// The element type's name.
+    pub fn dtype_name(self) -> &'static str {
+        self.dtype().name()
+    }
+
     pub(in crate::model) fn qparams(self) -> Option<QParams> {
         match self {
-            TensorType::I8(q) => Some(q),
+            TensorType::I8(q) | TensorType::I16(q) => Some(q),
             _ => None,
         }
     }
@@ -102,6 +110,21 @@ pub enum Weights {
         /// Bias.
         bias: Vec<f16>,
     },
+    /// 16x8: int8 filters, int64 bias and per-channel requantization of
+    /// an int16 layer.
+    I16 {
+        /// Filters (the int8 layouts).
+        filter: Vec<i8>,
+        /// Bias, scale `s_in * s_w[o]`.
+        bias: Vec<i64>,
+        /// Q31 multipliers.
+        multiplier: Vec<i32>,
+        /// Shifts, `-31..=7`.
+        shift: Vec<i32>,
+        /// `s_in * s_w[o] / s_out` in double precision (a dense layer's
+        /// requantization).
+        scale: Vec<f64>,
+    },
 }
 
 impl Weights {
@@ -129,9 +152,39 @@ impl Weights {
         })
     }
 
+    /// 16x8 weights with the requantization derived from the scales as
+    /// TensorFlow Lite does.
+    pub fn i16_from_scales(
+        filter: Vec<i8>,
+        bias: Vec<i64>,
+        weight_scales: &[f32],
+        input: QParams,
+        output: QParams,
+    ) -> Result<Weights> {
+        let mut multiplier = Vec::with_capacity(weight_scales.len());
+        let mut shift = Vec::with_capacity(weight_scales.len());
+        for &s in weight_scales {
+            let r = conv_requant(input.scale, s, output.scale)?;
+            multiplier.push(r.multiplier);
+            shift.push(r.shift);
+        }
+        let scale = weight_scales
+            .iter()
+            .map(|&s| f64::from(input.scale) * f64::from(s) / f64::from(output.scale))
+            .collect();
+        Ok(Weights::I16 {
+            filter,
+            bias,
+            multiplier,
+            shift,
+            scale,
+        })
+    }
+
     /// Checks the weights against a layer's kernel constructors: `i8`,
     /// `f32` and `f16` build the kernel of each precision; input and output
     /// types must be the weights'.
+    #[allow(clippy::too_many_arguments)]
     pub(in crate::model) fn check(
         &self,
         input: TensorType,
@@ -140,8 +193,39 @@ impl Weights {
         i8: impl FnOnce(WeightsI8<'_>, i32, i32, Clamp) -> Result<()>,
         f32: impl FnOnce(&[f32], &[f32]) -> Result<()>,
         f16: impl FnOnce(&[f16], &[f16]) -> Result<()>,
+        lens: (usize, usize),
     ) -> Result<()> {
         match (self, input, output) {
+            (
+                Weights::I16 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                    scale,
+                },
+                TensorType::I16(_),
+                TensorType::I16(qo),
+            ) => {
+                if scale.len() != bias.len() || scale.iter().any(|s| !(s.is_finite() && *s >= 0.0))
+                {
+                    return Err(Error::InvalidParameter {
+                        what: "16x8 scales: one finite, non-negative value per output",
+                    });
+                }
+                crate::ops::x16::WeightsI16 {
+                    filter,
+                    bias,
+                    multiplier,
+                    shift,
+                }
+                .check(lens.0, lens.1)?;
+                crate::ops::x16::Clamp16::new(
+                    activation.range_i16(qo).min,
+                    activation.range_i16(qo).max,
+                )
+                .map(|_| ())
+            }
             (
                 Weights::I8 {
                     filter,
@@ -178,6 +262,7 @@ impl Weights {
             Weights::I8 { .. } => DType::I8,
             Weights::F32 { .. } => DType::F32,
             Weights::F16 { .. } => DType::F16,
+            Weights::I16 { .. } => DType::I16,
         }
     }
 }
@@ -502,6 +587,7 @@ impl ModelBuilder {
                     shape: info.shape,
                     ty: match (info.dtype, info.qparams) {
                         (DType::I8, Some(q)) => TensorType::I8(q),
+                        (DType::I16, Some(q)) => TensorType::I16(q),
                         (DType::F16, _) => TensorType::F16,
                         _ => TensorType::F32,
                     },

@@ -126,6 +126,10 @@ fn fill(model: &Model<'_>, interp: &mut Interpreter<'_, '_>) -> Result<(), Error
             .input_mut::<f32>(0)?
             .iter_mut()
             .for_each(|v| *v = (next() >> 40) as f32 / 16_777_216.0),
+        DType::I16 => interp
+            .input_mut::<i16>(0)?
+            .iter_mut()
+            .for_each(|v| *v = next() as i16),
         DType::F16 => interp
             .input_mut::<half::f16>(0)?
             .iter_mut()
@@ -143,6 +147,7 @@ fn output_bytes<'x>(
     Ok(match t.dtype {
         DType::I8 => crate::bump::bytes(interp.output::<i8>(k)?),
         DType::F32 => crate::bump::bytes(interp.output::<f32>(k)?),
+        DType::I16 => crate::bump::bytes(interp.output::<i16>(k)?),
         DType::F16 => crate::bump::bytes(interp.output::<half::f16>(k)?),
     })
 }

@@ -87,6 +87,20 @@ fn main() -> ! {
                     ok(interp.run(), "inference");
                     argmax(ok(interp.output::<i8>(0), "the output"))
                 }
+                DType::I16 => {
+                    let q = input.qparams.unwrap_or(picocnn::quant::QParams {
+                        scale: 1.0,
+                        zero_point: 0,
+                    });
+                    for (d, &p) in ok(interp.input_mut::<i16>(0), "the input")
+                        .iter_mut()
+                        .zip(img)
+                    {
+                        *d = q.quantize_i16(lut_f32[p as usize]);
+                    }
+                    ok(interp.run(), "inference");
+                    argmax(ok(interp.output::<i16>(0), "the output"))
+                }
                 DType::F16 => {
                     for (d, &p) in ok(interp.input_mut::<f16>(0), "the input")
                         .iter_mut()

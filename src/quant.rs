@@ -324,6 +324,17 @@ impl Rescale {
         })
     }
 
+    /// The rescale as TensorFlow Lite's `RELU` and `RELU6` compute it:
+    /// `s_in / s_out` divided in single precision.
+    pub fn new_single(input: QParams, output: QParams) -> Result<Self> {
+        let real = f64::from(input.scale / output.scale);
+        Ok(Rescale {
+            input_zero_point: input.zero_point,
+            requant: quantize_multiplier(real)?,
+            output_zero_point: output.zero_point,
+        })
+    }
+
     /// Checks zero points and shift.
     pub fn validate(&self) -> Result<()> {
         if !(-128..=127).contains(&self.input_zero_point)

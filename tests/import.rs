@@ -54,6 +54,47 @@ fn imported_models_give_the_reference_kernels_outputs() {
     }
 }
 
+/// 16x8 models (int16 activations, int8 weights) give the reference
+/// kernels' outputs bit for bit.
+#[test]
+fn imported_16x8_models_give_the_reference_kernels_outputs() {
+    for name in [
+        "lenet5_16x8",
+        "dsconv_16x8",
+        "pad_relu_16x8",
+        "resnet8_16x8",
+        "dscnn_16x8",
+        "mean_16x8",
+    ] {
+        let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
+        let blob = AlignedBytes::from(blob);
+        let model = Model::parse(blob.as_bytes()).unwrap();
+        let (xs, x) = i16_npy(&format!("{name}_x.npy"));
+        let (ys, y) = i16_npy(&format!("{name}_y.npy"));
+        let (n_in, n_out) = (x.len() / xs[0] as usize, y.len() / ys[0] as usize);
+        let mut arena = vec![0u8; model.arena_len()];
+        let mut it = Interpreter::new(&model, &mut arena).unwrap();
+        for k in 0..xs[0] as usize {
+            it.input_mut::<i16>(0)
+                .unwrap()
+                .copy_from_slice(&x[k * n_in..(k + 1) * n_in]);
+            it.run().unwrap();
+            assert_eq!(
+                it.output::<i16>(0).unwrap(),
+                &y[k * n_out..(k + 1) * n_out],
+                "{name} input {k}"
+            );
+        }
+    }
+}
+
+fn i16_npy(name: &str) -> (Vec<u64>, Vec<i16>) {
+    let bytes = file(name);
+    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+    let shape = npy.shape().to_vec();
+    (shape, npy.into_vec().unwrap())
+}
+
 /// Float32 models give the reference kernels' outputs to within float
 /// rounding: picocnn sums in another order.
 #[test]
@@ -268,7 +309,7 @@ fn malformed_onnx_files_get_errors() {
 /// what the importer writes today.
 #[test]
 fn committed_imported_blobs_are_current() {
-    for name in ["mean_int8", "dscnn_int8"] {
+    for name in ["mean_int8", "dscnn_int8", "dsconv_16x8"] {
         let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
         let path = format!(
             "{}/tests/models/tflite_{name}.pcnn",

@@ -48,6 +48,12 @@ def quantize(model, samples, precision="int8"):
         return conv.convert()
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ([samples[i : i + 1]] for i in range(len(samples)))
+    if precision == "16x8":
+        ops = tf.lite.OpsSet.EXPERIMENTAL_TFLITE_BUILTINS_ACTIVATIONS_INT16_WEIGHTS_INT8
+        conv.target_spec.supported_ops = [ops]
+        conv.inference_input_type = tf.int16
+        conv.inference_output_type = tf.int16
+        return conv.convert()
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8

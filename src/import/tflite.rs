@@ -739,7 +739,15 @@ impl<'a> Importer<'a> {
                 } else {
                     Activation::Relu6
                 };
-                Ok(self.builder.activation(&name, x, act, self.ty(out)?)?)
+                // TensorFlow Lite divides the scales in single precision here.
+                let ty = self.ty(out)?;
+                Ok(self.builder.activation_with(
+                    &name,
+                    x,
+                    act,
+                    ty,
+                    crate::quant::Rescale::new_single,
+                )?)
             }
             fb::BuiltinOperator::MEAN => {
                 let axes =

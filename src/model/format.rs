@@ -184,6 +184,11 @@ impl DType {
     }
 
     /// The error for a model of this type when its kernels are left out.
+    pub const fn not_built_error(self) -> Error {
+        self.not_built()
+    }
+
+    /// The error for a model of this type when its kernels are left out.
     pub(crate) const fn not_built(self) -> Error {
         Error::Unsupported {
             what: match self {

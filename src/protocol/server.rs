@@ -227,6 +227,12 @@ impl<'m, 'a, L: Learner> Server<'m, 'a, L> {
         };
         match self.input.dtype {
             DType::I8 => quantize_into(image, self.input, self.norm, interp.input_mut(0)?)?,
+            DType::I16 if crate::ops::built::INT16 => {
+                let q = qparams(self.input, "int16 input without quantization")?;
+                for (d, &p) in interp.input_mut::<i16>(0)?.iter_mut().zip(image) {
+                    *d = q.quantize_i16(real(p));
+                }
+            }
             DType::F16 if crate::ops::built::F16 => {
                 for (d, &p) in interp.input_mut::<half::f16>(0)?.iter_mut().zip(image) {
                     *d = half::f16::from_f32(real(p));
@@ -242,6 +248,12 @@ impl<'m, 'a, L: Learner> Server<'m, 'a, L> {
         interp.run()?;
         let (order, best) = match self.output.dtype {
             DType::I8 => return answer_i8(interp.output::<i8>(0)?, self.output),
+            DType::I16 if crate::ops::built::INT16 => {
+                let q = qparams(self.output, "int16 output without quantization")?;
+                let v = interp.output::<i16>(0)?;
+                let o = top3(v);
+                (o, v.get(o[0]).map_or(0.0, |&x| q.dequantize_i16(x)))
+            }
             DType::F16 if crate::ops::built::F16 => {
                 let v = interp.output::<half::f16>(0)?;
                 let o = top3(v);

@@ -43,7 +43,10 @@ and `<name>_y.npy` (int8 outputs of the reference kernels). Each but
 `pad_relu` also comes as `<name>_f32`: the float32 conversion of the same
 Keras network, with float inputs (LeNet-5's: the digits in [0, 1]; the
 others': the random inputs before quantization) and the reference
-kernels' float outputs.
+kernels' float outputs. Each comes as `<name>_16x8` too: TensorFlow Lite's
+16x8 quantization of the same network (int16 activations, input and
+output; int8 weights; int64 biases), calibrated as the int8 one, on the
+float inputs quantized to int16.
 
     target/litert-venv/bin/python tools/tflite/make_test_models.py
 """
@@ -104,6 +107,7 @@ def main():
     save("lenet5_int8", tflite, xq)
     digits(tflite, data, scale, zp)
     save("lenet5_f32", quantize(model, None, "f32"), test)
+    save16("lenet5_16x8", model, x[:200], test)
 
     tf.keras.utils.set_random_seed(2)
     L = tf.keras.layers
@@ -123,6 +127,7 @@ def main():
     save("dsconv_int8", tflite, xr)
     xf = np.random.default_rng(3).random((20, 32, 32, 3), dtype=np.float32)
     save("dsconv_f32", quantize(model, None, "f32"), xf)
+    save16("dsconv_16x8", model, samples, xf)
 
     tf.keras.utils.set_random_seed(4)
     inp = L.Input((12, 12, 3))
@@ -135,6 +140,8 @@ def main():
     tflite = quantize(model, samples)
     xr = np.random.default_rng(5).integers(-128, 128, (20, 12, 12, 3), dtype=np.int8)
     save("pad_relu_int8", tflite, xr)
+    xf = (np.random.default_rng(5).random((20, 12, 12, 3), dtype=np.float32) - 0.3) * 10
+    save16("pad_relu_16x8", model, samples, xf)
 
     tf.keras.utils.set_random_seed(6)
     save_both("resnet8", resnet8(tf), (32, 32, 3), 6, 10)
@@ -170,9 +177,21 @@ def digits(tflite, data, scale, zp):
 def save_both(name, model, shape, seed, n):
     """`<name>_int8` as `calibrated` makes it, and `<name>_f32`: the same
     network in float32 on the same inputs before quantization."""
-    tflite, xq, xf = calibrated(model, shape, seed, n)
+    tflite, xq, xf, samples = calibrated(model, shape, seed, n)
     save(f"{name}_int8", tflite, xq)
     save(f"{name}_f32", quantize(model, None, "f32"), xf)
+    save16(f"{name}_16x8", model, samples, xf)
+
+
+def save16(name, model, samples, xf):
+    """The 16x8 conversion of `model` (int16 activations and input,
+    calibrated on `samples`) on the float inputs `xf` quantized as its
+    input asks."""
+    tflite = quantize(model, samples, "16x8")
+    _, inp = reference(tflite, np.zeros((1, *xf.shape[1:]), np.int16))
+    scale, zp = inp["quantization"]
+    x = np.clip(np.round(xf / scale) + zp, -32768, 32767).astype(np.int16)
+    save(name, tflite, x)
 
 
 def calibrated(model, shape, seed, n):
@@ -210,7 +229,7 @@ def calibrated(model, shape, seed, n):
     scale, zp = inp["quantization"]
     xf = varied(rng, n, shape)
     x = np.clip(np.round(xf / scale) + zp, -128, 127).astype(np.int8)
-    return tflite, x, xf
+    return tflite, x, xf, samples
 
 
 def varied(rng, n, shape):

@@ -274,6 +274,10 @@ fn build_variant(
             crate::root().join("tests/models/lenet5_mnist_i8_fused.pcnn"),
         );
     }
+    if !int8_only && m.target == "thumbv6m-none-eabi" {
+        // The micro:bit's 256 KiB of flash: no 16x8 kernels beside LeNet-5.
+        cmd.args(["--no-default-features", "--features", "float"]);
+    }
     cmd.env("PICOCNN_QEMU_MACHINE", m.name);
     for (k, v) in envs {
         cmd.env(k, v);

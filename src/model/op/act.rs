@@ -96,7 +96,7 @@ mod build {
     use crate::model::writer::{ModelBuilder, TensorId, TensorType};
     use crate::quant::Activation;
 
-    use crate::quant::Rescale;
+    use crate::quant::{QParams, Rescale};
 
     impl ModelBuilder {
         /// A standalone activation (int8: also rescales to `output`).
@@ -107,12 +107,26 @@ mod build {
             activation: Activation,
             output: TensorType,
         ) -> Result<TensorId> {
+            self.activation_with(name, input, activation, output, Rescale::new)
+        }
+
+        /// [`activation`](Self::activation) with the rescale computed by
+        /// `rescale` from the input's and the output's quantization (as
+        /// [`Rescale::new_single`] for TensorFlow Lite's `RELU`).
+        pub fn activation_with(
+            &mut self,
+            name: &str,
+            input: TensorId,
+            activation: Activation,
+            output: TensorType,
+            rescale: fn(QParams, QParams) -> Result<Rescale>,
+        ) -> Result<TensorId> {
             let x = self.get(input)?.clone();
             let dtype = output.dtype();
             self.same_dtype(&[input], dtype)?;
             let rescale = match (x.ty.qparams(), output.qparams()) {
                 (Some(qi), Some(qo)) => {
-                    let r = Rescale::new(qi, qo)?;
+                    let r = rescale(qi, qo)?;
                     crate::ops::act::ActI8::from_parts(r, activation.range_i8(qo))?;
                     Some(r)
                 }

@@ -56,6 +56,9 @@ impl OpRecord for ConcatRecord {
     }
 
     fn check(&self, s: &Site<'_, '_>) -> Result<()> {
+        if s.op.dtype == DType::I16 {
+            return Err(s.invalid("concat has no 16x8 kernel"));
+        }
         let out = s.output().shape;
         let mut c = 0usize;
         for k in 0..s.op.input_count() {
@@ -163,6 +166,11 @@ mod build {
                 });
             }
             let dtype = output.dtype();
+            if dtype == DType::I16 {
+                return Err(Error::Unsupported {
+                    what: "concat has no 16x8 kernel",
+                });
+            }
             self.same_dtype(inputs, dtype)?;
             let first = self.get(inputs[0])?.shape;
             let mut c = 0;

@@ -53,7 +53,7 @@ impl WeightRefs {
     /// in the data section, and that the requantization is in range.
     pub fn check(&self, s: &Site<'_, '_>, weights: usize, channels: usize) -> Result<()> {
         // 16x8 layers hold int8 filters and int64 biases.
-        let x16 = s.op.dtype == DType::I16;
+        let x16 = crate::ops::built::INT16 && s.op.dtype == DType::I16;
         let (size, bias) = if x16 { (1, 8) } else { (s.op.dtype.size(), 4) };
         let range = if x16 { -31..=7 } else { -31..=30 };
         s.data_ref(

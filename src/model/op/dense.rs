@@ -97,6 +97,9 @@ impl OpRecord for DenseRecord {
         let dense = Dense::new(s.input(0).shape.len(), s.output().shape.len())
             .map_err(|_| s.invalid("dense parameters"))?;
         if s.op.dtype == DType::I16 {
+            if !crate::ops::built::INT16 {
+                return Err(DType::I16.not_built());
+            }
             return self.check_16x8(s, dense);
         }
         self.weights

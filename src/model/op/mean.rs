@@ -11,7 +11,8 @@ use crate::model::format::DType;
 use crate::model::layer::Layer;
 use crate::model::OpInfo;
 use crate::num::Real;
-use crate::ops::mean::{mean_float, MeanI8};
+use crate::ops::mean::MeanI8;
+use crate::ops::pool::{Pool2d, Pool2dConfig, Pool2dFloat, PoolKind};
 use crate::ops::Padding;
 use crate::quant::{Activation, Rescale};
 use half::f16;
@@ -25,7 +26,11 @@ pub(crate) struct MeanRecord {
 
 impl MeanRecord {
     fn run_float<T: Real + crate::model::Element>(s: &Site<'_, '_>, io: Io<'_>) -> Result<()> {
-        mean_float::<T>(s.input(0).shape, cast(io.input(s, 0)?)?, cast_mut(io.out)?)
+        // The global average pool's kernel: the same bits as `mean_float`,
+        // and no second copy in flash.
+        let pool = Pool2d::new(Pool2dConfig::global(s.input(0).shape))?;
+        Pool2dFloat::new(pool, PoolKind::Average, Activation::None)
+            .run::<T>(cast(io.input(s, 0)?)?, cast_mut(io.out)?)
     }
 }
 

@@ -51,6 +51,9 @@ impl OpRecord for SoftmaxRecord {
             return Err(s.invalid("softmax beta"));
         }
         if let (DType::I16, Some((m, l, tables))) = (s.op.dtype, self.fixed) {
+            if !crate::ops::built::INT16 {
+                return Err(DType::I16.not_built());
+            }
             if m < 0 || !(-31..=30).contains(&l) {
                 return Err(s.invalid("softmax parameters"));
             }

@@ -48,9 +48,15 @@ static TFLITE_DSCNN_I8: &Aligned<[u8]> =
     &Aligned(*include_bytes!("../../models/tflite_dscnn_int8.pcnn"));
 #[cfg(feature = "small-flash")]
 static TFLITE_DSCNN_I8: &Aligned<[u8]> = &Aligned([]);
+/// A 16x8 depthwise-separable network (int16 activations).
+#[cfg(not(feature = "small-flash"))]
+static TFLITE_DSCONV_16X8: &Aligned<[u8]> =
+    &Aligned(*include_bytes!("../../models/tflite_dsconv_16x8.pcnn"));
+#[cfg(feature = "small-flash")]
+static TFLITE_DSCONV_16X8: &Aligned<[u8]> = &Aligned([]);
 
 /// `(case name prefix, blob, outputs)`.
-static MODELS: [(&str, &Aligned<[u8]>, usize); 8] = [
+static MODELS: [(&str, &Aligned<[u8]>, usize); 9] = [
     ("model_branchy_i8", BRANCHY_I8, 2),
     ("model_branchy_f32", BRANCHY_F32, 2),
     ("model_branchy_f16", BRANCHY_F16, 2),
@@ -59,9 +65,10 @@ static MODELS: [(&str, &Aligned<[u8]>, usize); 8] = [
     ("model_ds_cnn_i8", DS_CNN_I8, 1),
     ("model_tflite_mean_i8", TFLITE_MEAN_I8, 1),
     ("model_tflite_dscnn_i8", TFLITE_DSCNN_I8, 1),
+    ("model_tflite_dsconv_16x8", TFLITE_DSCONV_16X8, 1),
 ];
 
-const NAMES: [[&str; 2]; 8] = [
+const NAMES: [[&str; 2]; 9] = [
     ["model_branchy_i8_out0", "model_branchy_i8_out1"],
     ["model_branchy_f32_out0", "model_branchy_f32_out1"],
     ["model_branchy_f16_out0", "model_branchy_f16_out1"],
@@ -70,6 +77,7 @@ const NAMES: [[&str; 2]; 8] = [
     ["model_ds_cnn_i8_out0", ""],
     ["model_tflite_mean_i8_out0", ""],
     ["model_tflite_dscnn_i8_out0", ""],
+    ["model_tflite_dsconv_16x8_out0", ""],
 ];
 
 pub fn case_count() -> usize {
@@ -126,10 +134,11 @@ fn fill(model: &Model<'_>, interp: &mut Interpreter<'_, '_>) -> Result<(), Error
             .input_mut::<f32>(0)?
             .iter_mut()
             .for_each(|v| *v = (next() >> 40) as f32 / 16_777_216.0),
-        DType::I16 => interp
+        DType::I16 if DType::I16.built() => interp
             .input_mut::<i16>(0)?
             .iter_mut()
             .for_each(|v| *v = next() as i16),
+        DType::I16 => return Err(DType::I16.not_built_error()),
         DType::F16 => interp
             .input_mut::<half::f16>(0)?
             .iter_mut()
@@ -147,7 +156,8 @@ fn output_bytes<'x>(
     Ok(match t.dtype {
         DType::I8 => crate::bump::bytes(interp.output::<i8>(k)?),
         DType::F32 => crate::bump::bytes(interp.output::<f32>(k)?),
-        DType::I16 => crate::bump::bytes(interp.output::<i16>(k)?),
+        DType::I16 if DType::I16.built() => crate::bump::bytes(interp.output::<i16>(k)?),
+        DType::I16 => return Err(DType::I16.not_built_error()),
         DType::F16 => crate::bump::bytes(interp.output::<half::f16>(k)?),
     })
 }

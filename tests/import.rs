@@ -31,6 +31,7 @@ fn imported_models_give_the_reference_kernels_outputs() {
         "resnet8_int8",
         "dscnn_int8",
         "mean_int8",
+        "concat_int8",
     ] {
         let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
         let blob = AlignedBytes::from(blob);
@@ -65,6 +66,7 @@ fn imported_16x8_models_give_the_reference_kernels_outputs() {
         "resnet8_16x8",
         "dscnn_16x8",
         "mean_16x8",
+        "concat_16x8",
     ] {
         let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
         let blob = AlignedBytes::from(blob);
@@ -105,6 +107,7 @@ fn imported_float_models_are_within_rounding_of_the_reference() {
         "resnet8_f32",
         "dscnn_f32",
         "mean_f32",
+        "concat_f32",
     ] {
         let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
         let blob = AlignedBytes::from(blob);

@@ -29,6 +29,11 @@ them, written to tests/models/tflite/:
   convolution with batch normalisation, average pool 25x5, dense 12,
   softmax); 10 such random int8 inputs.
 
+- `concat_int8`: a concatenation of a 3x3 and a 1x1 convolution and the
+  input, then a strided convolution, global average pooling, dense 10
+  (in 16x8, the converter requantizes the concatenation's inputs to one
+  scale with `QUANTIZE`); 20 random images.
+
 - `mean_int8`: TensorFlow Lite's int8 `MEAN`: a 3x3 convolution, then
   Keras's global average pooling (`MEAN` over height and width) with and
   without
@@ -155,6 +160,14 @@ def main():
     flat = L.GlobalAveragePooling2D()(L.DepthwiseConv2D(3, padding="same")(x))
     model = tf.keras.Model(inp, L.Dense(10)(L.Add()([kept, flat])))
     save_both("mean", model, (12, 12, 3), 8, 20)
+
+    tf.keras.utils.set_random_seed(9)
+    inp = L.Input((10, 10, 3))
+    a = L.Conv2D(8, 3, padding="same", activation="relu")(inp)
+    b = L.Conv2D(4, 1, activation="relu6")(inp)
+    x = L.Concatenate()([a, b, L.MaxPooling2D(1)(inp)])
+    x = L.GlobalAveragePooling2D()(L.Conv2D(8, 3, strides=2)(x))
+    save_both("concat", tf.keras.Model(inp, L.Dense(10)(x)), (10, 10, 3), 9, 20)
 
 
 def digits(tflite, data, scale, zp):

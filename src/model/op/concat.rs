@@ -57,7 +57,11 @@ impl OpRecord for ConcatRecord {
 
     fn check(&self, s: &Site<'_, '_>) -> Result<()> {
         if s.op.dtype == DType::I16 {
-            return Err(s.invalid("concat has no 16x8 kernel"));
+            // TensorFlow Lite's 16x8 concatenation keeps the quantization.
+            let q = s.output().qparams;
+            if (0..s.op.input_count()).any(|k| s.input(k).qparams != q) {
+                return Err(s.invalid("16x8 concat inputs quantized unlike the output"));
+            }
         }
         let out = s.output().shape;
         let mut c = 0usize;
@@ -118,6 +122,13 @@ impl OpRecord for ConcatRecord {
                     Self::rescale(off, s, k)?,
                     cast_mut(&mut io.out[..])?,
                 )?,
+                (DType::I16, _) if crate::ops::built::INT16 => concat_into_float::<i16>(
+                    cast(x)?,
+                    c,
+                    offset,
+                    total,
+                    cast_mut(&mut io.out[..])?,
+                )?,
                 (DType::F16, _) if crate::ops::built::F16 => concat_into_float::<f16>(
                     cast(x)?,
                     c,
@@ -166,12 +177,13 @@ mod build {
                 });
             }
             let dtype = output.dtype();
-            if dtype == DType::I16 {
+            self.same_dtype(inputs, dtype)?;
+            let same = |t: TensorId| self.get(t).is_ok_and(|d| d.ty == output);
+            if dtype == DType::I16 && !inputs.iter().all(|&t| same(t)) {
                 return Err(Error::Unsupported {
-                    what: "concat has no 16x8 kernel",
+                    what: "16x8 concat inputs quantized unlike the output",
                 });
             }
-            self.same_dtype(inputs, dtype)?;
             let first = self.get(inputs[0])?.shape;
             let mut c = 0;
             let mut rescales = Vec::new();

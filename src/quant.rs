@@ -251,7 +251,7 @@ impl Activation {
 impl Activation {
     /// The clamp of this activation on an int16 output of `output`'s
     /// quantization, as TensorFlow Lite's 16x8 kernels compute it.
-    pub fn range_i16(self, output: QParams) -> crate::ops::x16::Clamp16 {
+    pub fn range_i16(self, output: QParams) -> Clamp16 {
         let quantize = |f: f32| {
             output
                 .zero_point
@@ -263,10 +263,41 @@ impl Activation {
             Activation::Relu6 => (quantize(0.0).max(-32768), quantize(6.0).min(32767)),
         };
         let lo = lo.min(32767);
-        crate::ops::x16::Clamp16 {
+        Clamp16 {
             min: lo,
             max: hi.max(lo),
         }
+    }
+}
+
+/// An int16 clamp: the fused activation's range in the output's steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Clamp16 {
+    /// Lowest output.
+    pub min: i32,
+    /// Highest output.
+    pub max: i32,
+}
+
+impl Clamp16 {
+    /// The whole int16 range.
+    pub const FULL: Clamp16 = Clamp16 {
+        min: -32768,
+        max: 32767,
+    };
+
+    /// Checks `min <= max` within int16.
+    pub fn new(min: i32, max: i32) -> Result<Self> {
+        if !(-32768..=32767).contains(&min) || !(-32768..=32767).contains(&max) || min > max {
+            return Err(invalid("int16 clamp outside int16 or empty"));
+        }
+        Ok(Clamp16 { min, max })
+    }
+
+    /// `v` clamped, as int16.
+    #[inline]
+    pub fn apply(&self, v: i32) -> i16 {
+        v.clamp(self.min, self.max) as i16
     }
 }
 

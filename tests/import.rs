@@ -15,11 +15,48 @@ fn file(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn int8_npy(name: &str) -> (Vec<u64>, Vec<i8>) {
-    let bytes = file(name);
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
+fn npy<T: npyz::Deserialize>(bytes: &[u8]) -> (Vec<u64>, Vec<T>) {
+    let npy = npyz::NpyFile::new(bytes).unwrap();
     let shape = npy.shape().to_vec();
     (shape, npy.into_vec().unwrap())
+}
+
+/// The blob `import` writes from `tflite`, run on each item of the
+/// `x` file: picocnn's outputs and the reference outputs of the `y` file,
+/// item by item.
+fn outputs<T>(blob: Vec<u8>, x: &[u8], y: &[u8]) -> Vec<(Vec<T>, Vec<T>)>
+where
+    T: picocnn::model::Element + npyz::Deserialize + Copy,
+{
+    let blob = AlignedBytes::from(blob);
+    let model = Model::parse(blob.as_bytes()).unwrap();
+    let ((xs, x), (ys, y)) = (npy::<T>(x), npy::<T>(y));
+    let (n_in, n_out) = (x.len() / xs[0] as usize, y.len() / ys[0] as usize);
+    let mut arena = vec![0u8; model.arena_len()];
+    let mut it = Interpreter::new(&model, &mut arena).unwrap();
+    (0..xs[0] as usize)
+        .map(|k| {
+            it.input_mut::<T>(0)
+                .unwrap()
+                .copy_from_slice(&x[k * n_in..(k + 1) * n_in]);
+            it.run().unwrap();
+            let want = y[k * n_out..(k + 1) * n_out].to_vec();
+            (it.output::<T>(0).unwrap().to_vec(), want)
+        })
+        .collect()
+}
+
+/// [`outputs`] of `tests/models/tflite/<name>`.
+fn tflite_outputs<T>(name: &str) -> Vec<(Vec<T>, Vec<T>)>
+where
+    T: picocnn::model::Element + npyz::Deserialize + Copy,
+{
+    let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
+    outputs(
+        blob,
+        &file(&format!("{name}_x.npy")),
+        &file(&format!("{name}_y.npy")),
+    )
 }
 
 #[test]
@@ -33,24 +70,8 @@ fn imported_models_give_the_reference_kernels_outputs() {
         "mean_int8",
         "concat_int8",
     ] {
-        let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
-        let blob = AlignedBytes::from(blob);
-        let model = Model::parse(blob.as_bytes()).unwrap();
-        let (xs, x) = int8_npy(&format!("{name}_x.npy"));
-        let (ys, y) = int8_npy(&format!("{name}_y.npy"));
-        let (n_in, n_out) = (x.len() / xs[0] as usize, y.len() / ys[0] as usize);
-        let mut arena = vec![0u8; model.arena_len()];
-        let mut it = Interpreter::new(&model, &mut arena).unwrap();
-        for k in 0..xs[0] as usize {
-            it.input_mut::<i8>(0)
-                .unwrap()
-                .copy_from_slice(&x[k * n_in..(k + 1) * n_in]);
-            it.run().unwrap();
-            assert_eq!(
-                it.output::<i8>(0).unwrap(),
-                &y[k * n_out..(k + 1) * n_out],
-                "{name} input {k}"
-            );
+        for (k, (ours, want)) in tflite_outputs::<i8>(name).iter().enumerate() {
+            assert_eq!(ours, want, "{name} input {k}");
         }
     }
 }
@@ -68,33 +89,10 @@ fn imported_16x8_models_give_the_reference_kernels_outputs() {
         "mean_16x8",
         "concat_16x8",
     ] {
-        let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
-        let blob = AlignedBytes::from(blob);
-        let model = Model::parse(blob.as_bytes()).unwrap();
-        let (xs, x) = i16_npy(&format!("{name}_x.npy"));
-        let (ys, y) = i16_npy(&format!("{name}_y.npy"));
-        let (n_in, n_out) = (x.len() / xs[0] as usize, y.len() / ys[0] as usize);
-        let mut arena = vec![0u8; model.arena_len()];
-        let mut it = Interpreter::new(&model, &mut arena).unwrap();
-        for k in 0..xs[0] as usize {
-            it.input_mut::<i16>(0)
-                .unwrap()
-                .copy_from_slice(&x[k * n_in..(k + 1) * n_in]);
-            it.run().unwrap();
-            assert_eq!(
-                it.output::<i16>(0).unwrap(),
-                &y[k * n_out..(k + 1) * n_out],
-                "{name} input {k}"
-            );
+        for (k, (ours, want)) in tflite_outputs::<i16>(name).iter().enumerate() {
+            assert_eq!(ours, want, "{name} input {k}");
         }
     }
-}
-
-fn i16_npy(name: &str) -> (Vec<u64>, Vec<i16>) {
-    let bytes = file(name);
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec().unwrap())
 }
 
 /// Float32 models give the reference kernels' outputs to within float
@@ -109,34 +107,17 @@ fn imported_float_models_are_within_rounding_of_the_reference() {
         "mean_f32",
         "concat_f32",
     ] {
-        let blob = picocnn::import::tflite(&file(&format!("{name}.tflite")), name).unwrap();
-        let blob = AlignedBytes::from(blob);
-        let model = Model::parse(blob.as_bytes()).unwrap();
-        let (xs, x) = f32_npy(&format!("{name}_x.npy"));
-        let (ys, y) = f32_npy(&format!("{name}_y.npy"));
-        let (n_in, n_out) = (x.len() / xs[0] as usize, y.len() / ys[0] as usize);
-        let mut arena = vec![0u8; model.arena_len()];
-        let mut it = Interpreter::new(&model, &mut arena).unwrap();
-        let mut worst = 0f32;
-        for k in 0..xs[0] as usize {
-            it.input_mut::<f32>(0)
-                .unwrap()
-                .copy_from_slice(&x[k * n_in..(k + 1) * n_in]);
-            it.run().unwrap();
-            for (a, b) in it.output::<f32>(0).unwrap().iter().zip(&y[k * n_out..]) {
-                worst = worst.max((a - b).abs() / b.abs().max(1.0));
-            }
-        }
+        let worst = tflite_outputs::<f32>(name)
+            .iter()
+            .flat_map(|(ours, want)| {
+                ours.iter()
+                    .zip(want)
+                    .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+            })
+            .fold(0f32, f32::max);
         eprintln!("{name}: largest difference {worst:e}");
         assert!(worst < 1e-6, "{name}: {worst}");
     }
-}
-
-fn f32_npy(name: &str) -> (Vec<u64>, Vec<f32>) {
-    let bytes = file(name);
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec().unwrap())
 }
 
 /// Cut short anywhere, or with bits flipped, a model file gives an error
@@ -173,36 +154,18 @@ fn onnx_file(name: &str) -> Vec<u8> {
     .unwrap()
 }
 
-fn onnx_npy(name: &str) -> (Vec<u64>, Vec<f32>) {
-    let bytes = onnx_file(name);
-    let npy = npyz::NpyFile::new(&bytes[..]).unwrap();
-    let shape = npy.shape().to_vec();
-    (shape, npy.into_vec().unwrap())
-}
-
 /// Float ONNX models give onnxruntime's outputs to within float rounding
 /// (batch normalisation folded here, sums in another order there).
 #[test]
 fn imported_onnx_float_models_are_within_rounding_of_onnxruntime() {
     for name in ["lenet5", "resnet8", "dscnn"] {
         let blob = picocnn::import::onnx(&onnx_file(&format!("{name}_f32.onnx")), name).unwrap();
-        let blob = AlignedBytes::from(blob);
-        let model = Model::parse(blob.as_bytes()).unwrap();
-        let (xs, x) = onnx_npy(&format!("{name}_x.npy"));
-        let (ys, y) = onnx_npy(&format!("{name}_f32_y.npy"));
-        let (n_in, n_out) = (x.len() / xs[0] as usize, y.len() / ys[0] as usize);
-        let mut arena = vec![0u8; model.arena_len()];
-        let mut it = Interpreter::new(&model, &mut arena).unwrap();
-        let mut worst = 0f32;
-        for k in 0..xs[0] as usize {
-            it.input_mut::<f32>(0)
-                .unwrap()
-                .copy_from_slice(&x[k * n_in..(k + 1) * n_in]);
-            it.run().unwrap();
-            for (a, b) in it.output::<f32>(0).unwrap().iter().zip(&y[k * n_out..]) {
-                worst = worst.max((a - b).abs());
-            }
-        }
+        let x = onnx_file(&format!("{name}_x.npy"));
+        let y = onnx_file(&format!("{name}_f32_y.npy"));
+        let worst = outputs::<f32>(blob, &x, &y)
+            .iter()
+            .flat_map(|(ours, want)| ours.iter().zip(want).map(|(a, b)| (a - b).abs()))
+            .fold(0f32, f32::max);
         eprintln!("{name}_f32: largest difference {worst:e}");
         assert!(worst < 1e-5, "{name}: {worst}");
     }
@@ -220,8 +183,8 @@ fn imported_onnx_qdq_models_are_near_onnxruntime() {
         let model = Model::parse(blob.as_bytes()).unwrap();
         let q_in = model.tensor(model.input(0).unwrap()).qparams.unwrap();
         let q_out = model.tensor(model.output(0).unwrap()).qparams.unwrap();
-        let (xs, x) = onnx_npy(&format!("{name}_x.npy"));
-        let (ys, y) = onnx_npy(&format!("{name}_qdq_y.npy"));
+        let (xs, x) = npy::<f32>(&onnx_file(&format!("{name}_x.npy")));
+        let (ys, y) = npy::<f32>(&onnx_file(&format!("{name}_qdq_y.npy")));
         let (n_in, n_out) = (x.len() / xs[0] as usize, y.len() / ys[0] as usize);
         let mut arena = vec![0u8; model.arena_len()];
         let mut it = Interpreter::new(&model, &mut arena).unwrap();

@@ -166,6 +166,12 @@ impl DType {
         }
     }
 
+    /// Whether a convolution and pool of this type may run as one op (the
+    /// 16x8 kernels run one op at a time).
+    pub const fn fuses(self) -> bool {
+        !matches!(self, DType::I16)
+    }
+
     /// Whether tensors of this type carry a scale and zero point.
     pub const fn quantized(self) -> bool {
         matches!(self, DType::I8 | DType::I16)

@@ -22,6 +22,7 @@ use crate::ops::add::AddQuant;
 use crate::ops::conv::{Conv2d, ConvKind};
 use crate::ops::dense::Dense;
 use crate::ops::pool::{Pool2d, PoolKind};
+pub use crate::quant::Clamp16;
 use crate::quant::{Rescale, Scale};
 
 /// TensorFlow Lite's `MultiplyByQuantizedMultiplier` for a 64-bit sum:
@@ -77,37 +78,6 @@ impl WeightsI16<'_> {
     fn scale(&self, o: usize) -> (i32, i32) {
         let k = if self.multiplier.len() == 1 { 0 } else { o };
         (self.multiplier[k], self.shift[k])
-    }
-}
-
-/// An int16 clamp: the fused activation's range in the output's steps.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Clamp16 {
-    /// Lowest output.
-    pub min: i32,
-    /// Highest output.
-    pub max: i32,
-}
-
-impl Clamp16 {
-    /// The whole int16 range.
-    pub const FULL: Clamp16 = Clamp16 {
-        min: -32768,
-        max: 32767,
-    };
-
-    /// Checks `min <= max` within int16.
-    pub fn new(min: i32, max: i32) -> Result<Self> {
-        if !(-32768..=32767).contains(&min) || !(-32768..=32767).contains(&max) || min > max {
-            return Err(invalid("int16 clamp outside int16 or empty"));
-        }
-        Ok(Clamp16 { min, max })
-    }
-
-    /// `v` clamped, as int16.
-    #[inline]
-    pub fn apply(&self, v: i32) -> i16 {
-        v.clamp(self.min, self.max) as i16
     }
 }
 

@@ -56,8 +56,7 @@ impl ModelBuilder {
                     && p.activation == Activation::None
                     && p.inputs == [t]
                     && p.dtype == c.dtype
-                    // The 16x8 kernels run one op at a time.
-                    && c.dtype != crate::model::format::DType::I16
+                    && c.dtype.fuses()
                     && !self.outputs.contains(&t)
                     && ops.iter().filter(|o| o.inputs.contains(&t)).count() == 1
                     && self.fused_op(i).is_some()

@@ -127,6 +127,20 @@ pub enum Weights {
     },
 }
 
+/// Per output channel, `s_in * s_w[o] / s_out` as a Q31 multiplier and a
+/// shift, as TensorFlow Lite computes them.
+fn requants(
+    weight_scales: &[f32],
+    input: QParams,
+    output: QParams,
+) -> Result<(Vec<i32>, Vec<i32>)> {
+    weight_scales
+        .iter()
+        .map(|&s| conv_requant(input.scale, s, output.scale).map(|r| (r.multiplier, r.shift)))
+        .collect::<Result<Vec<_>>>()
+        .map(|v| v.into_iter().unzip())
+}
+
 impl Weights {
     /// int8 weights with the requantization derived from the scales as
     /// TensorFlow Lite does (`s_in * s_w[o] / s_out` per output channel).
@@ -137,13 +151,7 @@ impl Weights {
         input: QParams,
         output: QParams,
     ) -> Result<Weights> {
-        let mut multiplier = Vec::with_capacity(weight_scales.len());
-        let mut shift = Vec::with_capacity(weight_scales.len());
-        for &s in weight_scales {
-            let r = conv_requant(input.scale, s, output.scale)?;
-            multiplier.push(r.multiplier);
-            shift.push(r.shift);
-        }
+        let (multiplier, shift) = requants(weight_scales, input, output)?;
         Ok(Weights::I8 {
             filter,
             bias,
@@ -161,13 +169,7 @@ impl Weights {
         input: QParams,
         output: QParams,
     ) -> Result<Weights> {
-        let mut multiplier = Vec::with_capacity(weight_scales.len());
-        let mut shift = Vec::with_capacity(weight_scales.len());
-        for &s in weight_scales {
-            let r = conv_requant(input.scale, s, output.scale)?;
-            multiplier.push(r.multiplier);
-            shift.push(r.shift);
-        }
+        let (multiplier, shift) = requants(weight_scales, input, output)?;
         let scale = weight_scales
             .iter()
             .map(|&s| f64::from(input.scale) * f64::from(s) / f64::from(output.scale))

@@ -8,8 +8,8 @@
 //! `DEPTHWISE_CONV_2D`, `FULLY_CONNECTED`, `MAX_POOL_2D`,
 //! `AVERAGE_POOL_2D`, `MEAN` over height and width, `ADD`,
 //! `CONCATENATION` (channels), `RESHAPE` to a flat vector, `SOFTMAX`,
-//! `RELU`, `RELU6`, `PAD` before a valid convolution, `QUANTIZE` between
-//! two int8 tensors (a requantization), and `QUANTIZE` / `DEQUANTIZE` at
+//! `RELU`, `RELU6`, `PAD` before a convolution (folded into its padding),
+//! `QUANTIZE` between two tensors of one integer type (a requantization), and `QUANTIZE` / `DEQUANTIZE` at
 //! the model's edges (the blob's input and output are then the int8
 //! tensors). Anything else is refused with the op's index and name.
 
@@ -554,19 +554,32 @@ impl<'a> Importer<'a> {
         }
         let x = self.id(padded.map_or(ins[0], |p| p.1))?;
         let in_shape = self.shape(padded.map_or(ins[0], |p| p.1))?;
-        let pad_of = |p: fb::Padding| -> Result<Padding, ImportError> {
-            match padded {
-                None => Ok(Self::padding(p)),
-                Some((_, _, [top, bottom, left, right])) if p == fb::Padding::VALID => {
-                    Ok(Padding::Explicit {
-                        top,
-                        bottom,
-                        left,
-                        right,
-                    })
+        // A PAD before a convolution: its cells, plus SAME's over the
+        // padded tensor, as explicit padding.
+        let pad_of = |p: fb::Padding,
+                      k: [usize; 2],
+                      s: [usize; 2],
+                      d: [usize; 2]|
+         -> Result<Padding, ImportError> {
+            let Some((_, _, [top, bottom, left, right])) = padded else {
+                return Ok(Self::padding(p));
+            };
+            let same = |len: usize, k: usize, s: usize, d: usize| {
+                if p == fb::Padding::VALID {
+                    return (0, 0);
                 }
-                Some(_) => fail("a PAD before a SAME convolution is not read"),
-            }
+                let out = len.div_ceil(s);
+                let total = ((out - 1) * s + (k - 1) * d + 1).saturating_sub(len);
+                (total / 2, total - total / 2)
+            };
+            let (t, b) = same(in_shape.h + top + bottom, k[0], s[0], d[0]);
+            let (l, r) = same(in_shape.w + left + right, k[1], s[1], d[1]);
+            Ok(Padding::Explicit {
+                top: top + t,
+                bottom: bottom + b,
+                left: left + l,
+                right: right + r,
+            })
         };
         let missing = |what: &str| ImportError(format!("no {what} options"));
         let pos = |v: i32, what: &str| {
@@ -604,13 +617,15 @@ impl<'a> Importer<'a> {
                             in_shape.c
                         ));
                     }
+                    let s = [pos(p.stride_h(), "stride")?, pos(p.stride_w(), "stride")?];
+                    let d = [
+                        pos(p.dilation_h_factor(), "dilation")?,
+                        pos(p.dilation_w_factor(), "dilation")?,
+                    ];
                     let c = Conv2dConfig::new(in_shape, o, kh, kw)
-                        .stride(pos(p.stride_h(), "stride")?, pos(p.stride_w(), "stride")?)
-                        .dilation(
-                            pos(p.dilation_h_factor(), "dilation")?,
-                            pos(p.dilation_w_factor(), "dilation")?,
-                        )
-                        .padding(pad_of(p.padding())?);
+                        .stride(s[0], s[1])
+                        .dilation(d[0], d[1])
+                        .padding(pad_of(p.padding(), [kh, kw], s, d)?);
                     (c, Self::activation(p.fused_activation_function())?, o)
                 } else {
                     let p = op
@@ -623,13 +638,15 @@ impl<'a> Importer<'a> {
                             in_shape.c
                         ));
                     }
+                    let s = [pos(p.stride_h(), "stride")?, pos(p.stride_w(), "stride")?];
+                    let d = [
+                        pos(p.dilation_h_factor(), "dilation")?,
+                        pos(p.dilation_w_factor(), "dilation")?,
+                    ];
                     let c = Conv2dConfig::depthwise(in_shape, i / in_shape.c, kh, kw)
-                        .stride(pos(p.stride_h(), "stride")?, pos(p.stride_w(), "stride")?)
-                        .dilation(
-                            pos(p.dilation_h_factor(), "dilation")?,
-                            pos(p.dilation_w_factor(), "dilation")?,
-                        )
-                        .padding(pad_of(p.padding())?);
+                        .stride(s[0], s[1])
+                        .dilation(d[0], d[1])
+                        .padding(pad_of(p.padding(), [kh, kw], s, d)?);
                     (c, Self::activation(p.fused_activation_function())?, i)
                 };
                 let len = [o, kh, kw, i]

@@ -14,8 +14,9 @@ them, written to tests/models/tflite/:
   inputs are 20 random int8 images.
 
 - `pad_relu_int8`: a standalone ReLU6 on the input, explicit zero padding
-  (1 above, 2 below, 2 left, 1 right) before a valid 3x3 convolution,
-  flatten, dense 10; Keras's initial weights; 20 random int8 images.
+  (1 above, 2 below, 2 left, 1 right) before a valid 3x3 convolution, zero
+  padding again (one cell each side) before a `same` 3x3 depthwise
+  convolution of stride 2, flatten, dense 10; Keras's initial weights; 20 random int8 images.
 
 - `resnet8_int8`: ResNet-8 as MLPerf Tiny's image classification model
   (32x32x3: conv 16, three residual stacks of 16, 32 and 64 channels with
@@ -139,6 +140,8 @@ def main():
     x = L.ReLU(max_value=6.0)(inp)
     x = L.ZeroPadding2D(((1, 2), (2, 1)))(x)
     x = L.Conv2D(8, 3)(x)
+    x = L.ZeroPadding2D(1)(x)
+    x = L.DepthwiseConv2D(3, strides=2, padding="same")(x)
     x = L.Flatten()(x)
     model = tf.keras.Model(inp, L.Dense(10)(x))
     samples = (np.random.default_rng(4).random((100, 12, 12, 3), dtype=np.float32) - 0.3) * 10

@@ -17,6 +17,7 @@
 //! assert_eq!(requantize64(-1001, 1 << 30, 0), -500);
 //! ```
 
+use crate::arch::taps;
 use crate::error::{check_len, invalid, Result};
 use crate::ops::add::AddQuant;
 use crate::ops::conv::{Conv2d, ConvKind};
@@ -102,24 +103,26 @@ pub fn conv(
     let per_group = y.c / groups;
     w.check(geom.filter_len(), y.c)?;
     for oy in 0..y.h {
+        let y0 = (oy * sh) as isize - pt as isize;
+        let (ky_lo, ky_hi) = taps(y0, x.h, kh, dh);
         for ox in 0..y.w {
+            let x0 = (ox * sw) as isize - pl as isize;
+            let (kx_lo, kx_hi) = taps(x0, x.w, kw, dw);
+            // The input cell of tap (ky, kx), inside the input by `taps`.
+            let cell = |ky: usize, kx: usize| {
+                let iy = (y0 + (ky * dh) as isize) as usize;
+                let ix = (x0 + (kx * dw) as isize) as usize;
+                (iy * x.w + ix) * x.c
+            };
             for o in 0..y.c {
                 let g = o / per_group;
                 let mut acc = 0i64;
-                for ky in 0..kh {
-                    let iy = (oy * sh + ky * dh) as isize - pt as isize;
-                    if iy < 0 || iy >= x.h as isize {
-                        continue;
-                    }
-                    for kx in 0..kw {
-                        let ix = (ox * sw + kx * dw) as isize - pl as isize;
-                        if ix < 0 || ix >= x.w as isize {
-                            continue;
-                        }
-                        let at = (iy as usize * x.w + ix as usize) * x.c + g * depth;
+                for ky in ky_lo..ky_hi {
+                    for kx in kx_lo..kx_hi {
+                        let at = cell(ky, kx) + g * depth;
                         if depthwise {
-                            let f = w.filter[(ky * kw + kx) * y.c + o] as i64;
-                            acc += f * input[at] as i64;
+                            let f = w.filter[(ky * kw + kx) * y.c + o] as i32;
+                            acc += (f * input[at] as i32) as i64;
                         } else {
                             let row = ((o * kh + ky) * kw + kx) * depth;
                             for (&f, &v) in w.filter[row..row + depth]
@@ -159,8 +162,7 @@ pub fn dense(
     check_len("16x8 dense bias", n_out, bias.len())?;
     check_len("16x8 dense scales", n_out, scale.len())?;
     for (o, out) in output.iter_mut().enumerate() {
-        let row = &filter[o * n_in..(o + 1) * n_in];
-        let acc: i64 = row
+        let acc: i64 = filter[o * n_in..(o + 1) * n_in]
             .iter()
             .zip(input)
             .map(|(&f, &v)| (f as i32 * v as i32) as i64)

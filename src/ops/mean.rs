@@ -1,7 +1,7 @@
 //! Mean over rows and columns into its own quantization: TensorFlow Lite's
 //! `MEAN` over height and width, the global average pooling Keras models
-//! end with. A float mean ([`mean_float`]) sums in f32 cell by cell and
-//! divides, as the average pool over the whole input does (the same bits).
+//! end with. A float mean is the average pool over the whole input
+//! ([`Pool2dConfig::global`](crate::ops::pool::Pool2dConfig::global)).
 //!
 //! The int8 mean is TensorFlow Lite's reference arithmetic: the sum of
 //! `q - zp_in` over the cells, times `s_in / s_out` with the division by
@@ -21,7 +21,6 @@
 //! ```
 
 use crate::error::{check_len, invalid, Result};
-use crate::num::Real;
 use crate::quant::{multiply_by_quantized_multiplier, QParams, Requant, Rescale};
 use crate::tensor::Shape;
 
@@ -127,22 +126,6 @@ impl MeanI8 {
     }
 }
 
-/// The means of `x` (of shape `input`, HWC) per channel into `y` (C).
-pub fn mean_float<T: Real>(input: Shape, x: &[T], y: &mut [T]) -> Result<()> {
-    let c = input.c;
-    check_len("mean input", input.len(), x.len())?;
-    check_len("mean output", c, y.len())?;
-    let cells = (input.h * input.w) as f32;
-    for (ch, o) in y.iter_mut().enumerate() {
-        let mut acc = 0.0f32;
-        for v in x[ch..].iter().step_by(c) {
-            acc += v.to_f32();
-        }
-        *o = T::from_f32(acc / cells);
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,26 +202,6 @@ mod tests {
         assert_eq!(out, [7]);
         m.run(&[127, 127], &mut out).unwrap();
         assert_eq!(out, [127]);
-    }
-
-    /// The float mean is the global average pool, bit for bit.
-    #[test]
-    fn float_mean_is_the_global_average_pool() {
-        use crate::ops::pool::{Pool2d, Pool2dConfig, Pool2dFloat, PoolKind};
-        let mut rng = Rng::new(5);
-        for _ in 0..50 {
-            let shape = Shape::new(1 + rng.below(9) as usize, 1 + rng.below(9) as usize, 5);
-            let x: Vec<f32> = (0..shape.len())
-                .map(|_| rng.below(2001) as f32 / 37.0 - 27.0)
-                .collect();
-            let (mut a, mut b) = ([0f32; 5], [0f32; 5]);
-            mean_float(shape, &x, &mut a).unwrap();
-            let pool = Pool2d::new(Pool2dConfig::global(shape)).unwrap();
-            Pool2dFloat::new(pool, PoolKind::Average, crate::Activation::None)
-                .run(&x, &mut b)
-                .unwrap();
-            assert_eq!(a.map(f32::to_bits), b.map(f32::to_bits));
-        }
     }
 
     #[test]
